@@ -1,0 +1,112 @@
+// Command facet is the agent-facets CLI.
+//
+// It is small on purpose: it says which version it is and where it runs from,
+// so a user (or an installer) can tell which npm platform package it came from.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+)
+
+// stamp is set at link time by the build (go tool mage build) with
+// -ldflags "-X main.stamp=facetstamp/<version>/<commit>/". One self-describing
+// string lets the build prove, from the bytes of a binary it cannot run, which
+// version the binary carries.
+var stamp string
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `facet: the agent-facets CLI
+
+Usage:
+  facet --version        print the version
+  facet version [--json] print the version, commit, platform and executable path
+  facet help             print this help
+`
+
+// run executes the command line args and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	about := describe()
+	switch {
+	case len(args) == 0, args[0] == "help", args[0] == "-h", args[0] == "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case len(args) == 1 && (args[0] == "--version" || args[0] == "-v"):
+		// Installers read the last token of the first line as the version.
+		fmt.Fprintf(stdout, "facet %s\n", about.Version)
+		return 0
+	case args[0] == "version" && len(args) == 1:
+		fmt.Fprintf(stdout, "facet %s\ncommit  %s\ngo      %s\ntarget  %s/%s%s\npath    %s\n",
+			about.Version, about.Commit, about.Go, about.GOOS, about.GOARCH, levelSuffix(about), about.Path)
+		return 0
+	case args[0] == "version" && len(args) == 2 && args[1] == "--json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(about); err != nil {
+			fmt.Fprintf(stderr, "facet: %v\n", err)
+			return 1
+		}
+		return 0
+	default:
+		fmt.Fprintf(stderr, "facet: unknown command %q\n\n%s", strings.Join(args, " "), usage)
+		return 2
+	}
+}
+
+// about is what `facet version --json` prints.
+type about struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
+	GOOS    string `json:"goos"`
+	GOARCH  string `json:"goarch"`
+	GOAMD64 string `json:"goamd64,omitempty"`
+	GOARM64 string `json:"goarm64,omitempty"`
+	Path    string `json:"path"`
+}
+
+// describe collects the facts: the stamp, the build information and the
+// executable's resolved path.
+func describe() about {
+	a := about{Version: "0.0.0-unstamped", Commit: "unknown", Go: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
+	if parts := strings.Split(stamp, "/"); len(parts) == 4 {
+		a.Version, a.Commit = parts[1], parts[2]
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "GOAMD64":
+				a.GOAMD64 = s.Value
+			case "GOARM64":
+				a.GOARM64 = s.Value
+			}
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = resolved
+		}
+		a.Path = exe
+	}
+	return a
+}
+
+// levelSuffix renders the CPU level for the human-readable version output.
+func levelSuffix(a about) string {
+	switch {
+	case a.GOAMD64 != "":
+		return " (GOAMD64=" + a.GOAMD64 + ")"
+	case a.GOARM64 != "":
+		return " (GOARM64=" + a.GOARM64 + ")"
+	}
+	return ""
+}

@@ -1,0 +1,44 @@
+//go:build mage
+
+// facets release: build, package and publish the facet CLI (the work is done in scripts/).
+package main
+
+import (
+	"context"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/agent-facets/facets/scripts/tasks"
+)
+
+// Default is the target a bare `mage` runs.
+var Default = Build.All
+
+// Aliases are the other names targets answer to.
+var Aliases = map[string]any{"build": Build.All}
+
+// Build cross-compiles facet and verifies the binaries.
+type Build mg.Namespace
+
+// All builds and verifies the 12 targets in parallel into dist/ (alias: build).
+func (Build) All(ctx context.Context) error { return tasks.Build(ctx, tasks.OS()) }
+
+// Target builds only the named targets, comma-separated: build:target linux-x64-musl.
+func (Build) Target(ctx context.Context, names string) error {
+	return tasks.Build(ctx, tasks.OS(), names)
+}
+
+// Host builds only the target this machine runs, for quick local work.
+func (Build) Host(ctx context.Context) error { return tasks.BuildHost(ctx, tasks.OS()) }
+
+// Bench measures the build.
+type Bench mg.Namespace
+
+// Build times the parallel build against a sequential go build loop, cold and warm.
+func (Bench) Build(ctx context.Context) error { return tasks.BenchBuild(ctx, tasks.OS()) }
+
+// Clean removes dist/.
+func Clean() error { return tasks.Clean(tasks.OS()) }
+
+// Docs regenerates the parts of README.md derived from the platforms table.
+func Docs() error { return tasks.Docs(tasks.OS()) }

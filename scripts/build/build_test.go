@@ -1,0 +1,449 @@
+package build_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/build"
+	"github.com/agent-facets/facets/scripts/dist"
+	"github.com/agent-facets/facets/scripts/exeinfo"
+	"github.com/agent-facets/facets/scripts/progress"
+	"github.com/agent-facets/facets/scripts/testenv"
+)
+
+const (
+	testVersion = "1.2.3-test.1"
+	testCommit  = "0123456789abcdef0123456789abcdef01234567"
+)
+
+// testHost is this machine; under CI on Linux it must have qemu-user, so that
+// every check runs.
+func testHost(t *testing.T) build.Host {
+	h := build.DetectHost()
+	if runtime.GOOS == "linux" && testenv.InCI() {
+		h.QemuAarch64 = testenv.LookPath(t, "qemu-aarch64", "apt-get install qemu-user")
+		h.QemuX8664 = testenv.LookPath(t, "qemu-x86_64", "apt-get install qemu-user")
+	}
+	return h
+}
+
+func targets(t *testing.T, names ...string) []platforms.Target {
+	t.Helper()
+	ts, err := platforms.Select(names...)
+	require.NoError(t, err)
+	return ts
+}
+
+func sha(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestBuildAllTargets builds the 12 targets of the real facet command once and
+// then checks, in subtests, everything that build proves.
+func TestBuildAllTargets(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	host := testHost(t)
+	layout := dist.Layout{Root: t.TempDir()}
+	var out bytes.Buffer
+	cfg := build.Config{
+		Root: root, Dist: layout, Targets: platforms.All(),
+		Version: testVersion, Commit: testCommit,
+		Env: os.Environ(), Host: host, Progress: progress.NewPlain(&out),
+	}
+	records, err := build.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	require.Len(t, records, 12)
+
+	t.Run("records", func(t *testing.T) {
+		for i, tg := range platforms.All() {
+			r := records[i]
+			assert.Equal(t, tg.Name(), r.Target)
+			assert.Equal(t, tg.Package(), r.Package)
+			assert.Equal(t, testVersion, r.Version)
+			assert.Equal(t, testCommit, r.Commit)
+			assert.Equal(t, "npm/"+tg.Package()+"/"+tg.BinPath(), r.Binary)
+			assert.Equal(t, sha(t, layout.Binary(tg)), r.SHA256)
+			assert.Equal(t, runtime.Version(), r.Go)
+			onDisk, err := layout.ReadBuildRecord(tg)
+			require.NoError(t, err)
+			assert.Equal(t, r, onDisk)
+			info, err := os.Stat(layout.Binary(tg))
+			require.NoError(t, err)
+			assert.Equal(t, os.FileMode(0o755), info.Mode().Perm(), tg.Name())
+		}
+	})
+
+	t.Run("checks", func(t *testing.T) {
+		for _, r := range records {
+			assert.Equal(t, "header", r.Checks[0], r.Target)
+		}
+		if host.GOOS != "linux" || host.GOARCH != "amd64" || host.AMD64Level < 3 || host.QemuAarch64 == "" || host.QemuX8664 == "" {
+			t.Skip("the full set of checks needs an x64 Linux host with AVX2 and qemu-user")
+		}
+		want := map[string][]string{
+			"linux-x64":               {"header", "run", "qemu-nehalem-refuses"},
+			"linux-x64-musl":          {"header", "run", "qemu-nehalem-refuses"},
+			"linux-x64-baseline":      {"header", "run", "qemu-nehalem-starts"},
+			"linux-x64-baseline-musl": {"header", "run", "qemu-nehalem-starts"},
+			"linux-arm64":             {"header", "qemu-aarch64"},
+			"linux-arm64-musl":        {"header", "qemu-aarch64"},
+		}
+		for _, r := range records {
+			w, ok := want[r.Target]
+			if !ok {
+				w = []string{"header"}
+			}
+			assert.Equal(t, w, r.Checks, r.Target)
+		}
+	})
+
+	t.Run("twins are byte-identical", func(t *testing.T) {
+		for _, pair := range [][2]string{
+			{"linux-x64", "linux-x64-musl"},
+			{"linux-x64-baseline", "linux-x64-baseline-musl"},
+			{"linux-arm64", "linux-arm64-musl"},
+		} {
+			ts := targets(t, pair[0], pair[1])
+			assert.Equal(t, sha(t, layout.Binary(ts[0])), sha(t, layout.Binary(ts[1])), pair)
+		}
+	})
+
+	t.Run("plain progress", func(t *testing.T) {
+		text := out.String()
+		assert.NotContains(t, text, "\x1b", "no escape codes")
+		lines := strings.Split(strings.TrimSpace(text), "\n")
+		assert.Regexp(t, `^facet 1\.2\.3-test\.1: building 12 targets \(9 compilations, \d+ at a time\)$`, lines[0])
+		assert.Equal(t, "12/12 finished, 12 built", lines[len(lines)-1])
+		for _, name := range platforms.Names() {
+			for _, state := range []string{"compiling", "verifying", "done: "} {
+				assert.Regexp(t, `(?m)^`+name+` +`+state, text, "%s %s", name, state)
+			}
+		}
+		assert.Regexp(t, `(?m)^linux-x64-musl +compiling: same binary as linux-x64$`, text)
+	})
+
+	t.Run("the host binary describes itself", func(t *testing.T) {
+		tg, err := platforms.ForHost(host.Host)
+		require.NoError(t, err)
+		bin := layout.Binary(tg)
+		got, err := exec.Command(bin, "--version").Output()
+		require.NoError(t, err)
+		assert.Equal(t, "facet "+testVersion+"\n", string(got))
+
+		got, err = exec.Command(bin, "version", "--json").Output()
+		require.NoError(t, err)
+		var about map[string]string
+		require.NoError(t, json.Unmarshal(got, &about))
+		levelVar, level := tg.ArchLevel()
+		assert.Equal(t, map[string]string{
+			"version": testVersion, "commit": testCommit, "go": runtime.Version(),
+			"goos": tg.GOOS(), "goarch": tg.GOARCH(), strings.ToLower(levelVar): level, "path": bin,
+		}, about)
+	})
+
+	t.Run("verification catches a binary of the wrong target", func(t *testing.T) {
+		read := func(name string) *exeinfo.Info {
+			info, err := exeinfo.Read(layout.Binary(targets(t, name)[0]))
+			require.NoError(t, err)
+			return info
+		}
+		tests := []struct {
+			binary, target string
+			version        string
+			want           string
+		}{
+			{"darwin-arm64", "linux-arm64", testVersion, "Mach-O header is for darwin/arm64, want linux/arm64"},
+			{"windows-x64", "windows-arm64", testVersion, "PE header is for windows/amd64, want windows/arm64"},
+			{"linux-arm64", "linux-x64", testVersion, "ELF header is for linux/arm64, want linux/amd64"},
+			{"linux-x64-baseline", "linux-x64", testVersion, "build setting GOAMD64=v1, want v3"},
+			{"darwin-x64", "darwin-x64-baseline", testVersion, "build setting GOAMD64=v3, want v1"},
+			{"linux-x64", "linux-x64", "1.2.4", "stamped version 1.2.3-test.1 (commit " + testCommit + "), want 1.2.4"},
+		}
+		for _, tt := range tests {
+			err := build.CheckBinary(read(tt.binary), targets(t, tt.target)[0], tt.version, testCommit)
+			require.Error(t, err, "%s as %s", tt.binary, tt.target)
+			assert.Contains(t, err.Error(), "binary does not match target "+tt.target)
+			assert.Contains(t, err.Error(), tt.want)
+		}
+		for _, name := range platforms.Names() {
+			assert.NoError(t, build.CheckBinary(read(name), targets(t, name)[0], testVersion, testCommit))
+		}
+	})
+
+	t.Run("a second build with nothing changed does no work", func(t *testing.T) {
+		var again bytes.Buffer
+		cfg := cfg
+		cfg.Progress = progress.NewPlain(&again)
+		second, err := build.Run(t.Context(), cfg)
+		require.NoError(t, err, again.String())
+		assert.Equal(t, records, second)
+		assert.Contains(t, again.String(), "12/12 finished, 12 up to date")
+		assert.NotContains(t, again.String(), "verifying")
+	})
+
+	t.Run("a tampered binary is restored", func(t *testing.T) {
+		ts := targets(t, "linux-x64,linux-x64-musl")
+		for _, tg := range ts {
+			require.NoError(t, os.WriteFile(layout.Binary(tg), []byte("tampered"), 0o755))
+		}
+		_, err := build.Run(t.Context(), cfg)
+		require.NoError(t, err)
+		for _, tg := range ts {
+			assert.Equal(t, records[5].SHA256, sha(t, layout.Binary(tg)), tg.Name())
+		}
+	})
+
+	t.Run("a new version relinks and verifies every binary", func(t *testing.T) {
+		var again bytes.Buffer
+		cfg := cfg
+		cfg.Version = "1.2.3-test.2"
+		cfg.Progress = progress.NewPlain(&again)
+		second, err := build.Run(t.Context(), cfg)
+		require.NoError(t, err, again.String())
+		assert.Contains(t, again.String(), "12/12 finished, 12 built")
+		for i, r := range second {
+			assert.Equal(t, "1.2.3-test.2", r.Version)
+			assert.NotEqual(t, records[i].SHA256, r.SHA256, r.Target)
+			assert.Regexp(t, `(?m)^`+r.Target+` +verifying$`, again.String())
+		}
+	})
+}
+
+// copyModule copies what building ./cmd/facet needs into dir.
+func copyModule(t *testing.T, dir string) {
+	t.Helper()
+	root := testenv.RepoRoot(t)
+	for _, rel := range []string{"go.mod", "go.sum", "cmd/facet/main.go"} {
+		data, err := os.ReadFile(filepath.Join(root, rel))
+		require.NoError(t, err)
+		dst := filepath.Join(dir, rel)
+		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+		require.NoError(t, os.WriteFile(dst, data, 0o644))
+	}
+}
+
+// The same commit built twice, from different checkout paths and with
+// different (one of them empty) build caches, gives byte-identical binaries.
+func TestReproducible(t *testing.T) {
+	tmp := t.TempDir()
+	ts := targets(t, "darwin-arm64,linux-x64,windows-x64")
+	var digests [2][]string
+	for i, src := range []string{filepath.Join(tmp, "a"), filepath.Join(tmp, "checkout", "elsewhere", "b")} {
+		copyModule(t, src)
+		env := os.Environ()
+		if i == 1 {
+			env = append(env, "GOCACHE="+filepath.Join(tmp, "empty-cache"))
+		}
+		layout := dist.Layout{Root: filepath.Join(src, "dist")}
+		records, err := build.Run(t.Context(), build.Config{
+			Root: src, Dist: layout, Targets: ts, Version: testVersion, Commit: testCommit, Env: env,
+		})
+		require.NoError(t, err)
+		for _, r := range records {
+			digests[i] = append(digests[i], r.SHA256)
+		}
+	}
+	assert.Equal(t, digests[0], digests[1])
+}
+
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	return dir
+}
+
+func TestCompileFailureNamesTargetAndOutput(t *testing.T) {
+	layout := dist.Layout{Root: t.TempDir()}
+	var out bytes.Buffer
+	_, err := build.Run(t.Context(), build.Config{
+		Root: fixture(t, "broken"), Main: ".", Dist: layout,
+		Targets: targets(t, "linux-x64,windows-x64"), Jobs: 1,
+		Version: testVersion, Commit: testCommit, Env: os.Environ(), Progress: progress.NewPlain(&out),
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "windows-x64: go build: exit status 1")
+	assert.Contains(t, err.Error(), "undefined: undefinedOnWindows", "the compiler's output")
+	assert.NotContains(t, err.Error(), "linux-x64:")
+	assert.Regexp(t, `(?m)^windows-x64 +failed`, out.String())
+	assert.Regexp(t, `(?m)^linux-x64 +done`, out.String())
+
+	_, err = layout.ReadBuildRecord(targets(t, "windows-x64")[0])
+	assert.ErrorIs(t, err, os.ErrNotExist, "a failed target has no record")
+	_, err = layout.ReadBuildRecord(targets(t, "linux-x64")[0])
+	assert.NoError(t, err)
+}
+
+func TestFirstFailureCancelsTheRest(t *testing.T) {
+	var out bytes.Buffer
+	_, err := build.Run(t.Context(), build.Config{
+		Root: fixture(t, "broken"), Main: ".", Dist: dist.Layout{Root: t.TempDir()},
+		Targets: targets(t, "windows-arm64,windows-x64,windows-x64-baseline"), Jobs: 1,
+		Version: testVersion, Commit: testCommit, Env: os.Environ(), Progress: progress.NewPlain(&out),
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "windows-arm64: go build")
+	assert.NotContains(t, err.Error(), "windows-x64:", "canceled targets are not failures")
+	assert.Regexp(t, `(?m)^windows-x64 +canceled`, out.String())
+	assert.Regexp(t, `(?m)^windows-x64-baseline +canceled`, out.String())
+	assert.Contains(t, out.String(), "3/3 finished, 1 failed, 2 canceled")
+}
+
+func TestRunCheckCatchesWrongVersion(t *testing.T) {
+	host := testHost(t)
+	tg, err := platforms.ForHost(host.Host)
+	require.NoError(t, err)
+	_, err = build.Run(t.Context(), build.Config{
+		Root: fixture(t, "liar"), Main: ".", Dist: dist.Layout{Root: t.TempDir()},
+		Targets: []platforms.Target{tg}, Version: testVersion, Commit: testCommit,
+		Env: os.Environ(), Host: host,
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), tg.Name()+": run check:")
+	assert.Contains(t, err.Error(), `printed "facet 0.0.1", want version `+testVersion)
+}
+
+// fakeGo writes a stand-in for the go command: it holds the FIFO at
+// FACET_TEST_FIFO open for writing, as does the "compiler" it starts, and
+// reports "started" on it. For GOOS=windows it first waits for a line on
+// FACET_TEST_GO_AHEAD, then fails like a compile error.
+func fakeGo(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "go")
+	script := `#!/bin/sh
+if [ "$GOOS" = windows ]; then
+	read line < "$FACET_TEST_GO_AHEAD"
+	echo "./main.go:1: boom" >&2
+	exit 1
+fi
+exec 3>"$FACET_TEST_FIFO"
+sleep 600 &
+echo started >&3
+wait
+`
+	require.NoError(t, os.WriteFile(path, []byte(script), 0o755))
+	return path
+}
+
+// mkfifo makes a named pipe.
+func mkfifo(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("mkfifo", path).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return path
+}
+
+// awaitEOF reads the FIFO to its end: the end comes only once every process
+// holding it open for writing has exited. A compiler left running keeps it
+// open, and the read fails at the test's deadline.
+func awaitEOF(t *testing.T, r *bufio.Reader, f *os.File) {
+	t.Helper()
+	if deadline, ok := t.Deadline(); ok {
+		require.NoError(t, f.SetReadDeadline(deadline.Add(-5e9)))
+	}
+	rest, err := r.ReadString(0)
+	require.ErrorContains(t, err, "EOF", "the compiler is still running (read %q)", rest)
+}
+
+func TestCancelKillsCompilers(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("process groups are a Unix notion")
+	}
+	fifo := mkfifo(t, "held")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := build.Run(ctx, build.Config{
+			Root: t.TempDir(), Go: fakeGo(t), Dist: dist.Layout{Root: t.TempDir()},
+			Targets: targets(t, "linux-x64"), Version: testVersion, Commit: testCommit,
+			Env: append(os.Environ(), "FACET_TEST_FIFO="+fifo),
+		})
+		done <- err
+	}()
+	f, err := os.Open(fifo) // returns once the fake go holds the other end
+	require.NoError(t, err)
+	defer f.Close()
+	r := bufio.NewReader(f)
+	line, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "started\n", line)
+
+	cancel() // as Ctrl-C does through Mage
+	err = <-done
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "build canceled")
+	awaitEOF(t, r, f)
+}
+
+func TestFailureKillsRunningCompilers(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("process groups are a Unix notion")
+	}
+	fifo, goAhead := mkfifo(t, "held"), mkfifo(t, "go-ahead")
+	done := make(chan error, 1)
+	go func() {
+		_, err := build.Run(t.Context(), build.Config{
+			Root: t.TempDir(), Go: fakeGo(t), Dist: dist.Layout{Root: t.TempDir()},
+			Targets: targets(t, "linux-x64,windows-x64"), Jobs: 2, Version: testVersion, Commit: testCommit,
+			Env: append(os.Environ(), "FACET_TEST_FIFO="+fifo, "FACET_TEST_GO_AHEAD="+goAhead),
+		})
+		done <- err
+	}()
+	f, err := os.Open(fifo)
+	require.NoError(t, err)
+	defer f.Close()
+	r := bufio.NewReader(f)
+	line, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "started\n", line)
+
+	// Let the Windows build fail while the Linux one is compiling.
+	require.NoError(t, os.WriteFile(goAhead, []byte("go\n"), 0o644))
+	err = <-done
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "windows-x64: go build: exit status 1")
+	assert.Contains(t, err.Error(), "./main.go:1: boom")
+	assert.NotContains(t, err.Error(), "linux-x64:", "the canceled build is not a failure")
+	awaitEOF(t, r, f)
+}
+
+func TestBench(t *testing.T) {
+	host := testHost(t)
+	tg, err := platforms.ForHost(host.Host)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	res, err := build.Bench(t.Context(), build.Config{
+		Root: testenv.RepoRoot(t), Targets: []platforms.Target{tg}, Jobs: 1,
+		Version: testVersion, Commit: testCommit, Env: os.Environ(), Host: host,
+	}, &out)
+	require.NoError(t, err, out.String())
+	require.Len(t, res.Scenarios, 3)
+	for _, s := range res.Scenarios {
+		assert.Positive(t, s.Parallel.Wall, s.Name)
+		assert.Positive(t, s.Sequential.Wall, s.Name)
+		assert.Regexp(t, `(?m)^`+s.Name+` +parallel ÷ sequential: wall \d+\.\d\d×, CPU \d+\.\d\d×$`, out.String())
+	}
+	if runtime.GOOS != "windows" {
+		assert.Positive(t, res.Scenarios[0].Parallel.CPU, "CPU time of the children")
+	}
+}

@@ -1,0 +1,18 @@
+//go:build unix
+
+package build
+
+import (
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// killProcessGroupOnCancel starts cmd in a process group of its own and makes
+// cancellation kill the whole group: go build runs the compiler and linker as
+// children, and killing go alone would leave them running.
+func killProcessGroupOnCancel(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+}

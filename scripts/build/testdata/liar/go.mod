@@ -1,0 +1,3 @@
+module example.com/liar
+
+go 1.26

@@ -1,0 +1,127 @@
+package tasks_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/build"
+	"github.com/agent-facets/facets/scripts/progress"
+	"github.com/agent-facets/facets/scripts/tasks"
+	"github.com/agent-facets/facets/scripts/testenv"
+)
+
+// env is a task environment rooted in an empty directory (not a git checkout)
+// with the given variables.
+func env(t *testing.T, vars map[string]string) (tasks.Env, *bytes.Buffer) {
+	var out bytes.Buffer
+	return tasks.Env{
+		Root:     t.TempDir(),
+		Getenv:   func(k string) string { return vars[k] },
+		Stdout:   &out,
+		Progress: progress.NewPlain(&out),
+		Host:     build.DetectHost(),
+	}, &out
+}
+
+// Bad input is an error that says what to do, and nothing is written.
+func TestBuildRejectsBadInput(t *testing.T) {
+	tests := []struct {
+		name  string
+		vars  map[string]string
+		names []string
+		want  []string
+	}{
+		{"unknown target", map[string]string{"FACET_VERSION": "1.0.0"}, []string{"linux-x64,linux-x86"},
+			append([]string{`unknown target "linux-x86"`}, platforms.Names()...)},
+		{"bad version", map[string]string{"FACET_VERSION": "1.0"}, nil,
+			[]string{`version override (FACET_VERSION): "1.0" is not a valid semantic version`}},
+		{"bad tag", map[string]string{"CIRCLE_TAG": "v1.0.0"}, nil,
+			[]string{`tag "v1.0.0" (CIRCLE_TAG) is not a release tag: want agent-facets@X.Y.Z`}},
+		{"no version source", nil, nil,
+			[]string{"set FACET_VERSION to build a version explicitly"}},
+		{"bad job count", map[string]string{"FACET_VERSION": "1.0.0", "FACET_JOBS": "0"}, nil,
+			[]string{`FACET_JOBS="0": want a whole number of at least 1`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, _ := env(t, tt.vars)
+			err := tasks.Build(t.Context(), e, tt.names...)
+			require.Error(t, err)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			entries, err := os.ReadDir(e.Root)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "nothing written")
+		})
+	}
+}
+
+func TestBuildTargetWritesOnlyThatTarget(t *testing.T) {
+	e, out := env(t, map[string]string{"FACET_VERSION": "2.0.0"})
+	e.Root = t.TempDir()
+	e.Environ = os.Environ()
+	copyModule(t, e.Root)
+	require.NoError(t, tasks.Build(t.Context(), e, "windows-arm64"))
+	assert.Contains(t, out.String(), "facet 2.0.0: 1 verified binary in dist/npm")
+	entries, err := os.ReadDir(filepath.Join(e.Root, "dist", "npm", "@agent-facets"))
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	assert.Equal(t, "cli-windows-arm64", entries[0].Name())
+	_, err = os.Stat(filepath.Join(e.Root, "dist", "npm", "@agent-facets", "cli-windows-arm64", "bin", "facet.exe"))
+	assert.NoError(t, err)
+
+	require.NoError(t, tasks.Clean(e))
+	_, err = os.Stat(filepath.Join(e.Root, "dist"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// copyModule copies what building ./cmd/facet needs into dir.
+func copyModule(t *testing.T, dir string) {
+	t.Helper()
+	root := testenv.RepoRoot(t)
+	for _, rel := range []string{"go.mod", "go.sum", "cmd/facet/main.go"} {
+		data, err := os.ReadFile(filepath.Join(root, rel))
+		require.NoError(t, err)
+		dst := filepath.Join(dir, rel)
+		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+		require.NoError(t, os.WriteFile(dst, data, 0o644))
+	}
+}
+
+// The Mage front door: go tool mage works with nothing installed but Go, lists
+// every target with its description, and turns a bad target name into an error.
+func TestMage(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	mage := func(args ...string) (string, error) {
+		cmd := exec.Command("go", append([]string{"tool", "mage"}, args...)...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	list, err := mage("-l")
+	require.NoError(t, err, list)
+	for _, line := range []string{
+		"build:all*      builds and verifies the 12 targets in parallel into dist/ (alias: build).",
+		"build:host      builds only the target this machine runs, for quick local work.",
+		"build:target    builds only the named targets, comma-separated: build:target linux-x64-musl.",
+		"bench:build     times the parallel build against a sequential go build loop, cold and warm.",
+		"clean           removes dist/.",
+	} {
+		assert.Contains(t, list, line)
+	}
+
+	out, err := mage("build:target", "linux-x86")
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, out)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, out, `unknown target "linux-x86"; valid targets: `+strings.Join(platforms.Names(), ", "))
+}

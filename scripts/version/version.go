@@ -1,0 +1,135 @@
+// Package version decides the version and commit a build stamps into facet.
+//
+// One function, [Resolve], decides, in this order: an explicit override (a flag
+// or FACET_VERSION), else the CircleCI release tag agent-facets@X.Y.Z
+// (CIRCLE_TAG), else a development version derived from git,
+// 0.0.0-dev.g<short sha> (".dirty" appended when the work tree has changes).
+// Whatever the source, the result is valid semver or an error.
+package version
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// TagPrefix starts every release tag: agent-facets@1.2.3.
+const TagPrefix = "agent-facets@"
+
+// Git runs git with args in the source tree and returns its trimmed standard
+// output.
+type Git func(ctx context.Context, args ...string) (string, error)
+
+// Inputs are the places a version can come from; empty fields are absent.
+type Inputs struct {
+	Override string // an explicit version: a flag or FACET_VERSION
+	Tag      string // the CI tag being built: CIRCLE_TAG
+	Commit   string // the commit being built, when CI says so: CIRCLE_SHA1
+	Git      Git    // nil when the source is not a git checkout
+}
+
+// Info is the version and commit a build stamps.
+type Info struct {
+	Version string // semver, without a leading "v"
+	Commit  string // full commit hash, or "unknown"
+	Source  string // where Version came from: "override", "tag" or "git"
+}
+
+// Resolve decides the version and commit from in.
+func Resolve(ctx context.Context, in Inputs) (Info, error) {
+	info := Info{Commit: in.Commit}
+	if info.Commit == "" && in.Git != nil {
+		if sha, err := in.Git(ctx, "rev-parse", "HEAD"); err == nil {
+			info.Commit = sha
+		}
+	}
+	switch {
+	case in.Override != "":
+		if err := Check(in.Override); err != nil {
+			return Info{}, fmt.Errorf("version override (FACET_VERSION): %w", err)
+		}
+		info.Version, info.Source = in.Override, "override"
+	case in.Tag != "":
+		v, err := FromTag(in.Tag)
+		if err != nil {
+			return Info{}, err
+		}
+		info.Version, info.Source = v, "tag"
+	default:
+		v, err := dev(ctx, in.Git)
+		if err != nil {
+			return Info{}, err
+		}
+		info.Version, info.Source = v, "git"
+	}
+	if info.Commit == "" {
+		info.Commit = "unknown"
+	}
+	return info, nil
+}
+
+// Check returns an error unless v is a valid semantic version (2.0.0), written
+// without a leading "v".
+func Check(v string) error {
+	if _, err := semver.StrictNewVersion(v); err != nil {
+		return fmt.Errorf("%q is not a valid semantic version such as 1.2.3 or 1.2.3-rc.1: %w", v, err)
+	}
+	return nil
+}
+
+// FromTag returns the version of a release tag agent-facets@X.Y.Z.
+func FromTag(tag string) (string, error) {
+	v, ok := strings.CutPrefix(tag, TagPrefix)
+	if !ok {
+		return "", fmt.Errorf("tag %q (CIRCLE_TAG) is not a release tag: want %sX.Y.Z", tag, TagPrefix)
+	}
+	if err := Check(v); err != nil {
+		return "", fmt.Errorf("tag %q (CIRCLE_TAG): %w", tag, err)
+	}
+	return v, nil
+}
+
+// dev derives a development version from git: 0.0.0-dev.g<short sha>, with
+// ".dirty" when tracked files have uncommitted changes. The "g" keeps an
+// all-digit hash from becoming a numeric identifier with a leading zero, which
+// semver forbids.
+func dev(ctx context.Context, git Git) (string, error) {
+	const hint = "set FACET_VERSION to build a version explicitly"
+	if git == nil {
+		return "", errors.New("no version: not a git checkout, no CIRCLE_TAG and no FACET_VERSION; " + hint)
+	}
+	sha, err := git(ctx, "rev-parse", "--short=12", "HEAD")
+	if err != nil {
+		return "", fmt.Errorf("deriving a development version from git (%s): %w", hint, err)
+	}
+	v := "0.0.0-dev.g" + sha
+	status, err := git(ctx, "status", "--porcelain", "--untracked-files=no")
+	if err != nil {
+		return "", fmt.Errorf("deriving a development version from git (%s): %w", hint, err)
+	}
+	if status != "" {
+		v += ".dirty"
+	}
+	if err := Check(v); err != nil {
+		return "", fmt.Errorf("development version from git: %w", err)
+	}
+	return v, nil
+}
+
+// GitIn returns a Git that runs the git command in dir.
+func GitIn(dir string) Git {
+	return func(ctx context.Context, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+}

@@ -1,0 +1,122 @@
+package version_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/scripts/testenv"
+	"github.com/agent-facets/facets/scripts/version"
+)
+
+// fakeGit answers git commands from a table; an unknown command fails like git
+// outside a repository.
+func fakeGit(answers map[string]string) version.Git {
+	return func(_ context.Context, args ...string) (string, error) {
+		if out, ok := answers[strings.Join(args, " ")]; ok {
+			return out, nil
+		}
+		return "", errors.New("fatal: not a git repository")
+	}
+}
+
+var cleanRepo = map[string]string{
+	"rev-parse HEAD":                          "0123456789abcdef0123456789abcdef01234567",
+	"rev-parse --short=12 HEAD":               "0123456789ab",
+	"status --porcelain --untracked-files=no": "",
+}
+
+func TestResolve(t *testing.T) {
+	dirty := map[string]string{}
+	for k, v := range cleanRepo {
+		dirty[k] = v
+	}
+	dirty["status --porcelain --untracked-files=no"] = " M cmd/facet/main.go"
+
+	tests := []struct {
+		name    string
+		in      version.Inputs
+		want    version.Info
+		wantErr string
+	}{
+		{
+			name: "override wins over tag and git",
+			in:   version.Inputs{Override: "1.2.3-rc.1", Tag: "agent-facets@1.0.0", Git: fakeGit(cleanRepo)},
+			want: version.Info{Version: "1.2.3-rc.1", Commit: cleanRepo["rev-parse HEAD"], Source: "override"},
+		},
+		{
+			name: "tag wins over git",
+			in:   version.Inputs{Tag: "agent-facets@2.0.1", Commit: "feedface", Git: fakeGit(cleanRepo)},
+			want: version.Info{Version: "2.0.1", Commit: "feedface", Source: "tag"},
+		},
+		{
+			name: "development version from git",
+			in:   version.Inputs{Git: fakeGit(cleanRepo)},
+			want: version.Info{Version: "0.0.0-dev.g0123456789ab", Commit: cleanRepo["rev-parse HEAD"], Source: "git"},
+		},
+		{
+			name: "uncommitted changes are marked",
+			in:   version.Inputs{Git: fakeGit(dirty)},
+			want: version.Info{Version: "0.0.0-dev.g0123456789ab.dirty", Commit: cleanRepo["rev-parse HEAD"], Source: "git"},
+		},
+		{
+			name: "override without git has an unknown commit",
+			in:   version.Inputs{Override: "1.0.0"},
+			want: version.Info{Version: "1.0.0", Commit: "unknown", Source: "override"},
+		},
+		{name: "override with a v", in: version.Inputs{Override: "v1.2.3"}, wantErr: `version override (FACET_VERSION): "v1.2.3" is not a valid semantic version`},
+		{name: "override not semver", in: version.Inputs{Override: "1.2"}, wantErr: `"1.2" is not a valid semantic version`},
+		{name: "override leading zero", in: version.Inputs{Override: "1.02.3"}, wantErr: "not a valid semantic version"},
+		{name: "tag of another project", in: version.Inputs{Tag: "v1.2.3"}, wantErr: `tag "v1.2.3" (CIRCLE_TAG) is not a release tag: want agent-facets@X.Y.Z`},
+		{name: "tag with bad version", in: version.Inputs{Tag: "agent-facets@1.2.x"}, wantErr: `tag "agent-facets@1.2.x" (CIRCLE_TAG): "1.2.x" is not a valid semantic version`},
+		{name: "no source at all", in: version.Inputs{}, wantErr: "no version: not a git checkout, no CIRCLE_TAG and no FACET_VERSION"},
+		{name: "git fails", in: version.Inputs{Git: fakeGit(nil)}, wantErr: "set FACET_VERSION to build a version explicitly"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := version.Resolve(t.Context(), tt.in)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for _, v := range []string{"0.0.1", "1.2.3", "1.2.3-rc.1", "1.2.3+build.5", "0.0.0-dev.g0123456789ab.dirty"} {
+		assert.NoError(t, version.Check(v), v)
+	}
+	for _, v := range []string{"", "1", "1.2", "v1.2.3", "1.2.3-", "01.2.3", "1.2.3-01", "latest"} {
+		assert.Error(t, version.Check(v), v)
+	}
+}
+
+func TestGitIn(t *testing.T) {
+	testenv.LookPath(t, "git", "install git")
+	dir := t.TempDir()
+	git := version.GitIn(dir)
+	_, err := git(t.Context(), "rev-parse", "HEAD")
+	require.Error(t, err, "not a repository yet")
+	assert.Contains(t, err.Error(), "git rev-parse HEAD")
+
+	for _, args := range [][]string{
+		{"init", "-q"},
+		{"-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "first"},
+	} {
+		_, err := git(t.Context(), args...)
+		require.NoError(t, err)
+	}
+	info, err := version.Resolve(t.Context(), version.Inputs{Git: git})
+	require.NoError(t, err)
+	assert.Regexp(t, `^0\.0\.0-dev\.g[0-9a-f]{12}$`, info.Version)
+	assert.Regexp(t, `^[0-9a-f]{40}$`, info.Commit)
+	assert.True(t, strings.HasPrefix(info.Commit, strings.TrimPrefix(info.Version, "0.0.0-dev.g")))
+}
