@@ -31,14 +31,20 @@ func (Build) Target(ctx context.Context, names string) error {
 // Host builds only the target this machine runs, for quick local work.
 func (Build) Host(ctx context.Context) error { return tasks.BuildHost(ctx, tasks.OS()) }
 
+// Package builds, then assembles and packs the 12 platform packages and the agent-facets wrapper.
+func Package(ctx context.Context) error { return tasks.Package(ctx, tasks.OS()) }
+
 // Bench measures the build.
 type Bench mg.Namespace
 
 // Build times the parallel build against a sequential go build loop, cold and warm.
 func (Bench) Build(ctx context.Context) error { return tasks.BenchBuild(ctx, tasks.OS()) }
 
+// Launcher times facet --version through node_modules/.bin against the bare binary, after npm install with and without scripts.
+func (Bench) Launcher(ctx context.Context) error { return tasks.BenchLauncher(ctx, tasks.OS()) }
+
 // Clean removes dist/.
 func Clean() error { return tasks.Clean(tasks.OS()) }
 
-// Docs regenerates the parts of README.md derived from the platforms table.
-func Docs() error { return tasks.Docs(tasks.OS()) }
+// Generate rewrites the files derived from the platforms table: README.md's table, lib/platforms.json.
+func Generate() error { return tasks.Generate(tasks.OS()) }

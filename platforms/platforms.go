@@ -132,6 +132,21 @@ func (t Target) Config() Config {
 	return Config{GOOS: t.GOOS(), GOARCH: t.GOARCH(), Level: level}
 }
 
+// Title describes the machine t is for, for people: "Linux x64, glibc, AVX2".
+func (t Target) Title() string {
+	parts := []string{map[string]string{"darwin": "macOS", "linux": "Linux", "win32": "Windows"}[t.OS] + " " + t.CPU}
+	if t.Libc != "" {
+		parts = append(parts, string(t.Libc))
+	}
+	switch {
+	case t.CPU == "x64" && t.Baseline:
+		parts = append(parts, "baseline for CPUs without AVX2")
+	case t.CPU == "x64":
+		parts = append(parts, "AVX2")
+	}
+	return strings.Join(parts, ", ")
+}
+
 // String returns the target's name.
 func (t Target) String() string { return t.Name() }
 

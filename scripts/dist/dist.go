@@ -81,11 +81,7 @@ func (l Layout) ReadBuildRecord(t platforms.Target) (BuildRecord, error) {
 
 // WriteBuildRecord writes r as t's build record.
 func (l Layout) WriteBuildRecord(t platforms.Target, r BuildRecord) error {
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return WriteFileAtomic(l.BuildRecordPath(t), append(data, '\n'), 0o644)
+	return WriteJSON(l.BuildRecordPath(t), r)
 }
 
 // RemoveBuildRecord removes t's build record, if any.
@@ -94,6 +90,50 @@ func (l Layout) RemoveBuildRecord(t platforms.Target) error {
 		return err
 	}
 	return nil
+}
+
+// SumsPath is the SHA256SUMS file over the tarballs.
+func (l Layout) SumsPath() string { return filepath.Join(l.Root, "SHA256SUMS") }
+
+// PackRecordsPath is where the package stage lists what it packed.
+func (l Layout) PackRecordsPath() string { return filepath.Join(l.Root, "packages.json") }
+
+// PackRecord is one packed npm package, ready to publish.
+type PackRecord struct {
+	Name      string   `json:"name"`
+	Version   string   `json:"version"`
+	Target    string   `json:"target,omitempty"` // empty for the wrapper
+	Dir       string   `json:"dir"`              // package directory, relative to the root, with forward slashes
+	Tarball   string   `json:"tarball"`          // file name in the root
+	Integrity string   `json:"integrity"`        // sha512-<base64>, as npm and the registry compute it
+	Shasum    string   `json:"shasum"`           // sha1 hex, as npm computes it
+	SHA256    string   `json:"sha256"`           // of the tarball, as in SHA256SUMS
+	Files     []string `json:"files"`            // paths inside the package, sorted
+}
+
+// ReadPackRecords reads what the package stage packed.
+func (l Layout) ReadPackRecords() ([]PackRecord, error) {
+	data, err := os.ReadFile(l.PackRecordsPath())
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("nothing has been packed: %w", err)
+		}
+		return nil, err
+	}
+	var records []PackRecord
+	if err := json.Unmarshal(data, &records); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", l.PackRecordsPath(), err)
+	}
+	return records, nil
+}
+
+// WriteJSON writes v as indented JSON to path, atomically.
+func WriteJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, append(data, '\n'), 0o644)
 }
 
 // WriteFileAtomic writes data to path through a temporary file in the same

@@ -22,8 +22,12 @@ import (
 	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/build"
 	"github.com/agent-facets/facets/scripts/dist"
-	"github.com/agent-facets/facets/scripts/docs"
+	"github.com/agent-facets/facets/scripts/generate"
+	"github.com/agent-facets/facets/scripts/installbench"
+	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/npmpkg"
 	"github.com/agent-facets/facets/scripts/progress"
+	"github.com/agent-facets/facets/scripts/verdaccio"
 	"github.com/agent-facets/facets/scripts/version"
 )
 
@@ -96,6 +100,27 @@ func runBuild(ctx context.Context, env Env, targets []platforms.Target) error {
 	return nil
 }
 
+// Package builds every target, then assembles and packs the 12 platform
+// packages and the agent-facets wrapper into dist/.
+func Package(ctx context.Context, env Env) error {
+	if err := Build(ctx, env); err != nil {
+		return err
+	}
+	license, err := os.ReadFile(filepath.Join(env.Root, "LICENSE"))
+	if err != nil {
+		return fmt.Errorf("package: %w", err)
+	}
+	records, err := npmpkg.Run(ctx, npmpkg.Config{Dist: env.Layout(), License: license, NPM: npm.CLI{Env: env.Environ}})
+	if err != nil {
+		return err
+	}
+	for _, r := range records {
+		fmt.Fprintf(env.Stdout, "packed %s\n", relative(env.Root, filepath.Join(env.Layout().Root, r.Tarball)))
+	}
+	fmt.Fprintf(env.Stdout, "%d packages of version %s; checksums in %s\n", len(records), records[0].Version, relative(env.Root, env.Layout().SumsPath()))
+	return nil
+}
+
 // BenchBuild compares the parallel build of all targets with a sequential go
 // build loop, cold and warm, and prints the ratios.
 func BenchBuild(ctx context.Context, env Env) error {
@@ -104,6 +129,21 @@ func BenchBuild(ctx context.Context, env Env) error {
 		return err
 	}
 	_, err = build.Bench(ctx, cfg, env.Stdout)
+	return err
+}
+
+// BenchLauncher packages facet, installs it from a local registry and compares
+// `facet --version` through node_modules/.bin with the bare binary, after a
+// normal install and after --ignore-scripts.
+func BenchLauncher(ctx context.Context, env Env) error {
+	if err := Package(ctx, env); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout)
+	_, err := installbench.Run(ctx, installbench.Config{
+		Dist:      env.Layout(),
+		Verdaccio: verdaccio.Options{Root: env.Root, NPM: npm.CLI{Env: env.Environ}, Env: env.Environ},
+	}, env.Stdout)
 	return err
 }
 
@@ -149,19 +189,6 @@ func relative(root, path string) string {
 	return path
 }
 
-// Docs regenerates the generated sections of README.md.
-func Docs(env Env) error {
-	path := filepath.Join(env.Root, "README.md")
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	updated, err := docs.Update(string(text))
-	if err != nil {
-		return err
-	}
-	if updated == string(text) {
-		return nil
-	}
-	return dist.WriteFileAtomic(path, []byte(updated), 0o644)
-}
+// Generate rewrites the generated files: README.md's table of targets and the
+// launcher's lib/platforms.json.
+func Generate(env Env) error { return generate.Write(env.Root) }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -109,14 +110,17 @@ func TestMage(t *testing.T) {
 	}
 	list, err := mage("-l")
 	require.NoError(t, err, list)
-	for _, line := range []string{
-		"build:all*      builds and verifies the 12 targets in parallel into dist/ (alias: build).",
-		"build:host      builds only the target this machine runs, for quick local work.",
-		"build:target    builds only the named targets, comma-separated: build:target linux-x64-musl.",
-		"bench:build     times the parallel build against a sequential go build loop, cold and warm.",
-		"clean           removes dist/.",
+	for _, target := range [][2]string{
+		{`build:all\*`, "builds and verifies the 12 targets in parallel into dist/ (alias: build)."},
+		{"build:host", "builds only the target this machine runs, for quick local work."},
+		{"build:target", "builds only the named targets, comma-separated: build:target linux-x64-musl."},
+		{"package", "builds, then assembles and packs the 12 platform packages and the agent-facets wrapper."},
+		{"bench:build", "times the parallel build against a sequential go build loop, cold and warm."},
+		{"bench:launcher", "times facet --version through node_modules/.bin against the bare binary, after npm install with and without scripts."},
+		{"generate", "rewrites the files derived from the platforms table: README.md's table, lib/platforms.json."},
+		{"clean", "removes dist/."},
 	} {
-		assert.Contains(t, list, line)
+		assert.Regexp(t, `(?m)^  `+target[0]+` +`+regexp.QuoteMeta(target[1])+`$`, list)
 	}
 
 	out, err := mage("build:target", "linux-x86")

@@ -9,6 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/verdaccio"
 )
 
 // InCI reports whether the tests run under CI (the CI variable is set).
@@ -55,14 +58,22 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// Environ is the environment for child processes of a test, with GOFLAGS
-// dropped so that the machine's settings cannot change what a test builds.
-func Environ() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if len(kv) < 8 || kv[:8] != "GOFLAGS=" {
-			env = append(env, kv)
-		}
+// Registry starts a Verdaccio npm registry for t, installing it first if
+// needed, and stops it when t ends. When it cannot be installed or started, t
+// is skipped, and under CI it fails.
+func Registry(t testing.TB) *verdaccio.Server {
+	t.Helper()
+	node := LookPath(t, "node", "install Node.js 20 or later")
+	npmPath := LookPath(t, "npm", "install npm 11")
+	s, err := verdaccio.Start(t.Context(), verdaccio.Options{
+		Root: RepoRoot(t),
+		Dir:  t.TempDir(),
+		Node: node,
+		NPM:  npm.CLI{Path: npmPath},
+	})
+	if err != nil {
+		Missing(t, "a Verdaccio registry", err.Error())
 	}
-	return env
+	t.Cleanup(func() { _ = s.Stop() })
+	return s
 }

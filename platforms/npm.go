@@ -1,0 +1,65 @@
+package platforms
+
+import (
+	"embed"
+	"encoding/json"
+	"io/fs"
+)
+
+// npmFiles are the wrapper package's hand-written files: the launcher, the
+// candidate logic it shares with postinstall, the postinstall script, the
+// README, and the generated table of packages.
+//
+//go:embed npm/bin/facet npm/lib/platform.js npm/lib/platforms.json npm/install.js npm/README.md
+var npmFiles embed.FS
+
+// WrapperFiles returns the static files of the agent-facets wrapper package,
+// at their paths inside it (bin/facet, lib/platform.js, lib/platforms.json,
+// install.js, README.md).
+func WrapperFiles() fs.FS {
+	sub, err := fs.Sub(npmFiles, "npm")
+	if err != nil {
+		panic(err) // "npm" is a literal directory of the embedded tree
+	}
+	return sub
+}
+
+// LauncherTablePath is where the launcher's table lives in the repository and,
+// below "npm/", in the wrapper package.
+const LauncherTablePath = "npm/lib/platforms.json"
+
+// LauncherEntry is one package in the launcher's table.
+type LauncherEntry struct {
+	Package  string `json:"package"`
+	OS       string `json:"os"`
+	CPU      string `json:"cpu"`
+	Libc     Libc   `json:"libc,omitempty"`
+	Baseline bool   `json:"baseline"`
+	Bin      string `json:"bin"`
+}
+
+// LauncherTable is the table the launcher resolves packages with.
+type LauncherTable struct {
+	Command  string          `json:"command"`
+	Packages []LauncherEntry `json:"packages"`
+}
+
+// Launcher returns the launcher's table, derived from All.
+func Launcher() LauncherTable {
+	table := LauncherTable{Command: Command}
+	for _, t := range All() {
+		table.Packages = append(table.Packages, LauncherEntry{
+			Package: t.Package(), OS: t.OS, CPU: t.CPU, Libc: t.Libc, Baseline: t.Baseline, Bin: t.BinPath(),
+		})
+	}
+	return table
+}
+
+// LauncherJSON is the launcher's table as the file lib/platforms.json holds it.
+func LauncherJSON() []byte {
+	data, err := json.MarshalIndent(Launcher(), "", "  ")
+	if err != nil {
+		panic(err) // plain strings and booleans always marshal
+	}
+	return append(data, '\n')
+}

@@ -1,0 +1,133 @@
+package npmpkg
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/agent-facets/facets/platforms"
+)
+
+// Fixed package metadata.
+const (
+	License    = "MIT"
+	Homepage   = "https://github.com/agent-facets/facets"
+	GitURL     = "git+https://github.com/agent-facets/facets.git"
+	NodeEngine = ">=18"
+)
+
+// Repository is package.json's "repository".
+type Repository struct {
+	Type string `json:"type"`
+	URL  string `json:"url"`
+}
+
+// repository is where the packages' source lives.
+func repository() Repository { return Repository{Type: "git", URL: GitURL} }
+
+// PlatformManifest is the package.json of a platform package. The field order
+// is the order of the file.
+type PlatformManifest struct {
+	Name            string     `json:"name"`
+	Version         string     `json:"version"`
+	Description     string     `json:"description"`
+	License         string     `json:"license"`
+	Homepage        string     `json:"homepage"`
+	Repository      Repository `json:"repository"`
+	OS              []string   `json:"os"`
+	CPU             []string   `json:"cpu"`
+	Libc            []string   `json:"libc,omitempty"`
+	PreferUnplugged bool       `json:"preferUnplugged"`
+	Files           []string   `json:"files"`
+}
+
+// Platform returns the package.json of t's package at version.
+func Platform(t platforms.Target, version string) PlatformManifest {
+	m := PlatformManifest{
+		Name:            t.Package(),
+		Version:         version,
+		Description:     fmt.Sprintf("The facet binary for %s. Install agent-facets instead: it picks the right platform package.", t.Title()),
+		License:         License,
+		Homepage:        Homepage,
+		Repository:      repository(),
+		OS:              []string{t.OS},
+		CPU:             []string{t.CPU},
+		PreferUnplugged: true,
+		Files:           []string{t.BinPath()},
+	}
+	if t.Libc != "" {
+		m.Libc = []string{string(t.Libc)}
+	}
+	return m
+}
+
+// WrapperManifest is the package.json of the agent-facets wrapper.
+type WrapperManifest struct {
+	Name                 string            `json:"name"`
+	Version              string            `json:"version"`
+	Description          string            `json:"description"`
+	License              string            `json:"license"`
+	Homepage             string            `json:"homepage"`
+	Repository           Repository        `json:"repository"`
+	Engines              map[string]string `json:"engines"`
+	Bin                  map[string]string `json:"bin"`
+	Scripts              map[string]string `json:"scripts"`
+	OptionalDependencies map[string]string `json:"optionalDependencies"`
+	Files                []string          `json:"files"`
+}
+
+// wrapperFiles are the files of the wrapper package besides package.json,
+// README.md and LICENSE, which npm always includes.
+func wrapperFiles() []string {
+	return []string{"bin/facet", "install.js", "lib/platform.js", "lib/platforms.json"}
+}
+
+// Wrapper returns the package.json of agent-facets at version: its
+// optionalDependencies are every target's package, pinned to version.
+func Wrapper(targets []platforms.Target, version string) WrapperManifest {
+	deps := make(map[string]string, len(targets))
+	for _, t := range targets {
+		deps[t.Package()] = version
+	}
+	return WrapperManifest{
+		Name:                 platforms.Wrapper,
+		Version:              version,
+		Description:          "The facet CLI of Agent Facets. Installs the native binary for your platform.",
+		License:              License,
+		Homepage:             Homepage,
+		Repository:           repository(),
+		Engines:              map[string]string{"node": NodeEngine},
+		Bin:                  map[string]string{platforms.Command: "bin/facet"},
+		Scripts:              map[string]string{"postinstall": "node install.js"},
+		OptionalDependencies: deps,
+		Files:                wrapperFiles(),
+	}
+}
+
+// marshal renders a manifest as package.json text, as npm writes it: indented
+// by two spaces, with ">" and "&" left as they are.
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		panic(err) // manifests hold strings, slices and maps of strings
+	}
+	return b.Bytes()
+}
+
+// platformReadme is the README.md of a platform package.
+func platformReadme(t platforms.Target) string {
+	return fmt.Sprintf(`# %s
+
+The facet binary of [agent-facets](https://www.npmjs.com/package/agent-facets) for %s.
+
+Do not install this package directly: install agent-facets, which depends on every platform
+package and lets npm pick the one for your machine.
+
+`+"```sh\nnpm install -g agent-facets\n```"+`
+
+The binary is %s. Its source is %s.
+`, t.Package(), t.Title(), t.BinPath(), Homepage)
+}

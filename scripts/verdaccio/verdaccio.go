@@ -1,0 +1,321 @@
+// Package verdaccio runs a real npm registry, Verdaccio, on the loopback
+// interface, for the tests and benchmarks that publish and install packages
+// with the real npm CLI.
+//
+// Verdaccio is pinned in server/package.json and server/package-lock.json and
+// installed with npm ci on first use. Each Server has its own storage, user,
+// token, npm userconfig and npm cache in a directory of its own, so nothing
+// leaks between servers or into the machine's npm configuration. It has no
+// uplink: it serves only what is published to it.
+package verdaccio
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agent-facets/facets/scripts/npm"
+)
+
+// ServerDir is the directory, relative to the repository root, that pins
+// Verdaccio and holds serve.js.
+const ServerDir = "scripts/verdaccio/server"
+
+// Options say where things are.
+type Options struct {
+	Root string   // repository root
+	Dir  string   // an empty directory for the server's state; removed by the caller
+	Node string   // the node executable; "" means "node"
+	NPM  npm.CLI  // installs Verdaccio (with the machine's npm configuration)
+	Env  []string // base environment of node and npm; nil means this process's
+}
+
+// Server is a running Verdaccio.
+type Server struct {
+	URL   string // registry URL, "http://127.0.0.1:<port>/"
+	Token string // auth token of the server's user, who may publish
+
+	dir   string
+	env   []string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	done  chan error
+	logs  *lockedBuffer
+}
+
+// EnsureInstalled installs the pinned Verdaccio with npm ci unless it is installed
+// already. Concurrent callers (test packages run in parallel) wait for each
+// other.
+func EnsureInstalled(ctx context.Context, opts Options) error {
+	dir := filepath.Join(opts.Root, ServerDir)
+	unlock, err := lockFile(filepath.Join(dir, ".install.lock"))
+	if err != nil {
+		return fmt.Errorf("locking the Verdaccio install: %w", err)
+	}
+	defer unlock()
+	if installed(dir) {
+		return nil
+	}
+	if _, err := opts.NPM.Run(ctx, dir, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"); err != nil {
+		return fmt.Errorf("installing Verdaccio: %w", err)
+	}
+	if !installed(dir) {
+		return errors.New("installing Verdaccio: npm ci did not install the pinned version")
+	}
+	return nil
+}
+
+// installed reports whether node_modules holds the version package.json pins.
+func installed(dir string) bool {
+	var pin struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	var got struct {
+		Version string `json:"version"`
+	}
+	if err := readJSON(filepath.Join(dir, "package.json"), &pin); err != nil {
+		return false
+	}
+	if err := readJSON(filepath.Join(dir, "node_modules", "verdaccio", "package.json"), &got); err != nil {
+		return false
+	}
+	return got.Version != "" && got.Version == pin.Dependencies["verdaccio"]
+}
+
+// Start installs Verdaccio if needed, starts it on a free loopback port with
+// its storage in opts.Dir, and creates a user with a token. Stop it with Stop.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if err := EnsureInstalled(ctx, opts); err != nil {
+		return nil, err
+	}
+	base := opts.Env
+	if base == nil {
+		base = os.Environ()
+	}
+	s := &Server{dir: opts.Dir, logs: &lockedBuffer{}, done: make(chan error, 1)}
+	config := filepath.Join(opts.Dir, "config.yaml")
+	if err := os.WriteFile(config, []byte(configYAML(opts.Dir)), 0o644); err != nil {
+		return nil, err
+	}
+	node := opts.Node
+	if node == "" {
+		node = "node"
+	}
+	s.cmd = exec.Command(node, filepath.Join(opts.Root, ServerDir, "serve.js"), config)
+	s.cmd.Env = withoutNPMConfig(base)
+	s.cmd.Stderr = s.logs
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting Verdaccio: %w", err)
+	}
+	port := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			if p, ok := strings.CutPrefix(line, "verdaccio listening on port "); ok {
+				port <- p
+				continue
+			}
+			s.logs.WriteString(line + "\n")
+		}
+		close(port)
+		_, _ = io.Copy(io.Discard, stdout)
+		s.done <- s.cmd.Wait()
+	}()
+	select {
+	case p, ok := <-port:
+		if !ok {
+			err := <-s.done
+			return nil, fmt.Errorf("Verdaccio exited before listening (%v):\n%s", err, s.logs.String())
+		}
+		s.URL = "http://127.0.0.1:" + p + "/"
+	case <-ctx.Done():
+		s.Stop()
+		return nil, ctx.Err()
+	}
+	if err := s.createUser(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := s.writeNPMConfig(base); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// configYAML is the server's configuration: local storage in dir, anyone may
+// read, the server's user may publish, no uplink.
+func configYAML(dir string) string {
+	return fmt.Sprintf(`storage: %q
+auth:
+  htpasswd:
+    file: %q
+    max_users: 10
+uplinks: {}
+packages:
+  "**":
+    access: $all
+    publish: $authenticated
+    unpublish: $authenticated
+web:
+  enable: false
+max_body_size: 500mb
+log: { type: stdout, format: json, level: warn }
+`, filepath.Join(dir, "storage"), filepath.Join(dir, "htpasswd"))
+}
+
+// createUser adds the user "facets" and keeps its token.
+func (s *Server) createUser(ctx context.Context) error {
+	body := `{"name":"facets","password":"facets-test-password"}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.URL+"-/user/org.couchdb.user:facets", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("creating a Verdaccio user: %w", err)
+	}
+	defer resp.Body.Close()
+	var created struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || resp.StatusCode != http.StatusCreated || created.Token == "" {
+		return fmt.Errorf("creating a Verdaccio user: %s (%v)", resp.Status, err)
+	}
+	s.Token = created.Token
+	return nil
+}
+
+// writeNPMConfig writes the userconfig and global config npm runs with, and
+// the environment that points npm at them and at a cache of the server's own.
+func (s *Server) writeNPMConfig(base []string) error {
+	host := strings.TrimPrefix(s.URL, "http:")
+	userconfig := filepath.Join(s.dir, "npmrc")
+	globalconfig := filepath.Join(s.dir, "npmrc-global")
+	rc := fmt.Sprintf("registry=%s\n%s:_authToken=%s\n", s.URL, host, s.Token)
+	if err := os.WriteFile(userconfig, []byte(rc), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(globalconfig, nil, 0o644); err != nil {
+		return err
+	}
+	s.env = append(withoutNPMConfig(base),
+		"NPM_CONFIG_USERCONFIG="+userconfig,
+		"NPM_CONFIG_GLOBALCONFIG="+globalconfig,
+		"NPM_CONFIG_CACHE="+filepath.Join(s.dir, "npm-cache"),
+		"NPM_CONFIG_REGISTRY="+s.URL,
+		"NPM_CONFIG_AUDIT=false",
+		"NPM_CONFIG_FUND=false",
+		"NPM_CONFIG_UPDATE_NOTIFIER=false",
+	)
+	return nil
+}
+
+// Env is the environment npm runs with against this server: its own
+// userconfig (registry and token), global config and cache.
+func (s *Server) Env() []string { return append([]string(nil), s.env...) }
+
+// NPM is an npm CLI that talks to this server only.
+func (s *Server) NPM() npm.CLI { return npm.CLI{Env: s.Env()} }
+
+// Logs is what Verdaccio printed, for failure messages.
+func (s *Server) Logs() string { return s.logs.String() }
+
+// Stop stops the server and waits for it to exit.
+func (s *Server) Stop() error {
+	_ = s.stdin.Close() // serve.js exits when its stdin closes
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	return nil
+}
+
+// withoutNPMConfig drops npm configuration variables from env, so that npm
+// reads only the configuration given to it.
+func withoutNPMConfig(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(strings.ToLower(kv), "npm_config_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Publish publishes tarballs, in order, with the npm CLI.
+func (s *Server) Publish(ctx context.Context, tarballs ...string) error {
+	for _, tgz := range tarballs {
+		if _, err := s.NPM().Run(ctx, s.dir, "publish", tgz, "--tag", "latest", "--access", "public"); err != nil {
+			return fmt.Errorf("publishing %s: %w\nVerdaccio said:\n%s", filepath.Base(tgz), err, s.Logs())
+		}
+	}
+	return nil
+}
+
+// Install makes dir an empty npm project and runs npm install args in it
+// against this server.
+func (s *Server) Install(ctx context.Context, dir string, args ...string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"facet-install-test","private":true}`+"\n"), 0o644); err != nil {
+		return err
+	}
+	_, err := s.NPM().Run(ctx, dir, append([]string{"install"}, args...)...)
+	return err
+}
