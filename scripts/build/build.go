@@ -48,7 +48,7 @@ type Config struct {
 	Commit  string             // commit stamped into the binaries
 	Jobs    int                // compilations at once; 0 means runtime.GOMAXPROCS(0)
 	Go      string             // the go command; "" means "go"
-	Env     []string           // environment of go and of the checks; the build sets GOOS and the rest itself
+	Env     []string           // environment of go and of the checks (nil: this process's); the build sets GOOS and the rest itself
 	Host    Host               // what this machine can execute
 	// Progress shows the build; nil shows nothing.
 	Progress progress.Reporter
@@ -109,6 +109,9 @@ func newBuilder(cfg Config) (*builder, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Env == nil {
+		cfg.Env = os.Environ()
 	}
 	b := &builder{cfg: cfg}
 	index := map[platforms.Config]int{}
@@ -178,7 +181,7 @@ func (b *builder) run(ctx context.Context) ([]dist.BuildRecord, error) {
 func (b *builder) buildGroup(ctx context.Context, g group) ([]dist.BuildRecord, error) {
 	report := b.cfg.Progress
 	if err := ctx.Err(); err != nil {
-		b.reportAll(g, progress.Canceled, "")
+		b.reportAll(g, progress.Canceled)
 		return nil, err
 	}
 	// Read the records of the previous build, then remove them: a record is
@@ -189,7 +192,7 @@ func (b *builder) buildGroup(ctx context.Context, g group) ([]dist.BuildRecord, 
 			previous[t.Name()] = r
 		}
 		if err := b.cfg.Dist.RemoveBuildRecord(t); err != nil {
-			b.reportAll(g, progress.Failed, "")
+			b.reportAll(g, progress.Failed)
 			return nil, fmt.Errorf("%s: %w", g.names(), err)
 		}
 	}
@@ -205,20 +208,20 @@ func (b *builder) buildGroup(ctx context.Context, g group) ([]dist.BuildRecord, 
 			state = progress.Canceled
 			err = errors.Join(err, ctx.Err())
 		}
-		b.reportAll(g, state, "")
+		b.reportAll(g, state)
 		return nil, fmt.Errorf("%s: %w", g.names(), err)
 	}
 	binary := b.cfg.Dist.Binary(g.primary())
 	data, err := os.ReadFile(binary)
 	if err != nil {
-		b.reportAll(g, progress.Failed, "")
+		b.reportAll(g, progress.Failed)
 		return nil, fmt.Errorf("%s: %w", g.names(), err)
 	}
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
 	for _, t := range g.targets[1:] {
 		if err := copyIfChanged(b.cfg.Dist.Binary(t), data); err != nil {
-			b.reportAll(g, progress.Failed, "")
+			b.reportAll(g, progress.Failed)
 			return nil, fmt.Errorf("%s: copying the binary of %s: %w", t.Name(), g.primary().Name(), err)
 		}
 	}
@@ -244,6 +247,11 @@ func (b *builder) buildGroup(ctx context.Context, g group) ([]dist.BuildRecord, 
 			report.Update(t.Name(), progress.Verifying, "")
 			goVersion, err := b.verify(ctx, t)
 			if err != nil {
+				if ctx.Err() != nil { // stopped by another target's failure or Ctrl-C
+					report.Update(t.Name(), progress.Canceled, "")
+					failures = append(failures, ctx.Err())
+					continue
+				}
 				report.Update(t.Name(), progress.Failed, "")
 				failures = append(failures, fmt.Errorf("%s: %w", t.Name(), err))
 				continue
@@ -262,9 +270,9 @@ func (b *builder) buildGroup(ctx context.Context, g group) ([]dist.BuildRecord, 
 }
 
 // reportAll puts every target of g in state s.
-func (b *builder) reportAll(g group, s progress.State, detail string) {
+func (b *builder) reportAll(g group, s progress.State) {
 	for _, t := range g.targets {
-		b.cfg.Progress.Update(t.Name(), s, detail)
+		b.cfg.Progress.Update(t.Name(), s, "")
 	}
 }
 

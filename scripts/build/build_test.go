@@ -227,19 +227,6 @@ func TestBuildAllTargets(t *testing.T) {
 	})
 }
 
-// copyModule copies what building ./cmd/facet needs into dir.
-func copyModule(t *testing.T, dir string) {
-	t.Helper()
-	root := testenv.RepoRoot(t)
-	for _, rel := range []string{"go.mod", "go.sum", "cmd/facet/main.go"} {
-		data, err := os.ReadFile(filepath.Join(root, rel))
-		require.NoError(t, err)
-		dst := filepath.Join(dir, rel)
-		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
-		require.NoError(t, os.WriteFile(dst, data, 0o644))
-	}
-}
-
 // The same commit built twice, from different checkout paths and with
 // different (one of them empty) build caches, gives byte-identical binaries.
 func TestReproducible(t *testing.T) {
@@ -247,7 +234,7 @@ func TestReproducible(t *testing.T) {
 	ts := targets(t, "darwin-arm64,linux-x64,windows-x64")
 	var digests [2][]string
 	for i, src := range []string{filepath.Join(tmp, "a"), filepath.Join(tmp, "checkout", "elsewhere", "b")} {
-		copyModule(t, src)
+		testenv.CopyModule(t, src)
 		env := os.Environ()
 		if i == 1 {
 			env = append(env, "GOCACHE="+filepath.Join(tmp, "empty-cache"))

@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -110,6 +109,7 @@ func Run(ctx context.Context, cfg Config) ([]dist.PackRecord, error) {
 // pkg is an assembled package directory and what its tarball must hold.
 type pkg struct {
 	name     string
+	version  string
 	target   string            // empty for the wrapper
 	manifest []byte            // package.json
 	files    map[string]string // path in the package → sha256 of its content
@@ -159,6 +159,7 @@ func assemblePlatform(cfg Config, t platforms.Target, r dist.BuildRecord) (pkg, 
 	dir := cfg.Dist.PackageDir(t.Package())
 	p := pkg{
 		name:     t.Package(),
+		version:  r.Version,
 		target:   t.Name(),
 		manifest: marshal(Platform(t, r.Version)),
 		files:    map[string]string{t.BinPath(): r.SHA256},
@@ -183,6 +184,7 @@ func assembleWrapper(cfg Config, targets []platforms.Target, version string) (pk
 	}
 	p := pkg{
 		name:     platforms.Wrapper,
+		version:  version,
 		manifest: marshal(Wrapper(targets, version)),
 		files:    map[string]string{},
 		exec:     "bin/facet",
@@ -230,14 +232,8 @@ func removeOldOutputs(l dist.Layout) error {
 // check reads the tarball npm made and proves it holds exactly p's files, with
 // their content, and the executable with mode 0755.
 func check(l dist.Layout, p pkg, packed npm.Packed) (dist.PackRecord, error) {
-	var version struct {
-		Version string `json:"version"`
-	}
-	if err := json.Unmarshal(p.manifest, &version); err != nil {
-		return dist.PackRecord{}, err
-	}
-	if packed.Name != p.name || packed.Version != version.Version {
-		return dist.PackRecord{}, fmt.Errorf("npm packed %s@%s, want %s@%s", packed.Name, packed.Version, p.name, version.Version)
+	if packed.Name != p.name || packed.Version != p.version {
+		return dist.PackRecord{}, fmt.Errorf("npm packed %s@%s, want %s@%s", packed.Name, packed.Version, p.name, p.version)
 	}
 	data, err := os.ReadFile(filepath.Join(l.Root, packed.Filename))
 	if err != nil {
@@ -274,7 +270,7 @@ func check(l dist.Layout, p pkg, packed npm.Packed) (dist.PackRecord, error) {
 	sort.Strings(files)
 	return dist.PackRecord{
 		Name:      p.name,
-		Version:   version.Version,
+		Version:   p.version,
 		Target:    p.target,
 		Dir:       path.Join("npm", p.name),
 		Tarball:   packed.Filename,

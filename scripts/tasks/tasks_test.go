@@ -70,7 +70,7 @@ func TestBuildTargetWritesOnlyThatTarget(t *testing.T) {
 	e, out := env(t, map[string]string{"FACET_VERSION": "2.0.0"})
 	e.Root = t.TempDir()
 	e.Environ = os.Environ()
-	copyModule(t, e.Root)
+	testenv.CopyModule(t, e.Root)
 	require.NoError(t, tasks.Build(t.Context(), e, "windows-arm64"))
 	assert.Contains(t, out.String(), "facet 2.0.0: 1 verified binary in dist/npm")
 	entries, err := os.ReadDir(filepath.Join(e.Root, "dist", "npm", "@agent-facets"))
@@ -83,19 +83,6 @@ func TestBuildTargetWritesOnlyThatTarget(t *testing.T) {
 	require.NoError(t, tasks.Clean(e))
 	_, err = os.Stat(filepath.Join(e.Root, "dist"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
-}
-
-// copyModule copies what building ./cmd/facet needs into dir.
-func copyModule(t *testing.T, dir string) {
-	t.Helper()
-	root := testenv.RepoRoot(t)
-	for _, rel := range []string{"go.mod", "go.sum", "cmd/facet/main.go"} {
-		data, err := os.ReadFile(filepath.Join(root, rel))
-		require.NoError(t, err)
-		dst := filepath.Join(dir, rel)
-		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
-		require.NoError(t, os.WriteFile(dst, data, 0o644))
-	}
 }
 
 // The Mage front door: go tool mage works with nothing installed but Go, lists

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/agent-facets/facets/scripts/npm"
@@ -56,6 +57,45 @@ func RepoRoot(t testing.TB) string {
 		}
 		dir = parent
 	}
+}
+
+// CopyModule copies what building ./cmd/facet needs (go.mod, go.sum and the
+// command's source) from the repository into dir, a module of its own.
+func CopyModule(t testing.TB, dir string) {
+	t.Helper()
+	root := RepoRoot(t)
+	err := filepath.WalkDir(filepath.Join(root, "cmd", "facet"), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		return copyFile(root, dir, path)
+	})
+	if err == nil {
+		err = copyFile(root, dir, filepath.Join(root, "go.mod"))
+	}
+	if err == nil {
+		err = copyFile(root, dir, filepath.Join(root, "go.sum"))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyFile copies path, which is inside root, to the same place inside dir.
+func copyFile(root, dir, path string) error {
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o644)
 }
 
 // Registry starts a Verdaccio npm registry for t, installing it first if
