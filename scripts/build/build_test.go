@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -339,15 +340,36 @@ func mkfifo(t *testing.T, name string) string {
 	return path
 }
 
-// awaitEOF reads the FIFO to its end: the end comes only once every process
+// heldFIFO is the reading end of the FIFO that the fake go and its
+// "compiler" hold open.
+type heldFIFO struct {
+	f *os.File
+	r *bufio.Reader
+}
+
+// awaitCompiler opens the FIFO, which returns once the fake go holds its other
+// end, and waits for the fake to say that its compiler runs.
+func awaitCompiler(t *testing.T, fifo string) heldFIFO {
+	t.Helper()
+	f, err := os.Open(fifo)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	h := heldFIFO{f: f, r: bufio.NewReader(f)}
+	line, err := h.r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "started\n", line)
+	return h
+}
+
+// awaitExit reads the FIFO to its end: the end comes only once every process
 // holding it open for writing has exited. A compiler left running keeps it
 // open, and the read fails at the test's deadline.
-func awaitEOF(t *testing.T, r *bufio.Reader, f *os.File) {
+func (h heldFIFO) awaitExit(t *testing.T) {
 	t.Helper()
 	if deadline, ok := t.Deadline(); ok {
-		require.NoError(t, f.SetReadDeadline(deadline.Add(-5e9)))
+		require.NoError(t, h.f.SetReadDeadline(deadline.Add(-5*time.Second)))
 	}
-	rest, err := r.ReadString(0)
+	rest, err := h.r.ReadString(0)
 	require.ErrorContains(t, err, "EOF", "the compiler is still running (read %q)", rest)
 }
 
@@ -366,20 +388,14 @@ func TestCancelKillsCompilers(t *testing.T) {
 		})
 		done <- err
 	}()
-	f, err := os.Open(fifo) // returns once the fake go holds the other end
-	require.NoError(t, err)
-	defer f.Close()
-	r := bufio.NewReader(f)
-	line, err := r.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "started\n", line)
+	compiler := awaitCompiler(t, fifo)
 
 	cancel() // as Ctrl-C does through Mage
-	err = <-done
+	err := <-done
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Contains(t, err.Error(), "build canceled")
-	awaitEOF(t, r, f)
+	compiler.awaitExit(t)
 }
 
 func TestFailureKillsRunningCompilers(t *testing.T) {
@@ -396,22 +412,16 @@ func TestFailureKillsRunningCompilers(t *testing.T) {
 		})
 		done <- err
 	}()
-	f, err := os.Open(fifo)
-	require.NoError(t, err)
-	defer f.Close()
-	r := bufio.NewReader(f)
-	line, err := r.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "started\n", line)
+	compiler := awaitCompiler(t, fifo)
 
 	// Let the Windows build fail while the Linux one is compiling.
 	require.NoError(t, os.WriteFile(goAhead, []byte("go\n"), 0o644))
-	err = <-done
+	err := <-done
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "windows-x64: go build: exit status 1")
 	assert.Contains(t, err.Error(), "./main.go:1: boom")
 	assert.NotContains(t, err.Error(), "linux-x64:", "the canceled build is not a failure")
-	awaitEOF(t, r, f)
+	compiler.awaitExit(t)
 }
 
 func TestBench(t *testing.T) {
