@@ -1,10 +1,12 @@
 package platforms_test
 
 import (
+	"context"
 	"encoding/json"
 	"io/fs"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,10 +30,14 @@ func TestWrapperFiles(t *testing.T) {
 	assert.Equal(t, string(platforms.LauncherJSON()), string(table), "stale: run go tool mage generate")
 }
 
-// The launcher's tests, with node --test.
+// The launcher's tests, with node --test. A test that hangs fails by name
+// after a minute instead of stalling the run.
 func TestLauncherNodeTests(t *testing.T) {
 	node := testenv.LookPath(t, "node", "install Node.js 20 or later")
-	cmd := exec.Command(node, "--test", "test/")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-timeout=60000", "test/")
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Dir = "npm"
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)

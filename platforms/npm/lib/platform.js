@@ -306,19 +306,22 @@ function notFoundMessage(host, list, evidence, version) {
  * onSpawnError(err) is called instead when the file cannot be started.
  */
 function run(file, args, onSpawnError) {
-  const child = childProcess.spawn(file, args, { stdio: 'inherit' });
+  let child = null;
   // Ctrl-C and Ctrl-\ reach the child from the terminal directly; waiting for
   // it to decide keeps this process alive meanwhile. Signals sent to this
-  // process alone are passed on.
+  // process alone are passed on. The listeners go in before the child starts,
+  // so that no signal finds this process unprepared; their callbacks run after
+  // spawn() has returned.
   const handlers = {};
   if (process.platform !== 'win32') {
     for (const sig of ['SIGINT', 'SIGQUIT']) handlers[sig] = () => {};
-    for (const sig of ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']) handlers[sig] = () => child.kill(sig);
+    for (const sig of ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']) handlers[sig] = () => child && child.kill(sig);
   }
   for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
   const unlisten = () => {
     for (const [sig, h] of Object.entries(handlers)) process.removeListener(sig, h);
   };
+  child = childProcess.spawn(file, args, { stdio: 'inherit' });
   child.on('error', (err) => {
     unlisten();
     onSpawnError(err);

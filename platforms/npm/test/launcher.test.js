@@ -106,13 +106,26 @@ test('a death by signal is re-raised, never turned into 0', { skip: !unix }, (t)
 test('a signal sent to the launcher reaches the binary', { skip: !unix }, async (t) => {
   const p = project(t);
   const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'facet-sig-')), 'got');
-  const bin = script(t, `trap 'echo TERM > "${marker}"; exit 3' TERM\necho ready\nwhile :; do sleep 1; done`);
-  const child = childProcess.spawn(process.execPath, [p.launcher], { env: { ...process.env, FACET_BIN_OVERRIDE: bin } });
+  // A stand-in with no children of its own: it notes the signal and exits 3,
+  // or gives up by itself after a minute.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-sig-bin-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const bin = path.join(dir, 'facet');
+  fs.writeFileSync(bin, `#!${process.execPath}
+process.on('SIGTERM', () => { require('fs').writeFileSync(${JSON.stringify(marker)}, 'TERM'); process.exit(3); });
+setTimeout(() => process.exit(9), 60000);
+console.log('ready');
+`, { mode: 0o755 });
+  const child = childProcess.spawn(process.execPath, [p.launcher], {
+    env: { ...process.env, FACET_BIN_OVERRIDE: bin },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(() => child.kill('SIGKILL'));
   await new Promise((resolve) => child.stdout.once('data', resolve)); // the binary runs
   child.kill('SIGTERM');
-  const [code] = await new Promise((resolve) => child.on('exit', (...a) => resolve(a)));
-  assert.equal(code, 3, 'the launcher exits as the binary did');
-  assert.equal(fs.readFileSync(marker, 'utf8'), 'TERM\n');
+  const [code, signal] = await new Promise((resolve) => child.on('exit', (...a) => resolve(a)));
+  assert.deepEqual([code, signal], [3, null], 'the launcher exits as the binary did');
+  assert.equal(fs.readFileSync(marker, 'utf8'), 'TERM');
 });
 
 test('nothing installed: one clear message with the candidates, causes and repair', { skip: !unix }, (t) => {
