@@ -103,12 +103,12 @@ func runBuild(ctx context.Context, env Env, targets []platforms.Target) error {
 // Package builds every target, then assembles and packs the 12 platform
 // packages and the agent-facets wrapper into dist/.
 func Package(ctx context.Context, env Env) error {
-	if err := Build(ctx, env); err != nil {
-		return err
-	}
 	license, err := os.ReadFile(filepath.Join(env.Root, "LICENSE"))
 	if err != nil {
 		return fmt.Errorf("package: %w", err)
+	}
+	if err := Build(ctx, env); err != nil {
+		return err
 	}
 	records, err := npmpkg.Run(ctx, npmpkg.Config{Dist: env.Layout(), License: license, NPM: npm.CLI{Env: env.Environ}})
 	if err != nil {
