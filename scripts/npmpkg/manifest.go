@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 
 	"github.com/agent-facets/facets/platforms"
 )
@@ -25,31 +26,37 @@ type Repository struct {
 // repository is where the packages' source lives.
 func repository() Repository { return Repository{Type: "git", URL: GitURL} }
 
+// Metadata is what every package.json here starts with.
+type Metadata struct {
+	Name        string     `json:"name"`
+	Version     string     `json:"version"`
+	Description string     `json:"description"`
+	License     string     `json:"license"`
+	Homepage    string     `json:"homepage"`
+	Repository  Repository `json:"repository"`
+}
+
+// metadata fills in the fields shared by every package.
+func metadata(name, version, description string) Metadata {
+	return Metadata{Name: name, Version: version, Description: description, License: License, Homepage: Homepage, Repository: repository()}
+}
+
 // PlatformManifest is the package.json of a platform package. The field order
 // is the order of the file.
 type PlatformManifest struct {
-	Name            string     `json:"name"`
-	Version         string     `json:"version"`
-	Description     string     `json:"description"`
-	License         string     `json:"license"`
-	Homepage        string     `json:"homepage"`
-	Repository      Repository `json:"repository"`
-	OS              []string   `json:"os"`
-	CPU             []string   `json:"cpu"`
-	Libc            []string   `json:"libc,omitempty"`
-	PreferUnplugged bool       `json:"preferUnplugged"`
-	Files           []string   `json:"files"`
+	Metadata
+	OS              []string `json:"os"`
+	CPU             []string `json:"cpu"`
+	Libc            []string `json:"libc,omitempty"`
+	PreferUnplugged bool     `json:"preferUnplugged"`
+	Files           []string `json:"files"`
 }
 
 // Platform returns the package.json of t's package at version.
 func Platform(t platforms.Target, version string) PlatformManifest {
 	m := PlatformManifest{
-		Name:            t.Package(),
-		Version:         version,
-		Description:     fmt.Sprintf("The facet binary for %s. Install agent-facets instead: it picks the right platform package.", t.Title()),
-		License:         License,
-		Homepage:        Homepage,
-		Repository:      repository(),
+		Metadata: metadata(t.Package(), version,
+			fmt.Sprintf("The facet binary for %s. Install agent-facets instead: it picks the right platform package.", t.Title())),
 		OS:              []string{t.OS},
 		CPU:             []string{t.CPU},
 		PreferUnplugged: true,
@@ -63,12 +70,7 @@ func Platform(t platforms.Target, version string) PlatformManifest {
 
 // WrapperManifest is the package.json of the agent-facets wrapper.
 type WrapperManifest struct {
-	Name                 string            `json:"name"`
-	Version              string            `json:"version"`
-	Description          string            `json:"description"`
-	License              string            `json:"license"`
-	Homepage             string            `json:"homepage"`
-	Repository           Repository        `json:"repository"`
+	Metadata
 	Engines              map[string]string `json:"engines"`
 	Bin                  map[string]string `json:"bin"`
 	Scripts              map[string]string `json:"scripts"`
@@ -76,10 +78,21 @@ type WrapperManifest struct {
 	Files                []string          `json:"files"`
 }
 
-// wrapperFiles are the files of the wrapper package besides package.json,
-// README.md and LICENSE, which npm always includes.
+// wrapperFiles are the wrapper's files from platforms.WrapperFiles, in lexical
+// order, without README.md (npm always includes it, as it does package.json
+// and LICENSE).
 func wrapperFiles() []string {
-	return []string{"bin/facet", "install.js", "lib/platform.js", "lib/platforms.json"}
+	var files []string
+	err := fs.WalkDir(platforms.WrapperFiles(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && name != "README.md" {
+			files = append(files, name)
+		}
+		return err
+	})
+	if err != nil {
+		panic(err) // an embedded tree cannot fail to walk
+	}
+	return files
 }
 
 // Wrapper returns the package.json of agent-facets at version: its
@@ -90,12 +103,7 @@ func Wrapper(targets []platforms.Target, version string) WrapperManifest {
 		deps[t.Package()] = version
 	}
 	return WrapperManifest{
-		Name:                 platforms.Wrapper,
-		Version:              version,
-		Description:          "The facet CLI of Agent Facets. Installs the native binary for your platform.",
-		License:              License,
-		Homepage:             Homepage,
-		Repository:           repository(),
+		Metadata:             metadata(platforms.Wrapper, version, "The facet CLI of Agent Facets. Installs the native binary for your platform."),
 		Engines:              map[string]string{"node": NodeEngine},
 		Bin:                  map[string]string{platforms.Command: "bin/facet"},
 		Scripts:              map[string]string{"postinstall": "node install.js"},
