@@ -15,7 +15,7 @@ import (
 var Default = Build.All
 
 // Aliases are the other names targets answer to.
-var Aliases = map[string]any{"build": Build.All}
+var Aliases = map[string]any{"build": Build.All, "verify": Verify.Setup}
 
 // Build cross-compiles facet and verifies the binaries.
 type Build mg.Namespace
@@ -48,3 +48,20 @@ func Clean() error { return tasks.Clean(tasks.OS()) }
 
 // Generate rewrites the files derived from the platforms table: README.md's table, lib/platforms.json.
 func Generate() error { return tasks.Generate(tasks.OS()) }
+
+// Seed publishes a 0.0.1 placeholder of each package the registry lacks (run after npm login) and prints the next steps.
+func Seed(ctx context.Context) error { return tasks.Seed(ctx, tasks.OS()) }
+
+// Trust makes the CircleCI release pipeline the trusted publisher of the 13 packages, with npm trust.
+func Trust(ctx context.Context) error { return tasks.Trust(ctx, tasks.OS()) }
+
+// Verify checks what the registry serves.
+type Verify mg.Namespace
+
+// Setup checks that the 13 packages exist with CircleCI as their trusted publisher (alias: verify).
+func (Verify) Setup(ctx context.Context) error { return tasks.VerifySetup(ctx, tasks.OS()) }
+
+// Release checks a release on the registry, its packages, tarballs, dist-tag and dependencies: verify:release 1.2.3.
+func (Verify) Release(ctx context.Context, version string) error {
+	return tasks.VerifyRelease(ctx, tasks.OS(), version)
+}

@@ -160,6 +160,16 @@ func Names() []string {
 	return names
 }
 
+// Packages returns the names of the 13 npm packages: the platform package of
+// each target, in table order, then the wrapper.
+func Packages() []string {
+	var names []string
+	for _, t := range All() {
+		names = append(names, t.Package())
+	}
+	return append(names, Wrapper)
+}
+
 // Lookup finds a target by name ("linux-x64-musl") or package name
 // ("@agent-facets/cli-linux-x64-musl"). An unknown name is an error that lists
 // the valid ones.

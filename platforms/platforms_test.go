@@ -69,6 +69,17 @@ func TestNamesAreUniqueAndSorted(t *testing.T) {
 	assert.Len(t, seen, 12)
 }
 
+// The 13 packages a release publishes: the wrapper last, after every
+// platform package it depends on.
+func TestPackages(t *testing.T) {
+	pkgs := platforms.Packages()
+	require.Len(t, pkgs, 13)
+	for i, tg := range platforms.All() {
+		assert.Equal(t, tg.Package(), pkgs[i])
+	}
+	assert.Equal(t, "agent-facets", pkgs[12])
+}
+
 func TestLibcOnlyOnLinux(t *testing.T) {
 	for _, tg := range platforms.All() {
 		if tg.OS == "linux" {

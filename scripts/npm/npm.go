@@ -1,14 +1,23 @@
 // Package npm runs the npm command line: npm is the packer and the publisher,
-// so that tarballs and registry requests are exactly what npm users get.
+// so that tarballs and registry requests are exactly what npm users get. It
+// is a helper: it knows npm's commands and the shapes of their output, not the
+// stages that use them.
 package npm
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
+	"regexp"
+	"slices"
 	"strings"
+
+	"github.com/Masterminds/semver/v3"
 )
 
 // CLI runs npm.
@@ -17,9 +26,78 @@ type CLI struct {
 	Env  []string // its environment; nil means this process's
 }
 
-// Run runs npm with args in dir and returns its standard output. The error
-// carries npm's standard error.
+// With returns c with the variables kv ("NAME=value") added to its
+// environment, replacing any of the same name, for the processes it starts
+// and no others.
+func (c CLI) With(kv ...string) CLI {
+	env := c.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	env = slices.DeleteFunc(slices.Clone(env), func(e string) bool {
+		name, _, _ := strings.Cut(e, "=")
+		return slices.ContainsFunc(kv, func(n string) bool {
+			nn, _, _ := strings.Cut(n, "=")
+			return strings.EqualFold(nn, name)
+		})
+	})
+	c.Env = append(env, kv...)
+	return c
+}
+
+// Error is a failed npm command.
+type Error struct {
+	Args   []string // npm's arguments (never secrets: those go in its environment)
+	Code   string   // npm's error code ("E404", "EOTP", "ENEEDAUTH"), if it printed one
+	Stderr string   // what npm printed on standard error
+	Err    error    // how the process ended
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("npm %s: %v", strings.Join(e.Args, " "), e.Err)
+	if msg := strings.TrimSpace(e.Stderr); msg != "" {
+		s += "\n" + msg
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorCode returns the npm error code of err ("E404", "EOTP"), or "".
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// codeLine finds npm's error code in its standard error.
+var codeLine = regexp.MustCompile(`(?m)^npm (?:error|ERR!) code (\S+)`)
+
+// Run runs npm with args in dir and returns its standard output. A failure is
+// an *Error carrying npm's standard error.
 func (c CLI) Run(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	var stdout bytes.Buffer
+	err := c.run(ctx, dir, nil, &stdout, nil, args)
+	return stdout.Bytes(), err
+}
+
+// Stdio is the terminal an attached npm talks to.
+type Stdio struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// RunAttached runs npm with args in dir, attached to s: npm reads s.In and
+// writes s.Out directly (so that, on a terminal, it can ask for a one-time
+// password), and its standard error goes to s.Err and into the error.
+func (c CLI) RunAttached(ctx context.Context, dir string, s Stdio, args ...string) error {
+	return c.run(ctx, dir, s.In, s.Out, s.Err, args)
+}
+
+func (c CLI) run(ctx context.Context, dir string, stdin io.Reader, stdout, stderr io.Writer, args []string) error {
 	path := c.Path
 	if path == "" {
 		path = "npm"
@@ -27,12 +105,75 @@ func (c CLI) Run(ctx context.Context, dir string, args ...string) ([]byte, error
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Dir = dir
 	cmd.Env = c.Env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.Bytes(), fmt.Errorf("npm %s: %w\n%s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	cmd.Stdin = stdin
+	cmd.Stdout = stdout
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	if stderr != nil {
+		cmd.Stderr = io.MultiWriter(stderr, &errBuf)
 	}
-	return stdout.Bytes(), nil
+	if err := cmd.Run(); err != nil {
+		e := &Error{Args: args, Stderr: errBuf.String(), Err: err}
+		if m := codeLine.FindStringSubmatch(e.Stderr); m != nil {
+			e.Code = m[1]
+		}
+		return e
+	}
+	return nil
+}
+
+// Version is npm's own version.
+func (c CLI) Version(ctx context.Context) (*semver.Version, error) {
+	out, err := c.Run(ctx, "", "--version")
+	if err != nil {
+		return nil, err
+	}
+	v, err := semver.StrictNewVersion(strings.TrimSpace(string(out)))
+	if err != nil {
+		return nil, fmt.Errorf("npm --version printed %q: %w", strings.TrimSpace(string(out)), err)
+	}
+	return v, nil
+}
+
+// RequireVersion fails unless npm is at least min; why says what needs it.
+func (c CLI) RequireVersion(ctx context.Context, min, why string) (*semver.Version, error) {
+	v, err := c.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v.LessThan(semver.MustParse(min)) {
+		return v, fmt.Errorf("npm %s is too old: %s needs npm %s or later (npm install -g npm@11)", v, why, min)
+	}
+	return v, nil
+}
+
+// Registry is the registry npm is configured with in dir, as `npm config get
+// registry` prints it: NPM_CONFIG_REGISTRY, the npmrc files, or npm's default.
+func (c CLI) Registry(ctx context.Context, dir string) (string, error) {
+	out, err := c.Run(ctx, dir, "config", "get", "registry")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// ErrNotLoggedIn is npm whoami's answer when npm has no login for the
+// registry.
+var ErrNotLoggedIn = errors.New("not logged in")
+
+// Whoami is the user npm is logged in as. No login is an error wrapping
+// ErrNotLoggedIn; any other failure (the registry down, say) is returned as
+// it is.
+func (c CLI) Whoami(ctx context.Context, dir string) (string, error) {
+	out, err := c.Run(ctx, dir, "whoami")
+	if err != nil {
+		switch ErrorCode(err) {
+		case "ENEEDAUTH", "E401", "E403":
+			return "", fmt.Errorf("%w: %w", ErrNotLoggedIn, err)
+		}
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // Packed is what npm pack reports of one tarball.

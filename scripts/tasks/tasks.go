@@ -9,16 +9,28 @@
 //	CIRCLE_SHA1    commit being built (set by CircleCI)
 //	FACET_JOBS     compilations at once (default: the CPUs Go may use)
 //	CI             set: plain progress lines instead of live bars
+//
+// and, for the registry steps (seed, trust, verify, release):
+//
+//	FACET_DRY_RUN        1: say what would change, change nothing
+//	FACET_TRUST_REPLACE  1: trust replaces a trusted publisher that differs
+//	FACET_VERIFY_INSTALL 1: verify:release also installs the release with npm and runs it
+//	FACET_WAIT           how long to wait for the registry to show a release (default 5m)
+//	FACET_DIST_TAG       the dist-tag of a prerelease (default next)
+//	NPM_CONFIG_*         npm's own configuration: the registry, a one-time password
 package tasks
 
 import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/agent-facets/facets/scripts/build"
 	"github.com/agent-facets/facets/scripts/dist"
+	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/progress"
+	"golang.org/x/term"
 )
 
 // Env is the outside world as tasks see it.
@@ -29,6 +41,14 @@ type Env struct {
 	Stdout   io.Writer
 	Progress progress.Reporter // how builds show progress
 	Host     build.Host        // what this machine can execute
+	// Terminal is what npm is attached to when it may ask the maintainer
+	// something (a one-time password); Interactive says whether it is a
+	// terminal someone can answer at.
+	Terminal    npm.Stdio
+	Interactive bool
+	// TrustPace is the least time between two npm trust calls; 0 means the
+	// 2 s npm asks of npmjs.com. The rehearsal's local registry needs none.
+	TrustPace time.Duration
 }
 
 // OS returns the Env of this process, rooted at the working directory (Mage
@@ -45,6 +65,9 @@ func OS() Env {
 		Stdout:   os.Stdout,
 		Progress: progress.Auto(os.Stdout, os.Stderr, os.Getenv),
 		Host:     build.DetectHost(),
+		Terminal: npm.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr},
+		// npm itself asks only when its stdin and stdout are terminals.
+		Interactive: term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd())),
 	}
 }
 

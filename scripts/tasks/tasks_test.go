@@ -106,6 +106,10 @@ func TestMage(t *testing.T) {
 		{"bench:launcher", "times facet --version through node_modules/.bin against the bare binary, after npm install with and without scripts."},
 		{"generate", "rewrites the files derived from the platforms table: README.md's table, lib/platforms.json."},
 		{"clean", "removes dist/."},
+		{"seed", "publishes a 0.0.1 placeholder of each package the registry lacks (run after npm login) and prints the next steps."},
+		{"trust", "makes the CircleCI release pipeline the trusted publisher of the 13 packages, with npm trust."},
+		{"verify:setup", "checks that the 13 packages exist with CircleCI as their trusted publisher (alias: verify)."},
+		{"verify:release", "checks a release on the registry, its packages, tarballs, dist-tag and dependencies: verify:release 1.2.3."},
 	} {
 		assert.Regexp(t, `(?m)^  `+target[0]+` +`+regexp.QuoteMeta(target[1])+`$`, list)
 	}

@@ -5,13 +5,19 @@
 package testenv
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/registrytest"
 	"github.com/agent-facets/facets/scripts/verdaccio"
 )
 
@@ -116,4 +122,126 @@ func Registry(t testing.TB) *verdaccio.Server {
 	}
 	t.Cleanup(func() { _ = s.Stop() })
 	return s
+}
+
+// Bed is the registry test bed: a Verdaccio registry behind npmjs.com's
+// stand-in (registrytest), which adds the trusted-publisher API and the OIDC
+// token exchange. npm talks to the stand-in.
+type Bed struct {
+	Verdaccio *verdaccio.Server
+	Front     *registrytest.Server
+	URL       string // the registry npm is configured with: the stand-in's
+}
+
+// RegistryBed starts a test bed for t and stops it when t ends.
+func RegistryBed(t testing.TB) *Bed {
+	t.Helper()
+	v := Registry(t)
+	front, err := registrytest.Start(registrytest.Options{Upstream: v.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = front.Close() })
+	return &Bed{Verdaccio: v, Front: front, URL: front.URL}
+}
+
+// NPM is an npm CLI configured with the bed's registry and nothing else:
+// logged in as the registry's user (a maintainer after npm login) when login
+// is true, logged out otherwise.
+func (b *Bed) NPM(t testing.TB, login bool) npm.CLI {
+	t.Helper()
+	token := ""
+	if login {
+		token = b.Verdaccio.Token
+	}
+	env, err := b.Verdaccio.NPMEnv(b.URL, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return npm.CLI{Path: LookPath(t, "npm", "install npm 11"), Env: env}
+}
+
+// Buffer collects output written from several goroutines (a child's stdout
+// and stderr copiers, say); a bytes.Buffer would lose some of it.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Reset forgets what was written.
+func (b *Buffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
+// OldNPMDir is where the tests' old npm is pinned, relative to the
+// repository root.
+const OldNPMDir = "scripts/testenv/oldnpm"
+
+// OldNPM returns an npm CLI of a version older than the release and npm trust
+// need (pinned in OldNPMDir, installed on first use) with env as its
+// environment.
+func OldNPM(t testing.TB, env []string) npm.CLI {
+	t.Helper()
+	LookPath(t, "node", "install Node.js 20 or later")
+	dir := filepath.Join(RepoRoot(t), OldNPMDir)
+	if err := verdaccio.InstallPinned(t.Context(), npm.CLI{Path: LookPath(t, "npm", "install npm 11")}, dir, "npm"); err != nil {
+		Missing(t, "an old npm for the tests", err.Error())
+	}
+	return npm.CLI{Path: filepath.Join(dir, "node_modules", ".bin", "npm"), Env: env}
+}
+
+// Publish publishes a minimal package of each name at version, all at once,
+// with the real npm CLI logged in to the bed: placeholders, or a registry in
+// a state a test needs.
+func (b *Bed) Publish(t testing.TB, version string, names ...string) {
+	t.Helper()
+	cli := b.NPM(t, true)
+	var wg sync.WaitGroup
+	errs := make([]error, len(names))
+	for i, name := range names {
+		dir := t.TempDir()
+		manifest := fmt.Sprintf(`{"name":%q,"version":%q,"description":"test package"}`, name, version)
+		if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			tag := "latest"
+			if strings.Contains(version, "-") {
+				tag = "next"
+			}
+			_, errs[i] = cli.Run(context.Background(), dir, "publish", "--access", "public", "--tag", tag)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("publishing test packages: %v\n%s", err, b.Verdaccio.Logs())
+	}
+}
+
+// PublishTarballs publishes the tarballs under tag, in order, with the real
+// npm CLI logged in to the bed.
+func (b *Bed) PublishTarballs(t testing.TB, tag string, tarballs ...string) {
+	t.Helper()
+	cli := b.NPM(t, true)
+	for _, tgz := range tarballs {
+		if _, err := cli.Run(t.Context(), filepath.Dir(tgz), "publish", tgz, "--access", "public", "--tag", tag); err != nil {
+			t.Fatalf("publishing %s: %v\n%s", filepath.Base(tgz), err, b.Verdaccio.Logs())
+		}
+	}
 }

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,6 +46,7 @@ type Server struct {
 	Token string // auth token of the server's user, who may publish
 
 	dir   string
+	base  []string // environment before npm's configuration
 	env   []string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -58,26 +58,38 @@ type Server struct {
 // already. Concurrent callers (test packages run in parallel) wait for each
 // other.
 func EnsureInstalled(ctx context.Context, opts Options) error {
-	dir := filepath.Join(opts.Root, ServerDir)
-	unlock, err := lockFile(filepath.Join(dir, ".install.lock"))
-	if err != nil {
-		return fmt.Errorf("locking the Verdaccio install: %w", err)
-	}
-	defer unlock()
-	if installed(dir) {
-		return nil
-	}
-	if _, err := opts.NPM.Run(ctx, dir, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"); err != nil {
+	if err := InstallPinned(ctx, opts.NPM, filepath.Join(opts.Root, ServerDir), "verdaccio"); err != nil {
 		return fmt.Errorf("installing Verdaccio: %w", err)
-	}
-	if !installed(dir) {
-		return errors.New("installing Verdaccio: npm ci did not install the pinned version")
 	}
 	return nil
 }
 
-// installed reports whether node_modules holds the version package.json pins.
-func installed(dir string) bool {
+// InstallPinned installs the packages pinned in dir's package.json and
+// package-lock.json with npm ci, unless the dependency name is installed at
+// its pinned version already. Concurrent callers, in this process or others,
+// wait for each other. Verdaccio is installed this way, and so are the other
+// pinned tools the tests run.
+func InstallPinned(ctx context.Context, cli npm.CLI, dir, name string) error {
+	unlock, err := lockFile(filepath.Join(dir, ".install.lock"))
+	if err != nil {
+		return fmt.Errorf("locking %s: %w", dir, err)
+	}
+	defer unlock()
+	if installed(dir, name) {
+		return nil
+	}
+	if _, err := cli.Run(ctx, dir, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"); err != nil {
+		return err
+	}
+	if !installed(dir, name) {
+		return fmt.Errorf("npm ci in %s did not install the pinned %s", dir, name)
+	}
+	return nil
+}
+
+// installed reports whether node_modules holds the version of name that
+// package.json pins.
+func installed(dir, name string) bool {
 	var pin struct {
 		Dependencies map[string]string `json:"dependencies"`
 	}
@@ -87,10 +99,10 @@ func installed(dir string) bool {
 	if err := readJSON(filepath.Join(dir, "package.json"), &pin); err != nil {
 		return false
 	}
-	if err := readJSON(filepath.Join(dir, "node_modules", "verdaccio", "package.json"), &got); err != nil {
+	if err := readJSON(filepath.Join(dir, "node_modules", name, "package.json"), &got); err != nil {
 		return false
 	}
-	return got.Version != "" && got.Version == pin.Dependencies["verdaccio"]
+	return got.Version != "" && got.Version == pin.Dependencies[name]
 }
 
 // Start installs Verdaccio if needed, starts it on a free loopback port with
@@ -206,29 +218,49 @@ func (s *Server) createUser(ctx context.Context) error {
 	return nil
 }
 
-// writeNPMConfig writes the userconfig and global config npm runs with, and
-// the environment that points npm at them and at a cache of the server's own.
+// writeNPMConfig sets up the environment npm runs with against this server,
+// logged in as the server's user.
 func (s *Server) writeNPMConfig(base []string) error {
-	host := strings.TrimPrefix(s.URL, "http:")
-	userconfig := filepath.Join(s.dir, "npmrc")
-	globalconfig := filepath.Join(s.dir, "npmrc-global")
-	rc := fmt.Sprintf("registry=%s\n%s:_authToken=%s\n", s.URL, host, s.Token)
-	if err := os.WriteFile(userconfig, []byte(rc), 0o600); err != nil {
+	s.base = base
+	env, err := s.NPMEnv(s.URL, s.Token)
+	if err != nil {
 		return err
+	}
+	s.env = env
+	return nil
+}
+
+// NPMEnv writes an npm userconfig and global config into a new directory of
+// the server's and returns the environment that points npm at them, at
+// registryURL (this server's, or a server in front of it), with a cache of
+// the server's own. A token logs npm in; "" leaves it logged out.
+func (s *Server) NPMEnv(registryURL, token string) ([]string, error) {
+	dir, err := os.MkdirTemp(s.dir, "npm-")
+	if err != nil {
+		return nil, err
+	}
+	userconfig := filepath.Join(dir, "npmrc")
+	globalconfig := filepath.Join(dir, "npmrc-global")
+	rc := fmt.Sprintf("registry=%s\n", registryURL)
+	if token != "" {
+		rc += fmt.Sprintf("%s:_authToken=%s\n", strings.TrimPrefix(strings.TrimPrefix(registryURL, "http:"), "https:"), token)
+	}
+	if err := os.WriteFile(userconfig, []byte(rc), 0o600); err != nil {
+		return nil, err
 	}
 	if err := os.WriteFile(globalconfig, nil, 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	s.env = append(withoutNPMConfig(base),
+	return append(withoutNPMConfig(s.base),
 		"NPM_CONFIG_USERCONFIG="+userconfig,
 		"NPM_CONFIG_GLOBALCONFIG="+globalconfig,
 		"NPM_CONFIG_CACHE="+filepath.Join(s.dir, "npm-cache"),
-		"NPM_CONFIG_REGISTRY="+s.URL,
+		"NPM_CONFIG_REGISTRY="+registryURL,
 		"NPM_CONFIG_AUDIT=false",
 		"NPM_CONFIG_FUND=false",
 		"NPM_CONFIG_UPDATE_NOTIFIER=false",
-	)
-	return nil
+		"NPM_CONFIG_LOGS_DIR="+filepath.Join(dir, "logs"),
+	), nil
 }
 
 // Env is the environment npm runs with against this server: its own

@@ -133,3 +133,38 @@ func GitIn(dir string) Git {
 		return strings.TrimSpace(string(out)), nil
 	}
 }
+
+// DefaultPrereleaseTag is the dist-tag a prerelease goes to unless another is
+// named.
+const DefaultPrereleaseTag = "next"
+
+// DistTag is the npm dist-tag version v is published under: latest for a
+// release; for a prerelease (1.2.3-rc.1), prereleaseTag, or "next" when that
+// is empty. A prerelease never goes to latest, and a release only to latest;
+// a tag that is not a valid npm tag is an error.
+func DistTag(v, prereleaseTag string) (string, error) {
+	sv, err := semver.StrictNewVersion(v)
+	if err != nil {
+		return "", Check(v)
+	}
+	if sv.Prerelease() == "" {
+		if prereleaseTag != "" {
+			return "", fmt.Errorf("FACET_DIST_TAG=%q applies to prereleases only: %s is a release and goes to latest", prereleaseTag, v)
+		}
+		return "latest", nil
+	}
+	tag := prereleaseTag
+	if tag == "" {
+		tag = DefaultPrereleaseTag
+	}
+	switch {
+	case tag == "latest":
+		return "", fmt.Errorf("FACET_DIST_TAG=latest: the prerelease %s must not become what npm install agent-facets gets; name another tag", v)
+	case strings.ContainsAny(tag, " /@%:?#\\") || strings.HasPrefix(tag, "."):
+		return "", fmt.Errorf("FACET_DIST_TAG=%q is not a valid npm dist-tag", tag)
+	}
+	if _, err := semver.NewConstraint(tag); err == nil {
+		return "", fmt.Errorf("FACET_DIST_TAG=%q: npm refuses a dist-tag that is a valid semver range", tag)
+	}
+	return tag, nil
+}

@@ -120,3 +120,27 @@ func TestGitIn(t *testing.T) {
 	assert.Regexp(t, `^[0-9a-f]{40}$`, info.Commit)
 	assert.True(t, strings.HasPrefix(info.Commit, strings.TrimPrefix(info.Version, "0.0.0-dev.g")))
 }
+
+func TestDistTag(t *testing.T) {
+	tests := []struct {
+		version, override, want, err string
+	}{
+		{version: "1.2.3", want: "latest"},
+		{version: "1.2.3-rc.1", want: "next"},
+		{version: "1.2.3-rc.1", override: "beta", want: "beta"},
+		{version: "1.2.3", override: "beta", err: `FACET_DIST_TAG="beta" applies to prereleases only: 1.2.3 is a release and goes to latest`},
+		{version: "1.2.3-rc.1", override: "latest", err: "FACET_DIST_TAG=latest: the prerelease 1.2.3-rc.1 must not become"},
+		{version: "1.2.3-rc.1", override: "1.x", err: `FACET_DIST_TAG="1.x": npm refuses a dist-tag that is a valid semver range`},
+		{version: "1.2.3-rc.1", override: "a/b", err: `FACET_DIST_TAG="a/b" is not a valid npm dist-tag`},
+		{version: "1.2", err: `"1.2" is not a valid semantic version`},
+	}
+	for _, tt := range tests {
+		got, err := version.DistTag(tt.version, tt.override)
+		if tt.err != "" {
+			assert.ErrorContains(t, err, tt.err, tt.version+" "+tt.override)
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, got, tt.version+" "+tt.override)
+	}
+}

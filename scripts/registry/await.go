@@ -1,0 +1,184 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agent-facets/facets/scripts/retry"
+	"github.com/cenkalti/backoff/v5"
+)
+
+// Want is what a package should look like on the registry.
+type Want struct {
+	Name      string
+	Version   string
+	Integrity string // the tarball's sha512 integrity; "" is not compared
+	Tag       string // a dist-tag that must point at Version; "" is not checked
+	// OptionalDependencies must be exactly these at Version; nil is not checked.
+	OptionalDependencies map[string]string
+}
+
+// Status is what the registry showed of a Want.
+type Status struct {
+	Want
+	Found      bool   // the registry has the version
+	Integrity  string // its integrity, when found
+	TagVersion string // the version Want.Tag points at, "" if the tag is not set
+	Problems   []string
+	// Final is true when waiting cannot fix the problems: the version is there
+	// but differs from what was wanted. A missing version, a tag pointing
+	// elsewhere or a registry that could not answer may yet change.
+	Final bool
+	Err   error // the registry could not answer (after retries)
+}
+
+// OK reports whether the package is as wanted.
+func (s Status) OK() bool { return s.Err == nil && len(s.Problems) == 0 }
+
+// Check reads w's package once and compares it with w.
+func (c *Client) Check(ctx context.Context, w Want) Status {
+	s := Status{Want: w}
+	p, err := c.Packument(ctx, w.Name)
+	if errors.Is(err, ErrNotFound) {
+		s.Problems = append(s.Problems, "the package does not exist")
+		return s
+	}
+	if err != nil {
+		s.Err = err
+		s.Problems = append(s.Problems, "the registry could not answer: "+err.Error())
+		return s
+	}
+	if w.Tag != "" {
+		s.TagVersion = p.DistTags[w.Tag]
+	}
+	m, ok := p.Version(w.Version)
+	if !ok {
+		s.Problems = append(s.Problems, "version "+w.Version+" is not there")
+		return s
+	}
+	s.Found = true
+	s.Integrity = m.Dist.Integrity
+	if w.Integrity != "" && m.Dist.Integrity != w.Integrity {
+		s.Final = true
+		s.Problems = append(s.Problems, fmt.Sprintf("integrity %s, want %s (the tarball in dist/)", short(m.Dist.Integrity), short(w.Integrity)))
+	}
+	if w.OptionalDependencies != nil && !maps.Equal(m.OptionalDependencies, w.OptionalDependencies) {
+		s.Final = true
+		s.Problems = append(s.Problems, "optionalDependencies "+depsDiff(m.OptionalDependencies, w.OptionalDependencies))
+	}
+	if w.Tag != "" && s.TagVersion != w.Version {
+		got := s.TagVersion
+		if got == "" {
+			got = "nothing"
+		}
+		s.Problems = append(s.Problems, fmt.Sprintf("dist-tag %s points at %s, want %s", w.Tag, got, w.Version))
+	}
+	return s
+}
+
+// Poll bounds the waiting of Await.
+type Poll struct {
+	Initial time.Duration // first wait; 0 means 1 s
+	Max     time.Duration // longest wait; 0 means 30 s
+	Timeout time.Duration // time to wait in all; 0 means 5 min
+	// Sleep waits for d or until ctx ends; nil waits on a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Notify, if set, hears which packages are still pending before each wait.
+	Notify func(pending []Status, wait time.Duration)
+}
+
+// Await checks every want at once, then checks again only those that may yet
+// change (see Status.Final), with exponential backoff and jitter, until every
+// one is as wanted or final, or the time is up. It returns the last status of
+// each, in the order of wants.
+func (c *Client) Await(ctx context.Context, wants []Want, p Poll) []Status {
+	if p.Initial <= 0 {
+		p.Initial = time.Second
+	}
+	if p.Max <= 0 {
+		p.Max = 30 * time.Second
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = 5 * time.Minute
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Sleep == nil {
+		p.Sleep = retry.Sleep
+	}
+	b := &backoff.ExponentialBackOff{InitialInterval: p.Initial, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: p.Max}
+	b.Reset()
+	deadline := p.Now().Add(p.Timeout)
+
+	out := make([]Status, len(wants))
+	pending := make([]int, len(wants))
+	for i := range wants {
+		pending[i] = i
+	}
+	for {
+		var wg sync.WaitGroup
+		for _, i := range pending {
+			wg.Go(func() { out[i] = c.Check(ctx, wants[i]) })
+		}
+		wg.Wait()
+		pending = slices.DeleteFunc(pending, func(i int) bool { return out[i].OK() || out[i].Final })
+		if len(pending) == 0 || ctx.Err() != nil {
+			return out
+		}
+		wait := min(b.NextBackOff(), p.Max)
+		if p.Now().Add(wait).After(deadline) {
+			return out
+		}
+		if p.Notify != nil {
+			var still []Status
+			for _, i := range pending {
+				still = append(still, out[i])
+			}
+			p.Notify(still, wait)
+		}
+		if p.Sleep(ctx, wait) != nil {
+			return out
+		}
+	}
+}
+
+// short abbreviates an integrity for a message.
+func short(integrity string) string {
+	if len(integrity) > 20 {
+		return integrity[:20] + "…"
+	}
+	if integrity == "" {
+		return "(none)"
+	}
+	return integrity
+}
+
+// depsDiff says how dependencies have differ from want.
+func depsDiff(have, want map[string]string) string {
+	var diffs []string
+	for name, v := range want {
+		switch hv, ok := have[name]; {
+		case !ok:
+			diffs = append(diffs, "missing "+name+"@"+v)
+		case hv != v:
+			diffs = append(diffs, fmt.Sprintf("%s@%s, want %s", name, hv, v))
+		}
+	}
+	for name, v := range have {
+		if _, ok := want[name]; !ok {
+			diffs = append(diffs, "stray "+name+"@"+v)
+		}
+	}
+	sort.Strings(diffs)
+	return strings.Join(diffs, "; ")
+}

@@ -1,0 +1,318 @@
+// Package registrytest plays npmjs.com in front of a real npm registry
+// (Verdaccio) for tests, benchmarks and rehearsals. It is test support: only
+// tests, benchmarks and the rehearsal use it.
+//
+// A local registry serves and accepts packages like npmjs.com does, but it
+// has no trusted publishers and no OIDC token exchange. Server adds those, as
+// npm's documentation and CLI describe them, and passes every other request
+// through to the registry behind it. It can also fail on demand (500, 429 with
+// Retry-After, a dropped connection), for a share of requests or for one
+// package, and it records every request it answered.
+package registrytest
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultOTP is the one-time password the account API accepts unless Options
+// say otherwise.
+const DefaultOTP = "123456"
+
+// Options configure a Server.
+type Options struct {
+	Upstream string // URL of the registry behind, e.g. a Verdaccio's
+	OTP      string // the one-time password the account API accepts; "" means DefaultOTP
+	Seed     uint64 // seeds the choice of failing requests when a Fault has a Share
+}
+
+// Server is npmjs.com's stand-in, listening on the loopback interface.
+type Server struct {
+	URL string // "http://127.0.0.1:<port>/"
+
+	upstream *url.URL
+	otp      string
+	http     *http.Server
+	proxy    *httputil.ReverseProxy
+	client   *http.Client // to the upstream
+
+	mu       sync.Mutex
+	rand     *rand.Rand
+	faults   []*fault
+	requests []Request
+	trust    map[string][]Trust // trusted publishers by package name
+	logins   map[string]string  // bearer token → user name, as the upstream confirmed it
+	exchange *exchange          // the OIDC exchange, once configured
+}
+
+// Start starts a Server in front of opts.Upstream. Close stops it.
+func Start(opts Options) (*Server, error) {
+	up, err := url.Parse(opts.Upstream)
+	if err != nil || up.Host == "" {
+		return nil, fmt.Errorf("registrytest: upstream %q is not a URL", opts.Upstream)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		URL:      "http://" + ln.Addr().String() + "/",
+		upstream: up,
+		otp:      opts.OTP,
+		client:   &http.Client{Timeout: 30 * time.Second},
+		rand:     rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)),
+		trust:    map[string][]Trust{},
+		logins:   map[string]string{},
+	}
+	if s.otp == "" {
+		s.otp = DefaultOTP
+	}
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(up)
+			// The registry writes tarball URLs from the Host it is asked
+			// for: keep ours, so that clients come back through us.
+			r.Out.Host = r.In.Host
+		},
+		ErrorLog: nil,
+	}
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = s.http.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.http.Shutdown(ctx)
+}
+
+// Request is one request the server answered.
+type Request struct {
+	Method  string
+	Path    string // escaped, as sent
+	Package string // the package it concerns, "" if none
+	Status  int    // 0 for a dropped connection
+	Fault   bool   // failed on purpose
+}
+
+// Requests returns the requests answered so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	pkg := PackageOf(r.URL.EscapedPath())
+	rec := &recorder{ResponseWriter: w}
+	entry := Request{Method: r.Method, Path: r.URL.EscapedPath(), Package: pkg}
+	defer func() {
+		entry.Status = rec.status
+		s.mu.Lock()
+		s.requests = append(s.requests, entry)
+		s.mu.Unlock()
+	}()
+	if f := s.failure(r.Method, pkg); f != nil {
+		entry.Fault = true
+		f.serve(rec, r)
+		return
+	}
+	path := r.URL.EscapedPath()
+	switch {
+	case strings.HasPrefix(path, "/-/package/") && strings.Contains(path, "/trust"):
+		s.serveTrust(rec, r, pkg)
+	case strings.HasPrefix(path, "/-/npm/v1/oidc/token/exchange/package/"):
+		s.serveExchange(rec, r, pkg)
+	case r.Method == http.MethodPut && pkg != "" && !strings.HasPrefix(path, "/-/"):
+		s.servePublish(rec, r, pkg)
+	default:
+		s.proxy.ServeHTTP(rec, r)
+	}
+}
+
+// PackageOf returns the package an escaped request path concerns: a package
+// document or publish ("/@scope%2fname", "/name"), a tarball
+// ("/@scope/name/-/name-1.0.0.tgz"), the account API
+// ("/-/package/@scope%2fname/trust") or the OIDC exchange. It is "" for
+// anything else.
+func PackageOf(escapedPath string) string {
+	p := strings.TrimPrefix(escapedPath, "/")
+	for _, prefix := range []string{"-/npm/v1/oidc/token/exchange/package/", "-/package/"} {
+		if rest, ok := strings.CutPrefix(p, prefix); ok {
+			name, _, _ := strings.Cut(rest, "/")
+			if strings.HasPrefix(name, "@") && !strings.Contains(strings.ToLower(name), "%2f") {
+				// "@scope/name/trust": the name takes two segments
+				scope, tail, _ := strings.Cut(rest, "/")
+				n, _, _ := strings.Cut(tail, "/")
+				name = scope + "/" + n
+			}
+			return unescape(name)
+		}
+	}
+	if p == "" || strings.HasPrefix(p, "-/") {
+		return ""
+	}
+	segs := strings.Split(p, "/")
+	if strings.HasPrefix(segs[0], "@") {
+		if strings.Contains(strings.ToLower(segs[0]), "%2f") {
+			return unescape(segs[0])
+		}
+		if len(segs) > 1 {
+			return segs[0] + "/" + unescape(segs[1])
+		}
+		return ""
+	}
+	return unescape(segs[0])
+}
+
+func unescape(s string) string {
+	if u, err := url.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// recorder remembers the status written, and lets a fault hijack the
+// connection.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// writeJSON answers with status and v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with status and npm's error document.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// upstreamExists reports whether the registry behind has the package.
+func (s *Server) upstreamExists(ctx context.Context, pkg string) (bool, error) {
+	u := s.upstream.JoinPath()
+	u.RawPath = "/" + escapeName(pkg)
+	u.Path = "/" + pkg
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", "application/vnd.npm.install-v1+json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, fmt.Errorf("upstream: %s", resp.Status)
+}
+
+// user returns the user the request's bearer token logs in, asking the
+// registry behind (its /-/whoami) the first time; "" when it logs in no one.
+func (s *Server) user(ctx context.Context, r *http.Request) (string, error) {
+	auth := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || token == "" {
+		return "", nil
+	}
+	s.mu.Lock()
+	name, known := s.logins[token]
+	s.mu.Unlock()
+	if known {
+		return name, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.upstream.JoinPath("-", "whoami").String(), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", auth)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var who struct {
+		Username string `json:"username"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&who) != nil || who.Username == "" {
+		return "", nil
+	}
+	s.mu.Lock()
+	s.logins[token] = who.Username
+	s.mu.Unlock()
+	return who.Username, nil
+}
+
+// escapeName escapes a package name as npm does in registry paths.
+func escapeName(name string) string {
+	if strings.HasPrefix(name, "@") {
+		return strings.Replace(name, "/", "%2f", 1)
+	}
+	return name
+}
+
+// newID returns a random identifier in UUID form.
+func newID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// readBody reads a request body of at most 1 MB.
+func readBody(r *http.Request) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(data), nil
+}

@@ -1,0 +1,193 @@
+package registrytest_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/registrytest"
+	"github.com/agent-facets/facets/scripts/testenv"
+)
+
+func TestPackageOf(t *testing.T) {
+	for path, want := range map[string]string{
+		"/@agent-facets%2fcli-linux-x64":                            "@agent-facets/cli-linux-x64",
+		"/@agent-facets%2Fcli-linux-x64":                            "@agent-facets/cli-linux-x64",
+		"/@agent-facets/cli-linux-x64":                              "@agent-facets/cli-linux-x64",
+		"/@agent-facets/cli-linux-x64/-/cli-linux-x64-1.0.0.tgz":    "@agent-facets/cli-linux-x64",
+		"/agent-facets":                                             "agent-facets",
+		"/agent-facets/-/agent-facets-1.0.0.tgz":                    "agent-facets",
+		"/-/package/@agent-facets%2fcli-linux-x64/trust":            "@agent-facets/cli-linux-x64",
+		"/-/package/@agent-facets%2fcli-linux-x64/trust/abc":        "@agent-facets/cli-linux-x64",
+		"/-/package/agent-facets/trust":                             "agent-facets",
+		"/-/npm/v1/oidc/token/exchange/package/@agent-facets%2fcli": "@agent-facets/cli",
+		"/-/whoami":                         "",
+		"/-/v1/search":                      "",
+		"/":                                 "",
+		"/-/package/agent-facets/dist-tags": "agent-facets",
+	} {
+		assert.Equal(t, want, registrytest.PackageOf(path), path)
+	}
+}
+
+// publish publishes a package of the given name and version through the bed
+// with the real npm CLI.
+func publish(t *testing.T, cli npm.CLI, name, version string) {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"),
+		[]byte(`{"name":"`+name+`","version":"`+version+`"}`), 0o644))
+	_, err := cli.Run(t.Context(), dir, "publish", "--access", "public")
+	require.NoError(t, err)
+}
+
+// The stand-in's trusted-publisher API as the real npm CLI (npm trust) sees
+// it: create, list, a second create refused, revoke; a one-time password and
+// a login needed; a package that does not exist is 404.
+func TestTrustAPIWithTheRealNPM(t *testing.T) {
+	bed := testenv.RegistryBed(t)
+	maintainer := bed.NPM(t, true)
+	if v, err := maintainer.Version(t.Context()); err != nil || v.LessThan(mustVersion(t, npm.TrustMinVersion)) {
+		testenv.Missing(t, "npm >= "+npm.TrustMinVersion, "npm install -g npm@11")
+	}
+	const pkg = "@agent-facets/cli-linux-x64"
+	publish(t, maintainer, pkg, "0.0.1")
+	withOTP := maintainer.With("NPM_CONFIG_OTP=" + registrytest.DefaultOTP)
+	ctx, dir := t.Context(), t.TempDir()
+	var out strings.Builder
+	stdio := npm.Stdio{Out: &out, Err: &out}
+	want := circleci.Facets()
+
+	list, err := withOTP.TrustList(ctx, dir, pkg)
+	require.NoError(t, err)
+	assert.Empty(t, list)
+
+	require.NoError(t, withOTP.TrustCreate(ctx, dir, stdio, want.TrustArgs(pkg)...), out.String())
+	list, err = withOTP.TrustList(ctx, dir, pkg)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Empty(t, want.Diff(list[0]), "npm trust list reads back what npm trust circleci set")
+	assert.NotEmpty(t, list[0].ID)
+	stored := bed.Front.TrustOf(pkg)
+	require.Len(t, stored, 1)
+	assert.Equal(t, want.OrgID, stored[0].Claims[registrytest.ClaimOrgID])
+	assert.Equal(t, []any{want.ContextIDs[0]}, stored[0].Claims[registrytest.ClaimContextIDs])
+	assert.Equal(t, []string{"createPackage"}, stored[0].Permissions)
+
+	err = withOTP.TrustCreate(ctx, dir, stdio, want.TrustArgs(pkg)...)
+	assert.Equal(t, "E409", npm.ErrorCode(err), "one configuration per package: %v", err)
+
+	_, err = maintainer.TrustList(ctx, dir, pkg)
+	assert.ErrorIs(t, err, npm.ErrOTP, "no one-time password")
+	_, err = maintainer.With("NPM_CONFIG_OTP=000000").TrustList(ctx, dir, pkg)
+	assert.ErrorIs(t, err, npm.ErrOTP, "a wrong one-time password")
+	_, err = bed.NPM(t, false).With("NPM_CONFIG_OTP="+registrytest.DefaultOTP).TrustList(ctx, dir, pkg)
+	assert.ErrorIs(t, err, npm.ErrNotLoggedIn)
+	_, err = withOTP.TrustList(ctx, dir, "@agent-facets/cli-nothing")
+	assert.ErrorIs(t, err, npm.ErrNoPackage)
+
+	require.NoError(t, withOTP.TrustRevoke(ctx, dir, stdio, pkg, list[0].ID))
+	list, err = withOTP.TrustList(ctx, dir, pkg)
+	require.NoError(t, err)
+	assert.Empty(t, list)
+}
+
+// Everything else passes through to the registry behind, with tarball URLs
+// that lead back through the stand-in.
+func TestPassThrough(t *testing.T) {
+	bed := testenv.RegistryBed(t)
+	publish(t, bed.NPM(t, true), "@agent-facets/hello", "1.0.0")
+	var doc struct {
+		Versions map[string]struct {
+			Dist struct {
+				Tarball string `json:"tarball"`
+			} `json:"dist"`
+		} `json:"versions"`
+	}
+	resp, err := http.Get(bed.URL + "@agent-facets%2fhello")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	assert.True(t, strings.HasPrefix(doc.Versions["1.0.0"].Dist.Tarball, bed.URL), doc.Versions["1.0.0"].Dist.Tarball)
+
+	var puts []registrytest.Request
+	for _, r := range bed.Front.Requests() {
+		if r.Method == http.MethodPut {
+			puts = append(puts, r)
+		}
+	}
+	require.Len(t, puts, 1, "the stand-in records requests")
+	assert.Equal(t, "@agent-facets/hello", puts[0].Package)
+	assert.Equal(t, http.StatusCreated, puts[0].Status)
+}
+
+func TestFaults(t *testing.T) {
+	bed := testenv.RegistryBed(t)
+	publish(t, bed.NPM(t, true), "@agent-facets/hello", "1.0.0")
+	publish(t, bed.NPM(t, true), "agent-facets", "1.0.0")
+	get := func(name string) (int, http.Header, error) {
+		resp, err := http.Get(bed.URL + strings.Replace(name, "/", "%2f", 1))
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header, nil
+	}
+
+	remove := bed.Front.Inject(registrytest.Fault{Kind: registrytest.Status500, Package: "@agent-facets/hello", Times: 2})
+	for _, want := range []int{500, 500, 200} {
+		code, _, err := get("@agent-facets/hello")
+		require.NoError(t, err)
+		assert.Equal(t, want, code)
+	}
+	code, _, err := get("agent-facets")
+	require.NoError(t, err)
+	assert.Equal(t, 200, code, "only the chosen package fails")
+	remove()
+
+	remove = bed.Front.Inject(registrytest.Fault{Kind: registrytest.Status429, RetryAfter: 7})
+	code, header, err := get("agent-facets")
+	require.NoError(t, err)
+	assert.Equal(t, 429, code)
+	assert.Equal(t, "7", header.Get("Retry-After"))
+	remove()
+
+	remove = bed.Front.Inject(registrytest.Fault{Kind: registrytest.Drop, Method: http.MethodGet})
+	_, _, err = get("agent-facets")
+	assert.Error(t, err, "the connection is dropped")
+	remove()
+
+	remove = bed.Front.Inject(registrytest.Fault{Kind: registrytest.Status500, Share: 0.2})
+	failed := 0
+	for range 200 {
+		code, _, err := get("agent-facets")
+		require.NoError(t, err)
+		if code == 500 {
+			failed++
+		}
+	}
+	remove()
+	assert.InDelta(t, 40, failed, 20, "about a fifth fail")
+	faults := 0
+	for _, r := range bed.Front.Requests() {
+		if r.Fault {
+			faults++
+		}
+	}
+	assert.Equal(t, 2+1+1+failed, faults, "faults are recorded as such")
+}
+
+func mustVersion(t *testing.T, v string) *semver.Version {
+	t.Helper()
+	return semver.MustParse(v)
+}

@@ -1,0 +1,120 @@
+package retry_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/scripts/retry"
+)
+
+// recorder is a Sleep that records the waits and returns at once.
+type recorder struct{ waits []time.Duration }
+
+func (r *recorder) sleep(_ context.Context, d time.Duration) error {
+	r.waits = append(r.waits, d)
+	return nil
+}
+
+var errBusy = errors.New("503 Service Unavailable")
+
+// failing returns an op that fails with errs in turn, then succeeds.
+func failing(errs ...error) (op func(int) error, calls *int) {
+	n := 0
+	return func(attempt int) error {
+		n++
+		if attempt != n {
+			panic("attempts are counted from 1")
+		}
+		if n <= len(errs) {
+			return errs[n-1]
+		}
+		return nil
+	}, &n
+}
+
+func TestDo(t *testing.T) {
+	refused := errors.New("401 Unauthorized")
+	tests := []struct {
+		name      string
+		errs      []error
+		attempts  int
+		wantCalls int
+		wantErr   string
+		check     func(t *testing.T, waits []time.Duration)
+	}{
+		{name: "success at once", wantCalls: 1},
+		{name: "transient failures, then success", errs: []error{retry.Transient(errBusy, 0), retry.Transient(errBusy, 0)}, wantCalls: 3,
+			check: func(t *testing.T, waits []time.Duration) {
+				require.Len(t, waits, 2)
+				// 100 ms ± 50 %, then 200 ms ± 50 %
+				assert.InDelta(t, 100*time.Millisecond, waits[0], float64(50*time.Millisecond))
+				assert.InDelta(t, 200*time.Millisecond, waits[1], float64(100*time.Millisecond))
+			}},
+		{name: "a refusal is not retried", errs: []error{refused}, wantCalls: 1, wantErr: "401 Unauthorized"},
+		{name: "gives up after the attempts", errs: []error{retry.Transient(errBusy, 0), retry.Transient(errBusy, 0), retry.Transient(errBusy, 0)}, attempts: 3,
+			wantCalls: 3, wantErr: "503 Service Unavailable (gave up after 3 attempts)"},
+		{name: "Retry-After is honoured", errs: []error{retry.Transient(errBusy, 700*time.Millisecond)}, wantCalls: 2,
+			check: func(t *testing.T, waits []time.Duration) {
+				assert.Equal(t, []time.Duration{700 * time.Millisecond}, waits)
+			}},
+		{name: "Retry-After is capped", errs: []error{retry.Transient(errBusy, time.Hour)}, wantCalls: 2,
+			check: func(t *testing.T, waits []time.Duration) { assert.Equal(t, []time.Duration{time.Second}, waits) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r recorder
+			op, calls := failing(tt.errs...)
+			err := retry.Do(t.Context(), retry.Policy{Attempts: tt.attempts, Initial: 100 * time.Millisecond, Max: time.Second, Sleep: r.sleep}, op)
+			assert.Equal(t, tt.wantCalls, *calls)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Equal(t, tt.wantErr, err.Error())
+			} else {
+				require.NoError(t, err)
+			}
+			if tt.check != nil {
+				tt.check(t, r.waits)
+			}
+		})
+	}
+}
+
+func TestGivingUpKeepsTheCause(t *testing.T) {
+	var r recorder
+	err := retry.Do(t.Context(), retry.Policy{Attempts: 2, Sleep: r.sleep}, func(int) error { return retry.Transient(errBusy, 0) })
+	assert.ErrorIs(t, err, errBusy)
+	assert.True(t, retry.IsTransient(err), "the caller can tell transient failures from refusals")
+	assert.False(t, retry.IsTransient(errBusy))
+	assert.NoError(t, retry.Transient(nil, 0))
+}
+
+func TestCancellationStopsTheWait(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	calls := 0
+	err := retry.Do(ctx, retry.Policy{Initial: time.Hour, Max: time.Hour}, func(int) error {
+		calls++
+		cancel() // the real timer would wait an hour; cancellation ends it
+		return retry.Transient(errBusy, 0)
+	})
+	assert.Equal(t, 1, calls)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, errBusy)
+}
+
+func TestNotify(t *testing.T) {
+	var r recorder
+	var heard []int
+	op, _ := failing(retry.Transient(errBusy, 0))
+	require.NoError(t, retry.Do(t.Context(), retry.Policy{Sleep: r.sleep, Notify: func(attempt int, err error, wait time.Duration) {
+		heard = append(heard, attempt)
+		assert.ErrorIs(t, err, errBusy)
+		assert.Equal(t, r.waits, []time.Duration(nil), "notified before the wait")
+		assert.Positive(t, wait)
+	}}, op))
+	assert.Equal(t, []int{1}, heard)
+}

@@ -1,0 +1,175 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/registry"
+	"github.com/agent-facets/facets/scripts/seed"
+	"github.com/agent-facets/facets/scripts/trust"
+	"github.com/agent-facets/facets/scripts/verify"
+	"github.com/agent-facets/facets/scripts/version"
+)
+
+// Seed publishes a 0.0.1 placeholder of every package the registry does not
+// have, and prints the next steps.
+func Seed(ctx context.Context, env Env) error {
+	dryRun, err := env.flag("FACET_DRY_RUN")
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	reg, err := env.registry(ctx)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	_, err = seed.Run(ctx, seed.Config{
+		Registry:  reg,
+		NPM:       env.npm(),
+		Dir:       env.Root,
+		Stdio:     env.Terminal,
+		Packages:  platforms.Packages(),
+		Publisher: circleci.Facets(),
+		DryRun:    dryRun,
+		Out:       env.Stdout,
+	})
+	return err
+}
+
+// Trust makes the CircleCI release pipeline the trusted publisher of every
+// package.
+func Trust(ctx context.Context, env Env) error {
+	dryRun, err := env.flag("FACET_DRY_RUN")
+	if err != nil {
+		return fmt.Errorf("trust: %w", err)
+	}
+	replace, err := env.flag("FACET_TRUST_REPLACE")
+	if err != nil {
+		return fmt.Errorf("trust: %w", err)
+	}
+	reg, err := env.registry(ctx)
+	if err != nil {
+		return fmt.Errorf("trust: %w", err)
+	}
+	_, err = trust.Run(ctx, trust.Config{
+		Registry:  reg.String(),
+		Account:   env.account(reg),
+		Packages:  platforms.Packages(),
+		Publisher: circleci.Facets(),
+		DryRun:    dryRun,
+		Replace:   replace,
+		Out:       env.Stdout,
+	})
+	return err
+}
+
+// VerifySetup checks that every package exists with its trusted publisher.
+func VerifySetup(ctx context.Context, env Env) error {
+	reg, err := env.registry(ctx)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	_, err = verify.Setup(ctx, verify.SetupConfig{
+		Registry:  reg,
+		Packages:  platforms.Packages(),
+		Publisher: circleci.Facets(),
+		Account:   env.account(reg),
+		Out:       env.Stdout,
+	})
+	return err
+}
+
+// VerifyRelease checks that the registry serves release v as it should.
+func VerifyRelease(ctx context.Context, env Env, v string) error {
+	v = strings.TrimPrefix(strings.TrimSpace(v), version.TagPrefix)
+	if err := version.Check(v); err != nil {
+		return fmt.Errorf("verify:release: %w", err)
+	}
+	tag, err := version.DistTag(v, env.Getenv("FACET_DIST_TAG"))
+	if err != nil {
+		return fmt.Errorf("verify:release: %w", err)
+	}
+	install, err := env.flag("FACET_VERIFY_INSTALL")
+	if err != nil {
+		return fmt.Errorf("verify:release: %w", err)
+	}
+	wait, err := env.duration("FACET_WAIT", 5*time.Minute)
+	if err != nil {
+		return fmt.Errorf("verify:release: %w", err)
+	}
+	reg, err := env.registry(ctx)
+	if err != nil {
+		return fmt.Errorf("verify:release: %w", err)
+	}
+	_, err = verify.Release(ctx, verify.ReleaseConfig{
+		Registry: reg,
+		Version:  v,
+		Tag:      tag,
+		Dist:     env.Layout(),
+		Poll:     registry.Poll{Timeout: wait},
+		Install:  install,
+		NPM:      env.npm(),
+		Out:      env.Stdout,
+	})
+	return err
+}
+
+// npm is the npm of this environment: its configuration is the user's.
+func (e Env) npm() npm.CLI { return npm.CLI{Env: e.Environ} }
+
+// registry is a client of the registry npm is configured with in the
+// repository (NPM_CONFIG_REGISTRY, the npmrc files, or npm's default).
+func (e Env) registry(ctx context.Context) (*registry.Client, error) {
+	url, err := e.npm().Registry(ctx, e.Root)
+	if err != nil {
+		return nil, fmt.Errorf("asking npm which registry it uses: %w", err)
+	}
+	reg, err := registry.New(url)
+	if err != nil {
+		return nil, fmt.Errorf("npm config get registry: %w", err)
+	}
+	return reg, nil
+}
+
+// account runs npm trust as the user, paced as npm asks, asking for a
+// one-time password on the terminal when there is one.
+func (e Env) account(reg *registry.Client) *npm.Account {
+	pace := e.TrustPace
+	if pace == 0 {
+		pace = npm.TrustPace
+	}
+	a := &npm.Account{CLI: e.npm(), Dir: e.Root, Stdio: e.Terminal, Pace: pace}
+	if e.Interactive {
+		a.AskOTP = npm.PromptOTP(e.Terminal.In, e.Terminal.Out, reg.String())
+	}
+	return a
+}
+
+// flag reads a FACET_* switch: 1, true or yes; 0, false, no or unset.
+func (e Env) flag(name string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(e.Getenv(name))) {
+	case "", "0", "false", "no":
+		return false, nil
+	case "1", "true", "yes":
+		return true, nil
+	}
+	return false, fmt.Errorf("%s=%q: want 1 or 0", name, e.Getenv(name))
+}
+
+// duration reads a FACET_* duration (a Go duration such as 90s or 10m), def
+// when unset.
+func (e Env) duration(name string, def time.Duration) (time.Duration, error) {
+	s := strings.TrimSpace(e.Getenv(name))
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 90s or 10m", name, s)
+	}
+	return d, nil
+}

@@ -1,0 +1,227 @@
+package trust_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/registrytest"
+	"github.com/agent-facets/facets/scripts/testenv"
+	"github.com/agent-facets/facets/scripts/trust"
+)
+
+// clock is a fake clock that moves only when the code under test sleeps.
+type clock struct {
+	now   time.Time
+	waits []time.Duration
+}
+
+func (c *clock) Now() time.Time { return c.now }
+
+func (c *clock) Sleep(_ context.Context, d time.Duration) error {
+	c.waits = append(c.waits, d)
+	c.now = c.now.Add(d)
+	return nil
+}
+
+// config runs trust as a logged-in maintainer with a current one-time
+// password, paced by a fake clock.
+func config(t *testing.T, bed *testenv.Bed) (trust.Config, *testenv.Buffer, *clock) {
+	t.Helper()
+	var out testenv.Buffer
+	c := &clock{now: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
+	return trust.Config{
+		Registry: bed.URL,
+		Account: &npm.Account{
+			CLI:   bed.NPM(t, true).With("NPM_CONFIG_OTP=" + registrytest.DefaultOTP),
+			Dir:   t.TempDir(),
+			Stdio: npm.Stdio{Out: &out, Err: &out},
+			Pace:  npm.TrustPace,
+			Sleep: c.Sleep,
+			Now:   c.Now,
+		},
+		Packages:  platforms.Packages(),
+		Publisher: circleci.Facets(),
+		Out:       &out,
+	}, &out, c
+}
+
+// calls counts the stand-in's trusted-publisher API calls by method.
+func calls(bed *testenv.Bed) map[string]int {
+	n := map[string]int{}
+	for _, r := range bed.Front.Requests() {
+		if strings.Contains(r.Path, "/trust") && r.Status != http.StatusUnauthorized {
+			n[r.Method]++
+		}
+	}
+	return n
+}
+
+func matches(t *testing.T, bed *testenv.Bed, pkg string) bool {
+	t.Helper()
+	configs := bed.Front.TrustOf(pkg)
+	if len(configs) != 1 {
+		return false
+	}
+	c := configs[0]
+	want := circleci.Facets()
+	return c.Type == "circleci" && c.Claims[registrytest.ClaimOrgID] == want.OrgID &&
+		c.Claims[registrytest.ClaimProjectID] == want.ProjectID &&
+		c.Claims[registrytest.ClaimPipelineDefinitionID] == want.PipelineDefinitionID &&
+		c.Claims[registrytest.ClaimVCSOrigin] == want.VCSOrigin
+}
+
+// Created for every package, paced two seconds apart; the second run finds
+// every one ok and changes nothing.
+func TestTrustCreatesThenFindsOK(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	bed.Publish(t, "0.0.1", platforms.Packages()...)
+	cfg, out, clk := config(t, bed)
+	results, err := trust.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	for _, r := range results {
+		assert.Equal(t, trust.Created, r.State, r.Package)
+		assert.True(t, matches(t, bed, r.Package), r.Package)
+	}
+	assert.Equal(t, map[string]int{"GET": 13, "POST": 13}, calls(bed))
+	require.Len(t, clk.waits, 2*13-1, "one pause between two calls")
+	for _, w := range clk.waits {
+		assert.Equal(t, 2*time.Second, w, "npm asks for 2 s between calls")
+	}
+	assert.Contains(t, out.String(), "registry "+bed.URL+"\n")
+	assert.Contains(t, out.String(), "  agent-facets  created\n")
+
+	again, out2, _ := config(t, bed)
+	results, err = trust.Run(t.Context(), again)
+	require.NoError(t, err, out2.String())
+	for _, r := range results {
+		assert.Equal(t, trust.OK, r.State, r.Package)
+	}
+	assert.Equal(t, map[string]int{"GET": 26, "POST": 13}, calls(bed), "nothing created the second time")
+}
+
+// A trusted publisher that differs is shown and left alone, unless replacing
+// is asked for.
+func TestTrustMismatch(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	pkgs := []string{platforms.All()[1].Package(), platforms.All()[7].Package(), platforms.Wrapper}
+	bed.Publish(t, "0.0.1", pkgs...)
+	want := circleci.Facets()
+	wrong := registrytest.Trust{Type: "circleci", Permissions: []string{"createPackage"}, Claims: map[string]any{
+		registrytest.ClaimOrgID: want.OrgID, registrytest.ClaimProjectID: "00000000-0000-4000-8000-000000000000",
+		registrytest.ClaimPipelineDefinitionID: want.PipelineDefinitionID, registrytest.ClaimVCSOrigin: want.VCSOrigin,
+		registrytest.ClaimContextIDs: []any{want.ContextIDs[0]},
+	}}
+	stagedOnly := registrytest.Trust{Type: "circleci", Permissions: []string{"createStagedPackage"}, Claims: map[string]any{
+		registrytest.ClaimOrgID: want.OrgID, registrytest.ClaimProjectID: want.ProjectID,
+		registrytest.ClaimPipelineDefinitionID: want.PipelineDefinitionID, registrytest.ClaimVCSOrigin: want.VCSOrigin,
+		registrytest.ClaimContextIDs: []any{want.ContextIDs[0]},
+	}}
+	bed.Front.SetTrust(pkgs[0], wrong)
+	bed.Front.SetTrust(pkgs[1], stagedOnly)
+	before0, before1 := bed.Front.TrustOf(pkgs[0]), bed.Front.TrustOf(pkgs[1])
+
+	cfg, out, _ := config(t, bed)
+	cfg.Packages = pkgs
+	results, err := trust.Run(t.Context(), cfg)
+	require.Error(t, err)
+	assert.Equal(t, trust.Differs, results[0].State)
+	assert.Equal(t, []string{"Project ID: is 00000000-0000-4000-8000-000000000000, want " + want.ProjectID}, results[0].Diff)
+	assert.Equal(t, trust.Differs, results[1].State)
+	assert.Equal(t, []string{"permissions: is createStagedPackage, want publish (npm trust … --allow-publish)"}, results[1].Diff)
+	assert.Equal(t, trust.Created, results[2].State, "the others are set up")
+	assert.Contains(t, err.Error(), "trust: 2 of 3 packages are not set up")
+	assert.Contains(t, err.Error(), "FACET_TRUST_REPLACE=1 replaces it")
+	assert.Contains(t, out.String(), "      Project ID: is 00000000-0000-4000-8000-000000000000, want "+want.ProjectID+"\n")
+	assert.Equal(t, before0, bed.Front.TrustOf(pkgs[0]), "left alone")
+	assert.Equal(t, before1, bed.Front.TrustOf(pkgs[1]), "left alone")
+
+	cfg.DryRun, cfg.Replace = true, true
+	results, err = trust.Run(t.Context(), cfg)
+	require.NoError(t, err)
+	assert.Equal(t, trust.WouldReplace, results[0].State)
+	assert.Equal(t, before0, bed.Front.TrustOf(pkgs[0]), "a dry run changes nothing")
+
+	cfg.DryRun = false
+	results, err = trust.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	assert.Equal(t, []trust.State{trust.Replaced, trust.Replaced, trust.OK}, []trust.State{results[0].State, results[1].State, results[2].State})
+	for _, pkg := range pkgs {
+		assert.True(t, matches(t, bed, pkg), pkg)
+	}
+}
+
+func TestTrustMissingPackage(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	bed.Publish(t, "0.0.1", platforms.Wrapper)
+	cfg, _, _ := config(t, bed)
+	cfg.Packages = []string{platforms.All()[0].Package(), platforms.Wrapper}
+	results, err := trust.Run(t.Context(), cfg)
+	require.Error(t, err)
+	assert.Equal(t, trust.Failed, results[0].State)
+	assert.Contains(t, err.Error(), "@agent-facets/cli-darwin-arm64: the package does not exist on the registry: run go tool mage seed first")
+	assert.Equal(t, trust.Created, results[1].State)
+}
+
+// Bad setups are refused before anything is read or changed.
+func TestTrustRefuses(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	bed.Publish(t, "0.0.1", platforms.Wrapper)
+
+	t.Run("npm too old", func(t *testing.T) {
+		cfg, _, _ := config(t, bed)
+		cfg.Account.CLI = testenv.OldNPM(t, cfg.Account.CLI.Env)
+		_, err := trust.Run(t.Context(), cfg)
+		require.Error(t, err)
+		assert.Equal(t, "trust: npm 11.10.1 is too old: npm trust needs npm 11.15.0 or later (npm install -g npm@11)", err.Error())
+	})
+	t.Run("not logged in", func(t *testing.T) {
+		cfg, _, _ := config(t, bed)
+		cfg.Account.CLI = bed.NPM(t, false)
+		_, err := trust.Run(t.Context(), cfg)
+		require.Error(t, err)
+		assert.Equal(t, "trust: npm is not logged in to "+bed.URL+": run npm login first", err.Error())
+	})
+	assert.Empty(t, calls(bed), "no trusted-publisher call was made")
+	assert.Empty(t, bed.Front.TrustOf(platforms.Wrapper))
+}
+
+// The registry wants a one-time password: without NPM_CONFIG_OTP the
+// maintainer is asked once, on the terminal; with no terminal the error says
+// what to set.
+func TestTrustOneTimePassword(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	pkgs := []string{platforms.All()[0].Package(), platforms.Wrapper}
+	bed.Publish(t, "0.0.1", pkgs...)
+
+	cfg, out, _ := config(t, bed)
+	cfg.Packages = pkgs
+	cfg.Account.CLI = bed.NPM(t, true)
+	_, err := trust.Run(t.Context(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the registry asks for a one-time password")
+	assert.Contains(t, err.Error(), "set NPM_CONFIG_OTP to a current one-time password, or run on a terminal to be asked")
+	assert.Empty(t, bed.Front.TrustOf(pkgs[0]))
+
+	asked := 0
+	cfg.Account = &npm.Account{CLI: bed.NPM(t, true), Dir: t.TempDir(), Stdio: npm.Stdio{Out: out, Err: out},
+		AskOTP: func(context.Context) (string, error) { asked++; return registrytest.DefaultOTP, nil }}
+	results, err := trust.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	assert.Equal(t, trust.Created, results[0].State)
+	assert.Equal(t, trust.Created, results[1].State)
+	assert.Equal(t, 1, asked, "one password serves the calls that follow")
+}

@@ -1,0 +1,277 @@
+package verify_test
+
+import (
+	"context"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/dist"
+	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/registry"
+	"github.com/agent-facets/facets/scripts/registrytest"
+	"github.com/agent-facets/facets/scripts/releasetest"
+	"github.com/agent-facets/facets/scripts/retry"
+	"github.com/agent-facets/facets/scripts/testenv"
+	"github.com/agent-facets/facets/scripts/verify"
+)
+
+// clock is a fake clock that moves only when the code under test sleeps.
+type clock struct {
+	now   time.Time
+	waits []time.Duration
+}
+
+func (c *clock) Now() time.Time { return c.now }
+
+func (c *clock) Sleep(_ context.Context, d time.Duration) error {
+	c.waits = append(c.waits, d)
+	c.now = c.now.Add(d)
+	return nil
+}
+
+func client(t *testing.T, bed *testenv.Bed) *registry.Client {
+	t.Helper()
+	reg, err := registry.New(bed.URL)
+	require.NoError(t, err)
+	reg.Retry = retry.Policy{Attempts: 3, Initial: time.Millisecond, Max: 2 * time.Millisecond}
+	return reg
+}
+
+// trusted makes p the trusted publisher of pkgs on the stand-in, as if set on
+// the website.
+func trusted(bed *testenv.Bed, p circleci.Publisher, pkgs ...string) {
+	for _, pkg := range pkgs {
+		ctx := make([]any, len(p.ContextIDs))
+		for i, id := range p.ContextIDs {
+			ctx[i] = id
+		}
+		bed.Front.SetTrust(pkg, registrytest.Trust{Type: "circleci", Permissions: []string{"createPackage"}, Claims: map[string]any{
+			registrytest.ClaimOrgID: p.OrgID, registrytest.ClaimProjectID: p.ProjectID,
+			registrytest.ClaimPipelineDefinitionID: p.PipelineDefinitionID, registrytest.ClaimVCSOrigin: p.VCSOrigin,
+			registrytest.ClaimContextIDs: ctx,
+		}})
+	}
+}
+
+func setupConfig(t *testing.T, bed *testenv.Bed, login bool) (verify.SetupConfig, *testenv.Buffer) {
+	var out testenv.Buffer
+	clk := &clock{now: time.Now()}
+	return verify.SetupConfig{
+		Registry:  client(t, bed),
+		Packages:  platforms.Packages(),
+		Publisher: circleci.Facets(),
+		Account: &npm.Account{CLI: bed.NPM(t, login).With("NPM_CONFIG_OTP=" + registrytest.DefaultOTP), Dir: t.TempDir(),
+			Pace: npm.TrustPace, Sleep: clk.Sleep, Now: clk.Now},
+		Out: &out,
+	}, &out
+}
+
+func TestSetup(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	bed.Publish(t, "0.0.1", platforms.Packages()...)
+	trusted(bed, circleci.Facets(), platforms.Packages()...)
+
+	t.Run("complete", func(t *testing.T) {
+		cfg, out := setupConfig(t, bed, true)
+		results, err := verify.Setup(t.Context(), cfg)
+		require.NoError(t, err, out.String())
+		for _, r := range results {
+			assert.True(t, r.Exists)
+			assert.Equal(t, "ok", r.Trust, r.Package)
+		}
+		assert.Regexp(t, `(?m)^agent-facets +yes +ok$`, out.String())
+		assert.Contains(t, out.String(), "The setup is complete.")
+	})
+	t.Run("not logged in: trusted publishers not checked", func(t *testing.T) {
+		cfg, out := setupConfig(t, bed, false)
+		results, err := verify.Setup(t.Context(), cfg)
+		require.NoError(t, err, out.String())
+		for _, r := range results {
+			assert.Equal(t, "not checked", r.Trust)
+		}
+		assert.Contains(t, out.String(), "Trusted publishers not checked: npm is not logged in to "+bed.URL+" (npm login, then verify again).")
+	})
+	t.Run("no one-time password: not checked, and why", func(t *testing.T) {
+		cfg, out := setupConfig(t, bed, true)
+		cfg.Account.CLI = bed.NPM(t, true)
+		_, err := verify.Setup(t.Context(), cfg)
+		require.NoError(t, err, out.String())
+		assert.Contains(t, out.String(), "Trusted publishers not checked: reading the trusted publishers failed: the registry asks for a one-time password")
+	})
+}
+
+func TestSetupIncomplete(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	pkgs := platforms.Packages()
+	bed.Publish(t, "0.0.1", pkgs[1:]...)
+	trusted(bed, circleci.Facets(), pkgs[1:12]...)
+	other := circleci.Facets()
+	other.PipelineDefinitionID = "11111111-1111-4111-8111-111111111111"
+	trusted(bed, other, platforms.Wrapper)
+	cfg, out := setupConfig(t, bed, true)
+	_, err := verify.Setup(t.Context(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "verify: the setup is not complete:")
+	assert.Contains(t, err.Error(), "  @agent-facets/cli-darwin-arm64: does not exist (run go tool mage seed)")
+	assert.Contains(t, err.Error(), "  agent-facets: its trusted publisher differs: Pipeline Definition ID: is 11111111-1111-4111-8111-111111111111, want "+circleci.Facets().PipelineDefinitionID+" (run go tool mage trust)")
+	assert.Regexp(t, `(?m)^@agent-facets/cli-darwin-arm64 +no +not checked$`, out.String())
+	assert.Regexp(t, `(?m)^agent-facets +yes +differs$`, out.String())
+
+	bed.Front.Inject(registrytest.Fault{Kind: registrytest.Status500, Package: pkgs[3], Method: http.MethodGet})
+	_, err = verify.Setup(t.Context(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "  @agent-facets/cli-linux-arm64: the registry could not say whether it exists", "an error is not taken for missing")
+}
+
+// release is a bed with version published from a packed dist.
+type release struct {
+	bed     *testenv.Bed
+	dist    dist.Layout
+	records []dist.PackRecord
+}
+
+func releaseConfig(t *testing.T, r release, version, tag string) (verify.ReleaseConfig, *testenv.Buffer, *clock) {
+	var out testenv.Buffer
+	clk := &clock{now: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
+	return verify.ReleaseConfig{
+		Registry: client(t, r.bed),
+		Version:  version,
+		Tag:      tag,
+		Dist:     r.dist,
+		Poll:     registry.Poll{Initial: time.Second, Max: 8 * time.Second, Timeout: time.Minute, Sleep: clk.Sleep, Now: clk.Now},
+		NPM:      r.bed.NPM(t, false),
+		TempDir:  t.TempDir(),
+		Out:      &out,
+	}, &out, clk
+}
+
+// getsOf counts the document reads of each package.
+func getsOf(bed *testenv.Bed) map[string]int {
+	n := map[string]int{}
+	for _, r := range bed.Front.Requests() {
+		if r.Method == http.MethodGet && r.Package != "" && !strings.Contains(r.Path, "/-/") {
+			n[r.Package]++
+		}
+	}
+	return n
+}
+
+func TestRelease(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	l, records := releasetest.Packed(t, "1.0.0")
+	bed.PublishTarballs(t, "latest", releasetest.Tarballs(l, records)...)
+	r := release{bed, l, records}
+
+	t.Run("complete", func(t *testing.T) {
+		cfg, out, clk := releaseConfig(t, r, "1.0.0", "latest")
+		statuses, err := verify.Release(t.Context(), cfg)
+		require.NoError(t, err, out.String())
+		require.Len(t, statuses, 13)
+		for _, s := range statuses {
+			assert.True(t, s.OK(), s.Name)
+		}
+		assert.Empty(t, clk.waits, "nothing to wait for")
+		assert.Regexp(t, `(?m)^@agent-facets/cli-linux-x64 +1\.0\.0 += dist +latest → 1\.0\.0 +ok$`, out.String())
+		assert.Contains(t, out.String(), "Release 1.0.0 is complete: 13 packages under latest.")
+	})
+	t.Run("dist holds another version: integrity not compared", func(t *testing.T) {
+		cfg, out, _ := releaseConfig(t, r, "1.0.0", "latest")
+		cfg.Dist = dist.Layout{Root: t.TempDir()}
+		_, err := verify.Release(t.Context(), cfg)
+		require.NoError(t, err, out.String())
+		assert.Contains(t, out.String(), "integrity not compared: dist/ holds no packed packages")
+		assert.Regexp(t, `(?m)^agent-facets +1\.0\.0 +not compared +latest → 1\.0\.0 +ok$`, out.String())
+	})
+	t.Run("a version that is not there: polled until the time is up", func(t *testing.T) {
+		before := getsOf(bed)
+		cfg, out, clk := releaseConfig(t, r, "1.0.1", "latest")
+		statuses, err := verify.Release(t.Context(), cfg)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "verify: release 1.0.1 is not right:\n  @agent-facets/cli-darwin-arm64@1.0.1: version 1.0.1 is not there\n")
+		assert.False(t, statuses[0].OK())
+		var total time.Duration
+		for _, w := range clk.waits {
+			total += w
+		}
+		assert.LessOrEqual(t, total, time.Minute, "bounded")
+		assert.Greater(t, len(clk.waits), 3, "it waited, longer each time")
+		assert.Contains(t, out.String(), "waiting ")
+		gets := getsOf(bed)
+		assert.Equal(t, len(clk.waits)+1, gets["agent-facets"]-before["agent-facets"], "one read per round")
+	})
+	t.Run("install check", func(t *testing.T) {
+		if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+			t.Skip("the packed binaries run on linux/amd64 only")
+		}
+		cfg, out, _ := releaseConfig(t, r, "1.0.0", "latest")
+		cfg.Install = true
+		_, err := verify.Release(t.Context(), cfg)
+		require.NoError(t, err, out.String())
+		assert.Contains(t, out.String(), "npm install agent-facets@1.0.0: facet --version prints 1.0.0")
+	})
+}
+
+// Only the packages still pending are read again; one that shows up after a
+// few reads completes the release.
+func TestReleaseBecomesVisible(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	l, records := releasetest.Packed(t, "1.1.0")
+	bed.PublishTarballs(t, "latest", releasetest.Tarballs(l, records)...)
+	linuxArm := platforms.All()[3].Package()
+	bed.Front.Inject(registrytest.Fault{Kind: registrytest.NotFound, Package: linuxArm, Method: http.MethodGet, Times: 3})
+	before := getsOf(bed)
+	cfg, out, clk := releaseConfig(t, release{bed, l, records}, "1.1.0", "latest")
+	_, err := verify.Release(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	assert.Len(t, clk.waits, 3)
+	gets := getsOf(bed)
+	assert.Equal(t, 4, gets[linuxArm]-before[linuxArm], "read until it showed")
+	assert.Equal(t, 1, gets[platforms.Wrapper]-before[platforms.Wrapper], "the others were read once")
+	assert.Contains(t, out.String(), "waiting 1s for 1 packages: "+linuxArm)
+}
+
+func TestReleaseWrong(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	l, records := releasetest.Packed(t, "2.0.0")
+	tarballs := releasetest.Tarballs(l, records)
+	// darwin-arm64 and the wrapper are not the tarballs in dist/; the others
+	// are, but under the tag next, with latest on an older version.
+	bed.Publish(t, "2.0.0", platforms.All()[0].Package(), platforms.Wrapper)
+	bed.Publish(t, "1.9.0", platforms.Packages()[1:12]...)
+	bed.PublishTarballs(t, "next", tarballs[1:12]...)
+	before := getsOf(bed)
+
+	cfg, out, clk := releaseConfig(t, release{bed, l, records}, "2.0.0", "latest")
+	statuses, err := verify.Release(t.Context(), cfg)
+	require.Error(t, err)
+	msg := err.Error()
+	assert.Contains(t, msg, "  @agent-facets/cli-darwin-arm64@2.0.0: integrity sha512-")
+	assert.Contains(t, msg, "want sha512-")
+	assert.Contains(t, msg, "(the tarball in dist/)")
+	assert.Contains(t, msg, "  @agent-facets/cli-linux-x64@2.0.0: dist-tag latest points at 1.9.0, want 2.0.0")
+	assert.Contains(t, msg, "  agent-facets@2.0.0: integrity")
+	assert.Contains(t, msg, "optionalDependencies missing @agent-facets/cli-darwin-arm64@2.0.0;")
+	assert.True(t, statuses[0].Final, "a different tarball will not change by waiting")
+	assert.False(t, statuses[1].Final, "a tag may yet move")
+	assert.NotEmpty(t, clk.waits)
+	assert.Regexp(t, `(?m)^@agent-facets/cli-darwin-arm64 +2\.0\.0 +≠ dist +latest → 2\.0\.0 +wrong$`, out.String())
+	assert.Regexp(t, `(?m)^@agent-facets/cli-linux-x64 +2\.0\.0 += dist +latest → 1\.9\.0 +pending$`, out.String())
+
+	gets := getsOf(bed)
+	darwinArm, darwinX64 := platforms.All()[0].Package(), platforms.All()[1].Package()
+	assert.Equal(t, 1, gets[darwinArm]-before[darwinArm], "a final problem is not polled")
+	assert.Equal(t, len(clk.waits)+1, gets[darwinX64]-before[darwinX64], "a pending one is")
+}
