@@ -45,6 +45,7 @@ func TestFirstTimeSetup(t *testing.T) {
 	require.NoError(t, tasks.Seed(t.Context(), env), out.String())
 	assert.Contains(t, out.String(), "registry "+bed.URL+"\n", "the registry npm is configured with")
 	require.NoError(t, tasks.Trust(t.Context(), env), out.String())
+
 	for _, pkg := range platforms.Packages() {
 		assert.Len(t, bed.Front.TrustOf(pkg), 1, pkg)
 	}

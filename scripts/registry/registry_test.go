@@ -1,0 +1,190 @@
+package registry_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/scripts/registry"
+	"github.com/agent-facets/facets/scripts/retry"
+)
+
+const doc = `{"name":"@agent-facets/cli-linux-x64","dist-tags":{"latest":"1.0.0","next":"1.1.0-rc.1"},
+"versions":{"1.0.0":{"name":"@agent-facets/cli-linux-x64","version":"1.0.0","dist":{"integrity":"sha512-AAA","shasum":"abc","tarball":"http://x/t.tgz"}},
+"1.1.0-rc.1":{"name":"@agent-facets/cli-linux-x64","version":"1.1.0-rc.1","dist":{"integrity":"sha512-BBB","shasum":"def","tarball":"http://x/u.tgz"},"optionalDependencies":{"a":"1"}}},
+"time":{"0.9.0":"2026-01-01T00:00:00Z"}}`
+
+// server answers each request with the next of answers (the last repeats)
+// and records what it was asked.
+type server struct {
+	*httptest.Server
+	calls   atomic.Int32
+	paths   []string
+	headers []http.Header
+}
+
+func newServer(t *testing.T, answers ...func(w http.ResponseWriter)) *server {
+	s := &server{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(s.calls.Add(1))
+		s.paths = append(s.paths, r.URL.EscapedPath())
+		s.headers = append(s.headers, r.Header.Clone())
+		answers[min(n, len(answers))-1](w)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func status(code int, body string, header ...string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+func drop(w http.ResponseWriter) {
+	conn, _, _ := http.NewResponseController(w).Hijack()
+	_ = conn.Close()
+}
+
+// client talks to s, with retries that record their waits instead of waiting.
+func client(t *testing.T, s *server, waits *[]time.Duration) *registry.Client {
+	c, err := registry.New(s.URL)
+	require.NoError(t, err)
+	c.Retry = retry.Policy{Attempts: 4, Initial: 100 * time.Millisecond, Max: 5 * time.Second, Sleep: func(_ context.Context, d time.Duration) error {
+		*waits = append(*waits, d)
+		return nil
+	}}
+	return c
+}
+
+func TestPackument(t *testing.T) {
+	var waits []time.Duration
+	s := newServer(t, status(200, doc))
+	c := client(t, s, &waits)
+	p, err := c.Packument(t.Context(), "@agent-facets/cli-linux-x64")
+	require.NoError(t, err)
+	assert.Equal(t, "/@agent-facets%2fcli-linux-x64", s.paths[0], "scoped names escaped as npm does")
+	assert.Equal(t, "no-cache", s.headers[0].Get("Cache-Control"))
+	assert.Contains(t, s.headers[0].Get("Accept"), "application/vnd.npm.install-v1+json", "the abbreviated document")
+
+	m, ok := p.Version("1.0.0")
+	require.True(t, ok)
+	assert.Equal(t, "sha512-AAA", m.Dist.Integrity)
+	assert.Equal(t, "abc", m.Dist.Shasum)
+	assert.Equal(t, map[string]string{"latest": "1.0.0", "next": "1.1.0-rc.1"}, p.DistTags)
+	rc, ok := p.Version("1.1.0-rc.1")
+	require.True(t, ok)
+	assert.Equal(t, map[string]string{"a": "1"}, rc.OptionalDependencies)
+	_, ok = p.Version("0.9.0")
+	assert.False(t, ok, "a version in time but not in versions was unpublished")
+}
+
+// Three answers kept apart: exists, missing, error. Errors are retried while
+// transient, then returned: never taken for missing.
+func TestPackumentAnswers(t *testing.T) {
+	tests := []struct {
+		name      string
+		answers   []func(http.ResponseWriter)
+		exists    bool
+		err       string
+		calls     int
+		transient bool
+		waits     func(t *testing.T, w []time.Duration)
+	}{
+		{name: "exists", answers: []func(http.ResponseWriter){status(200, doc)}, exists: true, calls: 1},
+		{name: "missing", answers: []func(http.ResponseWriter){status(404, `{"error":"Not found"}`)}, calls: 1},
+		{name: "500 then exists", answers: []func(http.ResponseWriter){status(500, "oops"), status(200, doc)}, exists: true, calls: 2},
+		{name: "dropped connections then exists", answers: []func(http.ResponseWriter){drop, drop, status(200, doc)}, exists: true, calls: 3},
+		{name: "429 with Retry-After", answers: []func(http.ResponseWriter){status(429, `{"error":"slow down"}`, "Retry-After", "3"), status(200, doc)},
+			exists: true, calls: 2, waits: func(t *testing.T, w []time.Duration) { assert.Equal(t, []time.Duration{3 * time.Second}, w) }},
+		{name: "Retry-After as a date", answers: []func(http.ResponseWriter){
+			status(503, "", "Retry-After", time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat)), status(200, doc)},
+			exists: true, calls: 2, waits: func(t *testing.T, w []time.Duration) {
+				require.Len(t, w, 1)
+				assert.InDelta(t, 2*time.Second, w[0], float64(1100*time.Millisecond))
+			}},
+		{name: "500 persisting", answers: []func(http.ResponseWriter){status(500, `{"error":"internal"}`)}, calls: 4, transient: true,
+			err: "@agent-facets/cli-linux-x64: GET " + "%s/@agent-facets%%2fcli-linux-x64: 500 Internal Server Error: internal (gave up after 4 attempts)"},
+		{name: "dropped persisting", answers: []func(http.ResponseWriter){drop}, calls: 4, transient: true, err: "EOF"},
+		{name: "401 is not retried", answers: []func(http.ResponseWriter){status(401, `{"error":"bad token"}`)}, calls: 1,
+			err: "401 Unauthorized: bad token (the registry refused to answer: check the registry URL and your npm login)"},
+		{name: "not JSON", answers: []func(http.ResponseWriter){status(200, "<html>")}, calls: 1, err: "invalid character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var waits []time.Duration
+			s := newServer(t, tt.answers...)
+			c := client(t, s, &waits)
+			exists, err := c.Exists(t.Context(), "@agent-facets/cli-linux-x64")
+			assert.Equal(t, tt.calls, int(s.calls.Load()), "requests")
+			if tt.err != "" {
+				require.Error(t, err)
+				want := tt.err
+				if strings.Contains(want, "%s") {
+					want = strings.ReplaceAll(strings.ReplaceAll(want, "%s", s.URL), "%%", "%")
+				}
+				assert.Contains(t, err.Error(), want)
+				assert.NotErrorIs(t, err, registry.ErrNotFound)
+				assert.Equal(t, tt.transient, retry.IsTransient(err))
+				assert.False(t, exists)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.exists, exists)
+			if tt.waits != nil {
+				tt.waits(t, waits)
+			}
+		})
+	}
+}
+
+func TestURLAndHost(t *testing.T) {
+	for raw, want := range map[string][2]string{
+		"https://registry.npmjs.org/":            {"https://registry.npmjs.org/", "registry.npmjs.org"},
+		"https://registry.npmjs.org":             {"https://registry.npmjs.org/", "registry.npmjs.org"},
+		"http://127.0.0.1:4873/":                 {"http://127.0.0.1:4873/", "127.0.0.1"},
+		"https://npm.example.com:8443/npm/repo/": {"https://npm.example.com:8443/npm/repo/", "npm.example.com"},
+		" https://user@npm.example.com/x\n":      {"https://user@npm.example.com/x/", "npm.example.com"},
+	} {
+		c, err := registry.New(raw)
+		require.NoError(t, err, raw)
+		assert.Equal(t, want[0], c.String(), raw)
+		assert.Equal(t, want[1], c.Host(), "the audience host, as npm derives it from %s", raw)
+	}
+	for _, bad := range []string{"", "registry.npmjs.org", "ftp://x/", "undefined"} {
+		_, err := registry.New(bad)
+		assert.ErrorContains(t, err, "want an http or https URL", bad)
+	}
+	c, _ := registry.New("https://registry.npmjs.org/")
+	assert.True(t, c.Public())
+	c, _ = registry.New("http://127.0.0.1:4873/")
+	assert.False(t, c.Public())
+}
+
+// A path below the registry URL is kept (registries served under a path).
+func TestRegistryUnderAPath(t *testing.T) {
+	var waits []time.Duration
+	s := newServer(t, status(200, doc))
+	c, err := registry.New(s.URL + "/npm/repo")
+	require.NoError(t, err)
+	c.Retry.Sleep = func(context.Context, time.Duration) error { waits = append(waits, 0); return nil }
+	_, err = c.Packument(t.Context(), "agent-facets")
+	require.NoError(t, err)
+	assert.Equal(t, "/npm/repo/agent-facets", s.paths[0])
+}
+
+func TestEscapeName(t *testing.T) {
+	assert.Equal(t, "@agent-facets%2fcli-linux-x64", registry.EscapeName("@agent-facets/cli-linux-x64"))
+	assert.Equal(t, "agent-facets", registry.EscapeName("agent-facets"))
+}
