@@ -65,3 +65,6 @@ func (Verify) Setup(ctx context.Context) error { return tasks.VerifySetup(ctx, t
 func (Verify) Release(ctx context.Context, version string) error {
 	return tasks.VerifyRelease(ctx, tasks.OS(), version)
 }
+
+// Release publishes the release in dist/ from CircleCI with npm trusted publishing (OIDC), the wrapper last, then verifies it.
+func Release(ctx context.Context) error { return tasks.Release(ctx, tasks.OS()) }

@@ -7,15 +7,12 @@
 package npmpkg
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -239,7 +236,7 @@ func check(l dist.Layout, p pkg, packed npm.Packed) (dist.PackRecord, error) {
 	if err != nil {
 		return dist.PackRecord{}, err
 	}
-	entries, err := readTarball(data)
+	entries, err := dist.ReadTarball(data)
 	if err != nil {
 		return dist.PackRecord{}, err
 	}
@@ -251,10 +248,10 @@ func check(l dist.Layout, p pkg, packed npm.Packed) (dist.PackRecord, error) {
 		switch {
 		case !ok:
 			problems = append(problems, "stray file "+name)
-		case e.sha256 != want:
+		case e.SHA256 != want:
 			problems = append(problems, name+" differs from the assembled file")
 		}
-		if mode := e.mode & 0o777; name == p.exec && mode != 0o755 {
+		if mode := e.Mode & 0o777; name == p.exec && mode != 0o755 {
 			problems = append(problems, fmt.Sprintf("%s has mode %#o, want 0755", name, mode))
 		}
 	}
@@ -279,47 +276,6 @@ func check(l dist.Layout, p pkg, packed npm.Packed) (dist.PackRecord, error) {
 		SHA256:    sha256Hex(data),
 		Files:     files,
 	}, nil
-}
-
-// tarEntry is one regular file of a tarball.
-type tarEntry struct {
-	mode   int64
-	sha256 string
-}
-
-// readTarball lists the regular files of an npm tarball by their path inside
-// the package (without the leading "package/"). Anything but regular files and
-// directories is an error.
-func readTarball(data []byte) (map[string]tarEntry, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	tr := tar.NewReader(zr)
-	entries := map[string]tarEntry{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return entries, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		name, ok := strings.CutPrefix(h.Name, "package/")
-		switch {
-		case h.Typeflag == tar.TypeDir:
-			continue
-		case h.Typeflag != tar.TypeReg:
-			return nil, fmt.Errorf("%s is not a regular file", h.Name)
-		case !ok:
-			return nil, fmt.Errorf("%s is outside package/", h.Name)
-		}
-		hash := sha256.New()
-		if _, err := io.Copy(hash, tr); err != nil {
-			return nil, err
-		}
-		entries[name] = tarEntry{mode: h.Mode, sha256: hex.EncodeToString(hash.Sum(nil))}
-	}
 }
 
 func sha256Hex(data []byte) string {

@@ -16,15 +16,20 @@ import (
 // State is where one item of work stands.
 type State int
 
-// The states an item moves through; Done, UpToDate, Failed and Canceled are final.
+// The states an item moves through. A build goes through Compiling and
+// Verifying to Done or UpToDate; a release through Publishing and Verifying
+// to Published or Skipped. Done and the states after it are final.
 const (
 	Queued State = iota
 	Compiling
+	Publishing
 	Verifying
 	Done
 	UpToDate
 	Failed
 	Canceled
+	Published
+	Skipped
 )
 
 // String names the state as the output shows it.
@@ -44,6 +49,12 @@ func (s State) String() string {
 		return "failed"
 	case Canceled:
 		return "canceled"
+	case Publishing:
+		return "publishing"
+	case Published:
+		return "published"
+	case Skipped:
+		return "skipped"
 	}
 	return fmt.Sprintf("State(%d)", int(s))
 }
@@ -81,32 +92,33 @@ func UseBars(stdoutIsTerminal, stderrIsTerminal bool, getenv func(string) string
 
 // counts tallies final states for the summary line.
 type counts struct {
-	total, done, upToDate, failed, canceled int
+	total int
+	n     map[State]int
 }
 
-func (c *counts) add(s State) {
-	switch s {
-	case Done:
-		c.done++
-	case UpToDate:
-		c.upToDate++
-	case Failed:
-		c.failed++
-	case Canceled:
-		c.canceled++
+func newCounts(total int) counts { return counts{total: total, n: map[State]int{}} }
+
+func (c *counts) add(s State) { c.n[s]++ }
+
+func (c *counts) finished() int {
+	sum := 0
+	for _, n := range c.n {
+		sum += n
 	}
+	return sum
 }
 
-func (c *counts) finished() int { return c.done + c.upToDate + c.failed + c.canceled }
+// summary names the final states in the summary line, in its order.
+var summary = []struct {
+	s    State
+	what string
+}{{Done, "built"}, {UpToDate, "up to date"}, {Published, "published"}, {Skipped, "skipped"}, {Failed, "failed"}, {Canceled, "canceled"}}
 
 func (c *counts) String() string {
 	parts := []string{fmt.Sprintf("%d/%d finished", c.finished(), c.total)}
-	for _, p := range []struct {
-		n    int
-		what string
-	}{{c.done, "built"}, {c.upToDate, "up to date"}, {c.failed, "failed"}, {c.canceled, "canceled"}} {
-		if p.n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+	for _, p := range summary {
+		if n := c.n[p.s]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, p.what))
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -127,7 +139,7 @@ func NewPlain(w io.Writer) *Plain { return &Plain{w: w} }
 func (p *Plain) Start(title string, items []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.counts = counts{total: len(items)}
+	p.counts = newCounts(len(items))
 	p.width = longest(items)
 	fmt.Fprintln(p.w, title)
 }
@@ -181,7 +193,7 @@ const (
 func (b *Bars) Start(title string, items []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.counts = counts{total: len(items)}
+	b.counts = newCounts(len(items))
 	width := longest(items)
 	b.bars = make(map[string]*pb.ProgressBar, len(items))
 	all := make([]*pb.ProgressBar, 0, len(items)+1)

@@ -30,6 +30,24 @@ win           canceled [3/3]
 `, out.String())
 }
 
+func TestPlainRelease(t *testing.T) {
+	var out bytes.Buffer
+	p := progress.NewPlain(&out)
+	p.Start("publishing 3 packages", []string{"a", "b", "c"})
+	p.Update("a", progress.Publishing, "attempt 1")
+	p.Update("a", progress.Published, "in 2s")
+	p.Update("b", progress.Skipped, "already published")
+	p.Update("c", progress.Failed, "")
+	p.Stop()
+	assert.Equal(t, `publishing 3 packages
+a  publishing: attempt 1
+a  published: in 2s [1/3]
+b  skipped: already published [2/3]
+c  failed [3/3]
+3/3 finished, 1 published, 1 skipped, 1 failed
+`, out.String())
+}
+
 func TestUseBars(t *testing.T) {
 	env := func(vars map[string]string) func(string) string {
 		return func(k string) string { return vars[k] }
@@ -55,6 +73,7 @@ func TestStates(t *testing.T) {
 	for s, want := range map[progress.State]bool{
 		progress.Queued: false, progress.Compiling: false, progress.Verifying: false,
 		progress.Done: true, progress.UpToDate: true, progress.Failed: true, progress.Canceled: true,
+		progress.Publishing: false, progress.Published: true, progress.Skipped: true,
 	} {
 		assert.Equal(t, want, s.Final(), s.String())
 	}

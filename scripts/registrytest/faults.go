@@ -3,6 +3,7 @@ package registrytest
 import (
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Kind is how a fault fails a request.
@@ -37,6 +38,7 @@ type Fault struct {
 	RetryAfter int    // seconds, sent with Status429
 	Package    string // only requests about this package; "" matches any
 	Method     string // only requests with this method; "" matches any
+	Path       string // only requests whose escaped path starts with this; "" matches any
 	// Share is the share of matching requests that fail, chosen at random
 	// from the server's seed; 0 means all of them.
 	Share float64
@@ -70,11 +72,12 @@ func (s *Server) Inject(f Fault) (remove func()) {
 }
 
 // failure returns the fault that fails this request, if any, and counts it.
-func (s *Server) failure(method, pkg string) *fault {
+func (s *Server) failure(method, path, pkg string) *fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range s.faults {
-		if (f.Package != "" && f.Package != pkg) || (f.Method != "" && f.Method != method) {
+		if (f.Package != "" && f.Package != pkg) || (f.Method != "" && f.Method != method) ||
+			(f.Path != "" && !strings.HasPrefix(path, f.Path)) {
 			continue
 		}
 		if f.Times > 0 && f.failed >= f.Times {

@@ -38,17 +38,21 @@ type Options struct {
 	Upstream string // URL of the registry behind, e.g. a Verdaccio's
 	OTP      string // the one-time password the account API accepts; "" means DefaultOTP
 	Seed     uint64 // seeds the choice of failing requests when a Fault has a Share
+	// UpstreamToken is a token of the registry behind that may publish: a
+	// publish with a token from the OIDC exchange goes through with it.
+	UpstreamToken string
 }
 
 // Server is npmjs.com's stand-in, listening on the loopback interface.
 type Server struct {
 	URL string // "http://127.0.0.1:<port>/"
 
-	upstream *url.URL
-	otp      string
-	http     *http.Server
-	proxy    *httputil.ReverseProxy
-	client   *http.Client // to the upstream
+	upstream      *url.URL
+	upstreamToken string
+	otp           string
+	http          *http.Server
+	proxy         *httputil.ReverseProxy
+	client        *http.Client // to the upstream
 
 	mu       sync.Mutex
 	rand     *rand.Rand
@@ -57,6 +61,7 @@ type Server struct {
 	trust    map[string][]Trust // trusted publishers by package name
 	logins   map[string]string  // bearer token → user name, as the upstream confirmed it
 	exchange *exchange          // the OIDC exchange, once configured
+	observe  func(Request)      // hears of each request answered
 }
 
 // Start starts a Server in front of opts.Upstream. Close stops it.
@@ -70,13 +75,14 @@ func Start(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		URL:      "http://" + ln.Addr().String() + "/",
-		upstream: up,
-		otp:      opts.OTP,
-		client:   &http.Client{Timeout: 30 * time.Second},
-		rand:     rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)),
-		trust:    map[string][]Trust{},
-		logins:   map[string]string{},
+		URL:           "http://" + ln.Addr().String() + "/",
+		upstream:      up,
+		upstreamToken: opts.UpstreamToken,
+		otp:           opts.OTP,
+		client:        &http.Client{Timeout: 30 * time.Second},
+		rand:          rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)),
+		trust:         map[string][]Trust{},
+		logins:        map[string]string{},
 	}
 	if s.otp == "" {
 		s.otp = DefaultOTP
@@ -118,6 +124,14 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.requests)
 }
 
+// Observe makes fn hear of every request once it is answered (a test
+// stopping a release after its k-th publish, say). fn must not block.
+func (s *Server) Observe(fn func(Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observe = fn
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pkg := PackageOf(r.URL.EscapedPath())
@@ -127,9 +141,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		entry.Status = rec.status
 		s.mu.Lock()
 		s.requests = append(s.requests, entry)
+		observe := s.observe
 		s.mu.Unlock()
+		if observe != nil {
+			observe(entry)
+		}
 	}()
-	if f := s.failure(r.Method, pkg); f != nil {
+	if f := s.failure(r.Method, r.URL.EscapedPath(), pkg); f != nil {
 		entry.Fault = true
 		f.serve(rec, r)
 		return

@@ -7,13 +7,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/registry"
 	"github.com/agent-facets/facets/scripts/registrytest"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
@@ -190,4 +193,121 @@ func TestFaults(t *testing.T) {
 func mustVersion(t *testing.T, v string) *semver.Version {
 	t.Helper()
 	return semver.MustParse(v)
+}
+
+// The OIDC exchange as the real npm drives it from a CircleCI job: with a
+// token from the circleci stand-in in NPM_ID_TOKEN, npm exchanges it for a
+// token of that one package and publishes; a package whose trusted publisher
+// does not match is refused (404), and npm says so only at verbose level.
+func TestExchangeWithTheRealNPM(t *testing.T) {
+	bed := testenv.RegistryBed(t)
+	p := circleci.Facets()
+	job := bed.CircleCIJob(t, p)
+	pkgs := []string{"@agent-facets/cli-linux-x64", "@agent-facets/cli-darwin-arm64", "agent-facets"}
+	bed.Publish(t, "0.0.1", pkgs...)
+	bed.Front.SetTrust(pkgs[0], registrytest.TrustFor(p))
+	other := p
+	other.ProjectID = "99999999-9999-4999-8999-999999999999"
+	bed.Front.SetTrust(pkgs[1], registrytest.TrustFor(other))
+
+	reg, err := registry.New(bed.URL)
+	require.NoError(t, err)
+	minter := circleci.Minter{Env: append(os.Environ(), job.Env...)}
+	// npm as CircleCI runs it: no login at all, CIRCLECI set.
+	ci := bed.NPM(t, false).With(job.Env...)
+	publishWith := func(t *testing.T, name, version string, extra ...string) (string, error) {
+		token, err := minter.Mint(t.Context(), circleci.Audience(reg.Host()))
+		require.NoError(t, err)
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"`+name+`","version":"`+version+`"}`), 0o644))
+		var out testenv.Buffer
+		err = ci.With("NPM_ID_TOKEN="+token).RunAttached(t.Context(), dir, npm.Stdio{Out: &out, Err: &out},
+			append([]string{"publish", "--access", "public", "--loglevel", "verbose"}, extra...)...)
+		return out.String(), err
+	}
+
+	out, err := publishWith(t, pkgs[0], "1.0.0")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "Successfully retrieved and set token")
+	assert.Equal(t, 1, bed.Front.Exchanged())
+
+	out, err = publishWith(t, pkgs[1], "1.0.0")
+	require.Error(t, err)
+	assert.Contains(t, out, "Failed token exchange request with body message: no trusted publisher of @agent-facets/cli-darwin-arm64 matches the ID token's claims")
+
+	out, err = publishWith(t, pkgs[0], "1.0.1", "--dry-run")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "Successfully retrieved and set token", "the exchange happens in a dry run too: a safe probe")
+
+	// The token is for one package only.
+	bed.Front.SetTrust(pkgs[2], registrytest.TrustFor(p))
+	token, err := minter.Mint(t.Context(), circleci.Audience(reg.Host()))
+	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, bed.URL+"-/npm/v1/oidc/token/exchange/package/agent-facets", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	var exchanged struct {
+		Token string `json:"token"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&exchanged))
+	put, err := http.NewRequestWithContext(t.Context(), http.MethodPut, bed.URL+"@agent-facets%2fcli-linux-x64", strings.NewReader("{}"))
+	require.NoError(t, err)
+	put.Header.Set("Authorization", "Bearer "+exchanged.Token)
+	resp2, err := http.DefaultClient.Do(put)
+	require.NoError(t, err)
+	resp2.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp2.StatusCode, "a token of agent-facets cannot publish another package")
+}
+
+// The exchange refuses what npmjs.com refuses: a wrong audience, an expired
+// token, an SSH rerun, an unknown issuer.
+func TestExchangeRefusals(t *testing.T) {
+	bed := testenv.RegistryBed(t)
+	p := circleci.Facets()
+	bed.Publish(t, "0.0.1", "agent-facets")
+	bed.Front.SetTrust("agent-facets", registrytest.TrustFor(p))
+	signer, err := registrytest.NewSigner(p.Issuer())
+	require.NoError(t, err)
+	bed.Front.TrustIssuer(signer)
+	stranger, err := registrytest.NewSigner(p.Issuer())
+	require.NoError(t, err)
+	now := time.Now()
+	base := func() jwt.MapClaims {
+		c := jwt.MapClaims{"aud": "npm:127.0.0.1", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
+		for k, v := range registrytest.JobClaims(p) {
+			c[k] = v
+		}
+		return c
+	}
+	tests := []struct {
+		name   string
+		signer *registrytest.Signer
+		change func(jwt.MapClaims)
+		want   int
+	}{
+		{"valid", signer, func(jwt.MapClaims) {}, http.StatusCreated},
+		{"another audience", signer, func(c jwt.MapClaims) { c["aud"] = "npm:registry.npmjs.org" }, http.StatusNotFound},
+		{"expired", signer, func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Minute).Unix() }, http.StatusNotFound},
+		{"SSH rerun", signer, func(c jwt.MapClaims) { c[registrytest.ClaimSSHRerun] = true }, http.StatusNotFound},
+		{"another pipeline", signer, func(c jwt.MapClaims) { c[registrytest.ClaimPipelineDefinitionID] = "x" }, http.StatusNotFound},
+		{"not in the context", signer, func(c jwt.MapClaims) { c[registrytest.ClaimContextIDs] = []any{} }, http.StatusNotFound},
+		{"unknown key", stranger, func(jwt.MapClaims) {}, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		claims := base()
+		tt.change(claims)
+		token, err := tt.signer.Sign(claims)
+		require.NoError(t, err)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, bed.URL+"-/npm/v1/oidc/token/exchange/package/agent-facets", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, tt.want, resp.StatusCode, tt.name)
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/build"
+	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/version"
 )
 
@@ -53,20 +54,19 @@ func runBuild(ctx context.Context, env Env, targets []platforms.Target) error {
 // buildConfig checks the inputs (version, job count) before anything is
 // written and returns the build's configuration.
 func buildConfig(ctx context.Context, env Env, targets []platforms.Target) (build.Config, error) {
+	job := circleci.ReadJob(env.Getenv)
 	v, err := version.Resolve(ctx, version.Inputs{
 		Override: env.Getenv("FACET_VERSION"),
-		Tag:      env.Getenv("CIRCLE_TAG"),
-		Commit:   env.Getenv("CIRCLE_SHA1"),
+		Tag:      job.Tag,
+		Commit:   job.SHA1,
 		Git:      version.GitIn(env.Root),
 	})
 	if err != nil {
 		return build.Config{}, err
 	}
-	jobs := 0
-	if s := env.Getenv("FACET_JOBS"); s != "" {
-		if jobs, err = strconv.Atoi(s); err != nil || jobs < 1 {
-			return build.Config{}, fmt.Errorf("FACET_JOBS=%q: want a whole number of at least 1", s)
-		}
+	jobs, err := env.jobs()
+	if err != nil {
+		return build.Config{}, err
 	}
 	return build.Config{
 		Root:     env.Root,
@@ -79,4 +79,18 @@ func buildConfig(ctx context.Context, env Env, targets []platforms.Target) (buil
 		Host:     env.Host,
 		Progress: env.Progress,
 	}, nil
+}
+
+// jobs reads FACET_JOBS, how many compilations or publishes run at once; 0
+// when unset, for the stage's default.
+func (e Env) jobs() (int, error) {
+	s := e.Getenv("FACET_JOBS")
+	if s == "" {
+		return 0, nil
+	}
+	jobs, err := strconv.Atoi(s)
+	if err != nil || jobs < 1 {
+		return 0, fmt.Errorf("FACET_JOBS=%q: want a whole number of at least 1", s)
+	}
+	return jobs, nil
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registrytest"
 	"github.com/agent-facets/facets/scripts/verdaccio"
@@ -137,7 +138,7 @@ type Bed struct {
 func RegistryBed(t testing.TB) *Bed {
 	t.Helper()
 	v := Registry(t)
-	front, err := registrytest.Start(registrytest.Options{Upstream: v.URL})
+	front, err := registrytest.Start(registrytest.Options{Upstream: v.URL, UpstreamToken: v.Token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,4 +245,37 @@ func (b *Bed) PublishTarballs(t testing.TB, tag string, tarballs ...string) {
 			t.Fatalf("publishing %s: %v\n%s", filepath.Base(tgz), err, b.Verdaccio.Logs())
 		}
 	}
+}
+
+// Job is a CircleCI job as the bed's tests see it: the circleci stand-in
+// minting ID tokens with the job's claims, signed by a key the bed's OIDC
+// exchange trusts.
+type Job struct {
+	Signer *registrytest.Signer
+	Config string   // the stand-in's configuration file
+	Env    []string // PATH with the stand-in first, its configuration, and CIRCLECI=true
+}
+
+// CircleCIJob builds the circleci stand-in for a job of p's pipeline and
+// makes the bed trust its tokens.
+func (b *Bed) CircleCIJob(t testing.TB, p circleci.Publisher) *Job {
+	t.Helper()
+	signer, err := registrytest.NewSigner(p.Issuer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := registrytest.BuildStandIn(t.Context(), RepoRoot(t), dir); err != nil {
+		t.Fatal(err)
+	}
+	config, err := registrytest.WriteStandInConfig(dir, signer, registrytest.JobClaims(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Front.TrustIssuer(signer)
+	return &Job{Signer: signer, Config: config, Env: []string{
+		"PATH=" + dir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		registrytest.StandInEnv + "=" + config,
+		"CIRCLECI=true",
+	}}
 }

@@ -351,3 +351,7 @@ func (s *Server) Install(ctx context.Context, dir string, args ...string) error 
 	_, err := s.NPM().Run(ctx, dir, append([]string{"install"}, args...)...)
 	return err
 }
+
+// Dir is the server's directory: its storage, and npm's configuration and
+// cache.
+func (s *Server) Dir() string { return s.dir }

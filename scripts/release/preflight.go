@@ -1,0 +1,271 @@
+package release
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/dist"
+	"github.com/agent-facets/facets/scripts/registry"
+	"github.com/agent-facets/facets/scripts/version"
+)
+
+// preflight checks, in order, where the release runs, npm, the tag, dist/,
+// npm's credentials and the registry, and returns the plan. Each failure is
+// one error saying what is wrong and what to do. The OIDC probe comes after
+// it, still before the first publish.
+func (r *run) preflight(ctx context.Context) (*Plan, error) {
+	cfg := r.cfg
+	fmt.Fprintf(r.out, "registry %s\n", cfg.Registry)
+	switch {
+	case cfg.Rehearsal && cfg.Registry.Public():
+		return nil, fmt.Errorf("a rehearsal must not publish to the public registry, and npm is configured with %s: point it at a local registry (go tool mage rehearse does)", cfg.Registry)
+	case !cfg.Job.InCircleCI && !cfg.Rehearsal:
+		return nil, errors.New("not in a CircleCI job (CIRCLECI is not true): releases run in CircleCI, on a tag agent-facets@X.Y.Z (to try the whole release locally, run go tool mage rehearse)")
+	}
+	if _, err := cfg.NPM.RequireVersion(ctx, NPMMinVersion, "publishing with an OIDC token on CircleCI (older npm ignores NPM_ID_TOKEN there)"); err != nil {
+		return nil, err
+	}
+	if cfg.Job.Tag == "" {
+		return nil, errors.New("CIRCLE_TAG is not set: a release runs for a tag agent-facets@X.Y.Z")
+	}
+	v, err := version.FromTag(cfg.Job.Tag)
+	if err != nil {
+		return nil, err
+	}
+	items, err := checkDist(cfg.Dist, v, cfg.Job.Tag)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := version.DistTag(v, cfg.PrereleaseTag)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{Version: v, Tag: tag, Items: items}
+	if err := r.checkCredentials(ctx); err != nil {
+		return plan, err
+	}
+	if err := r.checkRegistry(ctx, plan); err != nil {
+		return plan, err
+	}
+	return plan, nil
+}
+
+// checkDist proves that dist/ holds the 13 packages of version v as the
+// package stage left them: every tarball matches SHA256SUMS and
+// packages.json, holds the manifest of its record, and every binary in it is
+// the one its build record names; the wrapper depends on exactly the 12
+// platform packages at v.
+func checkDist(l dist.Layout, v, tag string) ([]Item, error) {
+	const fix = "(the release publishes what go tool mage package left in dist/: rerun the build and package jobs)"
+	records, err := l.ReadPackRecords()
+	if err != nil {
+		return nil, fmt.Errorf("dist/ is not ready: %w %s", err, fix)
+	}
+	names := platforms.Packages()
+	var got []string
+	for _, rec := range records {
+		got = append(got, rec.Name)
+	}
+	if !slices.Equal(got, names) {
+		return nil, fmt.Errorf("dist/packages.json lists %s, want the 12 platform packages then the wrapper %s", strings.Join(got, ", "), fix)
+	}
+	for _, rec := range records {
+		if rec.Version != v {
+			return nil, fmt.Errorf("the tag %s is version %s, but dist/ holds %s (%s@%s): build and package the tagged commit", tag, v, rec.Version, rec.Name, rec.Version)
+		}
+	}
+	sums, err := readSums(l.SumsPath())
+	if err != nil {
+		return nil, fmt.Errorf("%w %s", err, fix)
+	}
+	if len(sums) != len(records) {
+		return nil, fmt.Errorf("SHA256SUMS lists %d tarballs, packages.json %d %s", len(sums), len(records), fix)
+	}
+	targets := platforms.All()
+	deps := map[string]string{}
+	for _, t := range targets {
+		deps[t.Package()] = v
+	}
+	var problems []string
+	items := make([]Item, len(records))
+	for i, rec := range records {
+		path := filepath.Join(l.Root, rec.Tarball)
+		items[i] = Item{Record: rec, Tarball: path}
+		if err := checkTarball(l, rec, path, sums, deps, i, targets); err != nil {
+			problems = append(problems, fmt.Sprintf("  %s: %v", rec.Tarball, err))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("dist/ is not what was packed and verified %s:\n%s", fix, strings.Join(problems, "\n"))
+	}
+	return items, nil
+}
+
+// checkTarball checks one tarball against SHA256SUMS, its pack record, its
+// manifest and, for a platform package, its build record.
+func checkTarball(l dist.Layout, rec dist.PackRecord, path string, sums, deps map[string]string, i int, targets []platforms.Target) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	sum := dist.SHA256(data)
+	switch {
+	case sums[rec.Tarball] == "":
+		return errors.New("not in SHA256SUMS")
+	case sum != sums[rec.Tarball]:
+		return errors.New("its sha256 is not the one in SHA256SUMS")
+	case sum != rec.SHA256:
+		return errors.New("its sha256 is not the one in packages.json")
+	case dist.Integrity(data) != rec.Integrity:
+		return errors.New("its integrity is not the one in packages.json")
+	}
+	var m struct {
+		Name                 string            `json:"name"`
+		Version              string            `json:"version"`
+		OptionalDependencies map[string]string `json:"optionalDependencies"`
+	}
+	manifest, err := dist.TarballFile(data, "package.json")
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return fmt.Errorf("package.json: %w", err)
+	}
+	if m.Name != rec.Name || m.Version != rec.Version {
+		return fmt.Errorf("it holds %s@%s", m.Name, m.Version)
+	}
+	if rec.Name == platforms.Wrapper {
+		if !maps.Equal(m.OptionalDependencies, deps) {
+			return errors.New("the wrapper's optionalDependencies are not the 12 platform packages at its version")
+		}
+		return nil
+	}
+	t := targets[i]
+	build, err := l.ReadBuildRecord(t)
+	if err != nil {
+		return fmt.Errorf("no build record of %s: %w", t.Name(), err)
+	}
+	if build.Version != rec.Version {
+		return fmt.Errorf("the build record of %s is of version %s", t.Name(), build.Version)
+	}
+	entries, err := dist.ReadTarball(data)
+	if err != nil {
+		return err
+	}
+	bin, ok := entries[t.BinPath()]
+	switch {
+	case !ok:
+		return fmt.Errorf("no %s in it", t.BinPath())
+	case bin.SHA256 != build.SHA256:
+		return fmt.Errorf("its %s is not the binary the build verified (dist/build/%s.json)", t.BinPath(), t.Name())
+	case bin.Mode&0o111 == 0:
+		return fmt.Errorf("its %s is not executable", t.BinPath())
+	}
+	return nil
+}
+
+// readSums reads a SHA256SUMS file: tarball name → sha256.
+func readSums(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	sums := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		sum, name, ok := strings.Cut(sc.Text(), "  ")
+		if !ok {
+			return nil, fmt.Errorf("SHA256SUMS: a line is not \"<sha256>  <file>\": %q", sc.Text())
+		}
+		sums[name] = sum
+	}
+	return sums, nil
+}
+
+// protected finds npm's credentials in `npm config list`, which shows them as
+// "(protected)".
+var protected = regexp.MustCompile(`(?m)^(\S*(?:_authToken|_auth|_password))\s*=\s*\(protected\)`)
+
+// source finds the headings of `npm config list`: `; "user" config from …`.
+var source = regexp.MustCompile(`^; "([a-z]+)" config from (.*)$`)
+
+// checkCredentials refuses a long-lived npm credential: it would hide an
+// OIDC failure (npm falls back to it silently) and is what trusted publishing
+// exists to remove.
+func (r *run) checkCredentials(ctx context.Context) error {
+	var found []string
+	env := r.cfg.NPM.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		if (name == "NPM_TOKEN" || name == "NODE_AUTH_TOKEN") && value != "" {
+			found = append(found, name+" in the environment")
+		}
+	}
+	out, err := r.cfg.NPM.Run(ctx, r.cfg.Dir, "config", "list")
+	if err != nil {
+		return fmt.Errorf("reading npm's configuration for credentials: %w", err)
+	}
+	from := ""
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if m := source.FindStringSubmatch(line); m != nil {
+			from = m[1] + " config " + m[2]
+			continue
+		}
+		if m := protected.FindStringSubmatch(line); m != nil {
+			found = append(found, m[1]+" in npm's "+from)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	if r.cfg.AllowToken {
+		fmt.Fprintf(r.out, "warning: a long-lived npm credential is present (%s); going on because FACET_ALLOW_TOKEN=1\n", strings.Join(found, "; "))
+		return nil
+	}
+	return fmt.Errorf("a long-lived npm credential is present: %s. npm would fall back to it silently if the OIDC exchange failed, and trusted publishing exists so that no such token is needed: remove it from the job and its contexts (or set FACET_ALLOW_TOKEN=1 to go on anyway)", strings.Join(found, "; "))
+}
+
+// checkRegistry reads each package's document: a version already there with
+// the same tarball is skipped; with another tarball the release cannot go
+// on; a registry that cannot answer stops it too.
+func (r *run) checkRegistry(ctx context.Context, plan *Plan) error {
+	statuses := make([]registry.Status, len(plan.Items))
+	var wg sync.WaitGroup
+	for i, it := range plan.Items {
+		wg.Go(func() {
+			statuses[i] = r.cfg.Registry.Check(ctx, registry.Want{Name: it.Record.Name, Version: plan.Version, Integrity: it.Record.Integrity})
+		})
+	}
+	wg.Wait()
+	var problems []string
+	for i, s := range statuses {
+		switch {
+		case s.Err != nil:
+			problems = append(problems, fmt.Sprintf("  %s: %v", s.Name, s.Err))
+		case s.Found && s.Integrity == s.Want.Integrity:
+			plan.Items[i].Skip = true
+		case s.Found:
+			problems = append(problems, fmt.Sprintf("  %s@%s is already on the registry with another tarball (integrity %s; dist/ has %s): a version cannot be published twice, so release a new version",
+				s.Name, s.Version, s.Integrity, s.Want.Integrity))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("the registry stops the release:\n%s", strings.Join(problems, "\n"))
+	}
+	return nil
+}

@@ -1,0 +1,356 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sourcegraph/conc/pool"
+
+	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/progress"
+	"github.com/agent-facets/facets/scripts/registry"
+	"github.com/agent-facets/facets/scripts/retry"
+)
+
+// npmPublish runs npm publish of a tarball with a fresh ID token, as a
+// CircleCI job runs it: the token in NPM_ID_TOKEN of this one process, npm
+// verbose (its OIDC exchange logs only at that level), no retries of its own
+// (this stage retries, knowing what failed), no log files of its own (its
+// output is kept, redacted, in the stage's log). It returns npm's output,
+// redacted.
+func (r *run) npmPublish(ctx context.Context, it Item, tag string, dryRun bool) (string, error) {
+	token, err := r.cfg.Tokens.Mint(ctx, circleci.Audience(r.cfg.Registry.Host()))
+	if err != nil {
+		return "", retry.Transient(err, 0) // CircleCI's OIDC service may pass
+	}
+	r.redactor.Add(token)
+	args := []string{"publish", it.Tarball, "--access", "public", "--tag", tag, "--loglevel", "verbose",
+		"--fetch-retries", "0", "--logs-max", "0", "--no-provenance"}
+	if dryRun {
+		args = append(args, "--dry-run")
+	}
+	var out lockedBuffer
+	cli := r.cfg.NPM.With("NPM_ID_TOKEN="+token, "CIRCLECI=true")
+	err = cli.RunAttached(ctx, r.cfg.Dir, npm.Stdio{Out: &out, Err: &out}, args...)
+	text := r.redactor.Redact(out.String())
+	if f, lerr := r.logFile(it.Record.Name); lerr == nil {
+		what := "publish"
+		if dryRun {
+			what = "OIDC probe (npm publish --dry-run)"
+		}
+		fmt.Fprintf(f, "=== %s %s, %s\n%s\n", time.Now().UTC().Format(time.RFC3339), what, it.Record.Tarball, text)
+		f.Close()
+	}
+	if err != nil {
+		// The error carries npm's output too: redact it, keep the exit status.
+		var e *npm.Error
+		if errors.As(err, &e) {
+			e.Stderr = r.redactor.Redact(e.Stderr)
+		}
+	}
+	return text, err
+}
+
+// exchanged reports whether npm's output says it exchanged the ID token.
+func exchanged(out string) bool {
+	return strings.Contains(out, "oidc Successfully retrieved and set token")
+}
+
+var (
+	// exchangeFailed is npm's verbose line for a failed exchange.
+	exchangeFailed = regexp.MustCompile(`oidc Failed token exchange request with body message: (.*)`)
+	// exchangeStatus is npm's http line for the exchange request.
+	exchangeStatus = regexp.MustCompile(`http fetch POST (\d{3}) \S*/-/npm/v1/oidc/token/exchange/`)
+	// transientCodes are npm error codes of failures that may pass.
+	transientCodes = regexp.MustCompile(`^(E5\d\d|E429|E408|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|EPIPE|ENETUNREACH|EHOSTUNREACH|ERR_SOCKET_TIMEOUT|ESOCKETTIMEDOUT)$`)
+)
+
+// exchangeFailure says why the exchange failed, from npm's verbose output,
+// and whether another try may do better: a server error, rate limiting or a
+// lost connection may pass; a 404 (no such package, or no trusted publisher
+// matching the token) will not.
+func exchangeFailure(out string) (msg string, transient bool) {
+	msg = "npm did not exchange the ID token"
+	if m := exchangeFailed.FindStringSubmatch(out); m != nil {
+		msg = "the OIDC token exchange failed: " + strings.TrimSpace(m[1])
+	}
+	m := exchangeStatus.FindAllStringSubmatch(out, -1)
+	if len(m) == 0 {
+		return msg + " (no answer)", true
+	}
+	code, _ := strconv.Atoi(m[len(m)-1][1])
+	return fmt.Sprintf("%s (HTTP %d)", msg, code), code >= 500 || code == 429 || code == 408
+}
+
+// likelyCauses explains a refused exchange.
+const likelyCauses = "likely causes: the package has no trusted publisher (go tool mage trust), or one for another project, pipeline definition or context (go tool mage verify), " +
+	"or this is an SSH rerun, whose tokens npm refuses (rerun the workflow without SSH)"
+
+// probe proves, before anything is published, that npm can exchange an ID
+// token for every package: npm publish --dry-run does the exchange and
+// publishes nothing. A package whose exchange is refused stops the release.
+func (r *run) probe(ctx context.Context, plan *Plan) error {
+	fmt.Fprintf(r.out, "OIDC probe: npm publish --dry-run of the %d packages, each with a fresh ID token\n", len(plan.Items))
+	errs := make([]error, len(plan.Items))
+	p := pool.New().WithMaxGoroutines(r.cfg.Jobs)
+	for i, it := range plan.Items {
+		p.Go(func() {
+			errs[i] = retry.Do(ctx, r.cfg.Retry, func(int) error {
+				out, err := r.npmPublish(ctx, it, plan.Tag, true)
+				if retry.IsTransient(err) {
+					return err // minting failed
+				}
+				if exchanged(out) {
+					return nil // whatever npm did next in a dry run
+				}
+				msg, transient := exchangeFailure(out)
+				if transient {
+					return retry.Transient(errors.New(msg), 0)
+				}
+				return errors.New(msg)
+			})
+		})
+	}
+	p.Wait()
+	var problems []string
+	for i, err := range errs {
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("  %s: %v", plan.Items[i].Record.Name, err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("the OIDC probe failed for %d of %d packages, so nothing was published:\n%s\n%s",
+			len(problems), len(plan.Items), strings.Join(problems, "\n"), likelyCauses)
+	}
+	return nil
+}
+
+// errConflict is a version on the registry with another tarball.
+var errConflict = errors.New("already on the registry with another tarball")
+
+// publishAll publishes the platform packages, a few at a time, waits until the
+// registry shows every one with its tarball, then publishes the wrapper.
+func (r *run) publishAll(ctx context.Context, plan *Plan) ([]Result, error) {
+	items := plan.Items
+	names := make([]string, len(items))
+	for i, it := range items {
+		names[i] = it.Record.Name
+	}
+	results := make([]Result, len(items))
+	for i, it := range items {
+		results[i] = Result{Package: it.Record.Name, Action: NotDone}
+	}
+	report := r.cfg.Progress
+	report.Start(fmt.Sprintf("release %s: publishing %d packages, %d at a time, the wrapper last", plan.Version, len(items), r.cfg.Jobs), names)
+	stopped := r.publishPlatforms(ctx, plan, results)
+
+	wrapper := len(items) - 1
+	var failed []string
+	for _, res := range results[:wrapper] {
+		if res.Action == Failed {
+			failed = append(failed, fmt.Sprintf("  %s: %v", res.Package, res.Err))
+		}
+	}
+	err := ctx.Err()
+	switch {
+	case err != nil:
+	case len(failed) > 0:
+		err = fmt.Errorf("%d platform packages failed, so the wrapper was not published:\n%s\nRerun the workflow once the cause is fixed: what is published is skipped", len(failed), strings.Join(failed, "\n"))
+	case stopped:
+		err = errors.New("stopped: a package is on the registry with another tarball")
+	default:
+		err = r.await(ctx, plan, results)
+	}
+	if err == nil {
+		results[wrapper] = r.publishOne(ctx, items[wrapper], plan.Tag, true)
+		if results[wrapper].Action == Failed {
+			err = fmt.Errorf("the wrapper: %w (every platform package is published: rerun the workflow to publish it)", results[wrapper].Err)
+		}
+	}
+	for i, res := range results {
+		if res.Action == NotDone {
+			report.Update(names[i], progress.Canceled, "")
+		}
+	}
+	report.Stop()
+	return results, err
+}
+
+// publishPlatforms publishes the platform packages, at most Jobs at once. It
+// reports whether it stopped early because a package is on the registry with
+// another tarball.
+func (r *run) publishPlatforms(ctx context.Context, plan *Plan, results []Result) (stopped bool) {
+	var stop atomic.Bool
+	p := pool.New().WithMaxGoroutines(r.cfg.Jobs)
+	for i, it := range plan.Items[:len(plan.Items)-1] {
+		p.Go(func() {
+			if stop.Load() || ctx.Err() != nil {
+				return // not done
+			}
+			results[i] = r.publishOne(ctx, it, plan.Tag, false)
+			if errors.Is(results[i].Err, errConflict) {
+				stop.Store(true)
+			}
+		})
+	}
+	p.Wait()
+	return stop.Load()
+}
+
+// publishOne publishes one package, retrying what may pass. "Cannot publish
+// over" is success when the registry has this very tarball (an earlier
+// attempt, or run, published it) and a loud failure otherwise. A platform
+// package is done (final) only once the registry shows it; the wrapper once
+// npm has published it.
+func (r *run) publishOne(ctx context.Context, it Item, tag string, final bool) Result {
+	name := it.Record.Name
+	report := r.cfg.Progress
+	res := Result{Package: name}
+	if it.Skip {
+		res.Action = Skipped
+		report.Update(name, progress.Skipped, "already published with this tarball")
+		return res
+	}
+	start := time.Now()
+	err := retry.Do(ctx, r.cfg.Retry, func(attempt int) error {
+		res.Attempts = attempt
+		report.Update(name, progress.Publishing, fmt.Sprintf("attempt %d", attempt))
+		out, err := r.npmPublish(ctx, it, tag, false)
+		if err == nil || retry.IsTransient(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return r.classify(ctx, it, out, err)
+	})
+	res.Duration = time.Since(start)
+	res.Action, res.Err = Published, err
+	if err != nil {
+		res.Action = Failed
+		report.Update(name, progress.Failed, firstLine(err))
+		fmt.Fprintf(r.out, "%s: failed: %v\n", name, err)
+		return res
+	}
+	detail := fmt.Sprintf("in %s, %s", res.Duration.Round(10*time.Millisecond), plural(res.Attempts, "attempt"))
+	if final {
+		report.Update(name, progress.Published, detail)
+	} else {
+		report.Update(name, progress.Verifying, "published "+detail+"; waiting for the registry to show it")
+	}
+	return res
+}
+
+// classify turns a failed npm publish into nil (the registry has this
+// tarball), a transient error, or a permanent one that says what to do.
+func (r *run) classify(ctx context.Context, it Item, out string, err error) error {
+	code := npm.ErrorCode(err)
+	if code == "E409" || code == "EPUBLISHCONFLICT" || strings.Contains(out, "cannot publish over the previously published versions") {
+		s := r.cfg.Registry.Check(ctx, registry.Want{Name: it.Record.Name, Version: it.Record.Version, Integrity: it.Record.Integrity})
+		switch {
+		case s.Err != nil:
+			return retry.Transient(fmt.Errorf("npm says %s@%s is published, and the registry could not confirm its tarball: %w", it.Record.Name, it.Record.Version, s.Err), 0)
+		case s.Found && s.Integrity == it.Record.Integrity:
+			return nil
+		case s.Found:
+			return fmt.Errorf("%s@%s is %w (integrity %s; dist/ has %s): release a new version", it.Record.Name, it.Record.Version, errConflict, s.Integrity, it.Record.Integrity)
+		}
+		return retry.Transient(fmt.Errorf("npm says %s@%s is published, and the registry does not show it yet", it.Record.Name, it.Record.Version), 0)
+	}
+	if !exchanged(out) {
+		msg, transient := exchangeFailure(out)
+		if transient {
+			return retry.Transient(errors.New(msg), 0)
+		}
+		return fmt.Errorf("%s; %s", msg, likelyCauses)
+	}
+	line := telling(out, err)
+	switch {
+	case transientCodes.MatchString(code) || strings.Contains(out, "socket hang up") || strings.Contains(out, "network"):
+		return retry.Transient(fmt.Errorf("npm publish: %s", line), 0)
+	case strings.Contains(out, "OIDC permission denied"):
+		return fmt.Errorf("npm publish: %s: the trusted publisher may only stage, not publish (FACET_TRUST_REPLACE=1 go tool mage trust sets one that may)", line)
+	}
+	return fmt.Errorf("npm publish: %s", line)
+}
+
+// await waits until the registry shows every platform package at the
+// version, with its tarball, under the tag.
+func (r *run) await(ctx context.Context, plan *Plan, results []Result) error {
+	var wants []registry.Want
+	for _, it := range plan.Items[:len(plan.Items)-1] {
+		wants = append(wants, registry.Want{Name: it.Record.Name, Version: plan.Version, Integrity: it.Record.Integrity, Tag: plan.Tag})
+	}
+	statuses := r.cfg.Registry.Await(ctx, wants, r.cfg.Poll)
+	var problems []string
+	for i, s := range statuses {
+		if !s.OK() {
+			problems = append(problems, fmt.Sprintf("  %s: %s", s.Name, strings.Join(s.Problems, "; ")))
+			continue
+		}
+		if results[i].Action == Published {
+			r.cfg.Progress.Update(s.Name, progress.Published, fmt.Sprintf("in %s, %s; on the registry",
+				results[i].Duration.Round(10*time.Millisecond), plural(results[i].Attempts, "attempt")))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("the registry does not show every platform package as published, so the wrapper was not published:\n%s\nRerun the workflow: what is published is skipped", strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// telling is the line of npm's output that says what went wrong: its
+// "npm error" lines after the code, or the error itself.
+func telling(out string, err error) string {
+	var lines []string
+	for line := range strings.SplitSeq(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, "npm error "); ok && !strings.HasPrefix(rest, "code ") && !strings.HasPrefix(rest, "A complete log") {
+			lines = append(lines, strings.TrimSpace(rest))
+		}
+	}
+	if len(lines) == 0 {
+		return firstLine(err)
+	}
+	return strings.Join(lines, " ")
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// lockedBuffer collects npm's stdout and stderr, written from two goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+var _ io.Writer = (*lockedBuffer)(nil)

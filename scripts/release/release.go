@@ -1,0 +1,191 @@
+// Package release is the stage that publishes a release from CircleCI with
+// npm's trusted publishing: no long-lived npm token anywhere. It never
+// builds; it publishes the 13 tarballs dist/ holds, exactly, and it never
+// leaves a half release: everything that can be checked is checked before the
+// first publish, a rerun completes what a failed run left, and the wrapper
+// goes out only once every platform package is on the registry with the
+// right tarball.
+//
+// Each npm publish gets a fresh OIDC ID token (circleci run oidc get) in its
+// own environment, as NPM_ID_TOKEN, and npm exchanges it for a token of that
+// one package. Every line of output, ours and npm's, passes a redactor.
+package release
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/dist"
+	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/progress"
+	"github.com/agent-facets/facets/scripts/registry"
+	"github.com/agent-facets/facets/scripts/retry"
+	"github.com/agent-facets/facets/scripts/secret"
+)
+
+// NPMMinVersion is the first npm that uses NPM_ID_TOKEN on CircleCI; older
+// ones ignore it silently.
+const NPMMinVersion = "11.11.0"
+
+// TokenSource mints OIDC ID tokens for an audience (circleci.Minter).
+type TokenSource interface {
+	Mint(ctx context.Context, audience string) (string, error)
+}
+
+// Config is what a release needs.
+type Config struct {
+	Dist     dist.Layout      // as the package stage left it
+	Registry *registry.Client // the registry npm is configured with
+	NPM      npm.CLI          // npm with the job's environment; tokens are added per process
+	Dir      string           // where npm runs (the repository, whose .npmrc applies)
+	Tokens   TokenSource      // mints a fresh ID token for each npm publish
+	Job      circleci.Job     // the CircleCI job's environment
+	// Rehearsal allows a run outside CircleCI, against a registry that is not
+	// the public one (npm is then told it runs in CircleCI).
+	Rehearsal     bool
+	PrereleaseTag string // the dist-tag of a prerelease; "" means next
+	Jobs          int    // platform packages published at once; 0 means 4
+	DryRun        bool   // the pre-flight and the plan, no publish
+	AllowToken    bool   // go on although a long-lived npm token is configured
+	Retry         retry.Policy
+	Poll          registry.Poll     // waiting for the registry to show the platform packages
+	Progress      progress.Reporter // nil shows nothing
+	Out           io.Writer
+	LogDir        string // npm's output of each publish, redacted; "" means dist/logs/release
+}
+
+// Action is what the release did with a package.
+type Action string
+
+// The actions.
+const (
+	Published Action = "published"
+	Skipped   Action = "skipped"   // already on the registry with the same tarball
+	Failed    Action = "failed"    // see Result.Err
+	NotDone   Action = "not done"  // a dry run, or stopped before its turn
+)
+
+// Result is one package's part in the release.
+type Result struct {
+	Package  string
+	Action   Action
+	Attempts int
+	Duration time.Duration
+	Err      error
+}
+
+// Plan is what the pre-flight found: the version, its dist-tag, and what
+// each package needs.
+type Plan struct {
+	Version string
+	Tag     string
+	Items   []Item // the 12 platform packages, then the wrapper
+}
+
+// Item is one package to release.
+type Item struct {
+	Record  dist.PackRecord
+	Tarball string // its path
+	Skip    bool   // already on the registry with this tarball
+}
+
+// Run checks everything, then publishes the platform packages, waits until
+// the registry shows all of them with the right tarballs, and publishes the
+// wrapper. It returns the plan and a result per package.
+func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
+	r := &run{cfg: cfg, redactor: &secret.Redactor{}}
+	if r.cfg.Jobs <= 0 {
+		r.cfg.Jobs = 4
+	}
+	if r.cfg.LogDir == "" {
+		r.cfg.LogDir = filepath.Join(cfg.Dist.Root, "logs", "release")
+	}
+	if r.cfg.Progress == nil {
+		r.cfg.Progress = discard{}
+	}
+	r.out = r.redactor.Writer(cfg.Out)
+	defer r.out.Close()
+
+	plan, err := r.preflight(ctx)
+	if err != nil {
+		return plan, nil, fmt.Errorf("release: %w", err)
+	}
+	r.printPlan(plan)
+	if err := r.probe(ctx, plan); err != nil {
+		return plan, nil, fmt.Errorf("release: %w", err)
+	}
+	if cfg.DryRun {
+		fmt.Fprintln(r.out, "Dry run (FACET_DRY_RUN): the pre-flight passed; nothing was published.")
+		return plan, nil, nil
+	}
+	results, err := r.publishAll(ctx, plan)
+	r.printTable(results)
+	if err != nil {
+		return plan, results, fmt.Errorf("release: %w", err)
+	}
+	return plan, results, nil
+}
+
+// run is one release.
+type run struct {
+	cfg      Config
+	redactor *secret.Redactor
+	out      io.WriteCloser // cfg.Out, redacted
+}
+
+func (r *run) printPlan(p *Plan) {
+	publish, skip := 0, 0
+	for _, it := range p.Items {
+		if it.Skip {
+			skip++
+		} else {
+			publish++
+		}
+	}
+	fmt.Fprintf(r.out, "release %s to %s under dist-tag %s: %d to publish, %d already published\n",
+		p.Version, r.cfg.Registry, p.Tag, publish, skip)
+	for _, it := range p.Items {
+		what := "publish " + it.Record.Tarball
+		if it.Skip {
+			what = "skip: already published with this tarball"
+		}
+		fmt.Fprintf(r.out, "  %s@%s  %s\n", it.Record.Name, it.Record.Version, what)
+	}
+}
+
+// printTable prints the final table: package, action, attempts, duration.
+func (r *run) printTable(results []Result) {
+	w := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "package\taction\tattempts\tduration")
+	for _, res := range results {
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", res.Package, res.Action, res.Attempts, res.Duration.Round(10*time.Millisecond))
+	}
+	w.Flush()
+}
+
+// logFile opens the redacted log of pkg's npm runs, for appending.
+func (r *run) logFile(pkg string) (io.WriteCloser, error) {
+	if err := os.MkdirAll(r.cfg.LogDir, 0o755); err != nil {
+		return nil, err
+	}
+	name := strings.NewReplacer("@", "", "/", "-").Replace(pkg) + ".log"
+	f, err := os.OpenFile(filepath.Join(r.cfg.LogDir, name), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// discard is a Reporter that shows nothing.
+type discard struct{}
+
+func (discard) Start(string, []string)                {}
+func (discard) Update(string, progress.State, string) {}
+func (discard) Stop()                                 {}

@@ -1,0 +1,465 @@
+package release_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/dist"
+	"github.com/agent-facets/facets/scripts/progress"
+	"github.com/agent-facets/facets/scripts/registry"
+	"github.com/agent-facets/facets/scripts/registrytest"
+	"github.com/agent-facets/facets/scripts/release"
+	"github.com/agent-facets/facets/scripts/releasetest"
+	"github.com/agent-facets/facets/scripts/retry"
+	"github.com/agent-facets/facets/scripts/testenv"
+)
+
+// fixture is a seeded registry whose 13 packages trust the CircleCI
+// pipeline, a job of that pipeline, and a packed release.
+type fixture struct {
+	bed     *testenv.Bed
+	job     *testenv.Job
+	dist    dist.Layout
+	records []dist.PackRecord
+	version string
+	minted  *recorder
+	seeded  map[string]int // successful publishes before the release: the placeholders
+}
+
+func setup(t *testing.T, version string) *fixture {
+	t.Helper()
+	bed := testenv.RegistryBed(t)
+	bed.Publish(t, "0.0.1", platforms.Packages()...)
+	for _, pkg := range platforms.Packages() {
+		bed.Front.SetTrust(pkg, registrytest.TrustFor(circleci.Facets()))
+	}
+	job := bed.CircleCIJob(t, circleci.Facets())
+	l, records := releasetest.Packed(t, version)
+	f := &fixture{bed: bed, job: job, dist: l, records: records, version: version, minted: &recorder{}}
+	f.seeded = f.puts()
+	return f
+}
+
+// recorder is a TokenSource that remembers every token it minted.
+type recorder struct {
+	mu     sync.Mutex
+	source release.TokenSource
+	tokens []string
+}
+
+func (r *recorder) Mint(ctx context.Context, aud string) (string, error) {
+	token, err := r.source.Mint(ctx, aud)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		r.tokens = append(r.tokens, token)
+	}
+	return token, err
+}
+
+// config is a release as the CircleCI job runs it: no npm login, CIRCLECI
+// set, the circleci command minting tokens, CIRCLE_TAG the version's tag.
+func (f *fixture) config(t *testing.T) (release.Config, *testenv.Buffer) {
+	t.Helper()
+	reg, err := registry.New(f.bed.URL)
+	require.NoError(t, err)
+	fast := retry.Policy{Attempts: 20, Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}
+	reg.Retry = fast
+	cli := f.bed.NPM(t, false).With(f.job.Env...)
+	f.minted.source = circleci.Minter{Env: cli.Env}
+	var out testenv.Buffer
+	return release.Config{
+		Dist:     f.dist,
+		Registry: reg,
+		NPM:      cli,
+		Dir:      t.TempDir(),
+		Tokens:   f.minted,
+		Job:      circleci.Job{InCircleCI: true, Tag: "agent-facets@" + f.version},
+		Retry:    fast,
+		Poll:     registry.Poll{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Timeout: 30 * time.Second},
+		Progress: progress.NewPlain(&out),
+		Out:      &out,
+		LogDir:   filepath.Join(f.dist.Root, "logs", "release"),
+	}, &out
+}
+
+// puts counts the successful publishes of each package since the fixture was
+// set up.
+func (f *fixture) puts() map[string]int {
+	n := map[string]int{}
+	for _, r := range f.bed.Front.Requests() {
+		if r.Method == http.MethodPut && r.Status == http.StatusCreated && r.Package != "" {
+			n[r.Package]++
+		}
+	}
+	for pkg, k := range f.seeded {
+		if n[pkg] -= k; n[pkg] == 0 {
+			delete(n, pkg)
+		}
+	}
+	return n
+}
+
+// released checks that the registry serves the release from dist/: every
+// package at the version with its tarball, under tag.
+func (f *fixture) released(t *testing.T, tag string) {
+	t.Helper()
+	reg, err := registry.New(f.bed.Verdaccio.URL)
+	require.NoError(t, err)
+	for _, rec := range f.records {
+		s := reg.Check(t.Context(), registry.Want{Name: rec.Name, Version: f.version, Integrity: rec.Integrity, Tag: tag})
+		assert.True(t, s.OK(), "%s: %v", rec.Name, s.Problems)
+	}
+}
+
+// A full release publishes each package once, the wrapper after every
+// platform package; a rerun publishes nothing.
+func TestRelease(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.0.0")
+	var order []string
+	var mu sync.Mutex
+	f.bed.Front.Observe(func(r registrytest.Request) {
+		if r.Method == http.MethodPut && r.Status == http.StatusCreated {
+			mu.Lock()
+			order = append(order, r.Package)
+			mu.Unlock()
+		}
+	})
+	cfg, out := f.config(t)
+	plan, results, err := release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	assert.Equal(t, "latest", plan.Tag)
+	for _, r := range results {
+		assert.Equal(t, release.Published, r.Action, r.Package)
+		assert.Equal(t, 1, r.Attempts, r.Package)
+	}
+	f.released(t, "latest")
+	for _, pkg := range platforms.Packages() {
+		assert.Equal(t, 1, f.puts()[pkg], pkg)
+	}
+	mu.Lock()
+	assert.Equal(t, platforms.Wrapper, order[len(order)-1], "the wrapper goes out last")
+	mu.Unlock()
+	text := out.String()
+	assert.Contains(t, text, "release 1.0.0 to "+f.bed.URL+" under dist-tag latest: 13 to publish, 0 already published")
+	assert.Contains(t, text, "OIDC probe: npm publish --dry-run of the 13 packages")
+	assert.Regexp(t, `(?m)^agent-facets +published +1 +\S+$`, text)
+	assert.Contains(t, text, "13/13 finished, 13 published")
+	assert.GreaterOrEqual(t, f.bed.Front.Exchanged(), 26, "a fresh token for each probe and each publish")
+
+	again, out2 := f.config(t)
+	_, results, err = release.Run(t.Context(), again)
+	require.NoError(t, err, out2.String())
+	for _, r := range results {
+		assert.Equal(t, release.Skipped, r.Action, r.Package)
+	}
+	assert.Contains(t, out2.String(), "0 to publish, 13 already published")
+	for _, pkg := range platforms.Packages() {
+		assert.Equal(t, 1, f.puts()[pkg], "nothing published twice: %s", pkg)
+	}
+	secretsNowhere(t, f, out.String()+out2.String())
+}
+
+// secretsNowhere proves that no token minted or handed out appears in the
+// output, or in any file left in dist/ (the logs among them) or in the test
+// bed's directories (npm's configuration and cache).
+func secretsNowhere(t *testing.T, f *fixture, output string) {
+	t.Helper()
+	f.minted.mu.Lock()
+	tokens := append(f.minted.tokens, f.bed.Front.IssuedTokens()...)
+	f.minted.mu.Unlock()
+	require.NotEmpty(t, tokens)
+	logs, err := filepath.Glob(filepath.Join(f.dist.Root, "logs", "release", "*.log"))
+	require.NoError(t, err)
+	require.NotEmpty(t, logs, "npm's output is kept")
+	for _, tok := range tokens {
+		assert.NotContains(t, output, tok)
+	}
+	for _, root := range []string{f.dist.Root, f.bed.Verdaccio.Dir(), os.TempDir()} {
+		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			if info, err := d.Info(); err != nil || info.Size() > 8<<20 {
+				return nil
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return nil
+			}
+			for _, tok := range tokens {
+				if strings.Contains(string(data), tok) {
+					t.Errorf("a token is in %s", path)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// A release stopped after k publishes (a killed job) and run again completes:
+// every package published once, with its tarball.
+func TestKilledAndRerun(t *testing.T) {
+	t.Parallel()
+	for _, k := range []int{1, 5, 12} {
+		t.Run(fmt.Sprintf("after %d publishes", k), func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, fmt.Sprintf("1.0.%d", k))
+			ctx, cancel := context.WithCancel(t.Context())
+			var n atomic.Int32
+			f.bed.Front.Observe(func(r registrytest.Request) {
+				if r.Method == http.MethodPut && r.Status == http.StatusCreated && int(n.Add(1)) == k {
+					cancel()
+				}
+			})
+			cfg, out := f.config(t)
+			_, _, err := release.Run(ctx, cfg)
+			require.Error(t, err, out.String())
+			assert.Less(t, len(f.puts()), 13, "stopped before the end")
+			assert.Zero(t, f.puts()[platforms.Wrapper], "the wrapper is never published before the platform packages")
+			f.bed.Front.Observe(nil)
+
+			again, out2 := f.config(t)
+			_, results, err := release.Run(t.Context(), again)
+			require.NoError(t, err, out2.String())
+			skipped := 0
+			for _, r := range results {
+				if r.Action == release.Skipped {
+					skipped++
+				}
+			}
+			assert.GreaterOrEqual(t, skipped, k, "what was published is skipped")
+			f.released(t, "latest")
+			for _, pkg := range platforms.Packages() {
+				assert.Equal(t, 1, f.puts()[pkg], "published once: %s", pkg)
+			}
+		})
+	}
+}
+
+// With a fifth of all registry requests failing (500, 429, dropped
+// connections), the release completes, retrying what failed.
+func TestReleaseThroughFailures(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.2.0")
+	f.bed.Front.Inject(registrytest.Fault{Kind: registrytest.Status500, Share: 0.1})
+	f.bed.Front.Inject(registrytest.Fault{Kind: registrytest.Status429, Share: 0.06})
+	f.bed.Front.Inject(registrytest.Fault{Kind: registrytest.Drop, Share: 0.05})
+	cfg, out := f.config(t)
+	_, results, err := release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	retried := 0
+	for _, r := range results {
+		assert.Equal(t, release.Published, r.Action, r.Package)
+		if r.Attempts > 1 {
+			retried++
+		}
+	}
+	assert.Positive(t, retried, "some publishes needed another attempt")
+	faults := 0
+	for _, r := range f.bed.Front.Requests() {
+		if r.Fault {
+			faults++
+		}
+	}
+	assert.Greater(t, faults, 10)
+	f.bed.Front.ClearFaults()
+	f.released(t, "latest")
+	for _, pkg := range platforms.Packages() {
+		assert.Equal(t, 1, f.puts()[pkg], pkg)
+	}
+}
+
+// A package whose trusted publisher does not match stops the release in the
+// pre-flight: nothing is published, and the package is named with the likely
+// causes.
+func TestExchangeDenied(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.3.0")
+	other := circleci.Facets()
+	other.PipelineDefinitionID = "22222222-2222-4222-8222-222222222222"
+	linuxArm := platforms.All()[3].Package()
+	f.bed.Front.SetTrust(linuxArm, registrytest.TrustFor(other))
+	cfg, out := f.config(t)
+	_, _, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	msg := err.Error()
+	assert.Contains(t, msg, "release: the OIDC probe failed for 1 of 13 packages, so nothing was published:")
+	assert.Contains(t, msg, "  "+linuxArm+": the OIDC token exchange failed: no trusted publisher of "+linuxArm+" matches the ID token's claims (HTTP 404)")
+	assert.Contains(t, msg, "likely causes: the package has no trusted publisher (go tool mage trust)")
+	assert.Contains(t, msg, "SSH rerun")
+	assert.Empty(t, f.puts(), "nothing published")
+}
+
+// Refusals: each one clear message, and nothing published.
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.4.0")
+	tests := []struct {
+		name  string
+		spoil func(t *testing.T, cfg *release.Config)
+		want  string
+	}{
+		{"not in CircleCI", func(t *testing.T, cfg *release.Config) { cfg.Job.InCircleCI = false },
+			"release: not in a CircleCI job (CIRCLECI is not true): releases run in CircleCI, on a tag agent-facets@X.Y.Z (to try the whole release locally, run go tool mage rehearse)"},
+		{"a rehearsal against the public registry", func(t *testing.T, cfg *release.Config) {
+			cfg.Job.InCircleCI, cfg.Rehearsal = false, true
+			cfg.Registry, _ = registry.New(registry.PublicRegistry)
+		}, "release: a rehearsal must not publish to the public registry"},
+		{"old npm", func(t *testing.T, cfg *release.Config) { cfg.NPM = testenv.OldNPM(t, cfg.NPM.Env) },
+			"release: npm 11.10.1 is too old: publishing with an OIDC token on CircleCI (older npm ignores NPM_ID_TOKEN there) needs npm 11.11.0 or later"},
+		{"no tag", func(t *testing.T, cfg *release.Config) { cfg.Job.Tag = "" },
+			"release: CIRCLE_TAG is not set: a release runs for a tag agent-facets@X.Y.Z"},
+		{"tag and dist differ", func(t *testing.T, cfg *release.Config) { cfg.Job.Tag = "agent-facets@1.4.1" },
+			"release: the tag agent-facets@1.4.1 is version 1.4.1, but dist/ holds 1.4.0"},
+		{"not a release tag", func(t *testing.T, cfg *release.Config) { cfg.Job.Tag = "v1.4.0" },
+			`tag "v1.4.0" (CIRCLE_TAG) is not a release tag: want agent-facets@X.Y.Z`},
+		{"nothing packed", func(t *testing.T, cfg *release.Config) { cfg.Dist = dist.Layout{Root: t.TempDir()} },
+			"release: dist/ is not ready: nothing has been packed"},
+		{"NPM_TOKEN", func(t *testing.T, cfg *release.Config) { cfg.NPM = cfg.NPM.With("NPM_TOKEN=npm_abcdefghijklmnopqrstuvwxyz0123456789") },
+			"release: a long-lived npm credential is present: NPM_TOKEN in the environment."},
+		{"a token in an npmrc", func(t *testing.T, cfg *release.Config) { cfg.NPM.Env = append(f.bed.NPM(t, true).Env, f.job.Env...) },
+			":_authToken in npm's user config "},
+		{"a dist-tag that would hide the release", func(t *testing.T, cfg *release.Config) { cfg.PrereleaseTag = "beta" },
+			`release: FACET_DIST_TAG="beta" applies to prereleases only`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, out := f.config(t)
+			tt.spoil(t, &cfg)
+			_, _, err := release.Run(t.Context(), cfg)
+			require.Error(t, err, out.String())
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "npm_abcdefghijklmnopqrstuvwxyz0123456789")
+		})
+	}
+	assert.Empty(t, f.puts(), "nothing published")
+	assert.Zero(t, f.bed.Front.Exchanged(), "no token was even exchanged: the refusals come before the probe")
+}
+
+// A token in an npmrc is allowed when asked, with a warning; OIDC still
+// publishes.
+func TestAllowToken(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.5.0")
+	cfg, out := f.config(t)
+	cfg.NPM.Env = append(f.bed.NPM(t, true).Env, f.job.Env...)
+	cfg.AllowToken = true
+	_, _, err := release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	assert.Contains(t, out.String(), "warning: a long-lived npm credential is present")
+	f.released(t, "latest")
+}
+
+// dist/ must be what was packed and verified.
+func TestTamperedDist(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.6.0")
+	tests := []struct {
+		name  string
+		spoil func(t *testing.T, l dist.Layout)
+		want  string
+	}{
+		{"a tarball changed", func(t *testing.T, l dist.Layout) {
+			path := filepath.Join(l.Root, f.records[4].Tarball)
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			data[len(data)/2] ^= 0xff
+			require.NoError(t, os.WriteFile(path, data, 0o644))
+		}, f.records[4].Tarball + ": its sha256 is not the one in SHA256SUMS"},
+		{"a tarball missing", func(t *testing.T, l dist.Layout) {
+			require.NoError(t, os.Remove(filepath.Join(l.Root, f.records[12].Tarball)))
+		}, f.records[12].Tarball + ": open"},
+		{"SHA256SUMS edited", func(t *testing.T, l dist.Layout) {
+			data, err := os.ReadFile(l.SumsPath())
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(l.SumsPath(), []byte(strings.Replace(string(data), "a", "b", 1)), 0o644))
+		}, "is not the one in SHA256SUMS"},
+		{"a binary that is not the verified one", func(t *testing.T, l dist.Layout) {
+			tg := platforms.All()[9]
+			r, err := l.ReadBuildRecord(tg)
+			require.NoError(t, err)
+			r.SHA256 = strings.Repeat("0", 64)
+			require.NoError(t, l.WriteBuildRecord(tg, r))
+		}, "bin/facet.exe is not the binary the build verified (dist/build/windows-arm64.json)"},
+		{"no build record", func(t *testing.T, l dist.Layout) {
+			require.NoError(t, l.RemoveBuildRecord(platforms.All()[0]))
+		}, "no build record of darwin-arm64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := dist.Layout{Root: t.TempDir()}
+			require.NoError(t, os.CopyFS(l.Root, os.DirFS(f.dist.Root)))
+			tt.spoil(t, l)
+			cfg, out := f.config(t)
+			cfg.Dist = l
+			_, _, err := release.Run(t.Context(), cfg)
+			require.Error(t, err, out.String())
+			assert.Contains(t, err.Error(), "release: dist/ is not what was packed and verified")
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+	assert.Empty(t, f.puts())
+}
+
+// A version already on the registry with another tarball stops the release
+// before anything is published.
+func TestConflict(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.7.0")
+	darwin := platforms.All()[1].Package()
+	f.bed.Publish(t, "1.7.0", darwin)
+	before := f.puts()
+	cfg, out := f.config(t)
+	_, _, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "release: the registry stops the release:\n  "+darwin+"@1.7.0 is already on the registry with another tarball")
+	assert.Contains(t, err.Error(), "release a new version")
+	assert.Equal(t, before, f.puts(), "nothing published")
+}
+
+// A prerelease goes to next; latest stays where it was.
+func TestPrerelease(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "2.0.0-rc.1")
+	cfg, out := f.config(t)
+	plan, _, err := release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	assert.Equal(t, "next", plan.Tag)
+	f.released(t, "next")
+	reg, err := registry.New(f.bed.URL)
+	require.NoError(t, err)
+	p, err := reg.Packument(t.Context(), platforms.Wrapper)
+	require.NoError(t, err)
+	assert.Equal(t, "0.0.1", p.DistTags["latest"], "a prerelease does not become latest")
+}
+
+// A dry run runs the whole pre-flight, the OIDC probe included, and
+// publishes nothing.
+func TestDryRun(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.8.0")
+	cfg, out := f.config(t)
+	cfg.DryRun = true
+	_, results, err := release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	assert.Nil(t, results)
+	assert.Empty(t, f.puts())
+	assert.GreaterOrEqual(t, f.bed.Front.Exchanged(), 13, "the probe exchanged a token for each package")
+	assert.Contains(t, out.String(), "Dry run (FACET_DRY_RUN): the pre-flight passed; nothing was published.")
+	assert.Contains(t, out.String(), "  agent-facets@1.8.0  publish agent-facets-1.8.0.tgz")
+}

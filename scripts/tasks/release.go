@@ -1,0 +1,67 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/registry"
+	"github.com/agent-facets/facets/scripts/release"
+	"github.com/agent-facets/facets/scripts/verify"
+)
+
+// Release publishes the release dist/ holds, from a CircleCI job, with npm's
+// trusted publishing, then verifies it on the registry.
+func Release(ctx context.Context, env Env) error {
+	var flags struct{ dryRun, allowToken, rehearsal bool }
+	for name, into := range map[string]*bool{"FACET_DRY_RUN": &flags.dryRun, "FACET_ALLOW_TOKEN": &flags.allowToken, "FACET_REHEARSAL": &flags.rehearsal} {
+		v, err := env.flag(name)
+		if err != nil {
+			return fmt.Errorf("release: %w", err)
+		}
+		*into = v
+	}
+	jobs, err := env.jobs()
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	wait, err := env.duration("FACET_WAIT", 5*time.Minute)
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	reg, err := env.registry(ctx)
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	poll := registry.Poll{Timeout: wait}
+	plan, _, err := release.Run(ctx, release.Config{
+		Dist:          env.Layout(),
+		Registry:      reg,
+		NPM:           env.npm(),
+		Dir:           env.Root,
+		Tokens:        circleci.Minter{Env: env.Environ},
+		Job:           circleci.ReadJob(env.Getenv),
+		Rehearsal:     flags.rehearsal,
+		PrereleaseTag: env.Getenv("FACET_DIST_TAG"),
+		Jobs:          jobs,
+		DryRun:        flags.dryRun,
+		AllowToken:    flags.allowToken,
+		Poll:          poll,
+		Progress:      env.Progress,
+		Out:           env.Stdout,
+	})
+	if err != nil || flags.dryRun {
+		return err
+	}
+	fmt.Fprintln(env.Stdout)
+	_, err = verify.Release(ctx, verify.ReleaseConfig{
+		Registry: reg,
+		Version:  plan.Version,
+		Tag:      plan.Tag,
+		Dist:     env.Layout(),
+		Poll:     poll,
+		Out:      env.Stdout,
+	})
+	return err
+}
