@@ -43,6 +43,9 @@ func (Bench) Build(ctx context.Context) error { return tasks.BenchBuild(ctx, tas
 // Launcher times facet --version through node_modules/.bin against the bare binary, after npm install with and without scripts.
 func (Bench) Launcher(ctx context.Context) error { return tasks.BenchLauncher(ctx, tasks.OS()) }
 
+// Release times the release of the 13 packages to a local registry against a sequential npm publish loop.
+func (Bench) Release(ctx context.Context) error { return tasks.BenchRelease(ctx, tasks.OS()) }
+
 // Clean removes dist/.
 func Clean() error { return tasks.Clean(tasks.OS()) }
 

@@ -295,6 +295,7 @@ func (r *run) await(ctx context.Context, plan *Plan, results []Result) error {
 	for i, s := range statuses {
 		if !s.OK() {
 			problems = append(problems, fmt.Sprintf("  %s: %s", s.Name, strings.Join(s.Problems, "; ")))
+			r.cfg.Progress.Update(s.Name, progress.Failed, "the registry does not show it")
 			continue
 		}
 		if results[i].Action == Published {

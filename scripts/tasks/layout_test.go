@@ -19,12 +19,12 @@ var kinds = map[string]string{
 	"tasks": "pipeline",
 	// stages: one per Mage target family, run only by tasks
 	"build": "stage", "npmpkg": "stage", "generate": "stage", "installbench": "stage",
-	"seed": "stage", "trust": "stage", "verify": "stage",
+	"seed": "stage", "trust": "stage", "verify": "stage", "release": "stage",
 	// helpers: used by stages, knowing nothing of them
 	"dist": "helper", "exeinfo": "helper", "npm": "helper", "progress": "helper", "version": "helper",
-	"registry": "helper", "retry": "helper", "circleci": "helper",
+	"registry": "helper", "retry": "helper", "circleci": "helper", "secret": "helper",
 	// test support: for tests, benchmarks and rehearsals only
-	"testenv": "test", "verdaccio": "test", "registrytest": "test", "releasetest": "test",
+	"testenv": "test", "verdaccio": "test", "registrytest": "test", "registrytest/cmd/circleci": "test", "releasetest": "test",
 }
 
 // mayUseTestSupport are the non-test packages allowed to import test support:

@@ -6,9 +6,6 @@ package testenv
 
 import (
 	"bytes"
-	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,25 +122,25 @@ func Registry(t testing.TB) *verdaccio.Server {
 	return s
 }
 
-// Bed is the registry test bed: a Verdaccio registry behind npmjs.com's
-// stand-in (registrytest), which adds the trusted-publisher API and the OIDC
-// token exchange. npm talks to the stand-in.
+// Bed is the registry test bed (registrytest.Bed): a Verdaccio registry
+// behind npmjs.com's stand-in, which adds the trusted-publisher API and the
+// OIDC token exchange. npm talks to the stand-in.
 type Bed struct {
-	Verdaccio *verdaccio.Server
-	Front     *registrytest.Server
-	URL       string // the registry npm is configured with: the stand-in's
+	*registrytest.Bed
 }
 
-// RegistryBed starts a test bed for t and stops it when t ends.
+// RegistryBed starts a test bed for t and stops it when t ends. When it
+// cannot be started, t is skipped, and under CI it fails.
 func RegistryBed(t testing.TB) *Bed {
 	t.Helper()
-	v := Registry(t)
-	front, err := registrytest.Start(registrytest.Options{Upstream: v.URL, UpstreamToken: v.Token})
+	LookPath(t, "node", "install Node.js 20 or later")
+	npmPath := LookPath(t, "npm", "install npm 11")
+	b, err := registrytest.StartBed(t.Context(), registrytest.BedOptions{Root: RepoRoot(t), Dir: t.TempDir(), NPM: npm.CLI{Path: npmPath}})
 	if err != nil {
-		t.Fatal(err)
+		Missing(t, "a Verdaccio registry", err.Error())
 	}
-	t.Cleanup(func() { _ = front.Close() })
-	return &Bed{Verdaccio: v, Front: front, URL: front.URL}
+	t.Cleanup(func() { _ = b.Close() })
+	return &Bed{b}
 }
 
 // NPM is an npm CLI configured with the bed's registry and nothing else:
@@ -151,15 +148,49 @@ func RegistryBed(t testing.TB) *Bed {
 // is true, logged out otherwise.
 func (b *Bed) NPM(t testing.TB, login bool) npm.CLI {
 	t.Helper()
-	token := ""
-	if login {
-		token = b.Verdaccio.Token
-	}
-	env, err := b.Verdaccio.NPMEnv(b.URL, token)
+	env, err := b.NPMEnv(login)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return npm.CLI{Path: LookPath(t, "npm", "install npm 11"), Env: env}
+}
+
+// Publish publishes a minimal package of each name at version, all at once,
+// with the real npm CLI logged in to the bed: placeholders, or a registry in
+// a state a test needs.
+func (b *Bed) Publish(t testing.TB, version string, names ...string) {
+	t.Helper()
+	if err := b.Seed(t.Context(), version, circleci.Publisher{}, names...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// PublishTarballs publishes the tarballs under tag, in order, with the real
+// npm CLI logged in to the bed.
+func (b *Bed) PublishTarballs(t testing.TB, tag string, tarballs ...string) {
+	t.Helper()
+	cli := b.NPM(t, true)
+	for _, tgz := range tarballs {
+		if _, err := cli.Run(t.Context(), filepath.Dir(tgz), "publish", tgz, "--access", "public", "--tag", tag); err != nil {
+			t.Fatalf("publishing %s: %v\n%s", filepath.Base(tgz), err, b.Verdaccio.Logs())
+		}
+	}
+}
+
+// Job is a CircleCI job of the bed (registrytest.Bed.CircleCIJob).
+type Job struct {
+	Env []string // PATH with the circleci stand-in first, its configuration, and CIRCLECI=true
+}
+
+// CircleCIJob builds the circleci stand-in for a job of p's pipeline and
+// makes the bed trust its tokens.
+func (b *Bed) CircleCIJob(t testing.TB, p circleci.Publisher) *Job {
+	t.Helper()
+	env, err := b.Bed.CircleCIJob(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Job{Env: env}
 }
 
 // Buffer collects output written from several goroutines (a child's stdout
@@ -205,77 +236,4 @@ func OldNPM(t testing.TB, env []string) npm.CLI {
 		Missing(t, "an old npm for the tests", err.Error())
 	}
 	return npm.CLI{Path: filepath.Join(dir, "node_modules", ".bin", "npm"), Env: env}
-}
-
-// Publish publishes a minimal package of each name at version, all at once,
-// with the real npm CLI logged in to the bed: placeholders, or a registry in
-// a state a test needs.
-func (b *Bed) Publish(t testing.TB, version string, names ...string) {
-	t.Helper()
-	cli := b.NPM(t, true)
-	var wg sync.WaitGroup
-	errs := make([]error, len(names))
-	for i, name := range names {
-		dir := t.TempDir()
-		manifest := fmt.Sprintf(`{"name":%q,"version":%q,"description":"test package"}`, name, version)
-		if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(manifest), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() {
-			tag := "latest"
-			if strings.Contains(version, "-") {
-				tag = "next"
-			}
-			_, errs[i] = cli.Run(context.Background(), dir, "publish", "--access", "public", "--tag", tag)
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("publishing test packages: %v\n%s", err, b.Verdaccio.Logs())
-	}
-}
-
-// PublishTarballs publishes the tarballs under tag, in order, with the real
-// npm CLI logged in to the bed.
-func (b *Bed) PublishTarballs(t testing.TB, tag string, tarballs ...string) {
-	t.Helper()
-	cli := b.NPM(t, true)
-	for _, tgz := range tarballs {
-		if _, err := cli.Run(t.Context(), filepath.Dir(tgz), "publish", tgz, "--access", "public", "--tag", tag); err != nil {
-			t.Fatalf("publishing %s: %v\n%s", filepath.Base(tgz), err, b.Verdaccio.Logs())
-		}
-	}
-}
-
-// Job is a CircleCI job as the bed's tests see it: the circleci stand-in
-// minting ID tokens with the job's claims, signed by a key the bed's OIDC
-// exchange trusts.
-type Job struct {
-	Signer *registrytest.Signer
-	Config string   // the stand-in's configuration file
-	Env    []string // PATH with the stand-in first, its configuration, and CIRCLECI=true
-}
-
-// CircleCIJob builds the circleci stand-in for a job of p's pipeline and
-// makes the bed trust its tokens.
-func (b *Bed) CircleCIJob(t testing.TB, p circleci.Publisher) *Job {
-	t.Helper()
-	signer, err := registrytest.NewSigner(p.Issuer())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := registrytest.BuildStandIn(t.Context(), RepoRoot(t), dir); err != nil {
-		t.Fatal(err)
-	}
-	config, err := registrytest.WriteStandInConfig(dir, signer, registrytest.JobClaims(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Front.TrustIssuer(signer)
-	return &Job{Signer: signer, Config: config, Env: []string{
-		"PATH=" + dir + string(os.PathListSeparator) + os.Getenv("PATH"),
-		registrytest.StandInEnv + "=" + config,
-		"CIRCLECI=true",
-	}}
 }
