@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-facets/facets/scripts/clients"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/verdaccio"
 )
@@ -115,5 +116,18 @@ func Registry(t testing.TB) *verdaccio.Server {
 		Missing(t, "a Verdaccio registry", err.Error())
 	}
 	t.Cleanup(func() { _ = s.Stop() })
+	return s
+}
+
+// Clients returns the pinned pnpm, yarn and bun, installing them first if
+// needed. When they cannot be installed, t is skipped, and under CI it fails.
+func Clients(t testing.TB) *clients.Set {
+	t.Helper()
+	node := LookPath(t, "node", "install Node.js 20 or later")
+	npmPath := LookPath(t, "npm", "install npm 11")
+	s, err := clients.Ensure(t.Context(), clients.Options{Root: RepoRoot(t), NPM: npm.CLI{Path: npmPath}, Node: node})
+	if err != nil {
+		Missing(t, "pnpm, yarn and bun", err.Error())
+	}
 	return s
 }
