@@ -1,14 +1,15 @@
-//go:build !unix
+//go:build !unix && !windows
 
-package build
+package procgroup
 
 import (
 	"os/exec"
 	"time"
 )
 
-// killProcessGroupOnCancel keeps exec's default: cancellation kills the go
+// Run runs cmd with exec's default, elsewhere: cancellation kills the
 // command itself.
-func killProcessGroupOnCancel(cmd *exec.Cmd) {
+func Run(cmd *exec.Cmd) error {
 	cmd.WaitDelay = 10 * time.Second
+	return cmd.Run()
 }
