@@ -40,7 +40,7 @@ type Bench mg.Namespace
 // Build times the parallel build against a sequential go build loop, cold and warm.
 func (Bench) Build(ctx context.Context) error { return tasks.BenchBuild(ctx, tasks.OS()) }
 
-// Launcher times facet --version through node_modules/.bin against the bare binary, after npm install with and without scripts.
+// Launcher times facet --version as npm, pnpm, yarn and bun users run it, first call and steady state, against the bare binary.
 func (Bench) Launcher(ctx context.Context) error { return tasks.BenchLauncher(ctx, tasks.OS()) }
 
 // Release times the release of the 13 packages to a local registry against a sequential npm publish loop.

@@ -375,7 +375,7 @@ func (h heldFIFO) awaitExit(t *testing.T) {
 
 func TestCancelKillsCompilers(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("process groups are a Unix notion")
+		t.Skip("the fake compiler holds a FIFO, a Unix notion (Windows kills the tree with a job object: scripts/procgroup)")
 	}
 	fifo := mkfifo(t, "held")
 	ctx, cancel := context.WithCancel(t.Context())
@@ -400,7 +400,7 @@ func TestCancelKillsCompilers(t *testing.T) {
 
 func TestFailureKillsRunningCompilers(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("process groups are a Unix notion")
+		t.Skip("the fake compiler holds a FIFO, a Unix notion (Windows kills the tree with a job object: scripts/procgroup)")
 	}
 	fifo, goAhead := mkfifo(t, "held"), mkfifo(t, "go-ahead")
 	done := make(chan error, 1)

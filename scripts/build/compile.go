@@ -13,6 +13,7 @@ import (
 
 	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/exeinfo"
+	"github.com/agent-facets/facets/scripts/procgroup"
 )
 
 // GoBuildArgs are the arguments of the go command that builds main into out,
@@ -60,8 +61,7 @@ func (b *builder) compile(ctx context.Context, t platforms.Target) error {
 	cmd.Env = GoEnv(b.cfg.Env, t)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
-	killProcessGroupOnCancel(cmd)
-	if err := cmd.Run(); err != nil {
+	if err := procgroup.Run(cmd); err != nil {
 		return fmt.Errorf("go build: %w\n%s", err, indent(output.String()))
 	}
 	return nil

@@ -1,8 +1,9 @@
-// Package installbench measures what installing facet through npm costs each
-// call: `facet --version` through the command npm puts in node_modules/.bin
-// against the bare platform binary, after a normal install (postinstall puts
-// the binary in place of the launcher) and after --ignore-scripts (the Node.js
-// launcher finds the binary on every call).
+// Package installbench measures what installing facet costs each call, with
+// every install client (npm with and without scripts and globally, pnpm,
+// yarn 1, yarn 4 with the node-modules linker and with PnP, bun): the first
+// `facet --version` after the install (the launcher finds and checks the
+// binary, and takes the fast path where it can) and the steady state, each
+// against the bare platform binary.
 package installbench
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/clients"
 	"github.com/agent-facets/facets/scripts/dist"
 	"github.com/agent-facets/facets/scripts/verdaccio"
 )
@@ -25,23 +27,28 @@ import (
 type Config struct {
 	Dist      dist.Layout       // packed by the package stage
 	Verdaccio verdaccio.Options // the registry to install from; Dir is ignored
-	Runs      int               // runs of each command; 0 means 50
+	Clients   clients.Options   // the pinned pnpm, yarn and bun
+	Runs      int               // steady-state runs of each command; 0 means 50
 }
 
 // Row compares the installed command with the bare binary after one kind of
 // install.
 type Row struct {
-	Install             string        // the kind of install
-	Command, Bare       time.Duration // median wall time of one call
-	CommandPath, Binary string        // what was run
+	Install string        // the client and how it installed
+	First   time.Duration // the first call after the install (one run)
+	Steady  time.Duration // median wall time of one later call
+	Bare    time.Duration // median wall time of one call of the bare binary
+	Binary  string        // the bare binary
 }
 
-// Ratio is how many times slower the installed command is than the binary.
-func (r Row) Ratio() float64 { return float64(r.Command) / float64(r.Bare) }
+// FirstRatio is how many times slower the first call is than the binary.
+func (r Row) FirstRatio() float64 { return float64(r.First) / float64(r.Bare) }
+
+// SteadyRatio is how many times slower a later call is than the binary.
+func (r Row) SteadyRatio() float64 { return float64(r.Steady) / float64(r.Bare) }
 
 // Run publishes the packed packages to a fresh local registry, installs them
-// twice (normally and with --ignore-scripts) and times both commands, printing
-// the table to out.
+// with each client, times the commands and prints the table to out.
 func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 	if cfg.Runs <= 0 {
 		cfg.Runs = 50
@@ -49,6 +56,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 	records, err := cfg.Dist.ReadPackRecords()
 	if err != nil {
 		return nil, fmt.Errorf("%w (run go tool mage package)", err)
+	}
+	set, err := clients.Ensure(ctx, cfg.Clients)
+	if err != nil {
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp("", "facet-installbench-")
 	if err != nil {
@@ -72,29 +83,31 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 	if err := reg.Publish(ctx, tarballs...); err != nil {
 		return nil, err
 	}
+	box, err := clients.NewSandbox(filepath.Join(tmp, "sandbox"), reg.URL, reg.Env())
+	if err != nil {
+		return nil, err
+	}
 	spec := platforms.Wrapper + "@" + records[0].Version
 
 	var rows []Row
-	for _, install := range []struct{ name, flag string }{
-		{"npm install", ""},
-		{"npm install --ignore-scripts", "--ignore-scripts"},
-	} {
-		project := filepath.Join(tmp, fmt.Sprintf("project-%d", len(rows)))
-		args := []string{spec}
-		if install.flag != "" {
-			args = append([]string{install.flag}, args...)
-		}
-		if err := reg.Install(ctx, project, args...); err != nil {
+	for i, c := range set.Clients() {
+		dir := filepath.Join(tmp, fmt.Sprintf("project-%d", i))
+		if _, err := c.Install(ctx, box, dir, spec); err != nil {
 			return nil, err
 		}
-		command := filepath.Join(project, "node_modules", ".bin", platforms.Command)
-		bare, err := binaryOf(ctx, project, command)
-		if err != nil {
+		row := Row{Install: c.Name}
+		start := time.Now()
+		if out, err := c.Facet(ctx, box, dir, "--version").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s: facet --version: %w\n%s", c.Name, err, out)
+		}
+		row.First = time.Since(start)
+		if row.Binary, err = binaryOf(ctx, c, box, dir); err != nil {
 			return nil, err
 		}
-		row := Row{Install: install.name, CommandPath: command, Binary: bare}
-		if row.Command, row.Bare, err = race(ctx, cfg.Runs, command, bare); err != nil {
-			return nil, err
+		command := func() *exec.Cmd { return c.Facet(ctx, box, dir, "--version") }
+		bare := func() *exec.Cmd { return exec.CommandContext(ctx, row.Binary, "--version") }
+		if row.Steady, row.Bare, err = race(cfg.Runs, command, bare); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name, err)
 		}
 		rows = append(rows, row)
 	}
@@ -102,12 +115,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 	return rows, nil
 }
 
-// binaryOf returns the platform binary the installed command runs, as
-// `facet version --json` reports it, inside the platform package.
-func binaryOf(ctx context.Context, project, command string) (string, error) {
-	out, err := exec.CommandContext(ctx, command, "version", "--json").Output()
+// binaryOf returns the platform binary that facet runs after installing with
+// c, as `facet version --json` reports it: inside its platform package.
+func binaryOf(ctx context.Context, c clients.Client, box clients.Sandbox, dir string) (string, error) {
+	out, err := c.Facet(ctx, box, dir, "version", "--json").Output()
 	if err != nil {
-		return "", fmt.Errorf("%s version --json: %w", command, err)
+		return "", fmt.Errorf("%s: facet version --json: %w", c.Name, err)
 	}
 	var about struct {
 		Path string `json:"path"`
@@ -115,15 +128,22 @@ func binaryOf(ctx context.Context, project, command string) (string, error) {
 	if err := json.Unmarshal(out, &about); err != nil {
 		return "", err
 	}
-	// After a normal install the command is a link to the binary; time the
-	// platform package's own file as the bare binary either way.
+	wrapper := c.Wrapper(dir)
+	if wrapper == "" {
+		return about.Path, nil
+	}
+	// On the fast path facet runs as the wrapper's bin/facet, a link to the
+	// platform package's file: time that file as the bare binary. The
+	// platform packages are beside the wrapper, or inside it (npm -g).
 	for _, t := range platforms.All() {
-		candidate := filepath.Join(project, "node_modules", filepath.FromSlash(t.Package()), filepath.FromSlash(t.BinPath()))
-		if same(candidate, about.Path) {
-			return candidate, nil
+		for _, modules := range []string{filepath.Join(wrapper, "node_modules"), filepath.Dir(wrapper)} {
+			candidate := filepath.Join(modules, filepath.FromSlash(t.Package()), filepath.FromSlash(t.BinPath()))
+			if same(candidate, about.Path) {
+				return candidate, nil
+			}
 		}
 	}
-	return "", fmt.Errorf("%s runs %s, which is in no platform package", command, about.Path)
+	return "", fmt.Errorf("%s: facet runs %s, which is in no platform package", c.Name, about.Path)
 }
 
 func same(a, b string) bool {
@@ -135,18 +155,19 @@ func same(a, b string) bool {
 	return err == nil && os.SameFile(ai, bi)
 }
 
-// race runs a and b with --version alternately, runs times each after a
+// race runs the commands a and b make alternately, runs times each after a
 // warm-up, and returns their median wall times.
-func race(ctx context.Context, runs int, a, b string) (time.Duration, time.Duration, error) {
+func race(runs int, a, b func() *exec.Cmd) (time.Duration, time.Duration, error) {
 	var ta, tb []time.Duration
 	for i := -3; i < runs; i++ { // three warm-up rounds
 		for _, c := range []struct {
-			path string
+			cmd  func() *exec.Cmd
 			into *[]time.Duration
 		}{{a, &ta}, {b, &tb}} {
+			cmd := c.cmd()
 			start := time.Now()
-			if err := exec.CommandContext(ctx, c.path, "--version").Run(); err != nil {
-				return 0, 0, fmt.Errorf("%s --version: %w", c.path, err)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return 0, 0, fmt.Errorf("%s: %w\n%s", cmd, err, out)
 			}
 			if i >= 0 {
 				*c.into = append(*c.into, time.Since(start))
@@ -164,10 +185,10 @@ func median(d []time.Duration) time.Duration {
 
 // Print writes the comparison table.
 func Print(w io.Writer, runs int, rows []Row) {
-	fmt.Fprintf(w, "facet --version, median of %d runs each\n\n", runs)
-	fmt.Fprintf(w, "%-30s  %22s  %11s  %s\n", "install", "node_modules/.bin/facet", "bare binary", "ratio")
+	fmt.Fprintf(w, "facet --version: the first call after the install (one run), then the median of %d calls each\n\n", runs)
+	fmt.Fprintf(w, "%-30s  %10s  %12s  %11s  %12s  %13s\n", "install", "first call", "steady state", "bare binary", "first ÷ bare", "steady ÷ bare")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-30s  %22s  %11s  %.2f×\n", r.Install, ms(r.Command), ms(r.Bare), r.Ratio())
+		fmt.Fprintf(w, "%-30s  %10s  %12s  %11s  %11.2f×  %12.2f×\n", r.Install, ms(r.First), ms(r.Steady), ms(r.Bare), r.FirstRatio(), r.SteadyRatio())
 	}
 }
 

@@ -6,6 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,15 +16,22 @@ import (
 
 	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/build"
+	"github.com/agent-facets/facets/scripts/clients"
 	"github.com/agent-facets/facets/scripts/dist"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/npmpkg"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
 
+// buildScriptWarning is what package managers print about a dependency's
+// install scripts: npm's allowScripts notice, pnpm's ignored builds, yarn's
+// YN0004/YN0007, bun's blocked postinstall.
+var buildScriptWarning = regexp.MustCompile(`(?i)(build|install)[ -]?scripts?|postinstall|allow-?scripts|approve-builds|untrusted|YN0004|YN0007`)
+
 // End to end: the real binaries are built, assembled, packed, published to a
-// real registry (Verdaccio) and installed with the real npm CLI, the way users
-// get them.
+// real registry (Verdaccio) and installed with the real npm, pnpm, yarn and
+// bun, the way users get them. One registry and one sandbox serve every
+// client.
 func TestInstallFromRegistry(t *testing.T) {
 	host := build.DetectHost()
 	if host.GOOS != "linux" || host.GOARCH != "amd64" || host.AMD64Level < 3 {
@@ -32,6 +42,7 @@ func TestInstallFromRegistry(t *testing.T) {
 	}
 	const version = "1.2.3"
 	reg := testenv.Registry(t)
+	set := testenv.Clients(t)
 	root := testenv.RepoRoot(t)
 	l := dist.Layout{Root: t.TempDir()}
 	_, err := build.Run(t.Context(), build.Config{
@@ -54,8 +65,12 @@ func TestInstallFromRegistry(t *testing.T) {
 	built, err := os.ReadFile(l.Binary(linuxX64))
 	require.NoError(t, err)
 
-	facet := func(t *testing.T, path string, args ...string) (stdout, stderr string, code int) {
-		cmd := exec.Command(path, args...)
+	box, err := clients.NewSandbox(t.TempDir(), reg.URL, reg.Env())
+	require.NoError(t, err)
+	spec := "agent-facets@" + version
+
+	run := func(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, code int) {
+		t.Helper()
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
 		err := cmd.Run()
@@ -65,77 +80,181 @@ func TestInstallFromRegistry(t *testing.T) {
 		require.NoError(t, err)
 		return o.String(), e.String(), 0
 	}
-	about := func(t *testing.T, path string) map[string]string {
-		out, stderr, code := facet(t, path, "version", "--json")
+	// about is what `facet version --json` says, path being the file that runs.
+	about := func(t *testing.T, c clients.Client, dir string) map[string]string {
+		t.Helper()
+		out, stderr, code := run(t, c.Facet(t.Context(), box, dir, "version", "--json"))
 		require.Equal(t, 0, code, stderr)
 		var a map[string]string
 		require.NoError(t, json.Unmarshal([]byte(out), &a))
 		return a
 	}
-	installed := func(t *testing.T, project string) []string {
-		entries, err := os.ReadDir(filepath.Join(project, "node_modules", "@agent-facets"))
-		if os.IsNotExist(err) {
-			return nil
-		}
+	realPath := func(t *testing.T, path string) string {
+		t.Helper()
+		real, err := filepath.EvalSymlinks(path)
+		require.NoError(t, err)
+		return real
+	}
+
+	for _, c := range set.Clients() {
+		t.Run(c.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			out, err := c.Install(t.Context(), box, dir, spec)
+			require.NoError(t, err)
+			assert.NotRegexp(t, buildScriptWarning, string(out), "no warning about build scripts")
+
+			for _, call := range []string{"first", "second"} {
+				stdout, stderr, code := run(t, c.Facet(t.Context(), box, dir, "--version"))
+				require.Equal(t, 0, code, "%s call: %s", call, stderr)
+				assert.Equal(t, "facet "+version+"\n", stdout, call)
+				assert.Empty(t, stderr, call)
+			}
+
+			wrapper := c.Wrapper(dir)
+			ran := about(t, c, dir)["path"]
+			if !c.FastPath {
+				// Through the launcher, which stays JavaScript: pnpm's shim and
+				// yarn run it with node.
+				assert.True(t, strings.HasSuffix(ran, "/@agent-facets/cli-linux-x64/bin/facet"), "the launcher ran %s", ran)
+				if wrapper != "" {
+					launcher, err := os.ReadFile(filepath.Join(wrapper, "bin", "facet"))
+					require.NoError(t, err)
+					assert.True(t, bytes.HasPrefix(launcher, []byte("#!/usr/bin/env node")), "still the JS launcher")
+				}
+				return
+			}
+			// The launcher's first call put the linux-x64 binary in its place:
+			// the command is that binary (the same file, the very bytes that
+			// were built), and it runs with no launcher in between.
+			launcher := filepath.Join(wrapper, "bin", "facet")
+			// Beside the wrapper, or inside it for a global install.
+			platformBin := filepath.Join(wrapper, "node_modules", "@agent-facets", "cli-linux-x64", "bin", "facet")
+			if _, err := os.Stat(platformBin); err != nil {
+				platformBin = filepath.Join(filepath.Dir(wrapper), "@agent-facets", "cli-linux-x64", "bin", "facet")
+			}
+			li, err := os.Stat(launcher)
+			require.NoError(t, err)
+			pi, err := os.Stat(platformBin)
+			require.NoError(t, err)
+			assert.True(t, os.SameFile(li, pi), "bin/facet is a hard link to @agent-facets/cli-linux-x64's binary")
+			runs, err := os.ReadFile(launcher)
+			require.NoError(t, err)
+			assert.Equal(t, built, runs, "the command is the linux-x64 binary")
+			assert.Equal(t, realPath(t, launcher), ran, "run directly: no Node process started it")
+		})
+	}
+
+	// Details of some clients, on installs of their own.
+	t.Run("npm installs the two glibc x64 packages", func(t *testing.T) {
+		c, err := set.Find("npm install")
+		require.NoError(t, err)
+		dir := t.TempDir()
+		_, err = c.Install(t.Context(), box, dir, spec)
+		require.NoError(t, err)
+		// npm's os/cpu/libc fields cannot tell AVX2 from baseline.
+		entries, err := os.ReadDir(filepath.Join(dir, "node_modules", "@agent-facets"))
 		require.NoError(t, err)
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())
 		}
-		return names
-	}
-
-	t.Run("npm install runs the linux-x64 binary, with no Node process", func(t *testing.T) {
-		project := t.TempDir()
-		require.NoError(t, reg.Install(t.Context(), project, "agent-facets@"+version))
-		bin := filepath.Join(project, "node_modules", ".bin", "facet")
-		out, stderr, code := facet(t, bin, "--version")
-		require.Equal(t, 0, code, stderr)
-		assert.Equal(t, "facet "+version+"\n", out)
-
-		// postinstall put the platform package's binary in place of the JS
-		// launcher: the command is that binary, the very bytes that were built.
-		launcher := filepath.Join(project, "node_modules", "agent-facets", "bin", "facet")
-		platformBin := filepath.Join(project, "node_modules", "@agent-facets", "cli-linux-x64", "bin", "facet")
-		runs, err := os.ReadFile(launcher)
-		require.NoError(t, err)
-		assert.Equal(t, built, runs, "the command is the linux-x64 binary")
-		li, err := os.Stat(launcher)
-		require.NoError(t, err)
-		pi, err := os.Stat(platformBin)
-		require.NoError(t, err)
-		assert.True(t, os.SameFile(li, pi), "a hard link to @agent-facets/cli-linux-x64's binary")
-		resolved, err := filepath.EvalSymlinks(launcher)
-		require.NoError(t, err)
-		assert.Equal(t, resolved, about(t, bin)["path"])
-
-		// npm's os/cpu/libc fields leave the two glibc x64 packages: npm cannot
-		// tell AVX2 from baseline.
-		assert.Equal(t, []string{"cli-linux-x64", "cli-linux-x64-baseline"}, installed(t, project))
+		assert.Equal(t, []string{"cli-linux-x64", "cli-linux-x64-baseline"}, names)
 	})
 
-	t.Run("with --ignore-scripts the JS launcher finds the binary", func(t *testing.T) {
-		project := t.TempDir()
-		require.NoError(t, reg.Install(t.Context(), project, "--ignore-scripts", "agent-facets@"+version))
-		launcher, err := os.ReadFile(filepath.Join(project, "node_modules", "agent-facets", "bin", "facet"))
+	t.Run("yarn 4 runs the binary that replaced the launcher", func(t *testing.T) {
+		yarn, err := set.Find("yarn " + set.Versions["@yarnpkg/cli-dist"] + " (node-modules)")
 		require.NoError(t, err)
-		assert.True(t, bytes.HasPrefix(launcher, []byte("#!/usr/bin/env node")), "still the JS launcher")
-		bin := filepath.Join(project, "node_modules", ".bin", "facet")
-		out, stderr, code := facet(t, bin, "--version")
+		dir := t.TempDir()
+		_, err = yarn.Install(t.Context(), box, dir, spec)
+		require.NoError(t, err)
+		_, stderr, code := run(t, yarn.Facet(t.Context(), box, dir, "--version"))
 		require.Equal(t, 0, code, stderr)
-		assert.Equal(t, "facet "+version+"\n", out)
-		want, err := filepath.EvalSymlinks(filepath.Join(project, "node_modules", "@agent-facets", "cli-linux-x64", "bin", "facet"))
-		require.NoError(t, err)
-		assert.Equal(t, want, about(t, bin)["path"], "it ran @agent-facets/cli-linux-x64's binary")
+		// yarn run starts a bin with node only when it is not a native executable.
+		cmd := exec.CommandContext(t.Context(), set.Node, set.Yarn4, "facet", "--version")
+		cmd.Dir, cmd.Env = dir, box.Env()
+		stdout, stderr, code := run(t, cmd)
+		require.Equal(t, 0, code, stderr)
+		assert.Equal(t, "facet "+version+"\n", stdout)
 	})
 
-	t.Run("with --omit=optional facet explains what is missing", func(t *testing.T) {
-		project := t.TempDir()
-		require.NoError(t, reg.Install(t.Context(), project, "--omit=optional", "agent-facets@"+version))
-		assert.Empty(t, installed(t, project))
-		out, stderr, code := facet(t, filepath.Join(project, "node_modules", ".bin", "facet"), "--version")
+	t.Run("bun's cache keeps the launcher it hard-linked into node_modules", func(t *testing.T) {
+		bun, err := set.Find("bun")
+		require.NoError(t, err)
+		dir := t.TempDir()
+		_, err = bun.Install(t.Context(), box, dir, spec)
+		require.NoError(t, err)
+		_, stderr, code := run(t, bun.Facet(t.Context(), box, dir, "--version"))
+		require.Equal(t, 0, code, stderr)
+		// The launcher in node_modules was replaced by rename, never written through.
+		stored, err := filepath.Glob(filepath.Join(box.Dir, "bun-cache", "agent-facets@"+version+"*", "bin", "facet"))
+		require.NoError(t, err)
+		require.Len(t, stored, 1, "bun's cache holds the wrapper")
+		data, err := os.ReadFile(stored[0])
+		require.NoError(t, err)
+		assert.True(t, bytes.HasPrefix(data, []byte("#!/usr/bin/env node")), "bun's cache still holds the JS launcher")
+	})
+
+	npmClient, err := set.Find("npm install")
+	require.NoError(t, err)
+
+	t.Run("concurrent first calls all succeed", func(t *testing.T) {
+		dir := t.TempDir()
+		_, err := npmClient.Install(t.Context(), box, dir, spec)
+		require.NoError(t, err)
+		const n = 6
+		var wg sync.WaitGroup
+		outs := make([]string, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := npmClient.Facet(t.Context(), box, dir, "--version").CombinedOutput()
+				outs[i], errs[i] = string(out), err
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			require.NoError(t, errs[i], "call %d: %s", i, outs[i])
+			assert.Equal(t, "facet "+version+"\n", outs[i], "call %d", i)
+		}
+		stdout, _, code := run(t, npmClient.Facet(t.Context(), box, dir, "--version"))
+		require.Equal(t, 0, code)
+		assert.Equal(t, "facet "+version+"\n", stdout)
+		launcher := filepath.Join(dir, "node_modules", "agent-facets", "bin", "facet")
+		assert.Equal(t, realPath(t, launcher), about(t, npmClient, dir)["path"], "the fast path is taken")
+		entries, err := os.ReadDir(filepath.Dir(launcher))
+		require.NoError(t, err)
+		require.Len(t, entries, 1, "no temporary file left")
+	})
+
+	t.Run("a read-only node_modules works through the launcher", func(t *testing.T) {
+		dir := t.TempDir()
+		_, err := npmClient.Install(t.Context(), box, dir, spec)
+		require.NoError(t, err)
+		modules := filepath.Join(dir, "node_modules")
+		require.NoError(t, exec.Command("chmod", "-R", "a-w", modules).Run())
+		t.Cleanup(func() { _ = exec.Command("chmod", "-R", "u+w", modules).Run() })
+		for _, call := range []string{"first", "second"} {
+			stdout, stderr, code := run(t, npmClient.Facet(t.Context(), box, dir, "--version"))
+			require.Equal(t, 0, code, "%s call: %s", call, stderr)
+			assert.Equal(t, "facet "+version+"\n", stdout, call)
+			assert.Empty(t, stderr, call)
+		}
+		launcher, err := os.ReadFile(filepath.Join(modules, "agent-facets", "bin", "facet"))
+		require.NoError(t, err)
+		assert.True(t, bytes.HasPrefix(launcher, []byte("#!/usr/bin/env node")), "nothing written in node_modules")
+		assert.Equal(t, realPath(t, filepath.Join(modules, "@agent-facets", "cli-linux-x64", "bin", "facet")), about(t, npmClient, dir)["path"])
+	})
+
+	t.Run("npm install --omit=optional: facet explains what is missing", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, reg.Install(t.Context(), dir, "--omit=optional", spec))
+		_, err := os.Stat(filepath.Join(dir, "node_modules", "@agent-facets"))
+		assert.True(t, os.IsNotExist(err), "no platform package")
+		stdout, stderr, code := run(t, npmClient.Facet(t.Context(), box, dir, "--version"))
 		assert.Equal(t, 1, code)
-		assert.Empty(t, out)
+		assert.Empty(t, stdout)
 		for _, want := range []string{
 			"facet: your package manager did not install the facet binary for this machine.",
 			"agent-facets@1.2.3 runs one of these packages on linux x64 (glibc, AVX2), and none is installed:",
@@ -145,18 +264,5 @@ func TestInstallFromRegistry(t *testing.T) {
 		} {
 			assert.Contains(t, stderr, want)
 		}
-	})
-
-	t.Run("a global install into a prefix works", func(t *testing.T) {
-		prefix := t.TempDir()
-		_, err := reg.NPM().Run(t.Context(), t.TempDir(), "install", "--global", "--prefix", prefix, "agent-facets@"+version)
-		require.NoError(t, err)
-		bin := filepath.Join(prefix, "bin", "facet")
-		out, stderr, code := facet(t, bin, "--version")
-		require.Equal(t, 0, code, stderr)
-		assert.Equal(t, "facet "+version+"\n", out)
-		runs, err := os.ReadFile(bin)
-		require.NoError(t, err)
-		assert.Equal(t, built, runs, "the global command is the linux-x64 binary too")
 	})
 }

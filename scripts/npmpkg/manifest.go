@@ -68,12 +68,13 @@ func Platform(t platforms.Target, version string) PlatformManifest {
 	return m
 }
 
-// WrapperManifest is the package.json of the agent-facets wrapper.
+// WrapperManifest is the package.json of the agent-facets wrapper. It has no
+// "scripts": an install script makes package managers warn, ask for approval
+// or (pnpm) fail the install, so the launcher's first run does that work.
 type WrapperManifest struct {
 	Metadata
 	Engines              map[string]string `json:"engines"`
 	Bin                  map[string]string `json:"bin"`
-	Scripts              map[string]string `json:"scripts"`
 	OptionalDependencies map[string]string `json:"optionalDependencies"`
 	Files                []string          `json:"files"`
 }
@@ -106,7 +107,6 @@ func Wrapper(targets []platforms.Target, version string) WrapperManifest {
 		Metadata:             metadata(platforms.Wrapper, version, "The facet CLI of Agent Facets. Installs the native binary for your platform."),
 		Engines:              map[string]string{"node": NodeEngine},
 		Bin:                  map[string]string{platforms.Command: "bin/facet"},
-		Scripts:              map[string]string{"postinstall": "node install.js"},
 		OptionalDependencies: deps,
 		Files:                wrapperFiles(),
 	}

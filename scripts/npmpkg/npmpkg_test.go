@@ -48,13 +48,15 @@ func TestWrapperManifest(t *testing.T) {
 	assert.Equal(t, "agent-facets", m.Name)
 	assert.Equal(t, "2.0.0-rc.1", m.Version)
 	assert.Equal(t, map[string]string{"facet": "bin/facet"}, m.Bin)
-	assert.Equal(t, map[string]string{"postinstall": "node install.js"}, m.Scripts)
+	data, err := json.Marshal(m)
+	require.NoError(t, err)
+	assert.NotContains(t, string(data), `"scripts"`, "no install scripts: package managers block or warn about them")
 	assert.Equal(t, map[string]string{"node": ">=18"}, m.Engines)
 	assert.Len(t, m.OptionalDependencies, 12)
 	for _, tg := range platforms.All() {
 		assert.Equal(t, "2.0.0-rc.1", m.OptionalDependencies[tg.Package()], "pinned to the exact version")
 	}
-	assert.Equal(t, []string{"bin/facet", "install.js", "lib/platform.js", "lib/platforms.json"}, m.Files)
+	assert.Equal(t, []string{"bin/facet", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json"}, m.Files)
 }
 
 // fakeBuild lays out what a build leaves: a binary and a build record per
@@ -108,7 +110,7 @@ func TestRunAssemblesPacksAndChecks(t *testing.T) {
 	assert.Equal(t, "agent-facets", w.Name)
 	assert.Empty(t, w.Target)
 	assert.Equal(t, "agent-facets-1.2.3.tgz", w.Tarball)
-	assert.Equal(t, []string{"LICENSE", "README.md", "bin/facet", "install.js", "lib/platform.js", "lib/platforms.json", "package.json"}, w.Files)
+	assert.Equal(t, []string{"LICENSE", "README.md", "bin/facet", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json", "package.json"}, w.Files)
 	info, err := os.Stat(filepath.Join(l.PackageDir("agent-facets"), "bin", "facet"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o755), info.Mode().Perm())

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/cheggaaa/pb/v3"
+	"github.com/cheggaaa/pb/v3/termutil"
 	"golang.org/x/term"
 )
 
@@ -176,6 +177,7 @@ type Bars struct {
 	pool    *pb.Pool
 	plain   *Plain // non-nil once the pool failed to start
 	overall *pb.ProgressBar
+	gauge   bool // the overall bar is drawn here, at gaugeCells, not sized by pb
 	bars    map[string]*pb.ProgressBar
 	counts  counts
 }
@@ -184,10 +186,38 @@ type Bars struct {
 // lines if the bars cannot start.
 func NewBars(tty, fallback io.Writer) *Bars { return &Bars{term: tty, fallback: fallback} }
 
+// terminalColumns is the width pb will draw at: that of the controlling
+// terminal, or 0 when it reports none or cannot be asked.
+func terminalColumns() int {
+	cols, err := termutil.TerminalWidth()
+	if err != nil {
+		return 0
+	}
+	return cols
+}
+
 const (
 	itemTemplate    = `{{string . "label"}} {{string . "state"}}`
 	overallTemplate = `{{string . "label"}} {{bar . "[" "=" ">" " " "]"}} {{counters . }} {{etime . }}`
+	// gaugeTemplate is the overall line when the terminal reports no width:
+	// pb sizes its bar to the terminal, which would leave nothing to draw.
+	gaugeTemplate = `{{string . "label"}} {{string . "gauge"}} {{counters . }} {{etime . }}`
+	// gaugeCells is the gauge's width, that of pb's bar when it is not sized.
+	gaugeCells = 30
 )
+
+// gauge draws done of total as a bar of cells characters between brackets.
+func gauge(done, total, cells int) string {
+	filled := cells
+	if total > 0 && done < total {
+		filled = done * cells / total
+	}
+	bar := strings.Repeat("=", filled)
+	if filled < cells {
+		bar += ">" + strings.Repeat(" ", cells-filled-1)
+	}
+	return "[" + bar + "]"
+}
 
 // Start implements Reporter.
 func (b *Bars) Start(title string, items []string) {
@@ -203,7 +233,15 @@ func (b *Bars) Start(title string, items []string) {
 		b.bars[it] = bar
 		all = append(all, bar)
 	}
-	b.overall = pb.New(len(items)).SetTemplateString(overallTemplate).Set("label", fmt.Sprintf("%-*s", width, "total"))
+	b.overall = pb.New(len(items)).Set("label", fmt.Sprintf("%-*s", width, "total"))
+	// Terminals that report 0 columns (some serial consoles, CI runners and
+	// containers) get a gauge of a fixed width.
+	b.gauge = terminalColumns() <= 0
+	if b.gauge {
+		b.overall.SetTemplateString(gaugeTemplate).Set("gauge", gauge(0, len(items), gaugeCells))
+	} else {
+		b.overall.SetTemplateString(overallTemplate)
+	}
 	all = append(all, b.overall)
 	fmt.Fprintln(b.term, title)
 	pool := pb.NewPool(all...)
@@ -237,6 +275,9 @@ func (b *Bars) Update(item string, s State, detail string) {
 		b.counts.add(s)
 		bar.SetCurrent(1).Finish()
 		b.overall.Increment()
+		if b.gauge {
+			b.overall.Set("gauge", gauge(b.counts.finished(), b.counts.total, gaugeCells))
+		}
 	}
 }
 

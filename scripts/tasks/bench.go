@@ -9,6 +9,7 @@ import (
 	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/build"
 	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/clients"
 	"github.com/agent-facets/facets/scripts/installbench"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registry"
@@ -29,9 +30,9 @@ func BenchBuild(ctx context.Context, env Env) error {
 	return err
 }
 
-// BenchLauncher packages facet, installs it from a local registry and compares
-// `facet --version` through node_modules/.bin with the bare binary, after a
-// normal install and after --ignore-scripts.
+// BenchLauncher packages facet, installs it from a local registry with every
+// client and compares `facet --version` as their users run it, the first call
+// and the steady state, with the bare binary.
 func BenchLauncher(ctx context.Context, env Env) error {
 	if err := Package(ctx, env); err != nil {
 		return err
@@ -40,6 +41,7 @@ func BenchLauncher(ctx context.Context, env Env) error {
 	_, err := installbench.Run(ctx, installbench.Config{
 		Dist:      env.Layout(),
 		Verdaccio: verdaccio.Options{Root: env.Root, NPM: npm.CLI{Env: env.Environ}, Env: env.Environ},
+		Clients:   clients.Options{Root: env.Root, NPM: npm.CLI{Env: env.Environ}},
 	}, env.Stdout)
 	return err
 }

@@ -22,9 +22,9 @@ var kinds = map[string]string{
 	"seed": "stage", "trust": "stage", "verify": "stage", "release": "stage",
 	// helpers: used by stages, knowing nothing of them
 	"dist": "helper", "exeinfo": "helper", "npm": "helper", "progress": "helper", "version": "helper",
-	"registry": "helper", "retry": "helper", "circleci": "helper", "secret": "helper",
+	"registry": "helper", "retry": "helper", "circleci": "helper", "secret": "helper", "procgroup": "helper",
 	// test support: for tests, benchmarks and rehearsals only
-	"testenv": "test", "verdaccio": "test", "registrytest": "test", "registrytest/cmd/circleci": "test", "releasetest": "test",
+	"testenv": "test", "verdaccio": "test", "registrytest": "test", "registrytest/cmd/circleci": "test", "releasetest": "test", "clients": "test",
 }
 
 // mayUseTestSupport are the non-test packages allowed to import test support:

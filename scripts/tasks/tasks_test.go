@@ -103,7 +103,7 @@ func TestMage(t *testing.T) {
 		{"build:target", "builds only the named targets, comma-separated: build:target linux-x64-musl."},
 		{"package", "builds, then assembles and packs the 12 platform packages and the agent-facets wrapper."},
 		{"bench:build", "times the parallel build against a sequential go build loop, cold and warm."},
-		{"bench:launcher", "times facet --version through node_modules/.bin against the bare binary, after npm install with and without scripts."},
+		{"bench:launcher", "times facet --version as npm, pnpm, yarn and bun users run it, first call and steady state, against the bare binary."},
 		{"generate", "rewrites the files derived from the platforms table: README.md's table, lib/platforms.json."},
 		{"clean", "removes dist/."},
 		{"seed", "publishes a 0.0.1 placeholder of each package the registry lacks (run after npm login) and prints the next steps."},

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/clients"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registrytest"
 	"github.com/agent-facets/facets/scripts/verdaccio"
@@ -236,4 +237,17 @@ func OldNPM(t testing.TB, env []string) npm.CLI {
 		Missing(t, "an old npm for the tests", err.Error())
 	}
 	return npm.CLI{Path: filepath.Join(dir, "node_modules", ".bin", "npm"), Env: env}
+}
+
+// Clients returns the pinned pnpm, yarn and bun, installing them first if
+// needed. When they cannot be installed, t is skipped, and under CI it fails.
+func Clients(t testing.TB) *clients.Set {
+	t.Helper()
+	node := LookPath(t, "node", "install Node.js 20 or later")
+	npmPath := LookPath(t, "npm", "install npm 11")
+	s, err := clients.Ensure(t.Context(), clients.Options{Root: RepoRoot(t), NPM: npm.CLI{Path: npmPath}, Node: node})
+	if err != nil {
+		Missing(t, "pnpm, yarn and bun", err.Error())
+	}
+	return s
 }

@@ -1,11 +1,12 @@
 'use strict';
 // Finding and running the facet binary for this machine.
 //
-// One module, used by the launcher (bin/facet) and by the postinstall script
-// (install.js), so that both pick the same binary. The packages it chooses from
-// are listed in ./platforms.json, which is generated from the Go table in
+// The launcher (bin/facet) runs main(). The packages it chooses from are
+// listed in ./platforms.json, which is generated from the Go table in
 // platforms/platforms.go: the same table the wrapper's optionalDependencies and
 // every platform package's os/cpu/libc fields come from, so they cannot drift.
+// Once it has found and checked the binary, ./fastpath.js takes it out of the
+// way of later calls.
 //
 // Everything that touches the machine (files, processes, environment) goes
 // through an `io` object; systemIO() is the real one, and tests pass fakes.
@@ -14,6 +15,7 @@ const childProcess = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const fastpath = require('./fastpath.js');
 
 /** The generated table: { command, packages: [{ package, os, cpu, libc?, baseline, bin }] }. */
 const TABLE = require('./platforms.json');
@@ -185,11 +187,6 @@ function locate(entry, resolve = resolveFromPackage) {
   }
 }
 
-/** Where postinstall caches the chosen binary when it does not replace the launcher. */
-function cachedBinaryPath(platform) {
-  return path.join(PACKAGE_DIR, 'bin', platform === 'win32' ? '.facet.exe' : '.facet');
-}
-
 /** The version in `facet --version` output: the last token of its first line. */
 function reportedVersion(output) {
   const first = String(output).trim().split('\n')[0] || '';
@@ -208,23 +205,31 @@ function describeHost(host) {
 }
 
 /**
- * Finds the binary to run: FACET_BIN_OVERRIDE, else the binary postinstall
- * cached (unless skipCache), else the first candidate that is installed.
- * Returns { path, source } or { path: null, host, candidates }.
+ * Finds the binary to run: FACET_BIN_OVERRIDE, else the first candidate that
+ * is installed. Given a version, it checks each installed candidate too, and
+ * takes the first that prints that exact version for --version (a wrong AVX2
+ * guess fails here, not in the user's command); when none does, the first
+ * installed all the same, whose own error then says what is wrong.
+ * Returns { path, source, checked } or { path: null, host, candidates }.
  */
 function findBinary(io, options = {}) {
   const resolve = options.resolve || resolveFromPackage;
   const override = io.env.FACET_BIN_OVERRIDE;
-  if (override) return { path: override, source: 'FACET_BIN_OVERRIDE' };
-  const cached = cachedBinaryPath(io.platform);
-  if (!options.skipCache && io.exists(cached)) return { path: cached, source: 'cache' };
+  if (override) return { path: override, source: 'FACET_BIN_OVERRIDE', checked: false };
   const host = detectHost(io);
   const list = candidates(TABLE, host);
+  let first = null;
   for (const entry of list) {
     const bin = locate(entry, resolve);
-    if (bin && io.exists(bin)) return { path: bin, source: entry.package };
+    if (!bin || !io.exists(bin)) continue;
+    if (options.version === undefined) return { path: bin, source: entry.package, checked: false };
+    first = first || { path: bin, source: entry.package, checked: false };
+    const r = io.run(bin, ['--version']);
+    if (r && r.status === 0 && reportedVersion(r.output) === options.version) {
+      return { path: bin, source: entry.package, checked: true };
+    }
   }
-  return { path: null, host, candidates: list };
+  return first || { path: null, host, candidates: list };
 }
 
 /** The project directory whose node_modules holds this package, or null. */
@@ -336,26 +341,50 @@ function run(file, args, onSpawnError) {
   });
 }
 
-/** The launcher: find the binary and run it with args. */
+/** This package's version. */
+function packageVersion() {
+  return require('../package.json').version;
+}
+
+/**
+ * The launcher: run the binary with args. The binary is the override, else
+ * the one a previous run cached, else the one found and checked now, which
+ * then takes the fast path for later calls (see fastpath.js).
+ */
 function main(args) {
   const io = systemIO();
   const start = (found) => {
     if (!found.path) {
-      const version = require('../package.json').version;
-      process.stderr.write(notFoundMessage(found.host, found.candidates, diagnose(io, found.candidates), version));
+      process.stderr.write(notFoundMessage(found.host, found.candidates, diagnose(io, found.candidates), packageVersion()));
       process.exit(1);
     }
     run(found.path, args, (err) => {
-      if (found.source === 'cache') {
-        // A cached binary that cannot start (copied from another machine, say): look again.
-        start(findBinary(io, { skipCache: true }));
-        return;
-      }
       process.stderr.write(`facet: cannot run ${found.path} (from ${found.source}): ${err.message}\n`);
       process.exit(1);
     });
   };
-  start(findBinary(io));
+  if (io.env.FACET_BIN_OVERRIDE) {
+    start(findBinary(io));
+    return;
+  }
+  const version = packageVersion();
+  const here = fastpath.site({ packageDir: PACKAGE_DIR, version });
+  const lookUp = () => {
+    const found = findBinary(io, { version });
+    if (found.checked) fastpath.optimize(here, found);
+    start(found);
+  };
+  const cached = fastpath.readLookup(here);
+  if (!cached) {
+    lookUp();
+    return;
+  }
+  if (cached.fastPath) fastpath.optimize(here, cached);
+  run(cached.path, args, () => {
+    // A cached binary that cannot start (copied from another machine, say): look again.
+    fastpath.forget(here);
+    lookUp();
+  });
 }
 
 module.exports = {
@@ -367,7 +396,6 @@ module.exports = {
   detectRosetta,
   candidates,
   locate,
-  cachedBinaryPath,
   reportedVersion,
   describeHost,
   findBinary,

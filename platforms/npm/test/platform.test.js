@@ -161,17 +161,42 @@ test('findBinary: the override first, then the candidates in order', () => {
     if (!(`${dir}/bin/facet` in io.files)) throw new Error('not installed');
     return `${dir}/package.json`;
   };
-  const found = platform.findBinary(io, { resolve, skipCache: true });
-  assert.deepEqual(found, { path: '/nm/@agent-facets/cli-linux-x64-baseline/bin/facet', source: '@agent-facets/cli-linux-x64-baseline' });
+  const found = platform.findBinary(io, { resolve });
+  assert.deepEqual(found, { path: '/nm/@agent-facets/cli-linux-x64-baseline/bin/facet', source: '@agent-facets/cli-linux-x64-baseline', checked: false });
+  assert.deepEqual(io.calls, [], 'without a version nothing runs');
 
   io.env = { FACET_BIN_OVERRIDE: '/opt/facet' };
-  assert.deepEqual(platform.findBinary(io, { resolve }), { path: '/opt/facet', source: 'FACET_BIN_OVERRIDE' });
+  assert.deepEqual(platform.findBinary(io, { resolve, version: '1.2.3' }), { path: '/opt/facet', source: 'FACET_BIN_OVERRIDE', checked: false });
 
   io.env = {};
   io.files = { ...machine };
-  const missing = platform.findBinary(io, { resolve, skipCache: true });
+  const missing = platform.findBinary(io, { resolve, version: '1.2.3' });
   assert.equal(missing.path, null);
   assert.deepEqual(names(missing.candidates), ['linux-x64', 'linux-x64-baseline', 'linux-x64-musl', 'linux-x64-baseline-musl']);
+});
+
+test('findBinary with a version: the first candidate that prints it, else the first installed', () => {
+  const bin = (name) => `/nm/@agent-facets/cli-${name}/bin/facet`;
+  const io = fakeIO({
+    files: { '/proc/cpuinfo': 'flags\t: avx2\n', [bin('linux-x64')]: '', [bin('linux-x64-baseline')]: '' },
+    report: { header: { glibcVersionRuntime: '2.36' } },
+    commands: {
+      [`${bin('linux-x64')} --version`]: { status: 1, output: 'can only be run on AMD64 processors with v3 microarchitecture support' },
+      [`${bin('linux-x64-baseline')} --version`]: { status: 0, output: 'facet 1.2.3\n' },
+    },
+  });
+  const resolve = (id) => {
+    const dir = `/nm/${id.replace(/\/package\.json$/, '')}`;
+    if (!(`${dir}/bin/facet` in io.files)) throw new Error('not installed');
+    return `${dir}/package.json`;
+  };
+  assert.deepEqual(platform.findBinary(io, { resolve, version: '1.2.3' }),
+    { path: bin('linux-x64-baseline'), source: '@agent-facets/cli-linux-x64-baseline', checked: true });
+  assert.deepEqual(io.calls, [`${bin('linux-x64')} --version`, `${bin('linux-x64-baseline')} --version`]);
+
+  // Another version everywhere: the best installed runs, unchecked.
+  assert.deepEqual(platform.findBinary(io, { resolve, version: '2.0.0' }),
+    { path: bin('linux-x64'), source: '@agent-facets/cli-linux-x64', checked: false });
 });
 
 test('the not-found message names the candidates, the causes and the repair', () => {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package build
+package procgroup
 
 import (
 	"os/exec"
@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// killProcessGroupOnCancel starts cmd in a process group of its own and makes
+// Run runs cmd in a process group of its own and makes
 // cancellation kill the whole group: go build runs the compiler and linker as
 // children, and killing go alone would leave them running.
-func killProcessGroupOnCancel(cmd *exec.Cmd) {
+func Run(cmd *exec.Cmd) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
+	return cmd.Run()
 }

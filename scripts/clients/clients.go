@@ -1,0 +1,327 @@
+// Package clients installs agent-facets the ways users do: with npm (with and
+// without scripts, and globally), pnpm, yarn 1, yarn 4 (node-modules linker
+// and Plug'n'Play) and bun, each run for real against a registry. Test
+// support, for the install tests and the launcher benchmark.
+//
+// pnpm, yarn and bun are pinned in pinned/package.json and
+// pinned/package-lock.json and installed from the npm registry with npm ci on
+// first use; npm is the machine's. Every client runs in a Sandbox: a home
+// directory, caches and configuration of its own, so nothing leaks between
+// tests or into the machine's configuration.
+package clients
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/agent-facets/facets/scripts/npm"
+)
+
+// PinnedDir is the directory, relative to the repository root, that pins the
+// clients.
+const PinnedDir = "scripts/clients/pinned"
+
+// Options say where things are.
+type Options struct {
+	Root string  // repository root
+	NPM  npm.CLI // installs the clients (with the machine's npm configuration)
+	Node string  // the node executable; "" means "node"
+}
+
+// Set is the installed clients: the files that run them.
+type Set struct {
+	Node     string            // node, which runs yarn
+	PNPM     string            // pnpm's native binary
+	Yarn1    string            // yarn 1's bin/yarn.js
+	Yarn4    string            // yarn 4's bin/yarn.js (@yarnpkg/cli-dist)
+	Bun      string            // bun's native binary
+	Versions map[string]string // package → pinned version
+}
+
+// Ensure installs the pinned clients with npm ci unless they are installed
+// already, and returns them. Concurrent callers (test packages run in
+// parallel) wait for each other. Install scripts do not run: pnpm's and bun's
+// platform packages hold their binaries, which are run directly.
+func Ensure(ctx context.Context, opts Options) (*Set, error) {
+	dir := filepath.Join(opts.Root, PinnedDir)
+	unlock, err := lockFile(filepath.Join(dir, ".install.lock"))
+	if err != nil {
+		return nil, fmt.Errorf("locking the install of pnpm, yarn and bun: %w", err)
+	}
+	defer unlock()
+	pins, err := pinned(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := installed(dir, pins); err != nil {
+		if _, err := opts.NPM.Run(ctx, dir, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"); err != nil {
+			return nil, fmt.Errorf("installing pnpm, yarn and bun: %w", err)
+		}
+		if err := installed(dir, pins); err != nil {
+			return nil, fmt.Errorf("installing pnpm, yarn and bun: %w", err)
+		}
+	}
+	modules := filepath.Join(dir, "node_modules")
+	s := &Set{
+		Node:     opts.Node,
+		Yarn1:    filepath.Join(modules, "yarn", "bin", "yarn.js"),
+		Yarn4:    filepath.Join(modules, "@yarnpkg", "cli-dist", "bin", "yarn.js"),
+		Versions: pins,
+	}
+	if s.Node == "" {
+		s.Node = "node"
+	}
+	// npm installed only the platform packages of this machine.
+	if s.PNPM, err = only(filepath.Join(modules, "@pnpm", "exe.*", "pnpm")); err != nil {
+		return nil, fmt.Errorf("pnpm: %w", err)
+	}
+	if s.Bun, err = only(filepath.Join(modules, "@oven", "bun-*", "bin", "bun")); err != nil {
+		return nil, fmt.Errorf("bun: %w", err)
+	}
+	return s, nil
+}
+
+// pinned reads the versions package.json pins.
+func pinned(dir string) (map[string]string, error) {
+	var pin struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	if err := readJSON(filepath.Join(dir, "package.json"), &pin); err != nil {
+		return nil, fmt.Errorf("reading the pinned clients: %w", err)
+	}
+	return pin.Dependencies, nil
+}
+
+// installed checks that node_modules holds every version pinned.
+func installed(dir string, pins map[string]string) error {
+	var missing []string
+	for name, version := range pins {
+		var got struct {
+			Version string `json:"version"`
+		}
+		if err := readJSON(filepath.Join(dir, "node_modules", filepath.FromSlash(name), "package.json"), &got); err != nil || got.Version != version {
+			missing = append(missing, name+"@"+version)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("not installed: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// only is the one file matching pattern.
+func only(pattern string) (string, error) {
+	matches, err := filepath.Glob(pattern)
+	if err != nil {
+		return "", err
+	}
+	if len(matches) != 1 {
+		return "", fmt.Errorf("want one binary for this machine at %s, found %d", pattern, len(matches))
+	}
+	return matches[0], nil
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+// Sandbox is where clients run: a home directory and caches of its own in
+// Dir, and a registry.
+type Sandbox struct {
+	Dir      string   // holds home/, the caches and the global installs
+	Registry string   // registry URL, "http://127.0.0.1:<port>/"
+	env      []string // the environment every client and facet run with
+}
+
+// NewSandbox makes dir a sandbox for clients installing from registry. npmEnv
+// is the environment npm runs with against that registry (its userconfig and
+// cache): the others start from it too.
+func NewSandbox(dir, registry string, npmEnv []string) (Sandbox, error) {
+	home := filepath.Join(dir, "home")
+	for _, d := range []string{home, filepath.Join(home, ".cache"), filepath.Join(home, ".config"), filepath.Join(home, ".local", "share"), filepath.Join(home, ".local", "state")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return Sandbox{}, err
+		}
+	}
+	set := map[string]string{
+		"HOME":            home,
+		"XDG_CACHE_HOME":  filepath.Join(home, ".cache"),
+		"XDG_CONFIG_HOME": filepath.Join(home, ".config"),
+		"XDG_DATA_HOME":   filepath.Join(home, ".local", "share"),
+		"XDG_STATE_HOME":  filepath.Join(home, ".local", "state"),
+		// yarn 4 makes installs immutable when it sees CI; these add packages.
+		"YARN_ENABLE_IMMUTABLE_INSTALLS": "false",
+		"YARN_CACHE_FOLDER":              filepath.Join(dir, "yarn1-cache"),
+		"BUN_INSTALL":                    filepath.Join(dir, "bun"),
+		"BUN_INSTALL_CACHE_DIR":          filepath.Join(dir, "bun-cache"),
+	}
+	var env []string
+	for _, kv := range npmEnv {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[name]; !ok && !strings.HasPrefix(name, "YARN_") && !strings.HasPrefix(name, "BUN_") && !strings.HasPrefix(strings.ToLower(name), "pnpm_") {
+			env = append(env, kv)
+		}
+	}
+	for name, value := range set {
+		env = append(env, name+"="+value)
+	}
+	return Sandbox{Dir: dir, Registry: registry, env: env}, nil
+}
+
+// Env is the environment clients, and facet, run with in the sandbox.
+func (b Sandbox) Env() []string { return append([]string(nil), b.env...) }
+
+// Client is one way of installing agent-facets.
+type Client struct {
+	Name string // as a table shows it: "pnpm 12.4.2"
+	// FastPath says whether the command it makes is a symlink to the wrapper's
+	// bin/facet, so that the launcher can put the binary in its place.
+	FastPath bool
+	// Global says whether it installs into a prefix rather than a project.
+	Global bool
+
+	set     *Set
+	install func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error)
+	command func(dir string) []string
+	wrapper func(dir string) string
+}
+
+// Install installs spec into dir, an empty project (a prefix for a global
+// install) that it creates, and returns what the client printed.
+func (c Client) Install(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if !c.Global {
+		if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"facet-install-test","private":true}`+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	out, err := c.install(ctx, b, dir, spec)
+	if err != nil {
+		return out, fmt.Errorf("%s: installing %s: %w\n%s", c.Name, spec, err, out)
+	}
+	return out, nil
+}
+
+// Facet is the command that runs facet with args in dir as this client's
+// users run it: node_modules/.bin/facet, <prefix>/bin/facet, or yarn facet
+// under Plug'n'Play.
+func (c Client) Facet(ctx context.Context, b Sandbox, dir string, args ...string) *exec.Cmd {
+	argv := append(c.command(dir), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = b.Env()
+	return cmd
+}
+
+// Wrapper is the agent-facets package directory in dir, with symlinks
+// resolved, or "" when it is not a directory (in a PnP zip file).
+func (c Client) Wrapper(dir string) string {
+	w := c.wrapper(dir)
+	if w == "" {
+		return ""
+	}
+	real, err := filepath.EvalSymlinks(w)
+	if err != nil {
+		return ""
+	}
+	return real
+}
+
+// Clients are the ways to install agent-facets, npm's first.
+func (s *Set) Clients() []Client {
+	bin := func(dir string) []string { return []string{filepath.Join(dir, "node_modules", ".bin", "facet")} }
+	local := func(dir string) string { return filepath.Join(dir, "node_modules", "agent-facets") }
+	yarn4 := func(linker string) func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+		return func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+			rc := fmt.Sprintf("nodeLinker: %s\nnpmRegistryServer: %q\nunsafeHttpWhitelist: [\"127.0.0.1\"]\n"+
+				"npmMinimalAgeGate: 0\nenableGlobalCache: false\nenableTelemetry: false\n",
+				linker, strings.TrimSuffix(b.Registry, "/"))
+			if err := os.WriteFile(filepath.Join(dir, ".yarnrc.yml"), []byte(rc), 0o644); err != nil {
+				return nil, err
+			}
+			return run(ctx, b, dir, s.Node, s.Yarn4, "add", spec)
+		}
+	}
+	npmInstall := func(flags ...string) func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+		return func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+			return run(ctx, b, dir, "npm", append(append([]string{"install"}, flags...), spec)...)
+		}
+	}
+	return []Client{
+		{Name: "npm install", FastPath: true, install: npmInstall(), command: bin, wrapper: local},
+		{Name: "npm install --ignore-scripts", FastPath: true, install: npmInstall("--ignore-scripts"), command: bin, wrapper: local},
+		{
+			Name: "npm install --global", FastPath: true, Global: true,
+			install: func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+				return run(ctx, b, dir, "npm", "install", "--global", "--prefix", dir, spec)
+			},
+			command: func(dir string) []string { return []string{filepath.Join(dir, "bin", "facet")} },
+			wrapper: func(dir string) string { return filepath.Join(dir, "lib", "node_modules", "agent-facets") },
+		},
+		{
+			Name: "pnpm " + s.Versions["pnpm"],
+			install: func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+				return run(ctx, b, dir, s.PNPM, "add", spec, "--registry", b.Registry, "--store-dir", filepath.Join(b.Dir, "pnpm-store"))
+			},
+			command: bin, wrapper: local,
+		},
+		{
+			Name: "yarn " + s.Versions["yarn"], FastPath: true,
+			install: func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+				return run(ctx, b, dir, s.Node, s.Yarn1, "add", spec, "--registry", b.Registry, "--no-progress", "--non-interactive")
+			},
+			command: bin, wrapper: local,
+		},
+		{Name: "yarn " + s.Versions["@yarnpkg/cli-dist"] + " (node-modules)", FastPath: true, install: yarn4("node-modules"), command: bin, wrapper: local},
+		{
+			Name: "yarn " + s.Versions["@yarnpkg/cli-dist"] + " (PnP)", install: yarn4("pnp"),
+			command: func(string) []string { return []string{s.Node, s.Yarn4, "facet"} },
+			wrapper: func(string) string { return "" },
+		},
+		{
+			Name: "bun " + s.Versions["bun"], FastPath: true,
+			install: func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+				return run(ctx, b, dir, s.Bun, "add", spec, "--registry", b.Registry)
+			},
+			command: bin, wrapper: local,
+		},
+	}
+}
+
+// Find returns the client whose name starts with prefix.
+func (s *Set) Find(prefix string) (Client, error) {
+	for _, c := range s.Clients() {
+		if strings.HasPrefix(c.Name, prefix) {
+			return c, nil
+		}
+	}
+	return Client{}, fmt.Errorf("no client %q", prefix)
+}
+
+// run runs a client in dir within the sandbox and returns what it printed.
+func run(ctx context.Context, b Sandbox, dir, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = b.Env()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return out.Bytes(), fmt.Errorf("%s %s: %w", filepath.Base(name), strings.Join(args, " "), err)
+	}
+	return out.Bytes(), err
+}
