@@ -101,10 +101,11 @@ func TestMage(t *testing.T) {
 		{`build:all\*`, "builds and verifies the 12 targets in parallel into dist/ (alias: build)."},
 		{"build:host", "builds only the target this machine runs, for quick local work."},
 		{"build:target", "builds only the named targets, comma-separated: build:target linux-x64-musl."},
-		{"package", "builds, then assembles and packs the 12 platform packages and the agent-facets wrapper."},
+		{"package:all", "builds, then assembles and packs the 12 platform packages and the agent-facets wrapper (alias: package)."},
+		{"package:assemble", "assembles and packs the 13 packages from the binaries already built in dist/, without building."},
 		{"bench:build", "times the parallel build against a sequential go build loop, cold and warm."},
 		{"bench:launcher", "times facet --version through node_modules/.bin against the bare binary, after npm install with and without scripts."},
-		{"generate", "rewrites the files derived from the platforms table: README.md's table, lib/platforms.json."},
+		{"generate", "rewrites the files derived from the platforms table: README.md's table, lib/platforms.json, the CircleCI build matrix."},
 		{"clean", "removes dist/."},
 	} {
 		assert.Regexp(t, `(?m)^  `+target[0]+` +`+regexp.QuoteMeta(target[1])+`$`, list)
