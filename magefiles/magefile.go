@@ -43,7 +43,7 @@ func (Package) Assemble(ctx context.Context) error { return tasks.PackageAssembl
 // Bench measures the build.
 type Bench mg.Namespace
 
-// Build times the parallel build against a sequential go build loop, cold and warm.
+// Build times the parallel build against a sequential go build loop, cold and warm, and the slowest CI matrix job against the whole build.
 func (Bench) Build(ctx context.Context) error { return tasks.BenchBuild(ctx, tasks.OS()) }
 
 // Launcher times facet --version through node_modules/.bin against the bare binary, after npm install with and without scripts.

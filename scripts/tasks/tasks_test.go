@@ -103,7 +103,7 @@ func TestMage(t *testing.T) {
 		{"build:target", "builds only the named targets, comma-separated: build:target linux-x64-musl."},
 		{"package:all", "builds, then assembles and packs the 12 platform packages and the agent-facets wrapper (alias: package)."},
 		{"package:assemble", "assembles and packs the 13 packages from the binaries already built in dist/, without building."},
-		{"bench:build", "times the parallel build against a sequential go build loop, cold and warm."},
+		{"bench:build", "times the parallel build against a sequential go build loop, cold and warm, and the slowest CI matrix job against the whole build."},
 		{"bench:launcher", "times facet --version through node_modules/.bin against the bare binary, after npm install with and without scripts."},
 		{"generate", "rewrites the files derived from the platforms table: README.md's table, lib/platforms.json, the CircleCI build matrix."},
 		{"clean", "removes dist/."},
