@@ -465,16 +465,20 @@ func TestBenchMatrix(t *testing.T) {
 	}
 	var out bytes.Buffer
 	single := build.Measurement{Wall: time.Minute, CPU: 2 * time.Minute}
+	inherited := t.TempDir()
 	res, err := build.BenchMatrix(t.Context(), build.Config{
 		Root: testenv.RepoRoot(t), Targets: []platforms.Target{tg},
-		Version: testVersion, Commit: testCommit, Env: append(os.Environ(), "GOCACHE=/nonexistent"), Host: host,
+		Version: testVersion, Commit: testCommit, Env: append(os.Environ(), "GOCACHE="+inherited), Host: host,
 	}, tool, single, &out)
 	require.NoError(t, err, out.String())
+	entries, err := os.ReadDir(inherited)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "the jobs build with caches of their own, not the one they are given")
 	require.Len(t, res.Jobs, 1)
 	assert.Equal(t, []string{tg.Name()}, res.Jobs[0].Targets)
 	assert.Positive(t, res.Jobs[0].Wall)
 	require.Len(t, toolCache, 1, "GOCACHE is set once")
-	assert.NotEqual(t, "/nonexistent", toolCache[0])
+	assert.NotEqual(t, inherited, toolCache[0])
 	assert.Equal(t, single, res.Single)
 	assert.Regexp(t, `(?m)^scale-out  slowest matrix job ÷ single-machine build: .* = \d+\.\d\d× \(goal ≤ 0\.20×\)$`, out.String())
 }
