@@ -425,6 +425,7 @@ func TestWorkspaceIsDist(t *testing.T) {
 
 	// The real outputs: what a build of one compilation writes, and what the
 	// whole build and package write.
+	testenv.LookPath(t, "npm", "install npm 11")
 	group := platforms.Compilations()[0]
 	var names []string
 	for _, tg := range group {
