@@ -15,7 +15,7 @@ import (
 var Default = Build.All
 
 // Aliases are the other names targets answer to.
-var Aliases = map[string]any{"build": Build.All, "verify": Verify.Setup}
+var Aliases = map[string]any{"build": Build.All, "package": Package.All, "verify": Verify.Setup}
 
 // Build cross-compiles facet and verifies the binaries.
 type Build mg.Namespace
@@ -31,13 +31,19 @@ func (Build) Target(ctx context.Context, names string) error {
 // Host builds only the target this machine runs, for quick local work.
 func (Build) Host(ctx context.Context) error { return tasks.BuildHost(ctx, tasks.OS()) }
 
-// Package builds, then assembles and packs the 12 platform packages and the agent-facets wrapper.
-func Package(ctx context.Context) error { return tasks.Package(ctx, tasks.OS()) }
+// Package assembles and packs the npm packages.
+type Package mg.Namespace
+
+// All builds, then assembles and packs the 12 platform packages and the agent-facets wrapper (alias: package).
+func (Package) All(ctx context.Context) error { return tasks.Package(ctx, tasks.OS()) }
+
+// Assemble assembles and packs the 13 packages from the binaries already built in dist/, without building.
+func (Package) Assemble(ctx context.Context) error { return tasks.PackageAssemble(ctx, tasks.OS()) }
 
 // Bench measures the build.
 type Bench mg.Namespace
 
-// Build times the parallel build against a sequential go build loop, cold and warm.
+// Build times the parallel build against a sequential go build loop, cold and warm, and the slowest CI matrix job against the whole build.
 func (Bench) Build(ctx context.Context) error { return tasks.BenchBuild(ctx, tasks.OS()) }
 
 // Launcher times facet --version as npm, pnpm, yarn and bun users run it, first call and steady state, against the bare binary.
@@ -49,7 +55,7 @@ func (Bench) Release(ctx context.Context) error { return tasks.BenchRelease(ctx,
 // Clean removes dist/.
 func Clean() error { return tasks.Clean(tasks.OS()) }
 
-// Generate rewrites the files derived from the platforms table: README.md's table, lib/platforms.json.
+// Generate rewrites the files derived from the platforms table: README.md's table, lib/platforms.json, the CircleCI build matrix.
 func Generate() error { return tasks.Generate(tasks.OS()) }
 
 // Seed publishes a 0.0.1 placeholder of each package the registry lacks (run after npm login) and prints the next steps.

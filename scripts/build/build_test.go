@@ -444,3 +444,59 @@ func TestBench(t *testing.T) {
 		assert.Positive(t, res.Scenarios[0].Parallel.CPU, "CPU time of the children")
 	}
 }
+
+// BenchMatrix builds each compilation alone from an empty cache, compiles the
+// tool with an empty cache of its own, and compares the slowest job with the
+// single-machine build.
+func TestBenchMatrix(t *testing.T) {
+	host := testHost(t)
+	tg, err := platforms.ForHost(host.Host)
+	require.NoError(t, err)
+	var toolCache []string
+	tool := func(ctx context.Context, env []string) error {
+		for _, kv := range env {
+			if dir, ok := strings.CutPrefix(kv, "GOCACHE="); ok {
+				toolCache = append(toolCache, dir)
+				entries, _ := os.ReadDir(dir)
+				assert.Empty(t, entries, "the tool compiles from an empty cache")
+			}
+		}
+		return nil
+	}
+	var out bytes.Buffer
+	single := build.Measurement{Wall: time.Minute, CPU: 2 * time.Minute}
+	inherited := t.TempDir()
+	res, err := build.BenchMatrix(t.Context(), build.Config{
+		Root: testenv.RepoRoot(t), Targets: []platforms.Target{tg},
+		Version: testVersion, Commit: testCommit, Env: append(os.Environ(), "GOCACHE="+inherited), Host: host,
+	}, tool, single, &out)
+	require.NoError(t, err, out.String())
+	entries, err := os.ReadDir(inherited)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "the jobs build with caches of their own, not the one they are given")
+	require.Len(t, res.Jobs, 1)
+	assert.Equal(t, []string{tg.Name()}, res.Jobs[0].Targets)
+	assert.Positive(t, res.Jobs[0].Wall)
+	require.Len(t, toolCache, 1, "GOCACHE is set once")
+	assert.NotEqual(t, inherited, toolCache[0])
+	assert.Equal(t, single, res.Single)
+	assert.Regexp(t, `(?m)^scale-out  slowest matrix job ÷ single-machine build: .* = \d+\.\d\d× \(goal ≤ 0\.20×\)$`, out.String())
+}
+
+func TestMatrixBenchPrint(t *testing.T) {
+	m := build.MatrixBench{
+		Jobs: []build.MatrixJob{
+			{Targets: []string{"darwin-arm64"}, Measurement: build.Measurement{Wall: 10 * time.Second}},
+			{Targets: []string{"linux-x64", "linux-x64-musl"}, Measurement: build.Measurement{Wall: 12 * time.Second}},
+			{Targets: []string{"windows-x64"}, Measurement: build.Measurement{Wall: 11 * time.Second}},
+		},
+		Tool:   build.Measurement{Wall: 20 * time.Second},
+		Single: build.Measurement{Wall: 60 * time.Second},
+	}
+	assert.Equal(t, []string{"linux-x64", "linux-x64-musl"}, m.Slowest().Targets)
+	var out bytes.Buffer
+	m.Print(&out)
+	assert.Contains(t, out.String(), "linux-x64 linux-x64-musl")
+	assert.Contains(t, out.String(), "scale-out  slowest matrix job ÷ single-machine build: 12.0 s ÷ 60.0 s = 0.20× (goal ≤ 0.20×)\n")
+	assert.Contains(t, out.String(), "pipeline   (tool + slowest job) ÷ (tool + single-machine build): 32.0 s ÷ 80.0 s = 0.40×\n")
+}

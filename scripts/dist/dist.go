@@ -8,6 +8,7 @@
 //	                                     package.json, README.md, LICENSE (package)
 //	  npm/agent-facets/                  wrapper package (package)
 //	  *.tgz, SHA256SUMS                  packed tarballs and their checksums (package)
+//	  tool/mage                          the build tool, compiled once per CI pipeline
 package dist
 
 import (

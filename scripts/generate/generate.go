@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/ciconfig"
 	"github.com/agent-facets/facets/scripts/dist"
 )
 
@@ -28,6 +29,9 @@ func Files() []File {
 		}},
 		{Path: "platforms/" + platforms.LauncherTablePath, Render: func(string) (string, error) {
 			return string(platforms.LauncherJSON()), nil
+		}},
+		{Path: ciconfig.Path, Render: func(old string) (string, error) {
+			return ReplaceYAMLSection(old, "matrix", ciconfig.MatrixSection())
 		}},
 	}
 }
@@ -88,4 +92,37 @@ func ReplaceSection(text, name, content string) (string, error) {
 		return "", fmt.Errorf("no %q marker after %q", end, strings.TrimSpace(begin))
 	}
 	return text[:i+len(begin)] + content + text[i+j:], nil
+}
+
+// ReplaceYAMLSection returns text with the lines between the comment lines
+// "# generated:name" and "# end:name" replaced by content, each of its lines
+// indented as the first marker is, so that the section fits where it stands.
+func ReplaceYAMLSection(text, name, content string) (string, error) {
+	begin, end := "# generated:"+name, "# end:"+name
+	i := strings.Index(text, begin)
+	if i < 0 {
+		return "", fmt.Errorf("no %q marker", begin)
+	}
+	lineStart := strings.LastIndex(text[:i], "\n") + 1
+	indent := text[lineStart:i]
+	if strings.TrimSpace(indent) != "" {
+		return "", fmt.Errorf("%q marker is not alone on its line", begin)
+	}
+	nl := strings.Index(text[i:], "\n")
+	if nl < 0 {
+		return "", fmt.Errorf("no %q marker after %q", end, begin)
+	}
+	bodyStart := i + nl + 1
+	j := strings.Index(text[bodyStart:], end)
+	if j < 0 {
+		return "", fmt.Errorf("no %q marker after %q", end, begin)
+	}
+	bodyEnd := strings.LastIndex(text[:bodyStart+j], "\n") + 1
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(content, "\n") {
+		if line != "" {
+			b.WriteString(indent + line)
+		}
+	}
+	return text[:bodyStart] + b.String() + text[bodyEnd:], nil
 }

@@ -23,9 +23,12 @@ func TestWrite(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(root, "README.md"),
 		[]byte("intro\n<!-- generated:targets -->\nold\n<!-- end:targets -->\nrest\n"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, ".circleci"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, ".circleci", "config.yml"),
+		[]byte("jobs:\n  targets:\n    # generated:matrix\n    - old\n    # end:matrix\n  next: 1\n"), 0o644))
 	stale, err := generate.Stale(root)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"README.md", "platforms/npm/lib/platforms.json"}, stale)
+	assert.Equal(t, []string{"README.md", "platforms/npm/lib/platforms.json", ".circleci/config.yml"}, stale)
 
 	require.NoError(t, generate.Write(root))
 	stale, err = generate.Stale(root)
@@ -37,6 +40,29 @@ func TestWrite(t *testing.T) {
 	table, err := os.ReadFile(filepath.Join(root, "platforms", "npm", "lib", "platforms.json"))
 	require.NoError(t, err)
 	assert.Equal(t, platforms.LauncherJSON(), table)
+	config, err := os.ReadFile(filepath.Join(root, ".circleci", "config.yml"))
+	require.NoError(t, err)
+	assert.Equal(t, "jobs:\n  targets:\n    # generated:matrix\n"+
+		"    - darwin-arm64\n    - darwin-x64\n    - darwin-x64-baseline\n"+
+		"    - linux-arm64 linux-arm64-musl\n    - linux-x64 linux-x64-musl\n    - linux-x64-baseline linux-x64-baseline-musl\n"+
+		"    - windows-arm64\n    - windows-x64\n    - windows-x64-baseline\n"+
+		"    # end:matrix\n  next: 1\n", string(config))
+}
+
+func TestReplaceYAMLSection(t *testing.T) {
+	got, err := generate.ReplaceYAMLSection("a:\n  # generated:x (note)\n  - old\n  - older\n  # end:x\nb: 1\n", "x", "- new\n- newer\n")
+	require.NoError(t, err)
+	assert.Equal(t, "a:\n  # generated:x (note)\n  - new\n  - newer\n  # end:x\nb: 1\n", got)
+	got, err = generate.ReplaceYAMLSection("  # generated:x\n  # end:x\n", "x", "- v\n")
+	require.NoError(t, err)
+	assert.Equal(t, "  # generated:x\n  - v\n  # end:x\n", got)
+
+	_, err = generate.ReplaceYAMLSection("no markers", "x", "")
+	assert.ErrorContains(t, err, `no "# generated:x" marker`)
+	_, err = generate.ReplaceYAMLSection("# generated:x\n- unterminated\n", "x", "")
+	assert.ErrorContains(t, err, `no "# end:x" marker`)
+	_, err = generate.ReplaceYAMLSection("a: 1 # generated:x\n# end:x\n", "x", "")
+	assert.ErrorContains(t, err, "not alone on its line")
 }
 
 func TestReplaceSection(t *testing.T) {

@@ -13,13 +13,40 @@ import (
 // Package builds every target, then assembles and packs the 12 platform
 // packages and the agent-facets wrapper into dist/.
 func Package(ctx context.Context, env Env) error {
-	license, err := os.ReadFile(filepath.Join(env.Root, "LICENSE"))
+	license, err := readLicense(env)
 	if err != nil {
-		return fmt.Errorf("package: %w", err)
+		return err
 	}
 	if err := Build(ctx, env); err != nil {
 		return err
 	}
+	return assemble(ctx, env, license)
+}
+
+// PackageAssemble assembles and packs the 13 packages from the binaries and
+// build records already in dist/, without building: the CI job that follows
+// the per-target build jobs. It applies the checks of Package: every target
+// built, at one version and commit, each binary the one its record names.
+func PackageAssemble(ctx context.Context, env Env) error {
+	license, err := readLicense(env)
+	if err != nil {
+		return err
+	}
+	return assemble(ctx, env, license)
+}
+
+// readLicense reads the LICENSE every package ships, before anything is built
+// or written.
+func readLicense(env Env) ([]byte, error) {
+	license, err := os.ReadFile(filepath.Join(env.Root, "LICENSE"))
+	if err != nil {
+		return nil, fmt.Errorf("package: %w", err)
+	}
+	return license, nil
+}
+
+// assemble packs dist/'s build into the 13 packages and reports them.
+func assemble(ctx context.Context, env Env, license []byte) error {
 	records, err := npmpkg.Run(ctx, npmpkg.Config{Dist: env.Layout(), License: license, NPM: npm.CLI{Env: env.Environ}})
 	if err != nil {
 		return err

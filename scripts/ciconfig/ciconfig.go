@@ -1,0 +1,42 @@
+// Package ciconfig is the CircleCI configuration, .circleci/config.yml (a
+// helper): the part of it derived from the platforms table, the build matrix,
+// which scripts/generate writes into it. Its tests read the whole file with a
+// YAML parser and hold it to the build: the targets it calls exist, the
+// release runs only on release tags in the release context, the workspace
+// carries what dist/ holds, the matrix is the table.
+package ciconfig
+
+import (
+	"strings"
+
+	"github.com/agent-facets/facets/platforms"
+)
+
+// Path is the configuration file, relative to the repository root.
+const Path = ".circleci/config.yml"
+
+// MatrixValues are the values of the build job's matrix: one per compilation,
+// the names of its targets separated by spaces, as build:target takes them. A
+// -musl target is in its glibc twin's job, which compiles once and copies.
+func MatrixValues() []string {
+	groups := platforms.Compilations()
+	values := make([]string, len(groups))
+	for i, g := range groups {
+		names := make([]string, len(g))
+		for j, t := range g {
+			names[j] = t.Name()
+		}
+		values[i] = strings.Join(names, " ")
+	}
+	return values
+}
+
+// MatrixSection renders MatrixValues as the YAML list of the matrix, one
+// line per value, unindented.
+func MatrixSection() string {
+	var b strings.Builder
+	for _, v := range MatrixValues() {
+		b.WriteString("- " + v + "\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,608 @@
+package ciconfig_test
+
+import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/ciconfig"
+	"github.com/agent-facets/facets/scripts/dist"
+	"github.com/agent-facets/facets/scripts/progress"
+	"github.com/agent-facets/facets/scripts/tasks"
+	"github.com/agent-facets/facets/scripts/testenv"
+	"github.com/agent-facets/facets/scripts/version"
+)
+
+// Fixed values of the release (../shared/REFERENCE.md §1).
+const (
+	releaseTagFilter = `/^agent-facets@\d+\..+/`
+	everyBranch      = `/.*/`
+	releaseContext   = "release"
+	releaseJob       = "release"
+	switchParameter  = "scale-out"
+	matrixJob        = "build"
+	npmCommand       = "install-npm"
+	qemuCommand      = "install-qemu-user"
+	minimumNPM       = "11.15.0" // npm trust; CircleCI OIDC needs 11.11
+)
+
+// calls lists the build tool's runs in steps (flattened), with the index of
+// the step of steps each comes from.
+func (c config) calls(steps []step) (calls []mageCall, at []int) {
+	for i, s := range steps {
+		for _, f := range c.flatSteps([]step{s}) {
+			for _, call := range mageCalls(f.Command) {
+				calls = append(calls, call)
+				at = append(at, i)
+			}
+		}
+	}
+	return calls, at
+}
+
+// toolPath is where the compiled build tool lives, relative to the
+// repository root.
+func toolPath() string {
+	return filepath.ToSlash(dist.Layout{Root: "dist"}.Tool())
+}
+
+func TestConfigIsPlain(t *testing.T) {
+	c := load(t)
+	assert.Equal(t, "2.1", c.Version)
+	assert.Empty(t, c.Orbs, "no orbs: everything the pipeline runs is in the repository")
+
+	// One image for every job: Go of the go.mod's release, and Node.js.
+	goMod, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "go.mod"))
+	require.NoError(t, err)
+	goLine := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(goMod)
+	require.NotNil(t, goLine)
+	require.Len(t, c.Executors, 1)
+	for name, e := range c.Executors {
+		require.Len(t, e.Docker, 1)
+		assert.Regexp(t, `^cimg/go:`+regexp.QuoteMeta(string(goLine[1]))+`\.\d+-node$`, e.Docker[0].Image,
+			"the image is pinned to a Go patch release of go.mod's Go, with Node.js")
+		for jobName, j := range c.Jobs {
+			assert.Equal(t, name, j.Executor, "job %s", jobName)
+		}
+	}
+}
+
+func TestEveryJobIsDefinedAndUsed(t *testing.T) {
+	c := load(t)
+	used := map[string]bool{}
+	for wname, w := range c.Workflows {
+		require.NotEmpty(t, w.Jobs, "workflow %s", wname)
+		names := map[string]bool{}
+		for _, wj := range w.Jobs {
+			_, ok := c.Jobs[wj.Job]
+			assert.True(t, ok, "workflow %s names job %s, which is not defined", wname, wj.Job)
+			used[wj.Job] = true
+			names[wj.Job] = true
+		}
+		for _, wj := range w.Jobs {
+			for _, r := range wj.Requires {
+				assert.True(t, names[r], "workflow %s: %s requires %s, which the workflow does not run", wname, wj.Job, r)
+			}
+		}
+	}
+	for name := range c.Jobs {
+		assert.True(t, used[name], "job %s is defined but no workflow runs it", name)
+	}
+	for name := range c.Commands {
+		found := false
+		for _, j := range c.Jobs {
+			for _, s := range j.Steps {
+				found = found || s.Kind == name || slices.ContainsFunc(s.Steps, func(s step) bool { return s.Kind == name })
+			}
+		}
+		for _, cmd := range c.Commands {
+			found = found || slices.ContainsFunc(cmd.Steps, func(s step) bool { return s.Kind == name })
+		}
+		assert.True(t, found, "command %s is defined but no job runs it", name)
+	}
+}
+
+// Every target the configuration runs is one go tool mage -l lists. The
+// registry stages (release and the others) come from another branch: until
+// it is merged, this test names them.
+func TestMageTargetsExist(t *testing.T) {
+	c := load(t)
+	cmd := exec.Command("go", "tool", "mage", "-l")
+	cmd.Dir = testenv.RepoRoot(t)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^  (\S+?)\*? {2,}`).FindAllStringSubmatch(string(out), -1) {
+		listed[m[1]] = true
+	}
+	require.Contains(t, listed, "build:target", "the listing was parsed")
+
+	var missing []string
+	var called int
+	for name, j := range c.Jobs {
+		calls, _ := c.calls(j.Steps)
+		for _, call := range calls {
+			if call.Target == "" {
+				continue
+			}
+			called++
+			if !listed[call.Target] {
+				missing = append(missing, call.Target+" (job "+name+")")
+			}
+		}
+	}
+	sort.Strings(missing)
+	assert.NotZero(t, called)
+	assert.Empty(t, missing, "targets the configuration runs that go tool mage -l does not list")
+}
+
+// The build tool is compiled once per workflow: one job runs go tool mage,
+// only to compile it into dist/, and hands it on through the workspace; every
+// other run of a target is that binary, in a job that compiled it or attaches
+// the workspace of one that did.
+func TestToolIsCompiledOnce(t *testing.T) {
+	c := load(t)
+	for wname, w := range c.Workflows {
+		var compilers []string
+		var runners []string
+		for _, wj := range w.Jobs {
+			j := c.Jobs[wj.Job]
+			calls, _ := c.calls(j.Steps)
+			for _, call := range calls {
+				switch {
+				case call.Via == "go tool mage":
+					assert.Equal(t, "$PWD/"+toolPath(), call.Compile,
+						"workflow %s, job %s: go tool mage only compiles the tool, to an absolute path (mage resolves a relative one from magefiles/)", wname, wj.Job)
+					compilers = append(compilers, wj.Job)
+				default:
+					assert.Contains(t, []string{toolPath(), "./" + toolPath()}, call.Via, "workflow %s, job %s", wname, wj.Job)
+					runners = append(runners, wj.Job)
+				}
+			}
+		}
+		if len(runners) == 0 {
+			assert.Empty(t, compilers, "workflow %s compiles a tool it does not run", wname)
+			continue
+		}
+		require.Len(t, compilers, 1, "workflow %s: exactly one job compiles the build tool", wname)
+		compiler := compilers[0]
+		assert.True(t, persists(c.Jobs[compiler], toolPath()), "workflow %s: %s persists the tool to the workspace", wname, compiler)
+		for _, r := range runners {
+			if r == compiler {
+				continue
+			}
+			assert.True(t, upstream(w, r)[compiler], "workflow %s: %s runs the tool but does not require %s, which compiles it", wname, r, compiler)
+			calls, at := c.calls(c.Jobs[r].Steps)
+			attach := slices.IndexFunc(c.Jobs[r].Steps, func(s step) bool { return s.Kind == "attach_workspace" })
+			assert.True(t, attach >= 0 && attach < at[0], "workflow %s: %s attaches the workspace before running %s", wname, r, calls[0].Target)
+		}
+	}
+}
+
+// upstream is the set of jobs job requires in w, directly or not.
+func upstream(w workflow, job string) map[string]bool {
+	seen := map[string]bool{}
+	var visit func(string)
+	visit = func(name string) {
+		for _, wj := range w.Jobs {
+			if wj.Job != name {
+				continue
+			}
+			for _, r := range wj.Requires {
+				if !seen[r] {
+					seen[r] = true
+					visit(r)
+				}
+			}
+		}
+	}
+	visit(job)
+	return seen
+}
+
+// persists reports whether j persists rel (a path relative to the
+// repository root) to the workspace.
+func persists(j job, rel string) bool {
+	for _, s := range j.Steps {
+		if s.Kind == "persist_to_workspace" && covered(s.Paths, rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// covered reports whether one of the persisted paths (directories, files or
+// globs) holds rel.
+func covered(paths []string, rel string) bool {
+	for _, p := range paths {
+		if ok, _ := path.Match(p, rel); ok || rel == p || strings.HasPrefix(rel, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseWorkflows are the workflows that publish.
+func releaseWorkflows(t *testing.T, c config) map[string]workflow {
+	out := map[string]workflow{}
+	for name, w := range c.Workflows {
+		if slices.ContainsFunc(w.Jobs, func(wj workflowJob) bool { return wj.Job == releaseJob }) {
+			out[name] = w
+		}
+	}
+	require.NotEmpty(t, out, "no workflow runs the %s job", releaseJob)
+	return out
+}
+
+// The release runs only for a release tag, on no branch, in the release
+// context, one at a time; the tests run on every branch and never on a tag.
+func TestReleaseRunsOnlyOnReleaseTags(t *testing.T) {
+	c := load(t)
+	serialGroups := map[string]bool{}
+	for name, w := range c.Workflows {
+		_, isRelease := releaseWorkflows(t, c)[name]
+		for _, wj := range w.Jobs {
+			f := wj.Filters
+			if !isRelease {
+				assert.Nil(t, f, "workflow %s, job %s: tests run on every branch, and on no tag", name, wj.Job)
+				assert.Empty(t, wj.Context, "workflow %s, job %s: no secrets outside the release", name, wj.Job)
+				continue
+			}
+			// CircleCI runs a job on a tag only when it and every job it
+			// requires has a tag filter.
+			require.NotNil(t, f, "workflow %s, job %s has no filters", name, wj.Job)
+			require.NotNil(t, f.Tags, "workflow %s, job %s", name, wj.Job)
+			require.NotNil(t, f.Branches, "workflow %s, job %s", name, wj.Job)
+			assert.Equal(t, releaseTagFilter, f.Tags.Only, "workflow %s, job %s", name, wj.Job)
+			assert.Empty(t, f.Tags.Ignore, "workflow %s, job %s", name, wj.Job)
+			assert.Equal(t, everyBranch, f.Branches.Ignore, "workflow %s, job %s ignores every branch", name, wj.Job)
+			assert.Empty(t, f.Branches.Only, "workflow %s, job %s", name, wj.Job)
+			if wj.Job == releaseJob {
+				assert.Equal(t, yamlList{releaseContext}, wj.Context, "workflow %s: the release job runs in the release context", name)
+				assert.NotEmpty(t, wj.SerialGroup, "workflow %s: releases run one at a time", name)
+				serialGroups[wj.SerialGroup] = true
+			} else {
+				assert.Empty(t, wj.Context, "workflow %s, job %s: only the release job gets the release context", name, wj.Job)
+			}
+		}
+	}
+	assert.Len(t, serialGroups, 1, "both ways of releasing share one serial group, so that no two releases overlap")
+
+	// The filter is the release tag rule the version package applies.
+	re := regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(releaseTagFilter, "/"), "/"))
+	for _, tag := range []string{"agent-facets@1.2.3", "agent-facets@0.1.0-rc.1", "agent-facets@10.0.0"} {
+		assert.True(t, re.MatchString(tag), tag)
+		_, err := version.FromTag(tag)
+		assert.NoError(t, err, tag)
+	}
+	for _, tag := range []string{"v1.2.3", "agent-facets@v1.2.3", "agent-facets@next", "facets@1.2.3", "x-agent-facets@1.2.3"} {
+		assert.False(t, re.MatchString(tag), tag)
+	}
+}
+
+// One visible switch chooses how a release builds: the scale-out pipeline
+// parameter runs either the matrix workflow or the single-machine one, never
+// both, and both end in the same release job.
+func TestScaleOutSwitch(t *testing.T) {
+	c := load(t)
+	p, ok := c.Parameters[switchParameter]
+	require.True(t, ok, "pipeline parameter %s", switchParameter)
+	assert.Equal(t, "boolean", p.Type)
+	assert.IsType(t, true, p.Default)
+	assert.NotEmpty(t, p.Description)
+
+	ref := "<< pipeline.parameters." + switchParameter + " >>"
+	var on, off []string
+	for name, w := range releaseWorkflows(t, c) {
+		hasMatrix := slices.ContainsFunc(w.Jobs, func(wj workflowJob) bool { return wj.Matrix != nil })
+		switch {
+		case w.When == ref && w.Unless == "":
+			on = append(on, name)
+			assert.True(t, hasMatrix, "workflow %s runs when %s is true: it builds with the matrix", name, switchParameter)
+		case w.Unless == ref && w.When == "":
+			off = append(off, name)
+			assert.False(t, hasMatrix, "workflow %s runs when %s is false: it builds on one machine", name, switchParameter)
+		default:
+			t.Errorf("release workflow %s is not governed by %s alone (when %q, unless %q)", name, switchParameter, w.When, w.Unless)
+		}
+	}
+	assert.Len(t, on, 1, "one release workflow for the matrix")
+	assert.Len(t, off, 1, "one release workflow for the single machine")
+	for name, w := range c.Workflows {
+		if _, ok := releaseWorkflows(t, c)[name]; !ok {
+			assert.Empty(t, w.When+w.Unless, "workflow %s runs whatever the switch says", name)
+		}
+	}
+}
+
+// The matrix is the platforms table: one job per compilation, each target in
+// exactly one, each job building exactly its targets, and the linux ones with
+// qemu-user so that their binaries are run too.
+func TestMatrixIsTheTable(t *testing.T) {
+	c := load(t)
+	var matrices []workflowJob
+	for _, w := range c.Workflows {
+		for _, wj := range w.Jobs {
+			if wj.Matrix != nil {
+				matrices = append(matrices, wj)
+			}
+		}
+	}
+	require.Len(t, matrices, 1)
+	m := matrices[0]
+	assert.Equal(t, matrixJob, m.Job)
+	assert.Empty(t, m.Matrix.Alias, "the package job requires the matrix by its job name")
+	require.Len(t, m.Matrix.Parameters, 1)
+	values := m.Matrix.Parameters["targets"]
+	assert.Equal(t, ciconfig.MatrixValues(), values)
+
+	var names []string
+	for _, v := range values {
+		names = append(names, strings.Fields(v)...)
+	}
+	sort.Strings(names)
+	assert.Equal(t, platforms.Names(), names, "every target in exactly one job")
+
+	j := c.Jobs[matrixJob]
+	require.Contains(t, j.Parameters, "targets")
+	assert.Equal(t, "string", j.Parameters["targets"].Type)
+	calls, _ := c.calls(j.Steps)
+	require.Len(t, calls, 1)
+	assert.Equal(t, "build:target", calls[0].Target)
+	assert.Equal(t, []string{"<< parameters.targets >>"}, calls[0].Args, "the job builds its targets and no others")
+
+	// qemu-user is installed exactly in the jobs that build a linux target.
+	i := slices.IndexFunc(j.Steps, func(s step) bool {
+		return s.Kind == "when" && slices.ContainsFunc(s.Steps, func(s step) bool { return s.Kind == qemuCommand })
+	})
+	require.GreaterOrEqual(t, i, 0, "the build job installs qemu-user for linux targets")
+	var cond struct {
+		Matches struct{ Pattern, Value string } `yaml:"matches"`
+	}
+	require.NoError(t, decodeStrict(&j.Steps[i].Condition, &cond))
+	assert.Equal(t, "<< parameters.targets >>", cond.Matches.Value)
+	pattern := regexp.MustCompile(cond.Matches.Pattern)
+	for gi, g := range platforms.Compilations() {
+		assert.Equal(t, g[0].GOOS() == "linux", pattern.MatchString(values[gi]), "qemu-user for %q", values[gi])
+	}
+
+	for name, w := range releaseWorkflows(t, c) {
+		if slices.ContainsFunc(w.Jobs, func(wj workflowJob) bool { return wj.Matrix != nil }) {
+			for _, wj := range w.Jobs {
+				calls, _ := c.calls(c.Jobs[wj.Job].Steps)
+				for _, call := range calls {
+					if strings.HasPrefix(call.Target, "package") {
+						assert.Equal(t, "package:assemble", call.Target, "workflow %s: after the matrix, packing builds nothing", name)
+						assert.True(t, upstream(w, wj.Job)[matrixJob], "workflow %s: %s waits for the whole matrix", name, wj.Job)
+					}
+				}
+			}
+		}
+	}
+}
+
+// The workspace carries dist/ as the stages lay it out: every job persists
+// paths of dist.Layout from the checkout, attaches the workspace there, and by
+// the release job the workspace holds every file the build and package stages
+// write, in both ways of building.
+func TestWorkspaceIsDist(t *testing.T) {
+	c := load(t)
+	l := dist.Layout{Root: "dist"}
+	rel := filepath.ToSlash
+	known := []string{
+		rel(l.Tool()),
+		rel(filepath.Dir(l.BuildRecordPath(platforms.All()[0]))),
+		rel(filepath.Dir(l.PackageDir(platforms.Wrapper))),
+		rel(filepath.Join(l.Root, "*.tgz")),
+		rel(l.PackRecordsPath()),
+		rel(l.SumsPath()),
+	}
+	for name, j := range c.Jobs {
+		for _, s := range j.Steps {
+			switch s.Kind {
+			case "persist_to_workspace":
+				assert.Equal(t, ".", s.Root, "job %s persists from the checkout", name)
+				for _, p := range s.Paths {
+					assert.Contains(t, known, p, "job %s persists a path dist.Layout does not name", name)
+				}
+			case "attach_workspace":
+				assert.Equal(t, ".", s.At, "job %s attaches the workspace in the checkout", name)
+			}
+		}
+	}
+
+	// The real outputs: what a build of one compilation writes, and what the
+	// whole build and package write.
+	testenv.LookPath(t, "npm", "install npm 11")
+	group := platforms.Compilations()[0]
+	var names []string
+	for _, tg := range group {
+		names = append(names, tg.Name())
+	}
+	one := checkout(t)
+	require.NoError(t, tasks.Build(t.Context(), one, names...))
+	built := files(t, one.Root)
+	require.NotEmpty(t, built)
+	for _, f := range built {
+		assert.True(t, persists(c.Jobs[matrixJob], f), "the %s job does not persist %s", matrixJob, f)
+	}
+
+	all := checkout(t)
+	require.NoError(t, tasks.Package(t.Context(), all))
+	packed := append(files(t, all.Root), toolPath())
+	for name, w := range releaseWorkflows(t, c) {
+		var paths []string
+		for up := range upstream(w, releaseJob) {
+			for _, s := range c.Jobs[up].Steps {
+				if s.Kind == "persist_to_workspace" {
+					paths = append(paths, s.Paths...)
+				}
+			}
+		}
+		for _, f := range packed {
+			assert.True(t, covered(paths, f), "workflow %s: the release job's workspace lacks %s", name, f)
+		}
+		for _, wj := range w.Jobs {
+			if wj.Job == releaseJob {
+				continue
+			}
+			j := c.Jobs[wj.Job]
+			assert.True(t, slices.ContainsFunc(j.Steps, func(s step) bool { return s.Kind == "persist_to_workspace" }),
+				"workflow %s: %s hands nothing on", name, wj.Job)
+		}
+		rj := c.Jobs[releaseJob]
+		assert.True(t, slices.ContainsFunc(rj.Steps, func(s step) bool { return s.Kind == "attach_workspace" }), "the release job attaches the workspace")
+	}
+}
+
+// checkout is a task environment rooted in a copy of what building and
+// packing facet needs, at a fixed version and commit.
+func checkout(t *testing.T) tasks.Env {
+	t.Helper()
+	root := t.TempDir()
+	testenv.CopyModule(t, root)
+	license, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "LICENSE"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "LICENSE"), license, 0o644))
+	vars := map[string]string{"FACET_VERSION": "4.0.0", "CIRCLE_SHA1": "89abcdef0123456789abcdef0123456789abcdef"}
+	var out strings.Builder
+	return tasks.Env{
+		Root:     root,
+		Getenv:   func(k string) string { return vars[k] },
+		Environ:  os.Environ(),
+		Stdout:   &out,
+		Progress: progress.NewPlain(&out),
+	}
+}
+
+// files lists the files under root's dist/, relative to root, with slashes.
+func files(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(filepath.Join(root, "dist"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		r, err := filepath.Rel(root, p)
+		out = append(out, filepath.ToSlash(r))
+		return err
+	})
+	require.NoError(t, err)
+	return out
+}
+
+// npm is pinned to an exact version of at least 11.15, installed before
+// every step that runs npm: the tests, packing and publishing.
+func TestNPMIsPinned(t *testing.T) {
+	c := load(t)
+	cmd, ok := c.Commands[npmCommand]
+	require.True(t, ok, "command %s", npmCommand)
+	def, ok := cmd.Parameters["version"].Default.(string)
+	require.True(t, ok, "the npm version is a string")
+	v, err := semver.StrictNewVersion(def)
+	require.NoError(t, err, "npm is pinned by exact version, not %q", def)
+	assert.False(t, v.LessThan(semver.MustParse(minimumNPM)), "npm %s is older than %s", v, minimumNPM)
+	steps := c.flatSteps(cmd.Steps)
+	require.Len(t, steps, 1)
+	assert.Contains(t, steps[0].Command, "npm@<< parameters.version >>")
+
+	needsNPM := func(s step) bool {
+		for _, f := range c.flatSteps([]step{s}) {
+			if strings.Contains(f.Command, ".ci/run") {
+				return true
+			}
+			for _, call := range mageCalls(f.Command) {
+				if strings.HasPrefix(call.Target, "package") || call.Target == releaseJob {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var jobs []string
+	for name, j := range c.Jobs {
+		first := slices.IndexFunc(j.Steps, needsNPM)
+		if first < 0 {
+			continue
+		}
+		jobs = append(jobs, name)
+		install := slices.IndexFunc(j.Steps, func(s step) bool { return s.Kind == npmCommand })
+		assert.True(t, install >= 0 && install < first, "job %s runs npm before installing the pinned npm", name)
+		if install >= 0 {
+			assert.Empty(t, j.Steps[install].Args, "job %s: one npm version everywhere", name)
+		}
+	}
+	sort.Strings(jobs)
+	assert.Equal(t, []string{"build-and-package", "package", "release", "test"}, jobs)
+}
+
+// The test job runs exactly what README.md says CI runs (bash .ci/run, which
+// ends in README's go test ./...), with caches for Go modules, the Go build
+// cache (keyed on go.sum and the Go version) and npm.
+func TestTestJob(t *testing.T) {
+	c := load(t)
+	root := testenv.RepoRoot(t)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(readme), "go test ./...         # run the tests")
+	assert.Contains(t, string(readme), "CI runs `bash .ci/run`")
+	run, err := os.ReadFile(filepath.Join(root, ".ci", "run"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(run)), "\n")
+	assert.Equal(t, "go test ./...", lines[len(lines)-1], ".ci/run ends with README's test command")
+
+	var testJobs []string
+	for name, w := range c.Workflows {
+		if _, ok := releaseWorkflows(t, c)[name]; ok {
+			continue
+		}
+		for _, wj := range w.Jobs {
+			testJobs = append(testJobs, wj.Job)
+		}
+	}
+	require.Equal(t, []string{"test"}, testJobs)
+	j := c.Jobs["test"]
+	var commands []string
+	restored, saved := map[string]bool{}, map[string][]string{}
+	for _, s := range c.flatSteps(j.Steps) {
+		switch s.Kind {
+		case "run":
+			commands = append(commands, s.Command)
+		case "restore_cache":
+			for _, k := range s.Keys {
+				restored[k] = true
+			}
+		case "save_cache":
+			saved[s.Key] = s.Paths
+		}
+	}
+	assert.Contains(t, commands, "bash .ci/run")
+	assert.Len(t, saved, 3)
+	for key, paths := range saved {
+		assert.True(t, restored[key], "cache %s is saved but not restored", key)
+		switch {
+		case slices.Equal(paths, []string{"~/go/pkg/mod"}):
+			assert.Contains(t, key, `{{ checksum "go.sum" }}`)
+		case slices.Equal(paths, []string{"~/.cache/go-build"}):
+			assert.Contains(t, key, `{{ checksum "go.sum" }}`)
+			assert.Contains(t, key, `{{ checksum "/tmp/go-version" }}`, "the build cache is keyed on the Go version")
+			assert.Contains(t, commands, "go version > /tmp/go-version")
+		case slices.Equal(paths, []string{"~/.npm"}):
+			assert.Contains(t, key, `{{ checksum "scripts/verdaccio/server/package-lock.json" }}`)
+		default:
+			t.Errorf("cache %s of %v", key, paths)
+		}
+	}
+}
