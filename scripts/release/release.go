@@ -67,9 +67,9 @@ type Action string
 // The actions.
 const (
 	Published Action = "published"
-	Skipped   Action = "skipped"   // already on the registry with the same tarball
-	Failed    Action = "failed"    // see Result.Err
-	NotDone   Action = "not done"  // a dry run, or stopped before its turn
+	Skipped   Action = "skipped"  // already on the registry with the same tarball
+	Failed    Action = "failed"   // see Result.Err
+	NotDone   Action = "not done" // a dry run, or stopped before its turn
 )
 
 // Result is one package's part in the release.

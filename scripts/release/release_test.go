@@ -330,7 +330,9 @@ func TestRefusals(t *testing.T) {
 			`tag "v1.4.0" (CIRCLE_TAG) is not a release tag: want agent-facets@X.Y.Z`},
 		{"nothing packed", func(t *testing.T, cfg *release.Config) { cfg.Dist = dist.Layout{Root: t.TempDir()} },
 			"release: dist/ is not ready: nothing has been packed"},
-		{"NPM_TOKEN", func(t *testing.T, cfg *release.Config) { cfg.NPM = cfg.NPM.With("NPM_TOKEN=npm_abcdefghijklmnopqrstuvwxyz0123456789") },
+		{"NPM_TOKEN", func(t *testing.T, cfg *release.Config) {
+			cfg.NPM = cfg.NPM.With("NPM_TOKEN=npm_abcdefghijklmnopqrstuvwxyz0123456789")
+		},
 			"release: a long-lived npm credential is present: NPM_TOKEN in the environment."},
 		{"a token in an npmrc", func(t *testing.T, cfg *release.Config) { cfg.NPM.Env = append(f.bed.NPM(t, true).Env, f.job.Env...) },
 			":_authToken in npm's user config "},
