@@ -25,7 +25,7 @@ type Account struct {
 	CLI   CLI
 	Dir   string        // where npm runs
 	Stdio Stdio         // the terminal the commands that change things are attached to
-	Pace  time.Duration // least time from the start of one command to the next
+	Pace  time.Duration // least time from the end of one command to the start of the next
 	// AskOTP asks the user for a one-time password; nil means there is no one
 	// to ask, and a registry that wants one is an error saying to set
 	// NPM_CONFIG_OTP. A password given is used for the commands that follow,
@@ -58,11 +58,12 @@ func (a *Account) do(ctx context.Context, fn func(cli CLI) error) error {
 			cli = cli.With("NPM_CONFIG_OTP=" + a.otp)
 		}
 		err := fn(cli)
+		a.last = a.now() // the registry saw the call before npm ended: pace from there
 		if !errors.Is(err, ErrOTP) {
 			return err
 		}
 		if a.AskOTP == nil {
-			return fmt.Errorf("%w (set NPM_CONFIG_OTP to a current one-time password, or run on a terminal to be asked)", err)
+			return fmt.Errorf("%w (set NPM_CONFIG_OTP to a current one-time password, or run on a terminal to be asked): %s", ErrOTP, Brief(err))
 		}
 		if try >= maxOTPTries {
 			return err
@@ -75,25 +76,27 @@ func (a *Account) do(ctx context.Context, fn func(cli CLI) error) error {
 	}
 }
 
-// wait sleeps until Pace has passed since the last command started.
+// wait sleeps until Pace has passed since the last command ended.
 func (a *Account) wait(ctx context.Context) error {
-	now := time.Now
+	if a.last.IsZero() {
+		return nil
+	}
+	d := a.Pace - a.now().Sub(a.last)
+	if d <= 0 {
+		return nil
+	}
+	sleep := a.Sleep
+	if sleep == nil {
+		sleep = retry.Sleep
+	}
+	return sleep(ctx, d)
+}
+
+func (a *Account) now() time.Time {
 	if a.Now != nil {
-		now = a.Now
+		return a.Now()
 	}
-	if !a.last.IsZero() {
-		if d := a.Pace - now().Sub(a.last); d > 0 {
-			sleep := a.Sleep
-			if sleep == nil {
-				sleep = retry.Sleep
-			}
-			if err := sleep(ctx, d); err != nil {
-				return err
-			}
-		}
-	}
-	a.last = now()
-	return nil
+	return time.Now()
 }
 
 // TrustList reads the trusted publishers of pkg.

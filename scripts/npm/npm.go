@@ -24,6 +24,11 @@ import (
 type CLI struct {
 	Path string   // the npm executable; "" means "npm" from PATH
 	Env  []string // its environment; nil means this process's
+	// Registry, if set, is passed to every command as --registry, so that a
+	// command run outside the repository (in a temporary directory with a
+	// package.json of its own, which npm takes for the project) still talks
+	// to the registry that was read in the repository and shown.
+	Registry string
 }
 
 // With returns c with the variables kv ("NAME=value") added to its
@@ -102,7 +107,17 @@ func (c CLI) run(ctx context.Context, dir string, stdin io.Reader, stdout, stder
 	if path == "" {
 		path = "npm"
 	}
-	cmd := exec.CommandContext(ctx, path, args...)
+	argv := args
+	if c.Registry != "" {
+		// npm's own options go before "--": what follows is another
+		// command's (npm exec -- facet --version).
+		end := len(args)
+		if i := slices.Index(args, "--"); i >= 0 {
+			end = i
+		}
+		argv = slices.Concat(args[:end], []string{"--registry", c.Registry}, args[end:])
+	}
+	cmd := exec.CommandContext(ctx, path, argv...)
 	cmd.Dir = dir
 	cmd.Env = c.Env
 	cmd.Stdin = stdin
@@ -147,9 +162,11 @@ func (c CLI) RequireVersion(ctx context.Context, min, why string) (*semver.Versi
 	return v, nil
 }
 
-// Registry is the registry npm is configured with in dir, as `npm config get
-// registry` prints it: NPM_CONFIG_REGISTRY, the npmrc files, or npm's default.
-func (c CLI) Registry(ctx context.Context, dir string) (string, error) {
+// ConfiguredRegistry is the registry npm is configured with in dir, as `npm
+// config get registry` prints it: NPM_CONFIG_REGISTRY, the npmrc files (the
+// project's in dir among them), or npm's default.
+func (c CLI) ConfiguredRegistry(ctx context.Context, dir string) (string, error) {
+	c.Registry = ""
 	out, err := c.Run(ctx, dir, "config", "get", "registry")
 	if err != nil {
 		return "", err
@@ -211,4 +228,29 @@ func (c CLI) Pack(ctx context.Context, dest string, dirs ...string) ([]Packed, e
 		return nil, fmt.Errorf("npm pack packed %d packages, want %d", len(packed), len(dirs))
 	}
 	return packed, nil
+}
+
+// Brief is err in a line or two: for a failed npm command, the command and
+// npm's "npm error" lines, without the notices before them (shown already on
+// a terminal) or the pointer to npm's log file.
+func Brief(err error) string {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	var lines []string
+	for line := range strings.SplitSeq(e.Stderr, "\n") {
+		rest, ok := strings.CutPrefix(line, "npm error ")
+		if !ok {
+			rest, ok = strings.CutPrefix(line, "npm ERR! ")
+		}
+		if ok && !strings.HasPrefix(rest, "code ") && !strings.HasPrefix(rest, "A complete log") && strings.TrimSpace(rest) != "" {
+			lines = append(lines, strings.TrimSpace(rest))
+		}
+	}
+	s := fmt.Sprintf("npm %s: %v", strings.Join(e.Args, " "), e.Err)
+	if len(lines) > 0 {
+		s += ": " + strings.Join(lines, " ")
+	}
+	return s
 }

@@ -3,7 +3,6 @@ package progress_test
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,21 +14,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/agent-facets/facets/scripts/progress"
+	"github.com/agent-facets/facets/scripts/testenv"
 )
 
-// openPTY opens a pseudo-terminal: its controlling side and the terminal a
-// process runs on. A new one reports 0 rows and 0 columns, as some terminals
+// openPTY opens a pseudo-terminal that reports 0 columns, as some terminals
 // (serial consoles, some CI runners and containers) do.
 func openPTY(t *testing.T) (control, term *os.File) {
 	t.Helper()
-	control, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { control.Close() })
-	require.NoError(t, unix.IoctlSetPointerInt(int(control.Fd()), unix.TIOCSPTLCK, 0))
-	n, err := unix.IoctlGetInt(int(control.Fd()), unix.TIOCGPTN)
-	require.NoError(t, err)
-	term, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	require.NoError(t, err)
+	control, term = testenv.PTY(t)
 	ws, err := unix.IoctlGetWinsize(int(term.Fd()), unix.TIOCGWINSZ)
 	require.NoError(t, err)
 	require.Zero(t, ws.Col, "a new terminal reports 0 columns")

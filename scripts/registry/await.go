@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/agent-facets/facets/scripts/retry"
-	"github.com/cenkalti/backoff/v5"
 )
 
 // Want is what a package should look like on the registry.
@@ -52,6 +51,9 @@ func (c *Client) Check(ctx context.Context, w Want) Status {
 	}
 	if err != nil {
 		s.Err = err
+		// A refusal (401, 403) or an answer that is not a package document
+		// will not change by waiting; an error that outlasted the retries may.
+		s.Final = !retry.IsTransient(err)
 		s.Problems = append(s.Problems, "the registry could not answer: "+err.Error())
 		return s
 	}
@@ -94,12 +96,14 @@ type Poll struct {
 	Now func() time.Time
 	// Notify, if set, hears which packages are still pending before each wait.
 	Notify func(pending []Status, wait time.Duration)
+	// Rand returns a number in [0, 1) for the jitter; nil means math/rand.
+	Rand func() float64
 }
 
 // Await checks every want at once, then checks again only those that may yet
 // change (see Status.Final), with exponential backoff and jitter, until every
-// one is as wanted or final, or the time is up. It returns the last status of
-// each, in the order of wants.
+// one is as wanted or final, or the time is up (no read outlasts it). It
+// returns the last status of each, in the order of wants.
 func (c *Client) Await(ctx context.Context, wants []Want, p Poll) []Status {
 	if p.Initial <= 0 {
 		p.Initial = time.Second
@@ -116,16 +120,18 @@ func (c *Client) Await(ctx context.Context, wants []Want, p Poll) []Status {
 	if p.Sleep == nil {
 		p.Sleep = retry.Sleep
 	}
-	b := &backoff.ExponentialBackOff{InitialInterval: p.Initial, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: p.Max}
-	b.Reset()
+	b := retry.Backoff{Initial: p.Initial, Max: p.Max, Rand: p.Rand}
 	deadline := p.Now().Add(p.Timeout)
+	// No read outlasts the time either, retries included.
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
 
 	out := make([]Status, len(wants))
 	pending := make([]int, len(wants))
 	for i := range wants {
 		pending[i] = i
 	}
-	for {
+	for round := 1; ; round++ {
 		var wg sync.WaitGroup
 		for _, i := range pending {
 			wg.Go(func() { out[i] = c.Check(ctx, wants[i]) })
@@ -135,7 +141,7 @@ func (c *Client) Await(ctx context.Context, wants []Want, p Poll) []Status {
 		if len(pending) == 0 || ctx.Err() != nil {
 			return out
 		}
-		wait := min(b.NextBackOff(), p.Max)
+		wait := b.Delay(round)
 		if p.Now().Add(wait).After(deadline) {
 			return out
 		}

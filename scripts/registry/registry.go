@@ -23,13 +23,17 @@ import (
 	"github.com/agent-facets/facets/scripts/retry"
 )
 
+// defaultHTTP bounds each request: a registry that accepts a connection and
+// then says nothing must not hang a release.
+var defaultHTTP = &http.Client{Timeout: time.Minute}
+
 // ErrNotFound is the registry's 404: no such package.
 var ErrNotFound = errors.New("not found")
 
 // Client reads from one registry.
 type Client struct {
 	URL   *url.URL     // the registry, as npm is configured with it; its path ends in "/"
-	HTTP  *http.Client // nil means http.DefaultClient
+	HTTP  *http.Client // nil means a client with a one-minute timeout per request
 	Retry retry.Policy // for transient errors
 }
 
@@ -55,8 +59,8 @@ func ParseURL(rawURL string) (*url.URL, error) {
 	return u, nil
 }
 
-// String is the registry URL.
-func (c *Client) String() string { return c.URL.String() }
+// String is the registry URL as it may be shown: with any password masked.
+func (c *Client) String() string { return c.URL.Redacted() }
 
 // Host is the host name of the registry, as npm derives it for the audience
 // of an OIDC token (npm:<host>): no port, no user.
@@ -153,6 +157,21 @@ func (c *Client) Packument(ctx context.Context, name string) (*Packument, error)
 	return &p, nil
 }
 
+// Ping checks that the URL is an npm registry that answers (GET /-/ping), so
+// that a wrong URL, where every package would be "missing", is told apart
+// from a registry without the packages.
+func (c *Client) Ping(ctx context.Context) error {
+	var pong map[string]any
+	err := c.getJSON(ctx, "-/ping", "application/json", &pong)
+	if errors.Is(err, ErrNotFound) {
+		err = errors.New("GET /-/ping: 404")
+	}
+	if err != nil {
+		return fmt.Errorf("%s does not answer as an npm registry (check npm's registry setting): %w", c, err)
+	}
+	return nil
+}
+
 // Exists reports whether the registry has the package name at all.
 func (c *Client) Exists(ctx context.Context, name string) (bool, error) {
 	_, err := c.Packument(ctx, name)
@@ -169,6 +188,7 @@ func (c *Client) Exists(ctx context.Context, name string) (bool, error) {
 // with retries. The path must be escaped already.
 func (c *Client) getJSON(ctx context.Context, path, accept string, v any) error {
 	target := c.URL.String() + path
+	shown := c.URL.Redacted() + path // for messages
 	return retry.Do(ctx, c.Retry, func(int) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		if err != nil {
@@ -181,7 +201,7 @@ func (c *Client) getJSON(ctx context.Context, path, accept string, v any) error 
 		req.Header.Set("User-Agent", "facets-release")
 		client := c.HTTP
 		if client == nil {
-			client = http.DefaultClient
+			client = defaultHTTP
 		}
 		resp, err := client.Do(req)
 		if err != nil {
@@ -193,18 +213,18 @@ func (c *Client) getJSON(ctx context.Context, path, accept string, v any) error 
 		defer resp.Body.Close()
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 		if err != nil {
-			return retry.Transient(fmt.Errorf("GET %s: reading the answer: %w", target, err), 0)
+			return retry.Transient(fmt.Errorf("GET %s: reading the answer: %w", shown, err), 0)
 		}
 		switch resp.StatusCode {
 		case http.StatusOK:
 			if err := json.Unmarshal(body, v); err != nil {
-				return fmt.Errorf("GET %s: %w", target, err)
+				return fmt.Errorf("GET %s: the answer is not a package document: %w", shown, err)
 			}
 			return nil
 		case http.StatusNotFound:
 			return ErrNotFound
 		}
-		serr := &StatusError{Method: http.MethodGet, URL: target, Code: resp.StatusCode, Status: resp.Status, Message: message(body)}
+		serr := &StatusError{Method: http.MethodGet, URL: shown, Code: resp.StatusCode, Status: resp.Status, Message: message(body)}
 		if serr.Transient() {
 			return retry.Transient(serr, retryAfter(resp.Header.Get("Retry-After"), time.Now()))
 		}
@@ -241,7 +261,7 @@ func retryAfter(h string, now time.Time) time.Duration {
 		return 0
 	}
 	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
+		return time.Duration(min(s, 7*24*3600)) * time.Second // a week is forever here, and no overflow
 	}
 	if t, err := http.ParseTime(h); err == nil && t.After(now) {
 		return t.Sub(now)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -187,4 +188,45 @@ func TestRegistryUnderAPath(t *testing.T) {
 func TestEscapeName(t *testing.T) {
 	assert.Equal(t, "@agent-facets%2fcli-linux-x64", registry.EscapeName("@agent-facets/cli-linux-x64"))
 	assert.Equal(t, "agent-facets", registry.EscapeName("agent-facets"))
+}
+
+func TestPing(t *testing.T) {
+	var waits []time.Duration
+	ok := newServer(t, status(200, `{}`))
+	require.NoError(t, client(t, ok, &waits).Ping(t.Context()))
+	assert.Equal(t, "/-/ping", ok.paths[0])
+
+	notRegistry := newServer(t, status(404, "<html>not here</html>"))
+	err := client(t, notRegistry, &waits).Ping(t.Context())
+	assert.ErrorContains(t, err, notRegistry.URL+"/ does not answer as an npm registry (check npm's registry setting): GET /-/ping: 404")
+}
+
+// A registry URL with a password shows it masked, in String and in errors.
+func TestPasswordsMasked(t *testing.T) {
+	var waits []time.Duration
+	s := newServer(t, status(500, "x"))
+	c := client(t, s, &waits)
+	c.URL.User = url.UserPassword("me", "hunter2-secret")
+	assert.NotContains(t, c.String(), "hunter2-secret")
+	_, err := c.Packument(t.Context(), "agent-facets")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "hunter2-secret")
+	c.Retry.Attempts = 1
+	s2 := newServer(t, drop)
+	c2 := client(t, s2, &waits)
+	c2.URL.User = url.UserPassword("me", "hunter2-secret")
+	_, err = c2.Packument(t.Context(), "agent-facets")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "hunter2-secret")
+}
+
+// Retry-After longer than the policy waits ends the retries, saying so.
+func TestRetryAfterTooLong(t *testing.T) {
+	var waits []time.Duration
+	s := newServer(t, status(429, `{"error":"slow down"}`, "Retry-After", "600"))
+	_, err := client(t, s, &waits).Packument(t.Context(), "agent-facets")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the registry asked to wait 10m0s before another try, longer than the 5s this waits")
+	assert.Empty(t, waits)
+	assert.Equal(t, int32(1), s.calls.Load())
 }

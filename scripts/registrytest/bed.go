@@ -1,9 +1,20 @@
 package registrytest
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha1"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,35 +119,19 @@ func (b *Bed) CircleCIJob(ctx context.Context, p circleci.Publisher) ([]string, 
 	return b.job, b.err
 }
 
-// Seed publishes a minimal package of each name at version, all at once, as
-// the bed's user with the real npm CLI, and makes p their trusted publisher
-// when p is not zero: the state after go tool mage seed and trust.
+// Seed publishes a minimal package of each name at version straight to the
+// registry behind (as its user, the way npm publish does, without starting
+// npm: these are fixtures, not what is tested), and makes p their trusted
+// publisher when p is not zero: the state after go tool mage seed and trust.
 func (b *Bed) Seed(ctx context.Context, version string, p circleci.Publisher, names ...string) error {
-	env, err := b.NPMEnv(true)
-	if err != nil {
-		return err
+	tag := "latest"
+	if strings.Contains(version, "-") {
+		tag = "next"
 	}
-	cli := b.opts.NPM
-	cli.Env = env
 	var wg sync.WaitGroup
 	errs := make([]error, len(names))
 	for i, name := range names {
-		dir, err := os.MkdirTemp(b.opts.Dir, "seed-")
-		if err != nil {
-			return err
-		}
-		manifest := fmt.Sprintf(`{"name":%q,"version":%q,"description":"test package"}`, name, version)
-		if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(manifest), 0o644); err != nil {
-			return err
-		}
-		wg.Go(func() {
-			defer os.RemoveAll(dir)
-			tag := "latest"
-			if strings.Contains(version, "-") {
-				tag = "next"
-			}
-			_, errs[i] = cli.Run(ctx, dir, "publish", "--access", "public", "--tag", tag)
-		})
+		wg.Go(func() { errs[i] = b.publishDirect(ctx, name, version, tag) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -146,6 +141,69 @@ func (b *Bed) Seed(ctx context.Context, version string, p circleci.Publisher, na
 		for _, name := range names {
 			b.Front.SetTrust(name, TrustFor(p))
 		}
+	}
+	return nil
+}
+
+// publishDirect PUTs a package document with a one-file tarball, as npm's
+// publish does, to the registry behind.
+func (b *Bed) publishDirect(ctx context.Context, name, version, tag string) error {
+	manifest := map[string]any{"name": name, "version": version, "description": "test package"}
+	pj, err := json.Marshal(manifest)
+	if err != nil {
+		return err
+	}
+	var tgz bytes.Buffer
+	zw := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: "package/package.json", Mode: 0o644, Size: int64(len(pj)), Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(pj); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	data := tgz.Bytes()
+	sha1sum := sha1.Sum(data)
+	sha512sum := sha512.Sum512(data)
+	base := name[strings.LastIndex(name, "/")+1:]
+	file := base + "-" + version + ".tgz"
+	v := maps.Clone(manifest)
+	v["_id"] = name + "@" + version
+	v["dist"] = map[string]string{
+		"integrity": "sha512-" + base64.StdEncoding.EncodeToString(sha512sum[:]),
+		"shasum":    hex.EncodeToString(sha1sum[:]),
+		"tarball":   b.Verdaccio.URL + name + "/-/" + file,
+	}
+	doc := map[string]any{
+		"_id": name, "name": name, "description": "test package", "access": "public",
+		"dist-tags":    map[string]string{tag: version},
+		"versions":     map[string]any{version: v},
+		"_attachments": map[string]any{file: map[string]any{"content_type": "application/octet-stream", "data": base64.StdEncoding.EncodeToString(data), "length": len(data)}},
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, b.Verdaccio.URL+escapeName(name), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+b.Verdaccio.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("publishing %s@%s: %s: %s", name, version, resp.Status, msg)
 	}
 	return nil
 }

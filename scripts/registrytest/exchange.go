@@ -198,6 +198,15 @@ func hostOf(r *http.Request) string {
 	return strings.Trim(host, "[]")
 }
 
+// RequireOTPForPublish makes a publish by a user (not with a token from the
+// OIDC exchange) need a one-time password, as npmjs.com does for an account
+// with two-factor authentication for writes.
+func (s *Server) RequireOTPForPublish(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.publishOTP = on
+}
+
 // servePublish checks a publish's token. An npm token from the exchange must
 // be for this package, unexpired and allowed to publish; the publish then goes
 // to the registry behind as its publishing user. Any other token passes
@@ -212,6 +221,14 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, pkg string
 	}
 	s.mu.Unlock()
 	if !ok {
+		s.mu.Lock()
+		needOTP := s.publishOTP
+		s.mu.Unlock()
+		if needOTP && r.Header.Get("npm-otp") != s.otp {
+			w.Header().Set("WWW-Authenticate", "OTP")
+			writeError(w, http.StatusUnauthorized, "This operation requires a one-time password.")
+			return
+		}
 		s.proxy.ServeHTTP(w, r)
 		return
 	}

@@ -62,6 +62,8 @@ type Server struct {
 	logins   map[string]string  // bearer token → user name, as the upstream confirmed it
 	exchange *exchange          // the OIDC exchange, once configured
 	observe  func(Request)      // hears of each request answered
+	// publishOTP makes a user's publish need a one-time password.
+	publishOTP bool
 }
 
 // Start starts a Server in front of opts.Upstream. Close stops it.

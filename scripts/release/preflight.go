@@ -34,6 +34,9 @@ func (r *run) preflight(ctx context.Context) (*Plan, error) {
 	case !cfg.Job.InCircleCI && !cfg.Rehearsal:
 		return nil, errors.New("not in a CircleCI job (CIRCLECI is not true): releases run in CircleCI, on a tag agent-facets@X.Y.Z (to try the whole release locally, run go tool mage rehearse)")
 	}
+	if err := cfg.Registry.Ping(ctx); err != nil {
+		return nil, err
+	}
 	if _, err := cfg.NPM.RequireVersion(ctx, NPMMinVersion, "publishing with an OIDC token on CircleCI (older npm ignores NPM_ID_TOKEN there)"); err != nil {
 		return nil, err
 	}

@@ -30,13 +30,26 @@ const Commit = "0123456789abcdef0123456789abcdef01234567"
 // directory and returns its layout and the pack records.
 func Packed(t testing.TB, version string) (dist.Layout, []dist.PackRecord) {
 	t.Helper()
+	return pack(t, version, true)
+}
+
+// StandIns packs the 13 packages of version with stand-in bytes for every
+// binary, this machine's too: a release that installs, and whose facet does
+// not run.
+func StandIns(t testing.TB, version string) (dist.Layout, []dist.PackRecord) {
+	t.Helper()
+	return pack(t, version, false)
+}
+
+func pack(t testing.TB, version string, real bool) (dist.Layout, []dist.PackRecord) {
+	t.Helper()
 	root := testenv.RepoRoot(t)
 	l := dist.Layout{Root: t.TempDir()}
 	host := build.DetectHost()
 	host.QemuAarch64, host.QemuX8664 = "", "" // only native runs: quick
 	var native []platforms.Target
 	for _, tg := range platforms.All() {
-		if host.Runs(tg) {
+		if real && host.Runs(tg) {
 			native = append(native, tg)
 			continue
 		}

@@ -12,9 +12,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 )
 
 // Policy bounds the retries. The zero value means 5 attempts, starting at
@@ -29,6 +29,9 @@ type Policy struct {
 	// Notify, if set, hears of each failed attempt before the wait that
 	// follows it.
 	Notify func(attempt int, err error, wait time.Duration)
+	// Rand returns a number in [0, 1) for the jitter; nil means math/rand.
+	// Tests pass one that returns 0.5: no jitter.
+	Rand func() float64
 }
 
 // withDefaults fills in the zero fields.
@@ -82,13 +85,7 @@ func IsTransient(err error) bool {
 // number of attempts when there was more than one.
 func Do(ctx context.Context, p Policy, op func(attempt int) error) error {
 	p = p.withDefaults()
-	b := &backoff.ExponentialBackOff{
-		InitialInterval:     p.Initial,
-		RandomizationFactor: 0.5,
-		Multiplier:          2,
-		MaxInterval:         p.Max,
-	}
-	b.Reset()
+	b := Backoff{Initial: p.Initial, Max: p.Max, Rand: p.Rand}
 	for attempt := 1; ; attempt++ {
 		err := op(attempt)
 		if err == nil {
@@ -104,10 +101,11 @@ func Do(ctx context.Context, p Policy, op func(attempt int) error) error {
 			}
 			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 		}
-		wait := min(b.NextBackOff(), p.Max)
-		if t.After > wait {
-			wait = min(t.After, p.Max)
+		wait := b.Delay(attempt)
+		if t.After > p.Max {
+			return fmt.Errorf("%w (the registry asked to wait %s before another try, longer than the %s this waits)", err, t.After, p.Max)
 		}
+		wait = max(wait, t.After)
 		if p.Notify != nil {
 			p.Notify(attempt, err, wait)
 		}
@@ -115,6 +113,29 @@ func Do(ctx context.Context, p Policy, op func(attempt int) error) error {
 			return fmt.Errorf("%w (stopped retrying: %w)", err, serr)
 		}
 	}
+}
+
+// Backoff is exponential backoff with jitter: the n-th delay is Initial
+// doubled n-1 times, at most Max, times a random factor in [0.5, 1.5), and
+// never more than Max.
+type Backoff struct {
+	Initial, Max time.Duration
+	Rand         func() float64 // in [0, 1); nil means math/rand
+}
+
+// Delay is the wait after the n-th failure (n from 1).
+func (b Backoff) Delay(n int) time.Duration {
+	d := b.Initial
+	for i := 1; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	r := rand.Float64
+	if b.Rand != nil {
+		r = b.Rand
+	}
+	jittered := time.Duration(float64(d) * (0.5 + r()))
+	return min(jittered, b.Max)
 }
 
 // Sleep waits for d or until ctx ends, on a timer.

@@ -22,6 +22,30 @@ func (r *recorder) sleep(_ context.Context, d time.Duration) error {
 
 var errBusy = errors.New("503 Service Unavailable")
 
+// half makes the jitter factor exactly 1.
+func half() float64 { return 0.5 }
+
+// The jitter spreads each wait over [0.5, 1.5) of it, never past the maximum.
+func TestBackoffJitter(t *testing.T) {
+	for _, tt := range []struct {
+		r    float64
+		n    int
+		want time.Duration
+	}{
+		{0, 1, 50 * time.Millisecond}, {0.999999, 1, 149999900 * time.Nanosecond}, {0.5, 3, 400 * time.Millisecond},
+		{0.99, 5, time.Second}, {0, 10, 500 * time.Millisecond},
+	} {
+		b := retry.Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Rand: func() float64 { return tt.r }}
+		assert.InDelta(t, tt.want, b.Delay(tt.n), float64(time.Microsecond), "r=%v n=%d", tt.r, tt.n)
+	}
+	b := retry.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}
+	seen := map[time.Duration]bool{}
+	for range 20 {
+		seen[b.Delay(1)] = true
+	}
+	assert.Greater(t, len(seen), 1, "without Rand the waits are random")
+}
+
 // failing returns an op that fails with errs in turn, then succeeds.
 func failing(errs ...error) (op func(int) error, calls *int) {
 	n := 0
@@ -48,12 +72,12 @@ func TestDo(t *testing.T) {
 		check     func(t *testing.T, waits []time.Duration)
 	}{
 		{name: "success at once", wantCalls: 1},
-		{name: "transient failures, then success", errs: []error{retry.Transient(errBusy, 0), retry.Transient(errBusy, 0)}, wantCalls: 3,
+		{name: "transient failures, then success: the waits double", errs: []error{
+			retry.Transient(errBusy, 0), retry.Transient(errBusy, 0), retry.Transient(errBusy, 0), retry.Transient(errBusy, 0), retry.Transient(errBusy, 0)},
+			attempts: 6, wantCalls: 6,
 			check: func(t *testing.T, waits []time.Duration) {
-				require.Len(t, waits, 2)
-				// 100 ms ± 50 %, then 200 ms ± 50 %
-				assert.InDelta(t, 100*time.Millisecond, waits[0], float64(50*time.Millisecond))
-				assert.InDelta(t, 200*time.Millisecond, waits[1], float64(100*time.Millisecond))
+				ms := time.Millisecond
+				assert.Equal(t, []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1000 * ms}, waits, "up to the maximum")
 			}},
 		{name: "a refusal is not retried", errs: []error{refused}, wantCalls: 1, wantErr: "401 Unauthorized"},
 		{name: "gives up after the attempts", errs: []error{retry.Transient(errBusy, 0), retry.Transient(errBusy, 0), retry.Transient(errBusy, 0)}, attempts: 3,
@@ -62,14 +86,14 @@ func TestDo(t *testing.T) {
 			check: func(t *testing.T, waits []time.Duration) {
 				assert.Equal(t, []time.Duration{700 * time.Millisecond}, waits)
 			}},
-		{name: "Retry-After is capped", errs: []error{retry.Transient(errBusy, time.Hour)}, wantCalls: 2,
-			check: func(t *testing.T, waits []time.Duration) { assert.Equal(t, []time.Duration{time.Second}, waits) }},
+		{name: "a Retry-After longer than the maximum ends it, saying so", errs: []error{retry.Transient(errBusy, time.Hour)}, wantCalls: 1,
+			wantErr: "503 Service Unavailable (the registry asked to wait 1h0m0s before another try, longer than the 1s this waits)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var r recorder
 			op, calls := failing(tt.errs...)
-			err := retry.Do(t.Context(), retry.Policy{Attempts: tt.attempts, Initial: 100 * time.Millisecond, Max: time.Second, Sleep: r.sleep}, op)
+			err := retry.Do(t.Context(), retry.Policy{Attempts: tt.attempts, Initial: 100 * time.Millisecond, Max: time.Second, Sleep: r.sleep, Rand: half}, op)
 			assert.Equal(t, tt.wantCalls, *calls)
 			if tt.wantErr != "" {
 				require.Error(t, err)

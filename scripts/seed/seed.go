@@ -73,6 +73,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		return nil, fmt.Errorf("seed: npm whoami: %w", err)
 	}
 	fmt.Fprintf(out, "logged in as %s\n", user)
+	if err := cfg.Registry.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
 
 	results := check(ctx, cfg)
 	var missing []int
@@ -100,7 +103,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	var failures []string
 	for _, r := range results {
 		if r.State == Failed {
-			failures = append(failures, fmt.Sprintf("  %s: %v", r.Package, r.Err))
+			failures = append(failures, fmt.Sprintf("  %s: %s", r.Package, npm.Brief(r.Err)))
 		}
 	}
 	if count(results, Existed) == len(results) {
@@ -144,7 +147,6 @@ func check(ctx context.Context, cfg Config) []Result {
 // version published meanwhile counts as done.
 func publish(ctx context.Context, cfg Config, name string) Result {
 	if cfg.DryRun {
-		fmt.Fprintf(cfg.Out, "  %s@%s\n", name, PlaceholderVersion)
 		return Result{Package: name, State: WouldSeed}
 	}
 	dir, err := os.MkdirTemp(cfg.TempDir, "facet-seed-")
@@ -156,14 +158,21 @@ func publish(ctx context.Context, cfg Config, name string) Result {
 	if err := dist.WriteJSON(filepath.Join(dir, "package.json"), manifest); err != nil {
 		return Result{Package: name, State: Failed, Err: err}
 	}
-	err = cfg.NPM.RunAttached(ctx, dir, cfg.Stdio, "publish", "--access", "public")
-	if err != nil && !AlreadyPublished(err) {
-		return Result{Package: name, State: Failed, Err: err}
-	}
-	if err != nil {
+	// npm runs in the repository, so that its .npmrc applies as it did when
+	// the registry was read, and publishes the placeholder's directory.
+	err = cfg.NPM.RunAttached(ctx, cfg.Dir, cfg.Stdio, "publish", dir, "--access", "public")
+	switch {
+	case err == nil:
+		return Result{Package: name, State: Published}
+	case AlreadyPublished(err):
 		return Result{Package: name, State: Existed}
 	}
-	return Result{Package: name, State: Published}
+	// The registry may have said "missing" from a stale cache of a package
+	// that exists (npm then refuses for another reason): ask again.
+	if exists, xerr := cfg.Registry.Exists(ctx, name); xerr == nil && exists {
+		return Result{Package: name, State: Existed}
+	}
+	return Result{Package: name, State: Failed, Err: err}
 }
 
 // AlreadyPublished reports whether npm publish failed because the version is
@@ -186,7 +195,7 @@ func report(out io.Writer, results []Result) {
 	for _, r := range results {
 		line := fmt.Sprintf("  %-*s  %s", width, r.Package, r.State)
 		if r.Err != nil {
-			line += ": " + firstLine(r.Err)
+			line += ": " + firstLine(errors.New(npm.Brief(r.Err)))
 		}
 		fmt.Fprintln(out, line)
 	}

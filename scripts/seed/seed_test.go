@@ -1,6 +1,7 @@
 package seed_test
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -164,7 +165,9 @@ func TestSeedDryRun(t *testing.T) {
 	}
 	assert.Empty(t, puts(bed), "nothing published")
 	assert.Empty(t, placeholders(t, bed))
-	assert.Contains(t, out.String(), "would publish 0.0.1 placeholders of 13 packages\n  @agent-facets/cli-darwin-arm64@0.0.1\n")
+	assert.Contains(t, out.String(), "would publish 0.0.1 placeholders of 13 packages\n")
+	assert.Regexp(t, `(?m)^  @agent-facets/cli-darwin-arm64 +would publish 0\.0\.1 \(dry run\)$`, out.String())
+	assert.Equal(t, 1, strings.Count(out.String(), "@agent-facets/cli-darwin-arm64 "), "each package once")
 }
 
 // few is a shorter list of packages, for tests about one package among others.
@@ -251,6 +254,59 @@ func TestSeedPreviouslyPublishedCountsAsDone(t *testing.T) {
 	require.NoError(t, err, out.String())
 	assert.Equal(t, seed.Existed, results[0].State)
 	assert.Contains(t, out.String(), "cannot publish over the previously published versions", "npm's words reach the terminal")
+}
+
+// The registry wants a one-time password to publish (a maintainer with
+// two-factor authentication): NPM_CONFIG_OTP serves, and so does the
+// terminal, where npm asks for it because seed leaves it attached.
+func TestSeedOneTimePassword(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	bed.Front.RequireOTPForPublish(true)
+	pkgs := few()
+
+	cfg, out := config(t, bed, true)
+	cfg.Packages = pkgs[:1]
+	_, err := seed.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "one-time password", "no password and no terminal: npm cannot ask")
+	assert.Empty(t, placeholders(t, bed))
+
+	cfg.NPM = cfg.NPM.With("NPM_CONFIG_OTP=" + registrytest.DefaultOTP)
+	_, err = seed.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	assert.Equal(t, pkgs[:1], placeholders(t, bed))
+
+	control, term := testenv.PTY(t)
+	cfg, out = config(t, bed, true)
+	cfg.Packages = pkgs[1:2]
+	cfg.Stdio = npm.Stdio{In: term, Out: term, Err: term}
+	asked := make(chan struct{})
+	go func() { // the maintainer: reads the terminal, answers the prompt once
+		var screen []byte
+		buf := make([]byte, 4096)
+		for {
+			n, err := control.Read(buf)
+			screen = append(screen, buf[:n]...)
+			if strings.Contains(string(screen), "Enter OTP:") {
+				close(asked) // before answering: npm goes on only once answered
+				_, _ = control.Write([]byte(registrytest.DefaultOTP + "\r"))
+				_, _ = io.Copy(io.Discard, control)
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	_, err = seed.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	select {
+	case <-asked:
+	default:
+		t.Fatal("npm did not ask for a one-time password on the terminal")
+	}
+	assert.Equal(t, pkgs[:2], placeholders(t, bed))
 }
 
 func TestAlreadyPublished(t *testing.T) {

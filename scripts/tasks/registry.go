@@ -29,7 +29,7 @@ func Seed(ctx context.Context, env Env) error {
 	}
 	_, err = seed.Run(ctx, seed.Config{
 		Registry:  reg,
-		NPM:       env.npm(),
+		NPM:       env.npmAt(reg),
 		Dir:       env.Root,
 		Stdio:     env.Terminal,
 		Packages:  platforms.Packages(),
@@ -56,7 +56,7 @@ func Trust(ctx context.Context, env Env) error {
 		return fmt.Errorf("trust: %w", err)
 	}
 	_, err = trust.Run(ctx, trust.Config{
-		Registry:  reg.String(),
+		Registry:  reg,
 		Account:   env.account(reg),
 		Packages:  platforms.Packages(),
 		Publisher: circleci.Facets(),
@@ -112,7 +112,7 @@ func VerifyRelease(ctx context.Context, env Env, v string) error {
 		Dist:     env.Layout(),
 		Poll:     registry.Poll{Timeout: wait},
 		Install:  install,
-		NPM:      env.npm(),
+		NPM:      env.npmAt(reg),
 		Out:      env.Stdout,
 	})
 	return err
@@ -121,10 +121,18 @@ func VerifyRelease(ctx context.Context, env Env, v string) error {
 // npm is the npm of this environment: its configuration is the user's.
 func (e Env) npm() npm.CLI { return npm.CLI{Env: e.Environ} }
 
+// npmAt is the npm of this environment, told to use reg whatever directory it
+// runs in.
+func (e Env) npmAt(reg *registry.Client) npm.CLI {
+	cli := e.npm()
+	cli.Registry = reg.URL.String()
+	return cli
+}
+
 // registry is a client of the registry npm is configured with in the
 // repository (NPM_CONFIG_REGISTRY, the npmrc files, or npm's default).
 func (e Env) registry(ctx context.Context) (*registry.Client, error) {
-	url, err := e.npm().Registry(ctx, e.Root)
+	url, err := e.npm().ConfiguredRegistry(ctx, e.Root)
 	if err != nil {
 		return nil, fmt.Errorf("asking npm which registry it uses: %w", err)
 	}
@@ -142,7 +150,7 @@ func (e Env) account(reg *registry.Client) *npm.Account {
 	if pace == 0 {
 		pace = npm.TrustPace
 	}
-	a := &npm.Account{CLI: e.npm(), Dir: e.Root, Stdio: e.Terminal, Pace: pace}
+	a := &npm.Account{CLI: e.npmAt(reg), Dir: e.Root, Stdio: e.Terminal, Pace: pace}
 	if e.Interactive {
 		a.AskOTP = npm.PromptOTP(e.Terminal.In, e.Terminal.Out, reg.String())
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -12,51 +13,118 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/progress"
 	"github.com/agent-facets/facets/scripts/registrytest"
+	"github.com/agent-facets/facets/scripts/releasetest"
 	"github.com/agent-facets/facets/scripts/tasks"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
 
-// bedEnv is a task environment whose npm is configured (its npmrc and
-// NPM_CONFIG_* variables) for the test bed, as a maintainer's after npm login.
-func bedEnv(t *testing.T, bed *testenv.Bed, vars map[string]string, login bool) (tasks.Env, *testenv.Buffer) {
+// bedEnv is a task environment of a maintainer after npm login: the
+// registry is set only in the repository's .npmrc (so every npm command must
+// run with it, in whatever directory), the login in the user's npmrc, and
+// the one-time passwords come from the terminal, where the maintainer types
+// them.
+func bedEnv(t *testing.T, bed *testenv.Bed, vars map[string]string) (tasks.Env, *testenv.Buffer) {
+	t.Helper()
 	var out testenv.Buffer
-	cli := bed.NPM(t, login).With("NPM_CONFIG_OTP=" + registrytest.DefaultOTP)
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, ".npmrc"), []byte("registry="+bed.URL+"\n"), 0o644))
+	userconfig := filepath.Join(t.TempDir(), "npmrc")
+	login := strings.TrimPrefix(bed.URL, "http:") + ":_authToken=" + bed.Verdaccio.Token + "\n"
+	require.NoError(t, os.WriteFile(userconfig, []byte(login), 0o600))
+	var environ []string
+	for _, kv := range bed.NPM(t, false).Env {
+		if !strings.HasPrefix(kv, "NPM_CONFIG_REGISTRY=") && !strings.HasPrefix(kv, "NPM_CONFIG_USERCONFIG=") {
+			environ = append(environ, kv)
+		}
+	}
+	environ = append(environ, "NPM_CONFIG_USERCONFIG="+userconfig)
 	return tasks.Env{
-		Root:      t.TempDir(),
-		Getenv:    func(k string) string { return vars[k] },
-		Environ:   cli.Env,
-		Stdout:    &out,
-		Progress:  progress.NewPlain(&out),
-		Terminal:  npm.Stdio{In: strings.NewReader(""), Out: &out, Err: &out},
-		TrustPace: time.Millisecond,
+		Root:        root,
+		Getenv:      func(k string) string { return vars[k] },
+		Environ:     environ,
+		Stdout:      &out,
+		Progress:    progress.NewPlain(&out),
+		Terminal:    npm.Stdio{In: strings.NewReader(strings.Repeat(registrytest.DefaultOTP+"\n", 100)), Out: &out, Err: &out},
+		Interactive: true,
+		TrustPace:   time.Millisecond,
 	}, &out
 }
 
 // A maintainer's first-time setup, end to end through the tasks the Mage
-// targets run, against the registry npm is configured with: seed, trust,
-// verify.
+// targets run, against the registry npm is configured with (in the
+// repository's .npmrc only): seed, trust, verify, each dry run first.
 func TestFirstTimeSetup(t *testing.T) {
 	bed := testenv.RegistryBed(t)
-	env, out := bedEnv(t, bed, nil, true)
+	env, out := bedEnv(t, bed, nil)
+	dry, dryOut := bedEnv(t, bed, map[string]string{"FACET_DRY_RUN": "1"})
 
+	require.NoError(t, tasks.Seed(t.Context(), dry), dryOut.String())
+	assert.Contains(t, dryOut.String(), "would publish 0.0.1 placeholders of 13 packages")
 	require.NoError(t, tasks.Seed(t.Context(), env), out.String())
 	assert.Contains(t, out.String(), "registry "+bed.URL+"\n", "the registry npm is configured with")
-	require.NoError(t, tasks.Trust(t.Context(), env), out.String())
+	for _, pkg := range platforms.Packages() {
+		exists, err := bed.Verdaccio.NPM().Run(t.Context(), t.TempDir(), "view", pkg+"@0.0.1", "version")
+		require.NoError(t, err, "seeded on the registry the repository names: %s", pkg)
+		assert.Equal(t, "0.0.1", strings.TrimSpace(string(exists)))
+	}
 
+	dryOut.Reset()
+	require.NoError(t, tasks.Trust(t.Context(), dry), dryOut.String())
+	assert.Contains(t, dryOut.String(), "agent-facets  would create (dry run)")
+	for _, pkg := range platforms.Packages() {
+		assert.Empty(t, bed.Front.TrustOf(pkg), "a dry run creates nothing")
+	}
+	// The terminal's input is a fixed text here, which an attached npm reads
+	// to the end: each task gets a terminal of its own.
+	env, out = bedEnv(t, bed, nil)
+	require.NoError(t, tasks.Trust(t.Context(), env), out.String())
+	assert.Contains(t, out.String(), "npm asks for a one-time password for "+bed.URL+"\nEnter OTP: ", "asked on the terminal")
 	for _, pkg := range platforms.Packages() {
 		assert.Len(t, bed.Front.TrustOf(pkg), 1, pkg)
 	}
-	out.Reset()
+	env, out = bedEnv(t, bed, nil)
 	require.NoError(t, tasks.VerifySetup(t.Context(), env), out.String())
 	assert.Contains(t, out.String(), "The setup is complete.")
-	assert.NotContains(t, out.String(), "not checked")
+
+	// A trusted publisher set by hand for another project is replaced only
+	// when asked.
+	other := circleci.Facets()
+	other.ProjectID = "33333333-3333-4333-8333-333333333333"
+	bed.Front.SetTrust(platforms.Wrapper, registrytest.TrustFor(other))
+	env, out = bedEnv(t, bed, nil)
+	require.Error(t, tasks.Trust(t.Context(), env), out.String())
+	replace, replaceOut := bedEnv(t, bed, map[string]string{"FACET_TRUST_REPLACE": "1"})
+	require.NoError(t, tasks.Trust(t.Context(), replace), replaceOut.String())
+	assert.Contains(t, replaceOut.String(), "agent-facets  replaced")
 
 	out.Reset()
 	require.NoError(t, tasks.Seed(t.Context(), env), out.String())
 	assert.Contains(t, out.String(), "All packages already exist on npm")
+}
+
+// verify:release reads FACET_WAIT and FACET_VERIFY_INSTALL.
+func TestVerifyReleaseSwitches(t *testing.T) {
+	bed := testenv.RegistryBed(t)
+	l, records := releasetest.Packed(t, "3.0.0")
+	bed.PublishTarballs(t, "latest", releasetest.Tarballs(l, records)...)
+
+	env, out := bedEnv(t, bed, map[string]string{"FACET_VERIFY_INSTALL": "1"})
+	require.NoError(t, tasks.VerifyRelease(t.Context(), env, "3.0.0"), out.String())
+	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
+		assert.Contains(t, out.String(), "npm install agent-facets@3.0.0: facet --version prints 3.0.0")
+	}
+
+	// 3.0.1 is not there: with a wait shorter than the first pause, verify
+	// gives up at once instead of polling for the default five minutes.
+	env, out = bedEnv(t, bed, map[string]string{"FACET_WAIT": "100ms"})
+	err := tasks.VerifyRelease(t.Context(), env, "3.0.1")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "version 3.0.1 is not there")
+	assert.NotContains(t, out.String(), "waiting ")
 }
 
 // Bad switches are refused before anything is asked of npm or the registry.

@@ -38,7 +38,7 @@ func Release(ctx context.Context, env Env) error {
 	plan, _, err := release.Run(ctx, release.Config{
 		Dist:          env.Layout(),
 		Registry:      reg,
-		NPM:           env.npm(),
+		NPM:           env.npmAt(reg),
 		Dir:           env.Root,
 		Tokens:        circleci.Minter{Env: env.Environ},
 		Job:           circleci.ReadJob(env.Getenv),

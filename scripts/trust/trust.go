@@ -13,11 +13,12 @@ import (
 
 	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/registry"
 )
 
 // Config is what trust needs.
 type Config struct {
-	Registry  string             // the registry npm is configured with, for the report
+	Registry  *registry.Client   // the registry npm is configured with
 	Account   *npm.Account       // the maintainer's npm, logged in, paced, attached to the terminal
 	Packages  []string           // the packages (the 12 platform packages and the wrapper)
 	Publisher circleci.Publisher // the trusted publisher every package must have
@@ -63,6 +64,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trust: npm whoami: %w", err)
 	}
+	if err := cfg.Registry.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("trust: %w", err)
+	}
 	fmt.Fprintf(cfg.Out, "logged in as %s; trusted publisher: CircleCI project %s, pipeline definition %s\n",
 		user, cfg.Publisher.ProjectID, cfg.Publisher.PipelineDefinitionID)
 
@@ -72,7 +76,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 			results[i] = Result{Package: pkg, State: Failed, Err: err}
 			continue
 		}
-		results[i] = one(ctx, cfg, pkg)
+		results[i] = one(ctx, cfg, user, pkg)
 		r := results[i]
 		line := fmt.Sprintf("  %s  %s", pkg, r.State)
 		if r.Err != nil {
@@ -100,9 +104,18 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 }
 
 // one sets up the trusted publisher of pkg.
-func one(ctx context.Context, cfg Config, pkg string) Result {
+func one(ctx context.Context, cfg Config, user, pkg string) Result {
 	list, err := cfg.Account.TrustList(ctx, pkg)
 	if errors.Is(err, npm.ErrNoPackage) {
+		// npm's API answers 404 for a package that does not exist, and may for
+		// one this user cannot manage: tell them apart.
+		exists, xerr := cfg.Registry.Exists(ctx, pkg)
+		switch {
+		case xerr != nil:
+			return Result{Package: pkg, State: Failed, Err: fmt.Errorf("npm trust list: 404, and the registry could not say whether the package exists: %w", xerr)}
+		case exists:
+			return Result{Package: pkg, State: Failed, Err: fmt.Errorf("the registry has the package but npm's trusted-publisher API answers 404 for it: is %s one of its maintainers (npm owner ls %s)?", user, pkg)}
+		}
 		return Result{Package: pkg, State: Failed, Err: errors.New("the package does not exist on the registry: run go tool mage seed first")}
 	}
 	if err != nil {

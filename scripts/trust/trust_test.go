@@ -13,22 +13,25 @@ import (
 	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/registry"
 	"github.com/agent-facets/facets/scripts/registrytest"
 	"github.com/agent-facets/facets/scripts/testenv"
 	"github.com/agent-facets/facets/scripts/trust"
 )
 
-// clock is a fake clock that moves only when the code under test sleeps.
+// clock is the real clock, but its Sleep records the wait and returns at
+// once: the pacing is computed from the real times of npm's calls, and the
+// test does not wait for it.
 type clock struct {
-	now   time.Time
-	waits []time.Duration
+	skipped time.Duration // slept, in the clock's eyes
+	waits   []time.Duration
 }
 
-func (c *clock) Now() time.Time { return c.now }
+func (c *clock) Now() time.Time { return time.Now().Add(c.skipped) }
 
 func (c *clock) Sleep(_ context.Context, d time.Duration) error {
 	c.waits = append(c.waits, d)
-	c.now = c.now.Add(d)
+	c.skipped += d
 	return nil
 }
 
@@ -37,9 +40,11 @@ func (c *clock) Sleep(_ context.Context, d time.Duration) error {
 func config(t *testing.T, bed *testenv.Bed) (trust.Config, *testenv.Buffer, *clock) {
 	t.Helper()
 	var out testenv.Buffer
-	c := &clock{now: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
+	c := &clock{}
+	reg, err := registry.New(bed.URL)
+	require.NoError(t, err)
 	return trust.Config{
-		Registry: bed.URL,
+		Registry: reg,
 		Account: &npm.Account{
 			CLI:   bed.NPM(t, true).With("NPM_CONFIG_OTP=" + registrytest.DefaultOTP),
 			Dir:   t.TempDir(),
@@ -95,7 +100,8 @@ func TestTrustCreatesThenFindsOK(t *testing.T) {
 	assert.Equal(t, map[string]int{"GET": 13, "POST": 13}, calls(bed))
 	require.Len(t, clk.waits, 2*13-1, "one pause between two calls")
 	for _, w := range clk.waits {
-		assert.Equal(t, 2*time.Second, w, "npm asks for 2 s between calls")
+		// 2 s from the end of one npm call (not its start) to the next.
+		assert.InDelta(t, 2*time.Second, w, float64(100*time.Millisecond), "npm asks for 2 s between calls")
 	}
 	assert.Contains(t, out.String(), "registry "+bed.URL+"\n")
 	assert.Contains(t, out.String(), "  agent-facets  created\n")
@@ -151,6 +157,7 @@ func TestTrustMismatch(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, trust.WouldReplace, results[0].State)
 	assert.Equal(t, before0, bed.Front.TrustOf(pkgs[0]), "a dry run changes nothing")
+	assert.Equal(t, trust.OK, results[2].State)
 
 	cfg.DryRun = false
 	results, err = trust.Run(t.Context(), cfg)
@@ -159,6 +166,23 @@ func TestTrustMismatch(t *testing.T) {
 	for _, pkg := range pkgs {
 		assert.True(t, matches(t, bed, pkg), pkg)
 	}
+}
+
+// A dry run reads, and creates nothing.
+func TestTrustDryRun(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	pkgs := []string{platforms.All()[2].Package(), platforms.Wrapper}
+	bed.Publish(t, "0.0.1", pkgs...)
+	cfg, out, _ := config(t, bed)
+	cfg.Packages, cfg.DryRun = pkgs, true
+	results, err := trust.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	for _, r := range results {
+		assert.Equal(t, trust.WouldCreate, r.State)
+		assert.Empty(t, bed.Front.TrustOf(r.Package), "nothing created")
+	}
+	assert.Equal(t, map[string]int{"GET": 2}, calls(bed))
 }
 
 func TestTrustMissingPackage(t *testing.T) {
@@ -172,6 +196,14 @@ func TestTrustMissingPackage(t *testing.T) {
 	assert.Equal(t, trust.Failed, results[0].State)
 	assert.Contains(t, err.Error(), "@agent-facets/cli-darwin-arm64: the package does not exist on the registry: run go tool mage seed first")
 	assert.Equal(t, trust.Created, results[1].State)
+
+	// A 404 for a package that exists is not "run seed": npm's API answers so
+	// to a user who may not manage it.
+	bed.Front.Inject(registrytest.Fault{Kind: registrytest.NotFound, Package: platforms.Wrapper, Path: "/-/package/"})
+	cfg.Packages = []string{platforms.Wrapper}
+	_, err = trust.Run(t.Context(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "agent-facets: the registry has the package but npm's trusted-publisher API answers 404 for it: is facets one of its maintainers (npm owner ls agent-facets)?")
 }
 
 // Bad setups are refused before anything is read or changed.
@@ -217,7 +249,7 @@ func TestTrustOneTimePassword(t *testing.T) {
 	assert.Empty(t, bed.Front.TrustOf(pkgs[0]))
 
 	asked := 0
-	cfg.Account = &npm.Account{CLI: bed.NPM(t, true), Dir: t.TempDir(), Stdio: npm.Stdio{Out: out, Err: out},
+	cfg.Account = &npm.Account{CLI: bed.NPM(t, true), Dir: t.TempDir(), Stdio: npm.Stdio{Out: out, Err: out}, Pace: time.Millisecond,
 		AskOTP: func(context.Context) (string, error) { asked++; return registrytest.DefaultOTP, nil }}
 	results, err := trust.Run(t.Context(), cfg)
 	require.NoError(t, err, out.String())

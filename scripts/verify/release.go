@@ -59,6 +59,9 @@ func Wants(version, tag string, records []dist.PackRecord) []registry.Want {
 // wrong.
 func Release(ctx context.Context, cfg ReleaseConfig) ([]registry.Status, error) {
 	fmt.Fprintf(cfg.Out, "registry %s\n", cfg.Registry)
+	if err := cfg.Registry.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
 	records, note := packed(cfg.Dist, cfg.Version)
 	if note != "" {
 		fmt.Fprintf(cfg.Out, "integrity not compared: %s\n", note)
@@ -119,7 +122,10 @@ func packed(l dist.Layout, version string) ([]dist.PackRecord, string) {
 }
 
 // Table prints one row per package: the version found, the integrity against
-// dist/, where the tag points, and the state.
+// dist/, where the tag points, and the state: ok; wrong (it differs, and
+// waiting will not change that); error (the registry refused to answer); or
+// timed out (not as wanted when the time was up: not there yet, or the tag
+// elsewhere).
 func Table(out io.Writer, statuses []registry.Status) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "package\tversion\tintegrity\ttag\tstate")
@@ -150,7 +156,7 @@ func Table(out io.Writer, statuses []registry.Status) {
 		case s.Final:
 			state = "wrong"
 		case !s.OK():
-			state = "pending"
+			state = "timed out" // still not as wanted when the time was up
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Name, version, integrity, tag, state)
 	}

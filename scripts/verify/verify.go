@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -45,6 +46,9 @@ type SetupResult struct {
 // problem.
 func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 	fmt.Fprintf(cfg.Out, "registry %s\n", cfg.Registry)
+	if err := cfg.Registry.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
 	results := make([]SetupResult, len(cfg.Packages))
 	var wg sync.WaitGroup
 	for i, pkg := range cfg.Packages {
@@ -55,6 +59,10 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 	}
 	wg.Wait()
 
+	var problems []string
+	// Not logged in (or an npm without npm trust), the trusted publishers
+	// cannot be read: say so, and why. Logged in, a failure to read them is a
+	// failure: the setup is not known to be complete.
 	why := trustReadable(ctx, cfg)
 	if why == "" {
 		for i := range results {
@@ -64,8 +72,12 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 			}
 			list, err := cfg.Account.TrustList(ctx, r.Package)
 			if err != nil {
-				why = "reading the trusted publishers failed: " + firstLine(err)
-				break
+				r.Trust = "error"
+				problems = append(problems, fmt.Sprintf("  %s: could not read its trusted publisher: %s", r.Package, firstLine(err)))
+				if errors.Is(err, npm.ErrOTP) || errors.Is(err, npm.ErrNotLoggedIn) {
+					break // the same for every package
+				}
+				continue
 			}
 			if r.Diff = cfg.Publisher.Compare(list); r.Diff == nil {
 				r.Trust = "ok"
@@ -77,7 +89,6 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 
 	w := tabwriter.NewWriter(cfg.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "package\texists\ttrusted publisher")
-	var problems []string
 	for _, r := range results {
 		exists := "yes"
 		switch {
@@ -94,11 +105,13 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 		}
 	}
 	w.Flush()
-	if why != "" {
-		fmt.Fprintf(cfg.Out, "Trusted publishers not checked: %s.\n", why)
-	}
 	if len(problems) > 0 {
+		sort.Strings(problems)
 		return results, fmt.Errorf("verify: the setup is not complete:\n%s", strings.Join(problems, "\n"))
+	}
+	if why != "" {
+		fmt.Fprintf(cfg.Out, "Every package exists. Trusted publishers not checked: %s.\n", why)
+		return results, nil
 	}
 	fmt.Fprintln(cfg.Out, "The setup is complete.")
 	return results, nil

@@ -3,6 +3,7 @@ package verify_test
 import (
 	"context"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -98,14 +99,19 @@ func TestSetup(t *testing.T) {
 		for _, r := range results {
 			assert.Equal(t, "not checked", r.Trust)
 		}
-		assert.Contains(t, out.String(), "Trusted publishers not checked: npm is not logged in to "+bed.URL+" (npm login, then verify again).")
+		assert.Contains(t, out.String(), "Every package exists. Trusted publishers not checked: npm is not logged in to "+bed.URL+" (npm login, then verify again).")
+		assert.NotContains(t, out.String(), "The setup is complete.")
 	})
-	t.Run("no one-time password: not checked, and why", func(t *testing.T) {
+	t.Run("logged in, but the trusted publishers cannot be read: a failure", func(t *testing.T) {
 		cfg, out := setupConfig(t, bed, true)
-		cfg.Account.CLI = bed.NPM(t, true)
-		_, err := verify.Setup(t.Context(), cfg)
-		require.NoError(t, err, out.String())
-		assert.Contains(t, out.String(), "Trusted publishers not checked: reading the trusted publishers failed: the registry asks for a one-time password")
+		cfg.Account.CLI = bed.NPM(t, true) // no one-time password, and no terminal to ask on
+		results, err := verify.Setup(t.Context(), cfg)
+		require.Error(t, err, out.String())
+		assert.Contains(t, err.Error(), "verify: the setup is not complete:\n  @agent-facets/cli-darwin-arm64: could not read its trusted publisher: the registry asks for a one-time password")
+		assert.Contains(t, err.Error(), "set NPM_CONFIG_OTP")
+		assert.Equal(t, "error", results[0].Trust)
+		assert.Equal(t, "not checked", results[1].Trust, "the same would happen to every package: stop asking")
+		assert.NotContains(t, out.String(), "complete.")
 	})
 }
 
@@ -148,7 +154,7 @@ func releaseConfig(t *testing.T, r release, version, tag string) (verify.Release
 		Version:  version,
 		Tag:      tag,
 		Dist:     r.dist,
-		Poll:     registry.Poll{Initial: time.Second, Max: 8 * time.Second, Timeout: time.Minute, Sleep: clk.Sleep, Now: clk.Now},
+		Poll:     registry.Poll{Initial: time.Second, Max: 8 * time.Second, Timeout: time.Minute, Sleep: clk.Sleep, Now: clk.Now, Rand: func() float64 { return 0.5 }},
 		NPM:      r.bed.NPM(t, false),
 		TempDir:  t.TempDir(),
 		Out:      &out,
@@ -200,12 +206,9 @@ func TestRelease(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "verify: release 1.0.1 is not right:\n  @agent-facets/cli-darwin-arm64@1.0.1: version 1.0.1 is not there\n")
 		assert.False(t, statuses[0].OK())
-		var total time.Duration
-		for _, w := range clk.waits {
-			total += w
-		}
-		assert.LessOrEqual(t, total, time.Minute, "bounded")
-		assert.Greater(t, len(clk.waits), 3, "it waited, longer each time")
+		s := time.Second
+		assert.Equal(t, []time.Duration{s, 2 * s, 4 * s, 8 * s, 8 * s, 8 * s, 8 * s, 8 * s, 8 * s}, clk.waits,
+			"exponential, at most 8 s, and no wait past the minute")
 		assert.Contains(t, out.String(), "waiting ")
 		gets := getsOf(bed)
 		assert.Equal(t, len(clk.waits)+1, gets["agent-facets"]-before["agent-facets"], "one read per round")
@@ -220,6 +223,23 @@ func TestRelease(t *testing.T) {
 		require.NoError(t, err, out.String())
 		assert.Contains(t, out.String(), "npm install agent-facets@1.0.0: facet --version prints 1.0.0")
 	})
+}
+
+// The install check fails when what npm installs does not run as facet of
+// the version.
+func TestReleaseInstallCheckFails(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	l, records := releasetest.StandIns(t, "1.2.0")
+	bed.PublishTarballs(t, "latest", releasetest.Tarballs(l, records)...)
+	cfg, out, _ := releaseConfig(t, release{bed, l, records}, "1.2.0", "latest")
+	cfg.Install = true
+	_, err := verify.Release(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "verify: release 1.2.0 is not right:\n  after npm install agent-facets@1.2.0, facet --version")
+	entries, err := os.ReadDir(cfg.TempDir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "the project is removed")
 }
 
 // Only the packages still pending are read again; one that shows up after a
@@ -268,7 +288,7 @@ func TestReleaseWrong(t *testing.T) {
 	assert.False(t, statuses[1].Final, "a tag may yet move")
 	assert.NotEmpty(t, clk.waits)
 	assert.Regexp(t, `(?m)^@agent-facets/cli-darwin-arm64 +2\.0\.0 +≠ dist +latest → 2\.0\.0 +wrong$`, out.String())
-	assert.Regexp(t, `(?m)^@agent-facets/cli-linux-x64 +2\.0\.0 += dist +latest → 1\.9\.0 +pending$`, out.String())
+	assert.Regexp(t, `(?m)^@agent-facets/cli-linux-x64 +2\.0\.0 += dist +latest → 1\.9\.0 +timed out$`, out.String())
 
 	gets := getsOf(bed)
 	darwinArm, darwinX64 := platforms.All()[0].Package(), platforms.All()[1].Package()
