@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
-
 )
 
 // Policy bounds the retries. The zero value means 5 attempts, starting at
