@@ -77,3 +77,6 @@ func (Verify) Release(ctx context.Context, version string) error {
 
 // Release publishes the release in dist/ from CircleCI with npm trusted publishing (OIDC), the wrapper last, then verifies it.
 func Release(ctx context.Context) error { return tasks.Release(ctx, tasks.OS()) }
+
+// Rehearse runs the whole release on this machine against a local registry: seed, trust, the build matrix, package, release with OIDC, verify, install.
+func Rehearse(ctx context.Context) error { return tasks.Rehearse(ctx, tasks.OS()) }

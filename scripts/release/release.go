@@ -151,13 +151,15 @@ func (r *run) printPlan(p *Plan) {
 	}
 	fmt.Fprintf(r.out, "release %s to %s under dist-tag %s: %d to publish, %d already published\n",
 		p.Version, r.cfg.Registry, p.Tag, publish, skip)
+	w := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
 	for _, it := range p.Items {
 		what := "publish " + it.Record.Tarball
 		if it.Skip {
 			what = "skip: already published with this tarball"
 		}
-		fmt.Fprintf(r.out, "  %s@%s  %s\n", it.Record.Name, it.Record.Version, what)
+		fmt.Fprintf(w, "  %s\t%s\n", it.Record.Name, what)
 	}
+	w.Flush()
 }
 
 // printTable prints the final table: package, action, attempts, duration.

@@ -49,6 +49,9 @@ type Env struct {
 	// TrustPace is the least time between two npm trust calls; 0 means the
 	// 2 s npm asks of npmjs.com. The rehearsal's local registry needs none.
 	TrustPace time.Duration
+	// Dist is the dist directory; "" means the repository's dist/. The
+	// rehearsal builds and releases in a directory of its own.
+	Dist string
 }
 
 // OS returns the Env of this process, rooted at the working directory (Mage
@@ -71,8 +74,13 @@ func OS() Env {
 	}
 }
 
-// Layout is the dist directory of the repository.
-func (e Env) Layout() dist.Layout { return dist.Layout{Root: filepath.Join(e.Root, "dist")} }
+// Layout is the dist directory: Dist, or the repository's dist/.
+func (e Env) Layout() dist.Layout {
+	if e.Dist != "" {
+		return dist.Layout{Root: e.Dist}
+	}
+	return dist.Layout{Root: filepath.Join(e.Root, "dist")}
+}
 
 // relative is path relative to root when it lies inside it.
 func relative(root, path string) string {

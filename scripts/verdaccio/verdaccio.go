@@ -51,6 +51,7 @@ type Server struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	done  chan error
+	stop  sync.Once
 	logs  *lockedBuffer
 }
 
@@ -273,15 +274,18 @@ func (s *Server) NPM() npm.CLI { return npm.CLI{Env: s.Env()} }
 // Logs is what Verdaccio printed, for failure messages.
 func (s *Server) Logs() string { return s.logs.String() }
 
-// Stop stops the server and waits for it to exit.
+// Stop stops the server and waits for it to exit. Stopping a stopped server
+// does nothing.
 func (s *Server) Stop() error {
-	_ = s.stdin.Close() // serve.js exits when its stdin closes
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	s.stop.Do(func() {
+		_ = s.stdin.Close() // serve.js exits when its stdin closes
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
 	return nil
 }
 
