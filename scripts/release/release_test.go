@@ -291,6 +291,7 @@ func TestReleaseThroughFailures(t *testing.T) {
 	for _, pkg := range platforms.Packages() {
 		assert.Equal(t, 1, f.puts()[pkg], pkg)
 	}
+	secretsNowhere(t, f, out.String())
 }
 
 // A package whose trusted publisher does not match stops the release in the
@@ -312,6 +313,7 @@ func TestExchangeDenied(t *testing.T) {
 	assert.Contains(t, msg, "likely causes: the package has no trusted publisher (go tool mage trust)")
 	assert.Contains(t, msg, "SSH rerun")
 	assert.Empty(t, f.puts(), "nothing published")
+	secretsNowhere(t, f, out.String()+msg)
 }
 
 // Refusals: each one clear message, and nothing published.
