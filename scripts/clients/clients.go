@@ -13,7 +13,6 @@ package clients
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -51,22 +50,12 @@ type Set struct {
 // platform packages hold their binaries, which are run directly.
 func Ensure(ctx context.Context, opts Options) (*Set, error) {
 	dir := filepath.Join(opts.Root, PinnedDir)
-	unlock, err := lockFile(filepath.Join(dir, ".install.lock"))
-	if err != nil {
-		return nil, fmt.Errorf("locking the install of pnpm, yarn and bun: %w", err)
+	if err := opts.NPM.InstallPinned(ctx, dir); err != nil {
+		return nil, fmt.Errorf("installing pnpm, yarn and bun: %w", err)
 	}
-	defer unlock()
-	pins, err := pinned(dir)
+	pins, err := npm.Pinned(dir)
 	if err != nil {
 		return nil, err
-	}
-	if err := installed(dir, pins); err != nil {
-		if _, err := opts.NPM.Run(ctx, dir, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"); err != nil {
-			return nil, fmt.Errorf("installing pnpm, yarn and bun: %w", err)
-		}
-		if err := installed(dir, pins); err != nil {
-			return nil, fmt.Errorf("installing pnpm, yarn and bun: %w", err)
-		}
 	}
 	modules := filepath.Join(dir, "node_modules")
 	s := &Set{
@@ -88,34 +77,6 @@ func Ensure(ctx context.Context, opts Options) (*Set, error) {
 	return s, nil
 }
 
-// pinned reads the versions package.json pins.
-func pinned(dir string) (map[string]string, error) {
-	var pin struct {
-		Dependencies map[string]string `json:"dependencies"`
-	}
-	if err := readJSON(filepath.Join(dir, "package.json"), &pin); err != nil {
-		return nil, fmt.Errorf("reading the pinned clients: %w", err)
-	}
-	return pin.Dependencies, nil
-}
-
-// installed checks that node_modules holds every version pinned.
-func installed(dir string, pins map[string]string) error {
-	var missing []string
-	for name, version := range pins {
-		var got struct {
-			Version string `json:"version"`
-		}
-		if err := readJSON(filepath.Join(dir, "node_modules", filepath.FromSlash(name), "package.json"), &got); err != nil || got.Version != version {
-			missing = append(missing, name+"@"+version)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("not installed: %s", strings.Join(missing, ", "))
-	}
-	return nil
-}
-
 // only is the one file matching pattern.
 func only(pattern string) (string, error) {
 	matches, err := filepath.Glob(pattern)
@@ -126,14 +87,6 @@ func only(pattern string) (string, error) {
 		return "", fmt.Errorf("want one binary for this machine at %s, found %d", pattern, len(matches))
 	}
 	return matches[0], nil
-}
-
-func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(data, v)
 }
 
 // Sandbox is where clients run: a home directory and caches of its own in

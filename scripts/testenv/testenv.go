@@ -233,7 +233,7 @@ func OldNPM(t testing.TB, env []string) npm.CLI {
 	t.Helper()
 	LookPath(t, "node", "install Node.js 20 or later")
 	dir := filepath.Join(RepoRoot(t), OldNPMDir)
-	if err := verdaccio.InstallPinned(t.Context(), npm.CLI{Path: LookPath(t, "npm", "install npm 11")}, dir, "npm"); err != nil {
+	if err := (npm.CLI{Path: LookPath(t, "npm", "install npm 11")}).InstallPinned(t.Context(), dir); err != nil {
 		Missing(t, "an old npm for the tests", err.Error())
 	}
 	return npm.CLI{Path: filepath.Join(dir, "node_modules", ".bin", "npm"), Env: env}

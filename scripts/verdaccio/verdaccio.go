@@ -59,51 +59,10 @@ type Server struct {
 // already. Concurrent callers (test packages run in parallel) wait for each
 // other.
 func EnsureInstalled(ctx context.Context, opts Options) error {
-	if err := InstallPinned(ctx, opts.NPM, filepath.Join(opts.Root, ServerDir), "verdaccio"); err != nil {
+	if err := opts.NPM.InstallPinned(ctx, filepath.Join(opts.Root, ServerDir)); err != nil {
 		return fmt.Errorf("installing Verdaccio: %w", err)
 	}
 	return nil
-}
-
-// InstallPinned installs the packages pinned in dir's package.json and
-// package-lock.json with npm ci, unless the dependency name is installed at
-// its pinned version already. Concurrent callers, in this process or others,
-// wait for each other. Verdaccio is installed this way, and so are the other
-// pinned tools the tests run.
-func InstallPinned(ctx context.Context, cli npm.CLI, dir, name string) error {
-	unlock, err := lockFile(filepath.Join(dir, ".install.lock"))
-	if err != nil {
-		return fmt.Errorf("locking %s: %w", dir, err)
-	}
-	defer unlock()
-	if installed(dir, name) {
-		return nil
-	}
-	if _, err := cli.Run(ctx, dir, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"); err != nil {
-		return err
-	}
-	if !installed(dir, name) {
-		return fmt.Errorf("npm ci in %s did not install the pinned %s", dir, name)
-	}
-	return nil
-}
-
-// installed reports whether node_modules holds the version of name that
-// package.json pins.
-func installed(dir, name string) bool {
-	var pin struct {
-		Dependencies map[string]string `json:"dependencies"`
-	}
-	var got struct {
-		Version string `json:"version"`
-	}
-	if err := readJSON(filepath.Join(dir, "package.json"), &pin); err != nil {
-		return false
-	}
-	if err := readJSON(filepath.Join(dir, "node_modules", name, "package.json"), &got); err != nil {
-		return false
-	}
-	return got.Version != "" && got.Version == pin.Dependencies[name]
 }
 
 // Start installs Verdaccio if needed, starts it on a free loopback port with
@@ -299,14 +258,6 @@ func withoutNPMConfig(env []string) []string {
 		}
 	}
 	return out
-}
-
-func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(data, v)
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers.

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package verdaccio
+package npm
 
 // lockFile does not lock where flock is missing: concurrent first installs
 // may both run npm ci.

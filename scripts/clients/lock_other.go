@@ -1,7 +1,0 @@
-//go:build !unix
-
-package clients
-
-// lockFile does not lock where flock is missing: concurrent first installs
-// may both run npm ci.
-func lockFile(string) (func(), error) { return func() {}, nil }
