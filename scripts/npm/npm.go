@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/Masterminds/semver/v3"
 )
@@ -86,6 +87,34 @@ func (c CLI) Run(ctx context.Context, dir string, args ...string) ([]byte, error
 	var stdout bytes.Buffer
 	err := c.run(ctx, dir, nil, &stdout, nil, args)
 	return stdout.Bytes(), err
+}
+
+// RunCombined runs npm with args in dir and returns its standard output and
+// standard error together, in the order npm wrote them (its verbose log
+// lines among them). A failure is an *Error.
+func (c CLI) RunCombined(ctx context.Context, dir string, args ...string) (string, error) {
+	var out lockedBuffer
+	err := c.run(ctx, dir, nil, &out, &out, args)
+	return out.String(), err
+}
+
+// lockedBuffer collects what two goroutines (exec's copiers of stdout and
+// stderr) write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // Stdio is the terminal an attached npm talks to.

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,10 +36,9 @@ func (r *run) npmPublish(ctx context.Context, it Item, tag string, dryRun bool) 
 	if dryRun {
 		args = append(args, "--dry-run")
 	}
-	var out lockedBuffer
 	cli := r.cfg.NPM.With("NPM_ID_TOKEN="+token, "CIRCLECI=true")
-	err = cli.RunAttached(ctx, r.cfg.Dir, npm.Stdio{Out: &out, Err: &out}, args...)
-	text := r.redactor.Redact(out.String())
+	out, err := cli.RunCombined(ctx, r.cfg.Dir, args...)
+	text := r.redactor.Redact(out)
 	if f, lerr := r.logFile(it.Record.Name); lerr == nil {
 		what := "publish"
 		if dryRun {
@@ -335,23 +332,3 @@ func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
 }
-
-// lockedBuffer collects npm's stdout and stderr, written from two goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-var _ io.Writer = (*lockedBuffer)(nil)
