@@ -5,33 +5,73 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/ciconfig"
 	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/procgroup"
 	"github.com/agent-facets/facets/scripts/progress"
 	"github.com/agent-facets/facets/scripts/registrytest"
 	"github.com/agent-facets/facets/scripts/version"
 )
 
+// CIJob is one job of the release workflow as .circleci/config.yml runs it
+// (scale-out): the tool job compiles the build tool; every other job runs
+// the compiled tool with Args, in a fresh checkout with the workspace
+// attached, and persists Persist (paths or globs below the checkout) to the
+// workspace. The ciconfig tests check this list against the config.
+type CIJob struct {
+	Name    string
+	Args    []string // dist/tool/mage <Args>; nil for the tool job
+	Persist []string
+	// Stage groups the jobs that run at the same time (the matrix): their
+	// persisted files must not overlap.
+	Stage string
+}
+
+// ToolPath is where the tool job compiles the build tool, below the
+// checkout.
+const ToolPath = "dist/tool/mage"
+
+// ReleaseJobs are the scale-out release workflow's jobs, in the order they
+// run: tool, the build matrix (one job per compilation), package, release.
+func ReleaseJobs() []CIJob {
+	jobs := []CIJob{{Name: "tool", Persist: []string{ToolPath}, Stage: "tool"}}
+	for _, targets := range ciconfig.MatrixValues() {
+		jobs = append(jobs, CIJob{Name: "build " + targets, Args: []string{"build:target", targets}, Persist: []string{"dist/build", "dist/npm"}, Stage: "build"})
+	}
+	return append(jobs,
+		CIJob{Name: "package", Args: []string{"package:assemble"}, Persist: []string{"dist/npm", "dist/*.tgz", "dist/packages.json", "dist/SHA256SUMS"}, Stage: "package"},
+		CIJob{Name: "release", Args: []string{"release"}, Stage: "release"},
+	)
+}
+
 // Rehearse runs the whole release on this machine against a local test bed:
 // Verdaccio behind the npmjs.com stand-in (trusted publishers and the OIDC
-// exchange), and the circleci stand-in minting tokens with a local key. In
-// order, what a maintainer and CircleCI would run: seed, trust and verify as
-// a logged-in maintainer; the build, one job of the CI matrix at a time, and
-// package:assemble; release as the CircleCI job (CIRCLECI, CIRCLE_TAG); and
-// verify:release, which installs agent-facets with npm and runs it. Each
-// step's output goes to a log; a summary says how each went. Nothing is left
-// running, also when interrupted.
+// exchange), and the circleci stand-in minting tokens with a local key.
+//
+// In order: seed, trust and verify as a logged-in maintainer; then the
+// release workflow as CircleCI runs it (ReleaseJobs): each job in a fresh
+// copy of this checkout, with the workspace the jobs before it persisted,
+// the tool job compiling the build tool and every later job running it, with
+// a CircleCI job's environment (CIRCLECI, CIRCLE_TAG, CIRCLE_SHA1, CI, no npm
+// login, no FACET_* of this shell); and verify:release, which installs
+// agent-facets with npm and runs it. Each step's output goes to a log; a
+// summary says how each went. Nothing is left running, also when interrupted.
 func Rehearse(ctx context.Context, env Env) error {
-	v, err := version.Resolve(ctx, version.Inputs{
-		Override: env.Getenv("FACET_VERSION"),
-		Git:      version.GitIn(env.Root),
-	})
+	v, err := version.Resolve(ctx, version.Inputs{Override: env.Getenv("FACET_VERSION"), Git: version.GitIn(env.Root)})
+	if err != nil {
+		return fmt.Errorf("rehearse: %w", err)
+	}
+	source, err := checkoutFiles(ctx, env.Root)
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
 	}
@@ -39,9 +79,11 @@ func Rehearse(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
 	}
-	logs := filepath.Join(dir, "logs")
-	if err := os.MkdirAll(logs, 0o755); err != nil {
-		return fmt.Errorf("rehearse: %w", err)
+	r := &rehearsal{env: env, dir: dir, logs: filepath.Join(dir, "logs"), workspace: filepath.Join(dir, "workspace"), owner: map[string]CIJob{}, source: source}
+	for _, d := range []string{r.logs, r.workspace} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("rehearse: %w", err)
+		}
 	}
 	fmt.Fprintf(env.Stdout, "rehearsing the release of %s in %s\n", v.Version, dir)
 	bed, err := registrytest.StartBed(ctx, registrytest.BedOptions{Root: env.Root, Dir: filepath.Join(dir, "bed"), NPM: env.npm(), Env: env.Environ})
@@ -61,124 +103,258 @@ func Rehearse(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
 	}
-	ciNPM, err := bed.NPMEnv(false) // no npm login in CircleCI
+	anonymous, err := bed.NPMEnv(false) // no npm login in CircleCI
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
 	}
-	tag := version.TagPrefix + v.Version
-	ci := append(append(ciNPM, job...), "CIRCLE_TAG="+tag, "CIRCLE_SHA1="+v.Commit)
-	distDir := filepath.Join(dir, "dist")
+	ci := append(append(withoutShellSettings(anonymous), job...), "CI=true", "CIRCLE_TAG="+version.TagPrefix+v.Version, "CIRCLE_SHA1="+v.Commit)
 
-	// at is env as a step sees it: variables from environ (the variables of
-	// this process that are not npm's, then npm's for the bed), output to its
-	// log, dist/ of the rehearsal's own.
-	at := func(environ []string, log io.Writer) Env {
+	steps := []rehearsalStep{
+		{name: "seed", run: r.inProcess(maintainer, Seed)},
+		{name: "trust", run: r.inProcess(maintainer, Trust)},
+		{name: "verify", run: r.inProcess(maintainer, VerifySetup)},
+	}
+	for _, j := range ReleaseJobs() {
+		steps = append(steps, rehearsalStep{name: j.Name, run: r.ciJob(ci, j)})
+	}
+	steps = append(steps, rehearsalStep{name: "verify:release " + v.Version, run: r.inProcess(append(slices.Clone(anonymous), "FACET_VERIFY_INSTALL=1"),
+		func(ctx context.Context, e Env) error { return VerifyRelease(ctx, e, v.Version) })})
+
+	failed := r.runAll(ctx, steps)
+	if failed != nil {
+		// Everything stays for a look: the registry's storage, the workspace, the logs.
+		if errors.Is(failed, context.Canceled) {
+			_ = bed.Close()
+			return fmt.Errorf("rehearse: interrupted; the test bed is stopped (logs in %s)", r.logs)
+		}
+		fmt.Fprintf(env.Stdout, "logs in %s; the registry's storage and the workspace are kept in %s\n", r.logs, dir)
+		return failed
+	}
+	// Passed: keep the logs (npm's of each publish among them), drop the rest.
+	_ = os.Rename(filepath.Join(r.workspace, "dist", "logs", "release"), filepath.Join(r.logs, "npm-publish"))
+	_ = bed.Close()
+	_ = os.RemoveAll(r.workspace)
+	_ = os.RemoveAll(filepath.Join(dir, "bed"))
+	fmt.Fprintf(env.Stdout, "logs in %s\n", r.logs)
+	fmt.Fprintf(env.Stdout, "The rehearsal of %s passed: seeded, trusted, built, packed, released with OIDC, verified and installed.\n", v.Version)
+	return nil
+}
+
+// rehearsal is one run of Rehearse.
+type rehearsal struct {
+	env       Env
+	dir       string
+	logs      string
+	workspace string           // what the CI jobs persisted, as CircleCI's workspace holds it
+	owner     map[string]CIJob // the job that persisted each file of the workspace
+	source    []string         // the files of this checkout, relative to env.Root
+}
+
+type rehearsalStep struct {
+	name string
+	run  func(ctx context.Context, log io.Writer) error
+}
+
+// runAll runs the steps in order until one fails, printing a line as each
+// ends and then a summary.
+func (r *rehearsal) runAll(ctx context.Context, steps []rehearsalStep) error {
+	out := r.env.Stdout
+	width := 0
+	for _, s := range steps {
+		width = max(width, len(s.name))
+	}
+	type outcome struct {
+		state, log string
+		took       time.Duration
+	}
+	var done []outcome
+	var failed error
+	for i, s := range steps {
+		path := filepath.Join(r.logs, fmt.Sprintf("%02d-%s.log", i+1, strings.NewReplacer(" ", "-", ":", "-").Replace(s.name)))
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("rehearse: %w", err)
+		}
+		start := time.Now()
+		err = s.run(ctx, f)
+		took := time.Since(start)
+		f.Close()
+		state := "ok"
+		switch {
+		case ctx.Err() != nil: // interrupted: whatever the step says, that is why it ended
+			state, failed = "interrupted", errors.Join(ctx.Err(), err)
+		case err != nil:
+			state, failed = "failed", fmt.Errorf("rehearse: %s failed (log: %s): %w", s.name, path, err)
+		}
+		fmt.Fprintf(out, "%-*s  %-11s %s\n", width, s.name, state, took.Round(10*time.Millisecond))
+		done = append(done, outcome{state, relative(r.dir, path), took})
+		if failed != nil {
+			break
+		}
+	}
+	fmt.Fprintln(out)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "step\ttime\toutcome\tlog")
+	for i, s := range steps {
+		if i < len(done) {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.name, done[i].took.Round(10*time.Millisecond), done[i].state, done[i].log)
+		} else {
+			fmt.Fprintf(w, "%s\t–\tnot run\t\n", s.name)
+		}
+	}
+	w.Flush()
+	return failed
+}
+
+// inProcess runs task as a maintainer runs it on this machine, with npm
+// configured by environ, its output to the step's log.
+func (r *rehearsal) inProcess(environ []string, task func(context.Context, Env) error) func(context.Context, io.Writer) error {
+	return func(ctx context.Context, log io.Writer) error {
 		vars := map[string]string{}
 		for _, kv := range environ {
 			name, value, _ := strings.Cut(kv, "=")
 			vars[name] = value
 		}
-		e := env
+		e := r.env
 		e.Environ = environ
 		e.Getenv = func(k string) string { return vars[k] }
 		e.Stdout = log
 		e.Progress = progress.NewPlain(log)
-		e.Terminal.Out, e.Terminal.Err = log, log
-		e.Terminal.In, e.Interactive = nil, false
+		e.Terminal = npm.Stdio{Out: log, Err: log} // no one at a terminal: the password is in the environment
+		e.Interactive = false
 		e.TrustPace = time.Millisecond // a local registry needs no pacing
-		e.Dist = distDir
-		return e
+		e.Dist = filepath.Join(r.workspace, "dist")
+		return task(ctx, e)
 	}
-	type step struct {
-		name    string
-		environ []string
-		run     func(ctx context.Context, e Env) error
-	}
-	steps := []step{
-		{"seed", maintainer, Seed},
-		{"trust", maintainer, Trust},
-		{"verify", maintainer, VerifySetup},
-	}
-	for _, g := range platforms.Compilations() {
-		var names []string
-		for _, t := range g {
-			names = append(names, t.Name())
-		}
-		steps = append(steps, step{"build:target " + strings.Join(names, " "), ci, func(ctx context.Context, e Env) error {
-			return Build(ctx, e, names...)
-		}})
-	}
-	steps = append(steps,
-		step{"package:assemble", ci, PackageAssemble},
-		step{"release", ci, Release},
-		step{"verify:release " + v.Version, append(slicesClone(ciNPM), "FACET_VERIFY_INSTALL=1"), func(ctx context.Context, e Env) error {
-			return VerifyRelease(ctx, e, v.Version)
-		}},
-	)
+}
 
-	type outcome struct {
-		name, log string
-		took      time.Duration
-		err       error
-	}
-	var done []outcome
-	var failed error
-	for i, s := range steps {
-		if failed != nil {
-			break
-		}
-		path := filepath.Join(logs, fmt.Sprintf("%02d-%s.log", i+1, strings.NewReplacer(" ", "-", ":", "-").Replace(s.name)))
-		f, err := os.Create(path)
+// ciJob runs j as CircleCI would: in a fresh copy of the checkout, with the
+// workspace attached, in the job's environment; then it persists j's paths.
+func (r *rehearsal) ciJob(environ []string, j CIJob) func(context.Context, io.Writer) error {
+	return func(ctx context.Context, log io.Writer) error {
+		checkout, err := os.MkdirTemp(r.dir, "job-")
 		if err != nil {
-			return fmt.Errorf("rehearse: %w", err)
+			return err
 		}
-		fmt.Fprintf(env.Stdout, "%-44s ", s.name)
-		start := time.Now()
-		err = s.run(ctx, at(s.environ, f))
-		took := time.Since(start)
-		f.Close()
-		if ctx.Err() != nil { // interrupted: whatever the step says, that is why it ended
-			err = errors.Join(ctx.Err(), err)
+		defer os.RemoveAll(checkout)
+		if err := copyFiles(r.env.Root, checkout, r.source); err != nil {
+			return fmt.Errorf("checkout: %w", err)
 		}
-		state := "ok"
-		if err != nil {
-			state = "FAILED"
-			failed = fmt.Errorf("rehearse: %s failed (log: %s): %w", s.name, path, err)
+		// The jobs of a stage run at once on CircleCI: each attaches the
+		// workspace as the stages before left it, not its siblings' files.
+		var attach []string
+		for rel, owner := range r.owner {
+			if owner.Stage != j.Stage {
+				attach = append(attach, rel)
+			}
 		}
-		fmt.Fprintf(env.Stdout, "%-6s %s\n", state, took.Round(10*time.Millisecond))
-		done = append(done, outcome{s.name, path, took, err})
+		if err := copyFiles(r.workspace, checkout, attach); err != nil {
+			return fmt.Errorf("attaching the workspace: %w", err)
+		}
+		var cmd *exec.Cmd
+		if j.Args == nil {
+			cmd = exec.CommandContext(ctx, "go", "tool", "mage", "-compile", filepath.Join(checkout, ToolPath))
+		} else {
+			cmd = exec.CommandContext(ctx, filepath.Join(checkout, ToolPath), j.Args...)
+		}
+		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = checkout, environ, log, log
+		fmt.Fprintf(log, "$ %s\n", strings.Join(cmd.Args, " "))
+		if err := procgroup.Run(cmd); err != nil {
+			return err
+		}
+		return r.persist(checkout, j)
 	}
+}
 
-	fmt.Fprintln(env.Stdout)
-	w := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "step\ttime\toutcome\tlog")
-	for _, o := range done {
-		state := "ok"
-		if o.err != nil {
-			state = "failed"
+// persist copies what j persists from its checkout into the workspace. As
+// on CircleCI, a file a job of the same stage persisted already is an error.
+func (r *rehearsal) persist(checkout string, j CIJob) error {
+	for _, pattern := range j.Persist {
+		matches, err := filepath.Glob(filepath.Join(checkout, filepath.FromSlash(pattern)))
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.name, o.took.Round(10*time.Millisecond), state, relative(dir, o.log))
-	}
-	for _, s := range steps[len(done):] {
-		fmt.Fprintf(w, "%s\t–\tnot run\t\n", s.name)
-	}
-	w.Flush()
-	if failed != nil {
-		// Everything stays for a look: the registry's storage, dist/, the logs.
-		fmt.Fprintf(env.Stdout, "logs in %s; the registry's storage and dist/ are kept in %s\n", logs, dir)
-		if errors.Is(failed, context.Canceled) {
-			return fmt.Errorf("rehearse: interrupted; the test bed is stopped (logs in %s)", logs)
+		if len(matches) == 0 {
+			return fmt.Errorf("persist_to_workspace: nothing at %s", pattern)
 		}
-		return failed
+		for _, m := range matches {
+			err := filepath.WalkDir(m, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				rel, err := filepath.Rel(checkout, path)
+				if err != nil {
+					return err
+				}
+				if owner, ok := r.owner[rel]; ok && owner.Name != j.Name && owner.Stage == j.Stage {
+					return fmt.Errorf("persist_to_workspace: %s is persisted by %s too (CircleCI refuses files persisted by concurrent jobs)", rel, owner.Name)
+				}
+				r.owner[rel] = j
+				return copyFile(path, filepath.Join(r.workspace, rel))
+			})
+			if err != nil {
+				return err
+			}
+		}
 	}
-	// Passed: keep the logs (npm's of each publish among them), drop the rest.
-	_ = os.Rename(filepath.Join(distDir, "logs", "release"), filepath.Join(logs, "npm-publish"))
-	_ = bed.Close()
-	_ = os.RemoveAll(distDir)
-	_ = os.RemoveAll(filepath.Join(dir, "bed"))
-	fmt.Fprintf(env.Stdout, "logs in %s\n", logs)
-	fmt.Fprintf(env.Stdout, "The rehearsal of %s passed: seeded, trusted, built, packed, released with OIDC, verified and installed.\n", v.Version)
 	return nil
 }
 
-func slicesClone(s []string) []string { return append([]string(nil), s...) }
+// checkoutFiles lists the files of the checkout at root as git sees them:
+// tracked, and untracked but not ignored (work in progress is rehearsed too).
+func checkoutFiles(ctx context.Context, root string) ([]string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "ls-files", "--cached", "--others", "--exclude-standard", "-z").Output()
+	if err != nil {
+		return nil, fmt.Errorf("listing the checkout's files (git ls-files; the rehearsal needs a git checkout): %w", err)
+	}
+	var files []string
+	for f := range strings.SplitSeq(strings.TrimRight(string(out), "\x00"), "\x00") {
+		if _, err := os.Lstat(filepath.Join(root, f)); err == nil { // deleted but not yet committed: gone
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
+// copyFiles copies files (relative to from) into to.
+func copyFiles(from, to string, files []string) error {
+	for _, f := range files {
+		if err := copyFile(filepath.Join(from, f), filepath.Join(to, f)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyFile copies src to dst with its mode, making dst's directory.
+func copyFile(src, dst string) error {
+	info, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if info.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, dst)
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, info.Mode().Perm())
+}
+
+// withoutShellSettings drops from environ what this shell sets for this
+// project (FACET_*) and what would make it look like another CI job
+// (CIRCLE*, CI): a CircleCI job starts with none of it.
+func withoutShellSettings(environ []string) []string {
+	return slices.DeleteFunc(slices.Clone(environ), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return strings.HasPrefix(name, "FACET_") || strings.HasPrefix(name, "CIRCLE") || name == "CI"
+	})
+}

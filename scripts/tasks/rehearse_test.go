@@ -1,79 +1,95 @@
 package tasks_test
 
 import (
-	"bufio"
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agent-facets/facets/scripts/build"
+	"github.com/agent-facets/facets/scripts/progress"
+	"github.com/agent-facets/facets/scripts/tasks"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
 
-// rehearsal runs go tool mage rehearse as a maintainer would, with its
-// temporary files in a directory of the test's.
-func rehearsal(t *testing.T, vars ...string) (*exec.Cmd, string) {
-	t.Helper()
-	testenv.LookPath(t, "npm", "install npm 11")
-	tmp := t.TempDir()
-	cmd := exec.Command("go", "tool", "mage", "rehearse")
-	cmd.Dir = testenv.RepoRoot(t)
-	cmd.Env = append(os.Environ(), append([]string{"TMPDIR=" + tmp}, vars...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a terminal's Ctrl-C reaches the whole group
-	return cmd, tmp
-}
-
-// running lists the processes whose command line names dir: what the
-// rehearsal started there (Verdaccio, npm, the build) and left running.
+// running lists the processes started in dir or for it: whose command line
+// or environment names it (Verdaccio, npm, the build tool, a compiler).
 func running(t *testing.T, dir string) []string {
 	t.Helper()
-	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	procs, err := filepath.Glob("/proc/[0-9]*")
 	require.NoError(t, err)
 	var left []string
 	for _, p := range procs {
-		data, err := os.ReadFile(p)
-		if err == nil && strings.Contains(string(data), dir) {
-			left = append(left, strings.ReplaceAll(string(data), "\x00", " "))
+		if p == "/proc/"+strconv.Itoa(os.Getpid()) {
+			continue // this test, whose TMPDIR is dir
+		}
+		cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+		environ, _ := os.ReadFile(filepath.Join(p, "environ"))
+		if strings.Contains(string(cmdline), dir) || strings.Contains(string(environ), dir) {
+			left = append(left, strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}
 	return left
 }
 
 // The project's end-to-end test: the whole release, as a maintainer and
-// CircleCI would run it, on this machine: seed, trust, verify, the build one
-// matrix job at a time, package:assemble, the release with OIDC tokens from
-// the circleci stand-in, verify:release with an npm install of what was
-// published. It leaves nothing running, and only its logs behind.
+// CircleCI would run it, on this machine, through go tool mage rehearse:
+// seed, trust, verify; the release workflow's jobs, each in a checkout of
+// its own with the workspace attached, the tool job compiling the build tool
+// and the others running it (the 9 build jobs of the matrix, package,
+// release with OIDC tokens from the circleci stand-in); verify:release with
+// an npm install of what was published. Nothing is left running, and only the
+// logs are left behind.
 func TestRehearse(t *testing.T) {
-	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
-		t.Skip("counts processes in /proc")
+	if _, err := os.Stat("/proc/self/environ"); err != nil {
+		t.Skip("looks for processes in /proc")
 	}
-	cmd, tmp := rehearsal(t, "FACET_VERSION=1.0.0")
+	testenv.LookPath(t, "npm", "install npm 11")
+	tmp := t.TempDir()
+	cmd := exec.Command("go", "tool", "mage", "rehearse")
+	cmd.Dir = testenv.RepoRoot(t)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "FACET_VERSION=1.0.0")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	text := string(out)
-	for _, step := range []string{"seed", "trust", "verify", "build:target linux-x64 linux-x64-musl", "package:assemble", "release", "verify:release 1.0.0"} {
-		assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(step)+` +\S+ +ok +logs/\d\d-\S+\.log$`, text, step)
+	steps := []string{"seed", "trust", "verify", "tool"}
+	for _, j := range tasks.ReleaseJobs()[1:] {
+		steps = append(steps, j.Name)
 	}
-	assert.Equal(t, 9, strings.Count(text, "ok       logs/")-6, "the 9 jobs of the build matrix, and the 6 other steps")
+	steps = append(steps, "verify:release 1.0.0")
+	require.Len(t, steps, 16, "seed, trust, verify, tool, 9 build jobs, package, release, verify:release")
+	for i, step := range steps {
+		assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(step)+` +\S+ +ok +logs/`+fmt.Sprintf("%02d", i+1)+`-\S+\.log$`, text, step)
+	}
 	assert.Contains(t, text, "The rehearsal of 1.0.0 passed")
 	m := regexp.MustCompile(`logs in (\S+)`).FindStringSubmatch(text)
 	require.NotNil(t, m)
-	release, err := os.ReadFile(filepath.Join(m[1], "14-release.log"))
-	require.NoError(t, err)
-	assert.Contains(t, string(release), "release 1.0.0 to http://127.0.0.1:")
-	assert.Contains(t, string(release), "under dist-tag latest: 13 to publish")
-	install, err := os.ReadFile(filepath.Join(m[1], "15-verify-release-1.0.0.log"))
-	require.NoError(t, err)
-	assert.Contains(t, string(install), "npm install agent-facets@1.0.0: facet --version prints 1.0.0")
+	logs := m[1]
+	read := func(pattern string) string {
+		files, err := filepath.Glob(filepath.Join(logs, pattern))
+		require.NoError(t, err)
+		require.Len(t, files, 1, pattern)
+		data, err := os.ReadFile(files[0])
+		require.NoError(t, err)
+		return string(data)
+	}
+	assert.Contains(t, read("04-tool.log"), "go tool mage -compile ")
+	assert.Regexp(t, `\$ \S+/dist/tool/mage build:target linux-x64 linux-x64-musl`, read("09-build-*.log"), "the compiled tool runs the job")
+	assert.Contains(t, read("09-build-*.log"), "facet 1.0.0: 2 verified binaries", "the version from CIRCLE_TAG, not this shell's FACET_VERSION")
+	assert.Contains(t, read("14-package.log"), "13 packages of version 1.0.0")
+	assert.Contains(t, read("15-release.log"), "under dist-tag latest: 13 to publish, 0 already published")
+	assert.Contains(t, read("16-verify-release-1.0.0.log"), "npm install agent-facets@1.0.0: facet --version prints 1.0.0")
 	assert.Empty(t, running(t, tmp), "nothing left running")
-	entries, err := os.ReadDir(filepath.Dir(m[1]))
+	entries, err := os.ReadDir(filepath.Dir(logs))
 	require.NoError(t, err)
 	var kept []string
 	for _, e := range entries {
@@ -82,32 +98,57 @@ func TestRehearse(t *testing.T) {
 	assert.Equal(t, []string{"logs"}, kept, "only the logs are kept")
 }
 
-// Interrupted (Ctrl-C), the rehearsal stops, says so, and leaves nothing
-// running: not Verdaccio, not npm, not a compiler.
-func TestRehearseInterrupted(t *testing.T) {
-	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
-		t.Skip("counts processes in /proc")
-	}
-	cmd, tmp := rehearsal(t, "FACET_VERSION=1.0.0")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = cmd.Stdout
-	require.NoError(t, cmd.Start())
-	var text strings.Builder
-	sc := bufio.NewScanner(stdout)
-	interrupted := false
-	for sc.Scan() {
-		text.WriteString(sc.Text() + "\n")
-		// seed is done and trust has started: Verdaccio and npm are running.
-		if !interrupted && strings.HasPrefix(sc.Text(), "seed ") {
-			require.NotEmpty(t, running(t, tmp), "the test bed runs")
-			require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT))
-			interrupted = true
+// cancelOn cancels when a line starting with prefix is written: a maintainer
+// pressing Ctrl-C once that step is done.
+type cancelOn struct {
+	mu     sync.Mutex
+	prefix string
+	cancel context.CancelFunc
+	buf    strings.Builder
+}
+
+func (w *cancelOn) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for line := range strings.SplitSeq(w.buf.String(), "\n") {
+		if strings.HasPrefix(line, w.prefix) {
+			w.cancel()
 		}
 	}
-	err = cmd.Wait()
-	require.True(t, interrupted, text.String())
-	require.Error(t, err, text.String())
-	assert.Contains(t, text.String(), "rehearse: interrupted; the test bed is stopped")
+	return len(p), nil
+}
+
+func (w *cancelOn) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// Interrupted (Ctrl-C cancels the targets' context), the rehearsal stops the
+// step under way, stops the test bed itself and says so: nothing is left
+// running, not Verdaccio, not npm, not the build tool.
+func TestRehearseInterrupted(t *testing.T) {
+	if _, err := os.Stat("/proc/self/environ"); err != nil {
+		t.Skip("looks for processes in /proc")
+	}
+	testenv.LookPath(t, "npm", "install npm 11")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &cancelOn{prefix: "seed ", cancel: cancel}
+	err := tasks.Rehearse(ctx, tasks.Env{
+		Root:     testenv.RepoRoot(t),
+		Getenv:   func(k string) string { return map[string]string{"FACET_VERSION": "1.0.0"}[k] },
+		Environ:  append(os.Environ(), "TMPDIR="+tmp),
+		Stdout:   out,
+		Progress: progress.NewPlain(out),
+		Host:     build.DetectHost(),
+	})
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "rehearse: interrupted; the test bed is stopped")
+	assert.Regexp(t, `(?m)^trust +interrupted `, out.String())
+	assert.Regexp(t, `(?m)^release +– +not run`, out.String())
 	assert.Empty(t, running(t, tmp), "nothing left running")
 }
