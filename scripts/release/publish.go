@@ -234,8 +234,9 @@ func (r *run) publishOne(ctx context.Context, it Item, tag string, final bool) R
 	res.Action, res.Err = Published, err
 	if err != nil {
 		res.Action = Failed
+		// The error goes into the release's own (after the progress display
+		// has stopped: nothing is written beside live bars).
 		report.Update(name, progress.Failed, firstLine(err))
-		fmt.Fprintf(r.out, "%s: failed: %v\n", name, err)
 		return res
 	}
 	detail := fmt.Sprintf("in %s, %s", res.Duration.Round(10*time.Millisecond), plural(res.Attempts, "attempt"))
