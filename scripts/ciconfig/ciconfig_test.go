@@ -328,8 +328,7 @@ func TestScaleOutSwitch(t *testing.T) {
 }
 
 // The matrix is the platforms table: one job per compilation, each target in
-// exactly one, each job building exactly its targets, and the linux ones with
-// qemu-user so that their binaries are run too.
+// exactly one, each job building exactly its targets.
 func TestMatrixIsTheTable(t *testing.T) {
 	c := load(t)
 	var matrices []workflowJob
@@ -363,21 +362,6 @@ func TestMatrixIsTheTable(t *testing.T) {
 	assert.Equal(t, "build:target", calls[0].Target)
 	assert.Equal(t, []string{"<< parameters.targets >>"}, calls[0].Args, "the job builds its targets and no others")
 
-	// qemu-user is installed exactly in the jobs that build a linux target.
-	i := slices.IndexFunc(j.Steps, func(s step) bool {
-		return s.Kind == "when" && slices.ContainsFunc(s.Steps, func(s step) bool { return s.Kind == qemuCommand })
-	})
-	require.GreaterOrEqual(t, i, 0, "the build job installs qemu-user for linux targets")
-	var cond struct {
-		Matches struct{ Pattern, Value string } `yaml:"matches"`
-	}
-	require.NoError(t, decodeStrict(&j.Steps[i].Condition, &cond))
-	assert.Equal(t, "<< parameters.targets >>", cond.Matches.Value)
-	pattern := regexp.MustCompile(cond.Matches.Pattern)
-	for gi, g := range platforms.Compilations() {
-		assert.Equal(t, g[0].GOOS() == "linux", pattern.MatchString(values[gi]), "qemu-user for %q", values[gi])
-	}
-
 	for name, w := range releaseWorkflows(t, c) {
 		if slices.ContainsFunc(w.Jobs, func(wj workflowJob) bool { return wj.Matrix != nil }) {
 			for _, wj := range w.Jobs {
@@ -391,6 +375,52 @@ func TestMatrixIsTheTable(t *testing.T) {
 			}
 		}
 	}
+}
+
+// qemu-user, with which the build runs the Linux binaries it makes, is
+// installed in exactly the jobs that build a Linux target, before they build,
+// in both ways of building: the Linux jobs of the matrix and the single
+// machine. The when conditions are evaluated as CircleCI does, matches with a
+// full match.
+func TestQEMUWhereLinuxIsBuilt(t *testing.T) {
+	c := load(t)
+	linuxGroups := 0
+	for _, g := range platforms.Compilations() {
+		if g[0].GOOS() == "linux" {
+			linuxGroups++
+		}
+	}
+	var linux, other []string
+	for wname, w := range releaseWorkflows(t, c) {
+		for _, inst := range c.instances(t, w) {
+			steps := c.steps(t, inst)
+			install := slices.IndexFunc(steps, func(s step) bool { return slices.Contains(aptPackages(s.Command), "qemu-user") })
+			buildsLinux := slices.IndexFunc(steps, func(s step) bool {
+				for _, call := range mageCalls(s.Command) {
+					if slices.ContainsFunc(builds(t, call), func(tg platforms.Target) bool { return tg.GOOS() == "linux" }) {
+						return true
+					}
+				}
+				return false
+			})
+			if buildsLinux < 0 {
+				assert.Negative(t, install, "workflow %s: %s builds no Linux target, yet installs qemu-user", wname, inst.Name)
+				other = append(other, inst.Name)
+				continue
+			}
+			linux = append(linux, inst.Name)
+			assert.True(t, install >= 0 && install < buildsLinux, "workflow %s: %s builds a Linux target without installing qemu-user first", wname, inst.Name)
+		}
+	}
+	assert.Len(t, linux, linuxGroups+1, "the Linux jobs of the matrix and the single machine: %v", linux)
+	assert.NotEmpty(t, other)
+
+	// .ci/run installs the same Debian packages for the tests.
+	run, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), ".ci", "run"))
+	require.NoError(t, err)
+	cmd := c.flatSteps(c.Commands[qemuCommand].Steps)
+	require.Len(t, cmd, 1)
+	assert.Equal(t, aptPackages(string(run)), aptPackages(cmd[0].Command), ".ci/run and %s install the same packages", qemuCommand)
 }
 
 // The workspace carries dist/ as the stages lay it out: every job persists
