@@ -191,6 +191,18 @@ func TestToolIsCompiledOnce(t *testing.T) {
 	}
 }
 
+// Every job starts with checkout, before it attaches the workspace: CircleCI's
+// checkout fails in a directory that is not empty and is no git repository.
+func TestCheckoutComesFirst(t *testing.T) {
+	c := load(t)
+	for name, j := range c.Jobs {
+		steps := c.flatSteps(j.Steps)
+		require.NotEmpty(t, steps, "job %s", name)
+		assert.Equal(t, "checkout", steps[0].Kind, "job %s starts with checkout", name)
+		assert.Negative(t, slices.IndexFunc(steps[1:], func(s step) bool { return s.Kind == "checkout" }), "job %s checks out once", name)
+	}
+}
+
 // upstream is the set of jobs job requires in w, directly or not.
 func upstream(w workflow, job string) map[string]bool {
 	seen := map[string]bool{}
@@ -546,7 +558,8 @@ func TestNPMIsPinned(t *testing.T) {
 	assert.False(t, v.LessThan(semver.MustParse(minimumNPM)), "npm %s is older than %s", v, minimumNPM)
 	steps := c.flatSteps(cmd.Steps)
 	require.Len(t, steps, 1)
-	assert.Contains(t, steps[0].Command, "npm@<< parameters.version >>")
+	assert.Equal(t, "sudo npm install --global --no-audit --no-fund npm@<< parameters.version >> && npm --version", steps[0].Command,
+		"the pinned npm, installed globally, and the job fails unless it then runs")
 
 	needsNPM := func(s step) bool {
 		for _, f := range c.flatSteps([]step{s}) {
@@ -606,19 +619,37 @@ func TestTestJob(t *testing.T) {
 	j := c.Jobs["test"]
 	var commands []string
 	restored, saved := map[string]bool{}, map[string][]string{}
-	for _, s := range c.flatSteps(j.Steps) {
+	// The order: the Go version is written before the caches keyed on it
+	// are restored, all of them before .ci/run, which they are for, and
+	// saved after it.
+	goVersion, ciRun := -1, -1
+	var restores, saves []int
+	for i, s := range c.flatSteps(j.Steps) {
 		switch s.Kind {
 		case "run":
 			commands = append(commands, s.Command)
+			switch s.Command {
+			case "go version > /tmp/go-version":
+				goVersion = i
+			case "bash .ci/run":
+				ciRun = i
+			}
 		case "restore_cache":
+			restores = append(restores, i)
 			for _, k := range s.Keys {
 				restored[k] = true
 			}
 		case "save_cache":
+			saves = append(saves, i)
 			saved[s.Key] = s.Paths
 		}
 	}
-	assert.Contains(t, commands, "bash .ci/run")
+	require.GreaterOrEqual(t, goVersion, 0, "the test job writes the Go version")
+	require.GreaterOrEqual(t, ciRun, 0, "the test job runs bash .ci/run")
+	require.NotEmpty(t, restores)
+	assert.Less(t, goVersion, slices.Min(restores), "the Go version is written before the caches are restored")
+	assert.Less(t, slices.Max(restores), ciRun, "the caches are restored before .ci/run")
+	assert.Greater(t, slices.Min(saves), ciRun, "the caches are saved after .ci/run")
 	assert.Len(t, saved, 3)
 	for key, paths := range saved {
 		assert.True(t, restored[key], "cache %s is saved but not restored", key)
