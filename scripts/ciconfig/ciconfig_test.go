@@ -1,6 +1,9 @@
 package ciconfig_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -435,10 +438,13 @@ func TestQEMUWhereLinuxIsBuilt(t *testing.T) {
 	assert.Equal(t, aptPackages(string(run)), aptPackages(cmd[0].Command), ".ci/run and %s install the same packages", qemuCommand)
 }
 
-// The workspace carries dist/ as the stages lay it out: every job persists
-// paths of dist.Layout from the checkout, attaches the workspace there, and by
-// the release job the workspace holds every file the build and package stages
-// write, in both ways of building.
+// The workspace carries dist/ as the stages lay it out. Every job persists
+// paths of dist.Layout from the checkout and attaches the workspace there.
+// Each release workflow is then played with the real stages (play): every job
+// persists all it writes, no two jobs that may run at once persist the same
+// file (CircleCI fails the attach downstream: "Concurrent upstream jobs
+// persisted the same file(s)"), and both ways of building hand the release
+// job the same files.
 func TestWorkspaceIsDist(t *testing.T) {
 	c := load(t)
 	l := dist.Layout{Root: "dist"}
@@ -465,48 +471,136 @@ func TestWorkspaceIsDist(t *testing.T) {
 		}
 	}
 
-	// The real outputs: what a build of one compilation writes, and what the
-	// whole build and package write.
 	testenv.LookPath(t, "npm", "install npm 11")
-	group := platforms.Compilations()[0]
-	var names []string
-	for _, tg := range group {
-		names = append(names, tg.Name())
-	}
-	one := checkout(t)
-	require.NoError(t, tasks.Build(t.Context(), one, names...))
-	built := files(t, one.Root)
-	require.NotEmpty(t, built)
-	for _, f := range built {
-		assert.True(t, persists(c.Jobs[matrixJob], f), "the %s job does not persist %s", matrixJob, f)
-	}
-
-	all := checkout(t)
-	require.NoError(t, tasks.Package(t.Context(), all))
-	packed := append(files(t, all.Root), toolPath())
+	handed := map[string][]string{} // what the release job of each workflow gets
 	for name, w := range releaseWorkflows(t, c) {
-		var paths []string
-		for up := range upstream(w, releaseJob) {
-			for _, s := range c.Jobs[up].Steps {
-				if s.Kind == "persist_to_workspace" {
-					paths = append(paths, s.Paths...)
+		jobs := c.play(t, w)
+		for i, a := range jobs {
+			if a.inst.Job != releaseJob {
+				assert.NotEmpty(t, a.persisted, "workflow %s: %s hands nothing on", name, a.inst.Name)
+			}
+			if len(a.persisted) > 0 {
+				lost := slices.DeleteFunc(slices.Clone(a.wrote), func(f string) bool { return slices.Contains(a.persisted, f) })
+				assert.Empty(t, lost, "workflow %s: %s writes files it does not persist", name, a.inst.Name)
+			}
+			for _, b := range jobs[i+1:] {
+				if concurrent(w, a.inst, b.inst) {
+					both := slices.DeleteFunc(slices.Clone(a.persisted), func(f string) bool { return !slices.Contains(b.persisted, f) })
+					assert.Empty(t, both, "workflow %s: %s and %s may run at once and persist the same files: CircleCI would fail the attach", name, a.inst.Name, b.inst.Name)
+				}
+			}
+			if a.inst.Job == releaseJob {
+				handed[name] = a.attached
+			}
+		}
+		assert.Contains(t, handed[name], toolPath(), "workflow %s hands the release job the tool", name)
+		assert.Contains(t, handed[name], rel(l.PackRecordsPath()), "workflow %s hands the release job what was packed", name)
+	}
+	require.Len(t, handed, 2)
+	var first []string
+	for name, files := range handed {
+		if first == nil {
+			first = files
+		}
+		assert.Equal(t, first, files, "workflow %s hands the release job other files than the other way of building", name)
+	}
+}
+
+// playedJob is one job of a workflow as play ran it.
+type playedJob struct {
+	inst      instance
+	root      string   // its checkout
+	attached  []string // the workspace it attached
+	wrote     []string // the files it wrote in dist/
+	persisted []string // the files it persisted to the workspace
+}
+
+// play runs w's jobs in w's order with the real stages, each in a checkout of
+// its own: a job attaches the files persisted by the jobs it requires, runs
+// its targets (build:target with its matrix value, package:assemble,
+// package:all) and persists the files its paths cover. The compiled tool is
+// stood in for by a file (compiling it costs 100 CPU-seconds and proves
+// nothing here) and the release is not run (scripts/release tests it). Paths
+// are relative to the checkout, with slashes, sorted.
+func (c config) play(t *testing.T, w workflow) []playedJob {
+	t.Helper()
+	var jobs []playedJob
+	for _, inst := range c.instances(t, w) {
+		env := checkout(t)
+		p := playedJob{inst: inst, root: env.Root}
+		up := upstream(w, inst.Job)
+		ran := map[string]bool{}
+		for _, u := range jobs {
+			if up[u.inst.Job] {
+				ran[u.inst.Job] = true
+				for _, f := range u.persisted {
+					copyFile(t, u.root, env.Root, f)
 				}
 			}
 		}
-		for _, f := range packed {
-			assert.True(t, covered(paths, f), "workflow %s: the release job's workspace lacks %s", name, f)
-		}
-		for _, wj := range w.Jobs {
-			if wj.Job == releaseJob {
-				continue
+		require.Len(t, ran, len(up), "%s requires a job that does not run before it in the workflow", inst.Name)
+		p.attached = files(t, env.Root)
+		before := digests(t, env.Root, p.attached)
+
+		var paths []string
+		for _, s := range c.steps(t, inst) {
+			if s.Kind == "persist_to_workspace" {
+				paths = append(paths, s.Paths...)
 			}
-			j := c.Jobs[wj.Job]
-			assert.True(t, slices.ContainsFunc(j.Steps, func(s step) bool { return s.Kind == "persist_to_workspace" }),
-				"workflow %s: %s hands nothing on", name, wj.Job)
+			for _, call := range mageCalls(s.Command) {
+				switch {
+				case call.Compile != "":
+					tool := filepath.Join(env.Root, filepath.FromSlash(toolPath()))
+					require.NoError(t, dist.WriteFileAtomic(tool, []byte("the build tool\n"), 0o755))
+				case call.Target == "build:target":
+					require.NoError(t, tasks.Build(t.Context(), env, call.Args...), inst.Name)
+				case call.Target == "package:assemble":
+					require.NoError(t, tasks.PackageAssemble(t.Context(), env), inst.Name)
+				case call.Target == "package:all":
+					require.NoError(t, tasks.Package(t.Context(), env), inst.Name)
+				case call.Target == releaseJob:
+				default:
+					t.Fatalf("%s runs %s, which this test does not play", inst.Name, call.Target)
+				}
+			}
 		}
-		rj := c.Jobs[releaseJob]
-		assert.True(t, slices.ContainsFunc(rj.Steps, func(s step) bool { return s.Kind == "attach_workspace" }), "the release job attaches the workspace")
+		after := files(t, env.Root)
+		now := digests(t, env.Root, after)
+		for _, f := range after {
+			if before[f] != now[f] {
+				p.wrote = append(p.wrote, f)
+			}
+			if covered(paths, f) {
+				p.persisted = append(p.persisted, f)
+			}
+		}
+		jobs = append(jobs, p)
 	}
+	return jobs
+}
+
+// digests maps each file (relative to root) to a digest of its content.
+func digests(t *testing.T, root string, rels []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, r := range rels {
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(r)))
+		require.NoError(t, err)
+		sum := sha256.Sum256(data)
+		out[r] = hex.EncodeToString(sum[:])
+	}
+	return out
+}
+
+// copyFile copies rel from one root to another, keeping its mode.
+func copyFile(t *testing.T, from, to, rel string) {
+	t.Helper()
+	src := filepath.Join(from, filepath.FromSlash(rel))
+	info, err := os.Stat(src)
+	require.NoError(t, err)
+	data, err := os.ReadFile(src)
+	require.NoError(t, err)
+	require.NoError(t, dist.WriteFileAtomic(filepath.Join(to, filepath.FromSlash(rel)), data, info.Mode().Perm()))
 }
 
 // checkout is a task environment rooted in a copy of what building and
@@ -529,10 +623,14 @@ func checkout(t *testing.T) tasks.Env {
 	}
 }
 
-// files lists the files under root's dist/, relative to root, with slashes.
+// files lists the files under root's dist/, relative to root, with slashes,
+// sorted.
 func files(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
+	if _, err := os.Stat(filepath.Join(root, "dist")); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	err := filepath.WalkDir(filepath.Join(root, "dist"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
