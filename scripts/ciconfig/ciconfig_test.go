@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/stretchr/testify/assert"
@@ -690,8 +691,10 @@ func TestNPMIsPinned(t *testing.T) {
 }
 
 // The test job runs exactly what README.md says CI runs (bash .ci/run, which
-// ends in README's go test ./...), with caches for Go modules, the Go build
-// cache (keyed on go.sum and the Go version) and npm.
+// ends in README's go test ./...), with time to be quiet, and with caches for
+// Go modules (keyed on go.sum), the Go build cache (saved for every commit,
+// restored from the most recent one of the Go version and go.sum) and npm (on
+// every lockfile .ci/run installs).
 func TestTestJob(t *testing.T) {
 	c := load(t)
 	root := testenv.RepoRoot(t)
@@ -716,7 +719,9 @@ func TestTestJob(t *testing.T) {
 	require.Equal(t, []string{"test"}, testJobs)
 	j := c.Jobs["test"]
 	var commands []string
-	restored, saved := map[string]bool{}, map[string][]string{}
+	var restored [][]string // the keys of each restore_cache
+	saved := map[string][]string{}
+	var ciRunStep step
 	// The order: the Go version is written before the caches keyed on it
 	// are restored, all of them before .ci/run, which they are for, and
 	// saved after it.
@@ -730,13 +735,15 @@ func TestTestJob(t *testing.T) {
 			case "go version > /tmp/go-version":
 				goVersion = i
 			case "bash .ci/run":
-				ciRun = i
+				ciRun, ciRunStep = i, s
 			}
 		case "restore_cache":
 			restores = append(restores, i)
-			for _, k := range s.Keys {
-				restored[k] = true
+			keys := s.Keys
+			if s.Key != "" {
+				keys = append([]string{s.Key}, keys...) // CircleCI tries key first
 			}
+			restored = append(restored, keys)
 		case "save_cache":
 			saves = append(saves, i)
 			saved[s.Key] = s.Paths
@@ -748,18 +755,45 @@ func TestTestJob(t *testing.T) {
 	assert.Less(t, goVersion, slices.Min(restores), "the Go version is written before the caches are restored")
 	assert.Less(t, slices.Max(restores), ciRun, "the caches are restored before .ci/run")
 	assert.Greater(t, slices.Min(saves), ciRun, "the caches are saved after .ci/run")
+
+	// go test ./... can print nothing for longer than CircleCI's default of
+	// 10 minutes on 2 cores.
+	quiet, err := time.ParseDuration(ciRunStep.NoOutputTimeout)
+	require.NoError(t, err, "the .ci/run step has a no_output_timeout")
+	assert.GreaterOrEqual(t, quiet, 30*time.Minute)
+
+	// CircleCI restores the most recent cache whose key starts with a
+	// restore key, trying the keys in order.
+	installed := regexp.MustCompile(`(?m)^\(cd (\S+) && npm ci `).FindAllStringSubmatch(string(run), -1)
+	require.NotEmpty(t, installed, ".ci/run installs npm packages from lockfiles")
 	assert.Len(t, saved, 3)
 	for key, paths := range saved {
-		assert.True(t, restored[key], "cache %s is saved but not restored", key)
+		i := slices.IndexFunc(restored, func(keys []string) bool { return len(keys) > 0 && strings.HasPrefix(key, keys[0]) })
+		if !assert.GreaterOrEqual(t, i, 0, "cache %s is saved but not restored", key) {
+			continue
+		}
+		keys := restored[i]
+		for _, k := range keys {
+			assert.True(t, strings.HasPrefix(key, k), "restoring %s with %s finds other caches", key, k)
+		}
 		switch {
 		case slices.Equal(paths, []string{"~/go/pkg/mod"}):
 			assert.Contains(t, key, `{{ checksum "go.sum" }}`)
 		case slices.Equal(paths, []string{"~/.cache/go-build"}):
+			// What it holds follows scripts/ as it changes: a key written once
+			// would keep the first commit's cache for good.
+			prefix, ok := strings.CutSuffix(key, "{{ .Revision }}")
+			assert.True(t, ok, "the build cache is saved for every commit: %s", key)
+			assert.Equal(t, prefix, keys[0], "the build cache is restored from the most recent save of this Go and go.sum")
 			assert.Contains(t, key, `{{ checksum "go.sum" }}`)
 			assert.Contains(t, key, `{{ checksum "/tmp/go-version" }}`, "the build cache is keyed on the Go version")
 			assert.Contains(t, commands, "go version > /tmp/go-version")
 		case slices.Equal(paths, []string{"~/.npm"}):
-			assert.Contains(t, key, `{{ checksum "scripts/verdaccio/server/package-lock.json" }}`)
+			for _, m := range installed {
+				lock := path.Join(m[1], "package-lock.json")
+				assert.FileExists(t, filepath.Join(root, filepath.FromSlash(lock)))
+				assert.Contains(t, key, `{{ checksum "`+lock+`" }}`, "npm's cache is keyed on every lockfile .ci/run installs")
+			}
 		default:
 			t.Errorf("cache %s of %v", key, paths)
 		}
