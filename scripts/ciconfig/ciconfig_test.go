@@ -644,6 +644,25 @@ func files(t *testing.T, root string) []string {
 	return out
 }
 
+// The release job keeps what the release logs (npm's output of each publish,
+// under dist.Layout.Logs()) as an artifact, a failed release's too: CircleCI
+// runs store_artifacts even after a step failed (configuration reference,
+// "The when attribute"; not after a cancel or the job's time limit), so the
+// step only has to come after the release.
+func TestReleaseKeepsItsLogs(t *testing.T) {
+	c := load(t)
+	steps := c.flatSteps(c.Jobs[releaseJob].Steps)
+	release := slices.IndexFunc(steps, func(s step) bool {
+		return slices.ContainsFunc(mageCalls(s.Command), func(call mageCall) bool { return call.Target == releaseJob })
+	})
+	require.GreaterOrEqual(t, release, 0, "the release job runs the release")
+	store := slices.IndexFunc(steps, func(s step) bool { return s.Kind == "store_artifacts" })
+	require.GreaterOrEqual(t, store, 0, "the release job stores its logs")
+	assert.Greater(t, store, release, "the logs are stored after the release, which writes them")
+	assert.Equal(t, filepath.ToSlash(dist.Layout{Root: "dist"}.Logs()), steps[store].Path)
+	assert.NotEmpty(t, steps[store].Destination)
+}
+
 // npm is pinned to an exact version of at least 11.15, installed before
 // every step that runs npm: the tests, packing and publishing.
 func TestNPMIsPinned(t *testing.T) {

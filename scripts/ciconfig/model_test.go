@@ -124,6 +124,8 @@ type step struct {
 	// run
 	Name, Command   string
 	NoOutputTimeout string
+	// store_artifacts
+	Path, Destination string
 	// persist_to_workspace, attach_workspace
 	Root, At string
 	Paths    []string
@@ -160,6 +162,16 @@ func (s *step) UnmarshalYAML(n *yaml.Node) error {
 		}
 		err := decodeStrict(body, &r)
 		s.Name, s.Command, s.NoOutputTimeout = r.Name, r.Command, r.NoOutputTimeout
+		return err
+	case "store_artifacts":
+		// No when: it is a key of run and save_cache; CircleCI runs
+		// store_artifacts after a failed step anyway.
+		var a struct {
+			Path        string `yaml:"path"`
+			Destination string `yaml:"destination"`
+		}
+		err := decodeStrict(body, &a)
+		s.Path, s.Destination = a.Path, a.Destination
 		return err
 	case "persist_to_workspace":
 		var p struct {
