@@ -118,9 +118,7 @@ func TestEveryJobIsDefinedAndUsed(t *testing.T) {
 	}
 }
 
-// Every target the configuration runs is one go tool mage -l lists. The
-// registry stages (release and the others) come from another branch: until
-// it is merged, this test names them.
+// Every target the configuration runs is one go tool mage -l lists.
 func TestMageTargetsExist(t *testing.T) {
 	c := load(t)
 	cmd := exec.Command("go", "tool", "mage", "-l")
