@@ -23,7 +23,7 @@ type Build mg.Namespace
 // All builds and verifies the 12 targets in parallel into dist/ (alias: build).
 func (Build) All(ctx context.Context) error { return tasks.Build(ctx, tasks.OS()) }
 
-// Target builds only the named targets, comma-separated: build:target linux-x64-musl.
+// Target builds only the named targets, separated by commas or spaces: build:target linux-x64,linux-x64-musl.
 func (Build) Target(ctx context.Context, names string) error {
 	return tasks.Build(ctx, tasks.OS(), names)
 }

@@ -58,8 +58,8 @@ func mageCalls(command string) []mageCall {
 }
 
 // simpleCommands splits a shell command into its simple commands (split at
-// newlines, ;, &&, || and |), each as words with quotes removed. It knows as
-// much of the shell as the configuration uses.
+// newlines, ;, &&, || and |), each as words with quotes and comments removed.
+// It knows as much of the shell as the configuration and .ci/run use.
 func simpleCommands(command string) [][]string {
 	var (
 		out     [][]string
@@ -94,6 +94,10 @@ func simpleCommands(command string) [][]string {
 			}
 		case r == '"' || r == '\'':
 			quote, inWord = r, true
+		case r == '#' && !inWord:
+			for i+1 < len(runes) && runes[i+1] != '\n' {
+				i++ // a comment, to the end of the line
+			}
 		case r == '\\' && i+1 < len(runes) && runes[i+1] == '\n':
 			i++ // line continuation
 		case r == ' ' || r == '\t':
@@ -124,6 +128,7 @@ func TestMageCalls(t *testing.T) {
 		{"go tool mage -l", []mageCall{{Via: "go tool mage"}}},
 		{"go tool mage -d magefiles -t 5m clean", []mageCall{{Via: "go tool mage", Target: "clean", Args: []string{}}}},
 		{"echo mage build", nil},
+		{"# it's not mage build\nmage clean # mage build", []mageCall{{Via: "mage", Target: "clean", Args: []string{}}}},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, mageCalls(tt.command), tt.command)

@@ -1,6 +1,9 @@
 package ciconfig_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -11,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/stretchr/testify/assert"
@@ -114,9 +118,7 @@ func TestEveryJobIsDefinedAndUsed(t *testing.T) {
 	}
 }
 
-// Every target the configuration runs is one go tool mage -l lists. The
-// registry stages (release and the others) come from another branch: until
-// it is merged, this test names them.
+// Every target the configuration runs is one go tool mage -l lists.
 func TestMageTargetsExist(t *testing.T) {
 	c := load(t)
 	cmd := exec.Command("go", "tool", "mage", "-l")
@@ -188,6 +190,18 @@ func TestToolIsCompiledOnce(t *testing.T) {
 			attach := slices.IndexFunc(c.Jobs[r].Steps, func(s step) bool { return s.Kind == "attach_workspace" })
 			assert.True(t, attach >= 0 && attach < at[0], "workflow %s: %s attaches the workspace before running %s", wname, r, calls[0].Target)
 		}
+	}
+}
+
+// Every job starts with checkout, before it attaches the workspace: CircleCI's
+// checkout fails in a directory that is not empty and is no git repository.
+func TestCheckoutComesFirst(t *testing.T) {
+	c := load(t)
+	for name, j := range c.Jobs {
+		steps := c.flatSteps(j.Steps)
+		require.NotEmpty(t, steps, "job %s", name)
+		assert.Equal(t, "checkout", steps[0].Kind, "job %s starts with checkout", name)
+		assert.Negative(t, slices.IndexFunc(steps[1:], func(s step) bool { return s.Kind == "checkout" }), "job %s checks out once", name)
 	}
 }
 
@@ -328,8 +342,7 @@ func TestScaleOutSwitch(t *testing.T) {
 }
 
 // The matrix is the platforms table: one job per compilation, each target in
-// exactly one, each job building exactly its targets, and the linux ones with
-// qemu-user so that their binaries are run too.
+// exactly one, each job building exactly its targets.
 func TestMatrixIsTheTable(t *testing.T) {
 	c := load(t)
 	var matrices []workflowJob
@@ -363,21 +376,6 @@ func TestMatrixIsTheTable(t *testing.T) {
 	assert.Equal(t, "build:target", calls[0].Target)
 	assert.Equal(t, []string{"<< parameters.targets >>"}, calls[0].Args, "the job builds its targets and no others")
 
-	// qemu-user is installed exactly in the jobs that build a linux target.
-	i := slices.IndexFunc(j.Steps, func(s step) bool {
-		return s.Kind == "when" && slices.ContainsFunc(s.Steps, func(s step) bool { return s.Kind == qemuCommand })
-	})
-	require.GreaterOrEqual(t, i, 0, "the build job installs qemu-user for linux targets")
-	var cond struct {
-		Matches struct{ Pattern, Value string } `yaml:"matches"`
-	}
-	require.NoError(t, decodeStrict(&j.Steps[i].Condition, &cond))
-	assert.Equal(t, "<< parameters.targets >>", cond.Matches.Value)
-	pattern := regexp.MustCompile(cond.Matches.Pattern)
-	for gi, g := range platforms.Compilations() {
-		assert.Equal(t, g[0].GOOS() == "linux", pattern.MatchString(values[gi]), "qemu-user for %q", values[gi])
-	}
-
 	for name, w := range releaseWorkflows(t, c) {
 		if slices.ContainsFunc(w.Jobs, func(wj workflowJob) bool { return wj.Matrix != nil }) {
 			for _, wj := range w.Jobs {
@@ -393,10 +391,59 @@ func TestMatrixIsTheTable(t *testing.T) {
 	}
 }
 
-// The workspace carries dist/ as the stages lay it out: every job persists
-// paths of dist.Layout from the checkout, attaches the workspace there, and by
-// the release job the workspace holds every file the build and package stages
-// write, in both ways of building.
+// qemu-user, with which the build runs the Linux binaries it makes, is
+// installed in exactly the jobs that build a Linux target, before they build,
+// in both ways of building: the Linux jobs of the matrix and the single
+// machine. The when conditions are evaluated as CircleCI does, matches with a
+// full match.
+func TestQEMUWhereLinuxIsBuilt(t *testing.T) {
+	c := load(t)
+	linuxGroups := 0
+	for _, g := range platforms.Compilations() {
+		if g[0].GOOS() == "linux" {
+			linuxGroups++
+		}
+	}
+	var linux, other []string
+	for wname, w := range releaseWorkflows(t, c) {
+		for _, inst := range c.instances(t, w) {
+			steps := c.steps(t, inst)
+			install := slices.IndexFunc(steps, func(s step) bool { return slices.Contains(aptPackages(s.Command), "qemu-user") })
+			buildsLinux := slices.IndexFunc(steps, func(s step) bool {
+				for _, call := range mageCalls(s.Command) {
+					if slices.ContainsFunc(builds(t, call), func(tg platforms.Target) bool { return tg.GOOS() == "linux" }) {
+						return true
+					}
+				}
+				return false
+			})
+			if buildsLinux < 0 {
+				assert.Negative(t, install, "workflow %s: %s builds no Linux target, yet installs qemu-user", wname, inst.Name)
+				other = append(other, inst.Name)
+				continue
+			}
+			linux = append(linux, inst.Name)
+			assert.True(t, install >= 0 && install < buildsLinux, "workflow %s: %s builds a Linux target without installing qemu-user first", wname, inst.Name)
+		}
+	}
+	assert.Len(t, linux, linuxGroups+1, "the Linux jobs of the matrix and the single machine: %v", linux)
+	assert.NotEmpty(t, other)
+
+	// .ci/run installs the same Debian packages for the tests.
+	run, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), ".ci", "run"))
+	require.NoError(t, err)
+	cmd := c.flatSteps(c.Commands[qemuCommand].Steps)
+	require.Len(t, cmd, 1)
+	assert.Equal(t, aptPackages(string(run)), aptPackages(cmd[0].Command), ".ci/run and %s install the same packages", qemuCommand)
+}
+
+// The workspace carries dist/ as the stages lay it out. Every job persists
+// paths of dist.Layout from the checkout and attaches the workspace there.
+// Each release workflow is then played with the real stages (play): every job
+// persists all it writes, no two jobs that may run at once persist the same
+// file (CircleCI fails the attach downstream: "Concurrent upstream jobs
+// persisted the same file(s)"), and both ways of building hand the release
+// job the same files.
 func TestWorkspaceIsDist(t *testing.T) {
 	c := load(t)
 	l := dist.Layout{Root: "dist"}
@@ -423,48 +470,136 @@ func TestWorkspaceIsDist(t *testing.T) {
 		}
 	}
 
-	// The real outputs: what a build of one compilation writes, and what the
-	// whole build and package write.
 	testenv.LookPath(t, "npm", "install npm 11")
-	group := platforms.Compilations()[0]
-	var names []string
-	for _, tg := range group {
-		names = append(names, tg.Name())
-	}
-	one := checkout(t)
-	require.NoError(t, tasks.Build(t.Context(), one, names...))
-	built := files(t, one.Root)
-	require.NotEmpty(t, built)
-	for _, f := range built {
-		assert.True(t, persists(c.Jobs[matrixJob], f), "the %s job does not persist %s", matrixJob, f)
-	}
-
-	all := checkout(t)
-	require.NoError(t, tasks.Package(t.Context(), all))
-	packed := append(files(t, all.Root), toolPath())
+	handed := map[string][]string{} // what the release job of each workflow gets
 	for name, w := range releaseWorkflows(t, c) {
-		var paths []string
-		for up := range upstream(w, releaseJob) {
-			for _, s := range c.Jobs[up].Steps {
-				if s.Kind == "persist_to_workspace" {
-					paths = append(paths, s.Paths...)
+		jobs := c.play(t, w)
+		for i, a := range jobs {
+			if a.inst.Job != releaseJob {
+				assert.NotEmpty(t, a.persisted, "workflow %s: %s hands nothing on", name, a.inst.Name)
+			}
+			if len(a.persisted) > 0 {
+				lost := slices.DeleteFunc(slices.Clone(a.wrote), func(f string) bool { return slices.Contains(a.persisted, f) })
+				assert.Empty(t, lost, "workflow %s: %s writes files it does not persist", name, a.inst.Name)
+			}
+			for _, b := range jobs[i+1:] {
+				if concurrent(w, a.inst, b.inst) {
+					both := slices.DeleteFunc(slices.Clone(a.persisted), func(f string) bool { return !slices.Contains(b.persisted, f) })
+					assert.Empty(t, both, "workflow %s: %s and %s may run at once and persist the same files: CircleCI would fail the attach", name, a.inst.Name, b.inst.Name)
+				}
+			}
+			if a.inst.Job == releaseJob {
+				handed[name] = a.attached
+			}
+		}
+		assert.Contains(t, handed[name], toolPath(), "workflow %s hands the release job the tool", name)
+		assert.Contains(t, handed[name], rel(l.PackRecordsPath()), "workflow %s hands the release job what was packed", name)
+	}
+	require.Len(t, handed, 2)
+	var first []string
+	for name, files := range handed {
+		if first == nil {
+			first = files
+		}
+		assert.Equal(t, first, files, "workflow %s hands the release job other files than the other way of building", name)
+	}
+}
+
+// playedJob is one job of a workflow as play ran it.
+type playedJob struct {
+	inst      instance
+	root      string   // its checkout
+	attached  []string // the workspace it attached
+	wrote     []string // the files it wrote in dist/
+	persisted []string // the files it persisted to the workspace
+}
+
+// play runs w's jobs in w's order with the real stages, each in a checkout of
+// its own: a job attaches the files persisted by the jobs it requires, runs
+// its targets (build:target with its matrix value, package:assemble,
+// package:all) and persists the files its paths cover. The compiled tool is
+// stood in for by a file (compiling it costs 100 CPU-seconds and proves
+// nothing here) and the release is not run (scripts/release tests it). Paths
+// are relative to the checkout, with slashes, sorted.
+func (c config) play(t *testing.T, w workflow) []playedJob {
+	t.Helper()
+	var jobs []playedJob
+	for _, inst := range c.instances(t, w) {
+		env := checkout(t)
+		p := playedJob{inst: inst, root: env.Root}
+		up := upstream(w, inst.Job)
+		ran := map[string]bool{}
+		for _, u := range jobs {
+			if up[u.inst.Job] {
+				ran[u.inst.Job] = true
+				for _, f := range u.persisted {
+					copyFile(t, u.root, env.Root, f)
 				}
 			}
 		}
-		for _, f := range packed {
-			assert.True(t, covered(paths, f), "workflow %s: the release job's workspace lacks %s", name, f)
-		}
-		for _, wj := range w.Jobs {
-			if wj.Job == releaseJob {
-				continue
+		require.Len(t, ran, len(up), "%s requires a job that does not run before it in the workflow", inst.Name)
+		p.attached = files(t, env.Root)
+		before := digests(t, env.Root, p.attached)
+
+		var paths []string
+		for _, s := range c.steps(t, inst) {
+			if s.Kind == "persist_to_workspace" {
+				paths = append(paths, s.Paths...)
 			}
-			j := c.Jobs[wj.Job]
-			assert.True(t, slices.ContainsFunc(j.Steps, func(s step) bool { return s.Kind == "persist_to_workspace" }),
-				"workflow %s: %s hands nothing on", name, wj.Job)
+			for _, call := range mageCalls(s.Command) {
+				switch {
+				case call.Compile != "":
+					tool := filepath.Join(env.Root, filepath.FromSlash(toolPath()))
+					require.NoError(t, dist.WriteFileAtomic(tool, []byte("the build tool\n"), 0o755))
+				case call.Target == "build:target":
+					require.NoError(t, tasks.Build(t.Context(), env, call.Args...), inst.Name)
+				case call.Target == "package:assemble":
+					require.NoError(t, tasks.PackageAssemble(t.Context(), env), inst.Name)
+				case call.Target == "package:all":
+					require.NoError(t, tasks.Package(t.Context(), env), inst.Name)
+				case call.Target == releaseJob:
+				default:
+					t.Fatalf("%s runs %s, which this test does not play", inst.Name, call.Target)
+				}
+			}
 		}
-		rj := c.Jobs[releaseJob]
-		assert.True(t, slices.ContainsFunc(rj.Steps, func(s step) bool { return s.Kind == "attach_workspace" }), "the release job attaches the workspace")
+		after := files(t, env.Root)
+		now := digests(t, env.Root, after)
+		for _, f := range after {
+			if before[f] != now[f] {
+				p.wrote = append(p.wrote, f)
+			}
+			if covered(paths, f) {
+				p.persisted = append(p.persisted, f)
+			}
+		}
+		jobs = append(jobs, p)
 	}
+	return jobs
+}
+
+// digests maps each file (relative to root) to a digest of its content.
+func digests(t *testing.T, root string, rels []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, r := range rels {
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(r)))
+		require.NoError(t, err)
+		sum := sha256.Sum256(data)
+		out[r] = hex.EncodeToString(sum[:])
+	}
+	return out
+}
+
+// copyFile copies rel from one root to another, keeping its mode.
+func copyFile(t *testing.T, from, to, rel string) {
+	t.Helper()
+	src := filepath.Join(from, filepath.FromSlash(rel))
+	info, err := os.Stat(src)
+	require.NoError(t, err)
+	data, err := os.ReadFile(src)
+	require.NoError(t, err)
+	require.NoError(t, dist.WriteFileAtomic(filepath.Join(to, filepath.FromSlash(rel)), data, info.Mode().Perm()))
 }
 
 // checkout is a task environment rooted in a copy of what building and
@@ -487,10 +622,14 @@ func checkout(t *testing.T) tasks.Env {
 	}
 }
 
-// files lists the files under root's dist/, relative to root, with slashes.
+// files lists the files under root's dist/, relative to root, with slashes,
+// sorted.
 func files(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
+	if _, err := os.Stat(filepath.Join(root, "dist")); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	err := filepath.WalkDir(filepath.Join(root, "dist"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -501,6 +640,25 @@ func files(t *testing.T, root string) []string {
 	})
 	require.NoError(t, err)
 	return out
+}
+
+// The release job keeps what the release logs (npm's output of each publish,
+// under dist.Layout.Logs()) as an artifact, a failed release's too: CircleCI
+// runs store_artifacts even after a step failed (configuration reference,
+// "The when attribute"; not after a cancel or the job's time limit), so the
+// step only has to come after the release.
+func TestReleaseKeepsItsLogs(t *testing.T) {
+	c := load(t)
+	steps := c.flatSteps(c.Jobs[releaseJob].Steps)
+	release := slices.IndexFunc(steps, func(s step) bool {
+		return slices.ContainsFunc(mageCalls(s.Command), func(call mageCall) bool { return call.Target == releaseJob })
+	})
+	require.GreaterOrEqual(t, release, 0, "the release job runs the release")
+	store := slices.IndexFunc(steps, func(s step) bool { return s.Kind == "store_artifacts" })
+	require.GreaterOrEqual(t, store, 0, "the release job stores its logs")
+	assert.Greater(t, store, release, "the logs are stored after the release, which writes them")
+	assert.Equal(t, filepath.ToSlash(dist.Layout{Root: "dist"}.Logs()), steps[store].Path)
+	assert.NotEmpty(t, steps[store].Destination)
 }
 
 // npm is pinned to an exact version of at least 11.15, installed before
@@ -516,7 +674,8 @@ func TestNPMIsPinned(t *testing.T) {
 	assert.False(t, v.LessThan(semver.MustParse(minimumNPM)), "npm %s is older than %s", v, minimumNPM)
 	steps := c.flatSteps(cmd.Steps)
 	require.Len(t, steps, 1)
-	assert.Contains(t, steps[0].Command, "npm@<< parameters.version >>")
+	assert.Equal(t, "sudo npm install --global --no-audit --no-fund npm@<< parameters.version >> && npm --version", steps[0].Command,
+		"the pinned npm, installed globally, and the job fails unless it then runs")
 
 	needsNPM := func(s step) bool {
 		for _, f := range c.flatSteps([]step{s}) {
@@ -549,8 +708,10 @@ func TestNPMIsPinned(t *testing.T) {
 }
 
 // The test job runs exactly what README.md says CI runs (bash .ci/run, which
-// ends in README's go test ./...), with caches for Go modules, the Go build
-// cache (keyed on go.sum and the Go version) and npm.
+// ends in README's go test ./...), with time to be quiet, and with caches for
+// Go modules (keyed on go.sum), the Go build cache (saved for every commit,
+// restored from the most recent one of the Go version and go.sum) and npm (on
+// every lockfile .ci/run installs).
 func TestTestJob(t *testing.T) {
 	c := load(t)
 	root := testenv.RepoRoot(t)
@@ -575,32 +736,81 @@ func TestTestJob(t *testing.T) {
 	require.Equal(t, []string{"test"}, testJobs)
 	j := c.Jobs["test"]
 	var commands []string
-	restored, saved := map[string]bool{}, map[string][]string{}
-	for _, s := range c.flatSteps(j.Steps) {
+	var restored [][]string // the keys of each restore_cache
+	saved := map[string][]string{}
+	var ciRunStep step
+	// The order: the Go version is written before the caches keyed on it
+	// are restored, all of them before .ci/run, which they are for, and
+	// saved after it.
+	goVersion, ciRun := -1, -1
+	var restores, saves []int
+	for i, s := range c.flatSteps(j.Steps) {
 		switch s.Kind {
 		case "run":
 			commands = append(commands, s.Command)
-		case "restore_cache":
-			for _, k := range s.Keys {
-				restored[k] = true
+			switch s.Command {
+			case "go version > /tmp/go-version":
+				goVersion = i
+			case "bash .ci/run":
+				ciRun, ciRunStep = i, s
 			}
+		case "restore_cache":
+			restores = append(restores, i)
+			keys := s.Keys
+			if s.Key != "" {
+				keys = append([]string{s.Key}, keys...) // CircleCI tries key first
+			}
+			restored = append(restored, keys)
 		case "save_cache":
+			saves = append(saves, i)
 			saved[s.Key] = s.Paths
 		}
 	}
-	assert.Contains(t, commands, "bash .ci/run")
+	require.GreaterOrEqual(t, goVersion, 0, "the test job writes the Go version")
+	require.GreaterOrEqual(t, ciRun, 0, "the test job runs bash .ci/run")
+	require.NotEmpty(t, restores)
+	assert.Less(t, goVersion, slices.Min(restores), "the Go version is written before the caches are restored")
+	assert.Less(t, slices.Max(restores), ciRun, "the caches are restored before .ci/run")
+	assert.Greater(t, slices.Min(saves), ciRun, "the caches are saved after .ci/run")
+
+	// go test ./... can print nothing for longer than CircleCI's default of
+	// 10 minutes on 2 cores.
+	quiet, err := time.ParseDuration(ciRunStep.NoOutputTimeout)
+	require.NoError(t, err, "the .ci/run step has a no_output_timeout")
+	assert.GreaterOrEqual(t, quiet, 30*time.Minute)
+
+	// CircleCI restores the most recent cache whose key starts with a
+	// restore key, trying the keys in order.
+	installed := regexp.MustCompile(`(?m)^\(cd (\S+) && npm ci `).FindAllStringSubmatch(string(run), -1)
+	require.NotEmpty(t, installed, ".ci/run installs npm packages from lockfiles")
 	assert.Len(t, saved, 3)
 	for key, paths := range saved {
-		assert.True(t, restored[key], "cache %s is saved but not restored", key)
+		i := slices.IndexFunc(restored, func(keys []string) bool { return len(keys) > 0 && strings.HasPrefix(key, keys[0]) })
+		if !assert.GreaterOrEqual(t, i, 0, "cache %s is saved but not restored", key) {
+			continue
+		}
+		keys := restored[i]
+		for _, k := range keys {
+			assert.True(t, strings.HasPrefix(key, k), "restoring %s with %s finds other caches", key, k)
+		}
 		switch {
 		case slices.Equal(paths, []string{"~/go/pkg/mod"}):
 			assert.Contains(t, key, `{{ checksum "go.sum" }}`)
 		case slices.Equal(paths, []string{"~/.cache/go-build"}):
+			// What it holds follows scripts/ as it changes: a key written once
+			// would keep the first commit's cache for good.
+			prefix, ok := strings.CutSuffix(key, "{{ .Revision }}")
+			assert.True(t, ok, "the build cache is saved for every commit: %s", key)
+			assert.Equal(t, prefix, keys[0], "the build cache is restored from the most recent save of this Go and go.sum")
 			assert.Contains(t, key, `{{ checksum "go.sum" }}`)
 			assert.Contains(t, key, `{{ checksum "/tmp/go-version" }}`, "the build cache is keyed on the Go version")
 			assert.Contains(t, commands, "go version > /tmp/go-version")
 		case slices.Equal(paths, []string{"~/.npm"}):
-			assert.Contains(t, key, `{{ checksum "scripts/verdaccio/server/package-lock.json" }}`)
+			for _, m := range installed {
+				lock := path.Join(m[1], "package-lock.json")
+				assert.FileExists(t, filepath.Join(root, filepath.FromSlash(lock)))
+				assert.Contains(t, key, `{{ checksum "`+lock+`" }}`, "npm's cache is keyed on every lockfile .ci/run installs")
+			}
 		default:
 			t.Errorf("cache %s of %v", key, paths)
 		}

@@ -122,7 +122,10 @@ func (l *yamlList) UnmarshalYAML(n *yaml.Node) error {
 type step struct {
 	Kind string // "checkout", "run", …, "when", or the command's name
 	// run
-	Name, Command string
+	Name, Command   string
+	NoOutputTimeout string
+	// store_artifacts
+	Path, Destination string
 	// persist_to_workspace, attach_workspace
 	Root, At string
 	Paths    []string
@@ -153,11 +156,22 @@ func (s *step) UnmarshalYAML(n *yaml.Node) error {
 			return nil
 		}
 		var r struct {
-			Name    string `yaml:"name"`
-			Command string `yaml:"command"`
+			Name            string `yaml:"name"`
+			Command         string `yaml:"command"`
+			NoOutputTimeout string `yaml:"no_output_timeout"`
 		}
 		err := decodeStrict(body, &r)
-		s.Name, s.Command = r.Name, r.Command
+		s.Name, s.Command, s.NoOutputTimeout = r.Name, r.Command, r.NoOutputTimeout
+		return err
+	case "store_artifacts":
+		// No when: it is a key of run and save_cache; CircleCI runs
+		// store_artifacts after a failed step anyway.
+		var a struct {
+			Path        string `yaml:"path"`
+			Destination string `yaml:"destination"`
+		}
+		err := decodeStrict(body, &a)
+		s.Path, s.Destination = a.Path, a.Destination
 		return err
 	case "persist_to_workspace":
 		var p struct {

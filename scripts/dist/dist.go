@@ -9,6 +9,7 @@
 //	  npm/agent-facets/                  wrapper package (package)
 //	  *.tgz, SHA256SUMS                  packed tarballs and their checksums (package)
 //	  tool/mage                          the build tool, compiled once per CI pipeline
+//	  logs/release/<package>.log         npm's output of each publish, redacted (release)
 package dist
 
 import (
@@ -92,6 +93,11 @@ func (l Layout) RemoveBuildRecord(t platforms.Target) error {
 	}
 	return nil
 }
+
+// Logs is the directory of the stages' logs; each stage writes in a
+// subdirectory named after it (release: logs/release). CI keeps it as an
+// artifact.
+func (l Layout) Logs() string { return filepath.Join(l.Root, "logs") }
 
 // SumsPath is the SHA256SUMS file over the tarballs.
 func (l Layout) SumsPath() string { return filepath.Join(l.Root, "SHA256SUMS") }

@@ -20,6 +20,7 @@ func TestLayout(t *testing.T) {
 	assert.Equal(t, filepath.Join("dist", "npm", "@agent-facets", "cli-windows-x64", "bin", "facet.exe"), l.Binary(win))
 	assert.Equal(t, filepath.Join("dist", "npm", "agent-facets"), l.PackageDir("agent-facets"))
 	assert.Equal(t, filepath.Join("dist", "build", "windows-x64.json"), l.BuildRecordPath(win))
+	assert.Equal(t, filepath.Join("dist", "logs"), l.Logs())
 }
 
 func TestBuildRecords(t *testing.T) {

@@ -58,7 +58,7 @@ type Config struct {
 	Poll          registry.Poll     // waiting for the registry to show the platform packages
 	Progress      progress.Reporter // nil shows nothing
 	Out           io.Writer
-	LogDir        string // npm's output of each publish, redacted; "" means dist/logs/release
+	LogDir        string // npm's output of each publish, redacted; "" means release under Dist.Logs()
 }
 
 // Action is what the release did with a package.
@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 		r.cfg.Jobs = 4
 	}
 	if r.cfg.LogDir == "" {
-		r.cfg.LogDir = filepath.Join(cfg.Dist.Root, "logs", "release")
+		r.cfg.LogDir = filepath.Join(cfg.Dist.Logs(), "release")
 	}
 	if r.cfg.Progress == nil {
 		r.cfg.Progress = discard{}

@@ -91,8 +91,7 @@ func (f *fixture) config(t *testing.T) (release.Config, *testenv.Buffer) {
 		Retry:    fast,
 		Poll:     registry.Poll{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Timeout: 30 * time.Second},
 		Progress: progress.NewPlain(&out),
-		Out:      &out,
-		LogDir:   filepath.Join(f.dist.Root, "logs", "release"),
+		Out:      &out, // LogDir as in CircleCI: the default, which the job keeps as an artifact
 	}, &out
 }
 
@@ -183,7 +182,7 @@ func secretsNowhere(t *testing.T, f *fixture, output string) {
 	tokens := append(f.minted.tokens, f.bed.Front.IssuedTokens()...)
 	f.minted.mu.Unlock()
 	require.NotEmpty(t, tokens)
-	logs, err := filepath.Glob(filepath.Join(f.dist.Root, "logs", "release", "*.log"))
+	logs, err := filepath.Glob(filepath.Join(f.dist.Logs(), "release", "*.log"))
 	require.NoError(t, err)
 	require.NotEmpty(t, logs, "npm's output is kept")
 	for _, tok := range tokens {

@@ -1,6 +1,7 @@
 package tasks_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -82,7 +83,8 @@ func TestPackageAssembleDoesNotBuild(t *testing.T) {
 }
 
 // mergeTree copies the files under src into dst, keeping their modes, as
-// attaching a CircleCI workspace lays every job's layer into one directory.
+// CircleCI merges the workspaces of concurrent jobs: a file already in dst is
+// one two jobs persisted, and the attach fails.
 func mergeTree(t *testing.T, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
@@ -92,6 +94,9 @@ func mergeTree(t *testing.T, src, dst string) {
 		rel, err := filepath.Rel(src, path)
 		if err != nil {
 			return err
+		}
+		if _, err := os.Lstat(filepath.Join(dst, rel)); err == nil {
+			return fmt.Errorf("%s is in the dist/ of two jobs: CircleCI fails the attach (Concurrent upstream jobs persisted the same file(s))", rel)
 		}
 		info, err := d.Info()
 		if err != nil {

@@ -100,7 +100,7 @@ func TestMage(t *testing.T) {
 	for _, target := range [][2]string{
 		{`build:all\*`, "builds and verifies the 12 targets in parallel into dist/ (alias: build)."},
 		{"build:host", "builds only the target this machine runs, for quick local work."},
-		{"build:target", "builds only the named targets, comma-separated: build:target linux-x64-musl."},
+		{"build:target", "builds only the named targets, separated by commas or spaces: build:target linux-x64,linux-x64-musl."},
 		{"package:all", "builds, then assembles and packs the 12 platform packages and the agent-facets wrapper (alias: package)."},
 		{"package:assemble", "assembles and packs the 13 packages from the binaries already built in dist/, without building."},
 		{"bench:build", "times the parallel build against a sequential go build loop, cold and warm, and the slowest CI matrix job against the whole build."},
