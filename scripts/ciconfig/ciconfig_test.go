@@ -816,3 +816,47 @@ func TestTestJob(t *testing.T) {
 		}
 	}
 }
+
+// go tool mage rehearse runs the scale-out release workflow's jobs
+// (tasks.ReleaseJobs) in the config's order, each running the config's Mage
+// call and persisting the config's paths, the jobs of a stage being those
+// the config may run at once.
+func TestRehearsalIsTheWorkflow(t *testing.T) {
+	c := load(t)
+	w := releaseWorkflows(t, c)["release"]
+	insts := c.instances(t, w)
+	rehearsed := tasks.ReleaseJobs()
+	require.Len(t, rehearsed, len(insts), "the rehearsal runs as many jobs as the workflow")
+	for i, inst := range insts {
+		r := rehearsed[i]
+		assert.Equal(t, inst.Name, r.Name)
+		var args []string
+		var persist []string
+		for _, s := range c.steps(t, inst) {
+			if s.Kind == "persist_to_workspace" {
+				persist = append(persist, s.Paths...)
+			}
+			for _, call := range mageCalls(s.Command) {
+				switch {
+				case call.Compile != "":
+					assert.Equal(t, toolPath(), tasks.ToolPath, "%s compiles the tool where the rehearsal runs it from", inst.Name)
+				case call.Target != "":
+					args = append([]string{call.Target}, call.Args...)
+				}
+			}
+		}
+		if r.Args == nil {
+			assert.Nil(t, args, "%s", inst.Name)
+		} else {
+			// The config quotes the matrix value as one argument; so does the rehearsal.
+			assert.Equal(t, args, r.Args, "%s runs what the config runs", inst.Name)
+		}
+		assert.Equal(t, persist, r.Persist, "%s persists what the config persists", inst.Name)
+		for j, other := range insts {
+			if j != i {
+				assert.Equal(t, concurrent(w, inst, other), r.Stage == rehearsed[j].Stage,
+					"%s and %s: the same stage exactly when the config may run them at once", inst.Name, other.Name)
+			}
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/agent-facets/facets/scripts/ciconfig"
 	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/dist"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/procgroup"
 	"github.com/agent-facets/facets/scripts/progress"
@@ -131,7 +132,7 @@ func Rehearse(ctx context.Context, env Env) error {
 		return failed
 	}
 	// Passed: keep the logs (npm's of each publish among them), drop the rest.
-	_ = os.Rename(filepath.Join(r.workspace, "dist", "logs", "release"), filepath.Join(r.logs, "npm-publish"))
+	_ = os.Rename(filepath.Join(dist.Layout{Root: filepath.Join(r.workspace, "dist")}.Logs(), "release"), filepath.Join(r.logs, "npm-publish"))
 	_ = bed.Close()
 	_ = os.RemoveAll(r.workspace)
 	_ = os.RemoveAll(filepath.Join(dir, "bed"))
