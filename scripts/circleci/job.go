@@ -49,6 +49,9 @@ type Minter struct {
 	Env  []string // its environment; nil means this process's
 }
 
+// ErrNoCLI is a Mint outside CircleCI, where there is no circleci command.
+var ErrNoCLI = errors.New("minting an OIDC token: the circleci command is not installed (it is in every CircleCI job; the release runs in CircleCI)")
+
 // jwt is the shape of a compact JWT.
 var jwt = regexp.MustCompile(`^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$`)
 
@@ -73,7 +76,7 @@ func (m Minter) Mint(ctx context.Context, audience string) (string, error) {
 	r.Add(token)
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return "", fmt.Errorf("minting an OIDC token: the circleci command is not installed (it is in every CircleCI image; the release runs in CircleCI)")
+			return "", ErrNoCLI
 		}
 		return "", fmt.Errorf("minting an OIDC token with circleci run oidc get (audience %s): %w: %s", audience, err, r.Redact(strings.TrimSpace(stderr.String()+"\n"+stdout.String())))
 	}

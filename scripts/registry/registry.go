@@ -64,7 +64,7 @@ func (c *Client) String() string { return c.URL.Redacted() }
 
 // Host is the host name of the registry, as npm derives it for the audience
 // of an OIDC token (npm:<host>): no port, no user.
-func (c *Client) Host() string { return c.URL.Hostname() }
+func (c *Client) Host() string { return strings.ToLower(c.URL.Hostname()) }
 
 // Public reports whether the registry is npm's public one.
 func (c *Client) Public() bool { return IsPublic(c.URL) }

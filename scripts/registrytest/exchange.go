@@ -47,8 +47,36 @@ func (s *Signer) Sign(claims jwt.MapClaims) (string, error) {
 // exchange is what the OIDC token exchange knows: the issuers it trusts and
 // the tokens it has handed out.
 type exchange struct {
-	issuers map[string]*rsa.PublicKey
-	grants  map[string]grant // npm token → what it allows
+	issuers  map[string]*rsa.PublicKey
+	grants   map[string]grant // npm token → what it allows
+	idTokens []string         // every ID token presented, in order
+	leaky    bool             // put the ID token into error messages
+}
+
+// LeakTokensInErrors makes the exchange's refusals quote the ID token they
+// refused, as a careless registry might: npm logs a refusal's message at
+// verbose level, so the release's redaction must catch it.
+func (s *Server) LeakTokensInErrors(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ensureExchange()
+	s.exchange.leaky = on
+}
+
+// IDTokens are the ID tokens presented to the exchange, in order.
+func (s *Server) IDTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exchange == nil {
+		return nil
+	}
+	return slices.Clone(s.exchange.idTokens)
+}
+
+func (s *Server) ensureExchange() {
+	if s.exchange == nil {
+		s.exchange = &exchange{issuers: map[string]*rsa.PublicKey{}, grants: map[string]grant{}}
+	}
 }
 
 // grant is an npm token the exchange handed out: one package, for a while.
@@ -62,9 +90,7 @@ type grant struct {
 func (s *Server) TrustIssuer(signer *Signer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.exchange == nil {
-		s.exchange = &exchange{issuers: map[string]*rsa.PublicKey{}, grants: map[string]grant{}}
-	}
+	s.ensureExchange()
 	s.exchange.issuers[signer.Issuer] = &signer.Key.PublicKey
 }
 
@@ -99,17 +125,24 @@ func (s *Server) serveExchange(w http.ResponseWriter, r *http.Request, pkg strin
 		writeError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path)
 		return
 	}
+	idToken, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.mu.Lock()
+	ex := s.exchange
+	leaky := ex != nil && ex.leaky
+	if ex != nil && ok {
+		ex.idTokens = append(ex.idTokens, idToken)
+	}
+	s.mu.Unlock()
 	deny := func(why string) {
+		if leaky {
+			why += " (ID token " + idToken + ")"
+		}
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": why, "error": why})
 	}
-	idToken, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		deny("no ID token")
 		return
 	}
-	s.mu.Lock()
-	ex := s.exchange
-	s.mu.Unlock()
 	if ex == nil {
 		deny("OIDC token exchange is not configured")
 		return
@@ -128,8 +161,8 @@ func (s *Server) serveExchange(w http.ResponseWriter, r *http.Request, pkg strin
 		deny("invalid ID token: " + err.Error())
 		return
 	}
-	if rerun, _ := claims[ClaimSSHRerun].(bool); rerun {
-		deny("ID tokens of SSH reruns are not accepted")
+	if rerun, ok := claims[ClaimSSHRerun].(bool); !ok || rerun {
+		deny("ID tokens of SSH reruns are not accepted (or the token does not say)")
 		return
 	}
 	exists, err := s.upstreamExists(r.Context(), pkg)
@@ -164,13 +197,21 @@ func (s *Server) serveExchange(w http.ResponseWriter, r *http.Request, pkg strin
 }
 
 // matchesClaims reports whether the ID token's claims are those of the
-// trusted publisher t: every claim it sets, and every context it names among
-// the token's.
+// trusted publisher t: its organization is the token's issuer's, and every
+// other claim it sets is the token's, every context it names among the
+// token's.
 func matchesClaims(t Trust, claims jwt.MapClaims) bool {
 	if t.Type != "circleci" {
 		return false
 	}
 	for name, want := range t.Claims {
+		if name == ClaimOrgID {
+			iss, _ := claims["iss"].(string)
+			if iss != "https://oidc.circleci.com/org/"+fmt.Sprint(want) {
+				return false
+			}
+			continue
+		}
 		if name == ClaimContextIDs {
 			have, _ := claims[ClaimContextIDs].([]any)
 			wantList, _ := want.([]any)

@@ -15,6 +15,7 @@ const (
 	Status429                 // 429 Too Many Requests, with Retry-After
 	Drop                      // the connection is closed with no answer
 	NotFound                  // 404, as a stale cache might answer for a package that exists
+	Forbidden                 // 403: a refusal that another try will not change
 )
 
 // String names the kind.
@@ -28,6 +29,8 @@ func (k Kind) String() string {
 		return "dropped connection"
 	case NotFound:
 		return "404"
+	case Forbidden:
+		return "403"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -45,6 +48,9 @@ type Fault struct {
 	// Times ends the fault after it has failed this many requests; 0 means
 	// it lasts until removed.
 	Times int
+	// After handles the request first and then fails its answer: a publish
+	// that reached the registry whose answer was lost.
+	After bool
 }
 
 // fault is an injected Fault and its count.
@@ -106,6 +112,8 @@ func (f *fault) serve(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler) // closes the connection too
 	case NotFound:
 		writeError(w, http.StatusNotFound, "Not found")
+	case Forbidden:
+		writeError(w, http.StatusForbidden, "forbidden (registrytest fault)")
 	default:
 		writeError(w, http.StatusInternalServerError, "internal server error (registrytest fault)")
 	}

@@ -62,6 +62,7 @@ type Server struct {
 	logins   map[string]string  // bearer token → user name, as the upstream confirmed it
 	exchange *exchange          // the OIDC exchange, once configured
 	observe  func(Request)      // hears of each request answered
+	before   func(Request)      // hears of each request before it is handled
 	// publishOTP makes a user's publish need a one-time password.
 	publishOTP bool
 }
@@ -126,6 +127,15 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.requests)
 }
 
+// Before makes fn hear of every request before it is handled (a test
+// changing the registry under a release's feet, say). fn runs in the
+// request's goroutine, and the request waits for it.
+func (s *Server) Before(fn func(Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.before = fn
+}
+
 // Observe makes fn hear of every request once it is answered (a test
 // stopping a release after its k-th publish, say). fn must not block.
 func (s *Server) Observe(fn func(Request)) {
@@ -149,11 +159,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			observe(entry)
 		}
 	}()
+	s.mu.Lock()
+	before := s.before
+	s.mu.Unlock()
+	if before != nil {
+		before(entry)
+	}
 	if f := s.failure(r.Method, r.URL.EscapedPath(), pkg); f != nil {
 		entry.Fault = true
+		if f.After {
+			// The request is handled, and its answer lost: the client sees
+			// the fault.
+			s.handle(&discard{header: http.Header{}}, r, pkg)
+		}
 		f.serve(rec, r)
 		return
 	}
+	s.handle(rec, r, pkg)
+}
+
+// handle answers a request as npmjs.com would.
+func (s *Server) handle(w http.ResponseWriter, r *http.Request, pkg string) {
+	rec := w
 	path := r.URL.EscapedPath()
 	switch {
 	case strings.HasPrefix(path, "/-/package/") && strings.Contains(path, "/trust"):
@@ -238,6 +265,13 @@ func (r *recorder) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// discard is a ResponseWriter that throws the answer away.
+type discard struct{ header http.Header }
+
+func (d *discard) Header() http.Header         { return d.header }
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discard) WriteHeader(int)             {}
 
 // writeJSON answers with status and v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -22,10 +22,14 @@ type StandInConfig struct {
 	Claims     map[string]any `json:"claims"`      // the job's claims, iss among them
 	TTLSeconds int            `json:"ttl_seconds"` // lifetime of a token; 0 means an hour
 	Fail       string         `json:"fail"`        // if set, minting fails with this message
+	// LeakToken makes a failing mint print a token on both its outputs
+	// first, as a confused CLI might: what quotes circleci must mask it.
+	LeakToken bool `json:"leak_token"`
 }
 
 // JobClaims are the claims of an ID token minted in a job of p's pipeline, as
-// CircleCI sets them.
+// CircleCI sets them: the organization is in the issuer (and the subject),
+// not a claim of its own.
 func JobClaims(p circleci.Publisher) map[string]any {
 	ctx := make([]any, len(p.ContextIDs))
 	for i, id := range p.ContextIDs {
@@ -34,7 +38,6 @@ func JobClaims(p circleci.Publisher) map[string]any {
 	return map[string]any{
 		"iss":                     p.Issuer(),
 		"sub":                     "org/" + p.OrgID + "/project/" + p.ProjectID + "/user/00000000-0000-4000-8000-000000000000",
-		ClaimOrgID:                p.OrgID,
 		ClaimProjectID:            p.ProjectID,
 		ClaimPipelineDefinitionID: p.PipelineDefinitionID,
 		ClaimVCSOrigin:            p.VCSOrigin,

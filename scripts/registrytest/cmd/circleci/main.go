@@ -52,9 +52,6 @@ func run(args []string, stdout io.Writer) error {
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if cfg.Fail != "" {
-		return errors.New(cfg.Fail)
-	}
 	pemKey, err := os.ReadFile(cfg.KeyFile)
 	if err != nil {
 		return err
@@ -87,6 +84,13 @@ func run(args []string, stdout io.Writer) error {
 	token, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(key)
 	if err != nil {
 		return err
+	}
+	if cfg.Fail != "" {
+		if cfg.LeakToken {
+			fmt.Fprintln(stdout, token)
+			return fmt.Errorf("%s (token %s)", cfg.Fail, token)
+		}
+		return errors.New(cfg.Fail)
 	}
 	_, err = fmt.Fprintln(stdout, token)
 	return err
