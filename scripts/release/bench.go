@@ -88,12 +88,12 @@ func sequential(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	tag, err := version.DistTag(v, c.PrereleaseTag)
+	tag, err := version.DistTag(v, c.DistTag)
 	if err != nil {
 		return err
 	}
 	r := &run{cfg: c, redactor: &secret.Redactor{}}
-	items, err := checkDist(c.Dist, v, c.Job.Tag)
+	items, err := checkDist(c.Dist, v, c.Job.Tag, c.Job.SHA1)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/dist"
 	"github.com/agent-facets/facets/scripts/registry"
@@ -47,11 +48,11 @@ func (r *run) preflight(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	items, err := checkDist(cfg.Dist, v, cfg.Job.Tag)
+	items, err := checkDist(cfg.Dist, v, cfg.Job.Tag, cfg.Job.SHA1)
 	if err != nil {
 		return nil, err
 	}
-	tag, err := version.DistTag(v, cfg.PrereleaseTag)
+	tag, err := version.DistTag(v, cfg.DistTag)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +71,7 @@ func (r *run) preflight(ctx context.Context) (*Plan, error) {
 // packages.json, holds the manifest of its record, and every binary in it is
 // the one its build record names; the wrapper depends on exactly the 12
 // platform packages at v.
-func checkDist(l dist.Layout, v, tag string) ([]Item, error) {
+func checkDist(l dist.Layout, v, tag, commit string) ([]Item, error) {
 	const fix = "(the release publishes what go tool mage package left in dist/: rerun the build and package jobs)"
 	records, err := l.ReadPackRecords()
 	if err != nil {
@@ -106,7 +107,7 @@ func checkDist(l dist.Layout, v, tag string) ([]Item, error) {
 	for i, rec := range records {
 		path := filepath.Join(l.Root, rec.Tarball)
 		items[i] = Item{Record: rec, Tarball: path}
-		if err := checkTarball(l, rec, path, sums, deps, i, targets); err != nil {
+		if err := checkTarball(l, rec, path, sums, deps, i, targets, commit); err != nil {
 			problems = append(problems, fmt.Sprintf("  %s: %v", rec.Tarball, err))
 		}
 	}
@@ -118,7 +119,7 @@ func checkDist(l dist.Layout, v, tag string) ([]Item, error) {
 
 // checkTarball checks one tarball against SHA256SUMS, its pack record, its
 // manifest and, for a platform package, its build record.
-func checkTarball(l dist.Layout, rec dist.PackRecord, path string, sums, deps map[string]string, i int, targets []platforms.Target) error {
+func checkTarball(l dist.Layout, rec dist.PackRecord, path string, sums, deps map[string]string, i int, targets []platforms.Target, commit string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -149,6 +150,18 @@ func checkTarball(l dist.Layout, rec dist.PackRecord, path string, sums, deps ma
 	if m.Name != rec.Name || m.Version != rec.Version {
 		return fmt.Errorf("it holds %s@%s", m.Name, m.Version)
 	}
+	entries, err := dist.ReadTarball(data)
+	if err != nil {
+		return err
+	}
+	var files []string
+	for name := range entries {
+		files = append(files, name)
+	}
+	slices.Sort(files)
+	if !slices.Equal(files, rec.Files) {
+		return fmt.Errorf("it holds %s, and packages.json says %s", strings.Join(files, ", "), strings.Join(rec.Files, ", "))
+	}
 	if rec.Name == platforms.Wrapper {
 		if !maps.Equal(m.OptionalDependencies, deps) {
 			return errors.New("the wrapper's optionalDependencies are not the 12 platform packages at its version")
@@ -163,9 +176,8 @@ func checkTarball(l dist.Layout, rec dist.PackRecord, path string, sums, deps ma
 	if build.Version != rec.Version {
 		return fmt.Errorf("the build record of %s is of version %s", t.Name(), build.Version)
 	}
-	entries, err := dist.ReadTarball(data)
-	if err != nil {
-		return err
+	if commit != "" && build.Commit != commit {
+		return fmt.Errorf("%s was built from commit %s, and this job runs for %s (CIRCLE_SHA1)", t.Name(), build.Commit, commit)
 	}
 	bin, ok := entries[t.BinPath()]
 	switch {
@@ -195,6 +207,13 @@ func readSums(path string) (map[string]string, error) {
 		sums[name] = sum
 	}
 	return sums, nil
+}
+
+func orNothing(v string) string {
+	if v == "" {
+		return "nothing"
+	}
+	return v
 }
 
 // protected finds npm's credentials in `npm config list`, which shows them as
@@ -251,20 +270,35 @@ func (r *run) checkRegistry(ctx context.Context, plan *Plan) error {
 	var wg sync.WaitGroup
 	for i, it := range plan.Items {
 		wg.Go(func() {
-			statuses[i] = r.cfg.Registry.Check(ctx, registry.Want{Name: it.Record.Name, Version: plan.Version, Integrity: it.Record.Integrity})
+			statuses[i] = r.cfg.Registry.Check(ctx, registry.Want{Name: it.Record.Name, Version: plan.Version, Integrity: it.Record.Integrity, Tag: plan.Tag})
 		})
 	}
 	wg.Wait()
+	v := semver.MustParse(plan.Version)
 	var problems []string
 	for i, s := range statuses {
 		switch {
 		case s.Err != nil:
 			problems = append(problems, fmt.Sprintf("  %s: %v", s.Name, s.Err))
+			continue
 		case s.Found && s.Integrity == s.Want.Integrity:
 			plan.Items[i].Skip = true
+			if s.TagVersion != plan.Version {
+				// npm publish sets the tag with the version: someone moved it.
+				problems = append(problems, fmt.Sprintf("  %s@%s is published, but its dist-tag %s points at %s: a maintainer can set it (npm dist-tag add %s@%s %s), then rerun",
+					s.Name, s.Version, plan.Tag, orNothing(s.TagVersion), s.Name, s.Version, plan.Tag))
+			}
+			continue
 		case s.Found:
 			problems = append(problems, fmt.Sprintf("  %s@%s is already on the registry with another tarball (integrity %s; dist/ has %s): a version cannot be published twice, so release a new version",
 				s.Name, s.Version, s.Integrity, s.Want.Integrity))
+			continue
+		}
+		// To be published under the tag: never move it back to an older
+		// version (a backport must not become what npm install gets).
+		if tagged, err := semver.StrictNewVersion(s.TagVersion); err == nil && tagged.GreaterThan(v) {
+			problems = append(problems, fmt.Sprintf("  %s: its dist-tag %s points at %s, newer than %s: publishing under %s would move it back; publish a backport under another tag (FACET_DIST_TAG=%s-%d.x)",
+				s.Name, plan.Tag, s.TagVersion, plan.Version, plan.Tag, plan.Tag, v.Major()))
 		}
 	}
 	if len(problems) > 0 {

@@ -28,6 +28,10 @@ import (
 func (r *run) npmPublish(ctx context.Context, it Item, tag string, dryRun bool) (string, error) {
 	token, err := r.cfg.Tokens.Mint(ctx, circleci.Audience(r.cfg.Registry.Host()))
 	if err != nil {
+		err = fmt.Errorf("%w: %w", errMint, err)
+		if errors.Is(err, circleci.ErrNoCLI) {
+			return "", err // no circleci command: another try will not find one
+		}
 		return "", retry.Transient(err, 0) // CircleCI's OIDC service may pass
 	}
 	r.redactor.Add(token)
@@ -71,21 +75,38 @@ var (
 	transientCodes = regexp.MustCompile(`^(E5\d\d|E429|E408|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|EPIPE|ENETUNREACH|EHOSTUNREACH|ERR_SOCKET_TIMEOUT|ESOCKETTIMEDOUT)$`)
 )
 
-// exchangeFailure says why the exchange failed, from npm's verbose output,
+// exchangeFailure reads npm's verbose output about an exchange that did not
+// give a token: what npm said, whether npm tried it at all (it logs the
+// attempt: the exchange's http line or its "Failed token exchange" line),
 // and whether another try may do better: a server error, rate limiting or a
 // lost connection may pass; a 404 (no such package, or no trusted publisher
 // matching the token) will not.
-func exchangeFailure(out string) (msg string, transient bool) {
-	msg = "npm did not exchange the ID token"
-	if m := exchangeFailed.FindStringSubmatch(out); m != nil {
-		msg = "the OIDC token exchange failed: " + strings.TrimSpace(m[1])
+func exchangeFailure(out string) (msg string, tried, transient bool) {
+	failed := exchangeFailed.FindStringSubmatch(out)
+	status := exchangeStatus.FindAllStringSubmatch(out, -1)
+	if failed == nil && len(status) == 0 {
+		return "", false, false
 	}
-	m := exchangeStatus.FindAllStringSubmatch(out, -1)
-	if len(m) == 0 {
-		return msg + " (no answer)", true
+	msg = "the OIDC token exchange failed"
+	if failed != nil {
+		msg += ": " + strings.TrimSpace(failed[1])
 	}
-	code, _ := strconv.Atoi(m[len(m)-1][1])
-	return fmt.Sprintf("%s (HTTP %d)", msg, code), code >= 500 || code == 429 || code == 408
+	if len(status) == 0 {
+		return msg + " (no answer)", true, true
+	}
+	code, _ := strconv.Atoi(status[len(status)-1][1])
+	return fmt.Sprintf("%s (HTTP %d)", msg, code), true, code >= 500 || code == 429 || code == 408
+}
+
+// npmFailure is a failed npm command that is not about the exchange: a
+// transient error when npm's error lines say so (a 5xx, a 429, a lost
+// connection), a permanent one otherwise.
+func npmFailure(what string, out string, err error) error {
+	line := telling(out, err)
+	if transientCodes.MatchString(npm.ErrorCode(err)) || strings.Contains(line, "socket hang up") || strings.Contains(line, "network") {
+		return retry.Transient(fmt.Errorf("%s: %s", what, line), 0)
+	}
+	return fmt.Errorf("%s: %s", what, line)
 }
 
 // likelyCauses explains a refused exchange.
@@ -103,14 +124,19 @@ func (r *run) probe(ctx context.Context, plan *Plan) error {
 		p.Go(func() {
 			errs[i] = retry.Do(ctx, r.cfg.Retry, func(int) error {
 				out, err := r.npmPublish(ctx, it, plan.Tag, true)
-				if retry.IsTransient(err) {
-					return err // minting failed
-				}
-				if exchanged(out) {
+				switch {
+				case errors.Is(err, errMint):
+					return err
+				case exchanged(out):
 					return nil // whatever npm did next in a dry run
 				}
-				msg, transient := exchangeFailure(out)
-				if transient {
+				msg, tried, transient := exchangeFailure(out)
+				switch {
+				case !tried && err != nil:
+					return npmFailure("npm publish --dry-run (before any exchange)", out, err)
+				case !tried:
+					return errors.New("npm did not try the OIDC exchange (is CIRCLECI set in its environment?)")
+				case transient:
 					return retry.Transient(errors.New(msg), 0)
 				}
 				return errors.New(msg)
@@ -130,6 +156,9 @@ func (r *run) probe(ctx context.Context, plan *Plan) error {
 	}
 	return nil
 }
+
+// errMint is a failure to mint an ID token.
+var errMint = errors.New("no ID token")
 
 // errConflict is a version on the registry with another tarball.
 var errConflict = errors.New("already on the registry with another tarball")
@@ -222,7 +251,7 @@ func (r *run) publishOne(ctx context.Context, it Item, tag string, final bool) R
 		res.Attempts = attempt
 		report.Update(name, progress.Publishing, fmt.Sprintf("attempt %d", attempt))
 		out, err := r.npmPublish(ctx, it, tag, false)
-		if err == nil || retry.IsTransient(err) {
+		if err == nil || errors.Is(err, errMint) {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -265,20 +294,17 @@ func (r *run) classify(ctx context.Context, it Item, out string, err error) erro
 		return retry.Transient(fmt.Errorf("npm says %s@%s is published, and the registry does not show it yet", it.Record.Name, it.Record.Version), 0)
 	}
 	if !exchanged(out) {
-		msg, transient := exchangeFailure(out)
-		if transient {
-			return retry.Transient(errors.New(msg), 0)
+		if msg, tried, transient := exchangeFailure(out); tried {
+			if transient {
+				return retry.Transient(errors.New(msg), 0)
+			}
+			return fmt.Errorf("%s; %s", msg, likelyCauses)
 		}
-		return fmt.Errorf("%s; %s", msg, likelyCauses)
 	}
-	line := telling(out, err)
-	switch {
-	case transientCodes.MatchString(code) || strings.Contains(out, "socket hang up") || strings.Contains(out, "network"):
-		return retry.Transient(fmt.Errorf("npm publish: %s", line), 0)
-	case strings.Contains(out, "OIDC permission denied"):
-		return fmt.Errorf("npm publish: %s: the trusted publisher may only stage, not publish (FACET_TRUST_REPLACE=1 go tool mage trust sets one that may)", line)
+	if strings.Contains(telling(out, err), "OIDC permission denied") {
+		return fmt.Errorf("npm publish: %s: the trusted publisher may only stage, not publish (FACET_TRUST_REPLACE=1 go tool mage trust sets one that may)", telling(out, err))
 	}
-	return fmt.Errorf("npm publish: %s", line)
+	return npmFailure("npm publish", out, err)
 }
 
 // await waits until the registry shows every platform package at the

@@ -50,7 +50,9 @@ type Config struct {
 	// Rehearsal allows a run outside CircleCI, against a registry that is not
 	// the public one (npm is then told it runs in CircleCI).
 	Rehearsal     bool
-	PrereleaseTag string // the dist-tag of a prerelease; "" means next
+	// DistTag is the dist-tag to publish under (FACET_DIST_TAG); "" means
+	// latest for a release, next for a prerelease.
+	DistTag string
 	Jobs          int    // platform packages published at once; 0 means 4
 	DryRun        bool   // the pre-flight and the plan, no publish
 	AllowToken    bool   // go on although a long-lived npm token is configured
@@ -110,6 +112,7 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 	if r.cfg.Progress == nil {
 		r.cfg.Progress = discard{}
 	}
+	r.cfg.Progress = redacted{r.cfg.Progress, r.redactor}
 	r.out = r.redactor.Writer(cfg.Out)
 	defer r.out.Close()
 
@@ -183,6 +186,16 @@ func (r *run) logFile(pkg string) (io.WriteCloser, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// redacted is a Reporter whose details pass the redactor.
+type redacted struct {
+	progress.Reporter
+	r *secret.Redactor
+}
+
+func (p redacted) Update(item string, s progress.State, detail string) {
+	p.Reporter.Update(item, s, p.r.Redact(detail))
 }
 
 // discard is a Reporter that shows nothing.

@@ -1,11 +1,15 @@
 package release_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,14 +135,20 @@ func TestRelease(t *testing.T) {
 	f := setup(t, "1.0.0")
 	var order []string
 	var mu sync.Mutex
+	cfg, out := f.config(t)
+	cfg.Jobs = 3
+	runs := &counter{source: cfg.Tokens}
+	cfg.Tokens = runs
 	f.bed.Front.Observe(func(r registrytest.Request) {
+		if strings.Contains(r.Path, "/oidc/token/exchange/") {
+			runs.exchanged()
+		}
 		if r.Method == http.MethodPut && r.Status == http.StatusCreated {
 			mu.Lock()
 			order = append(order, r.Package)
 			mu.Unlock()
 		}
 	})
-	cfg, out := f.config(t)
 	plan, results, err := release.Run(t.Context(), cfg)
 	require.NoError(t, err, out.String())
 	assert.Equal(t, "latest", plan.Tag)
@@ -153,6 +163,15 @@ func TestRelease(t *testing.T) {
 	mu.Lock()
 	assert.Equal(t, platforms.Wrapper, order[len(order)-1], "the wrapper goes out last")
 	mu.Unlock()
+	assert.LessOrEqual(t, runs.most, 3, "never more npm runs at once than asked")
+	assert.GreaterOrEqual(t, runs.most, 2, "npm runs at once")
+	ids := f.bed.Front.IDTokens()
+	assert.Len(t, ids, 26, "an ID token for each probe and each publish")
+	seen := map[string]bool{}
+	for _, id := range ids {
+		assert.False(t, seen[id], "a fresh ID token each time")
+		seen[id] = true
+	}
 	text := out.String()
 	assert.Contains(t, text, "release 1.0.0 to "+f.bed.URL+" under dist-tag latest: 13 to publish, 0 already published")
 	assert.Contains(t, text, "OIDC probe: npm publish --dry-run of the 13 packages")
@@ -171,6 +190,33 @@ func TestRelease(t *testing.T) {
 		assert.Equal(t, 1, f.puts()[pkg], "nothing published twice: %s", pkg)
 	}
 	secretsNowhere(t, f, out.String()+out2.String())
+}
+
+// counter is a TokenSource that counts the npm runs under way: a run starts
+// with its mint and is past its start once the registry has answered its
+// exchange, a little before the run ends. So the most it sees under way is at
+// most the true number, and a run that starts before an earlier one has
+// exchanged is seen.
+type counter struct {
+	source  release.TokenSource
+	mu      sync.Mutex
+	minted  int
+	answers int
+	most    int
+}
+
+func (c *counter) Mint(ctx context.Context, aud string) (string, error) {
+	c.mu.Lock()
+	c.minted++
+	c.most = max(c.most, c.minted-c.answers)
+	c.mu.Unlock()
+	return c.source.Mint(ctx, aud)
+}
+
+func (c *counter) exchanged() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.answers++
 }
 
 // secretsNowhere proves that no token minted or handed out appears in the
@@ -346,8 +392,8 @@ func TestRefusals(t *testing.T) {
 			"release: a long-lived npm credential is present: NPM_TOKEN in the environment."},
 		{"a token in an npmrc", func(t *testing.T, cfg *release.Config) { cfg.NPM.Env = append(f.bed.NPM(t, true).Env, f.job.Env...) },
 			":_authToken in npm's user config "},
-		{"a dist-tag that would hide the release", func(t *testing.T, cfg *release.Config) { cfg.PrereleaseTag = "beta" },
-			`release: FACET_DIST_TAG="beta" applies to prereleases only`},
+		{"a dist-tag npm refuses", func(t *testing.T, cfg *release.Config) { cfg.DistTag = "1.x" },
+			`release: FACET_DIST_TAG="1.x": npm refuses a dist-tag that is a valid semver range`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -375,6 +421,7 @@ func TestAllowToken(t *testing.T) {
 	require.NoError(t, err, out.String())
 	assert.Contains(t, out.String(), "warning: a long-lived npm credential is present")
 	f.released(t, "latest")
+	assert.GreaterOrEqual(t, f.bed.Front.Exchanged(), 26, "published with OIDC all the same")
 }
 
 // dist/ must be what was packed and verified.
@@ -411,6 +458,21 @@ func TestTamperedDist(t *testing.T) {
 		{"no build record", func(t *testing.T, l dist.Layout) {
 			require.NoError(t, l.RemoveBuildRecord(platforms.All()[0]))
 		}, "no build record of darwin-arm64"},
+		{"a build record of another version", func(t *testing.T, l dist.Layout) {
+			tg := platforms.All()[2]
+			r, err := l.ReadBuildRecord(tg)
+			require.NoError(t, err)
+			r.Version = "1.5.9"
+			require.NoError(t, l.WriteBuildRecord(tg, r))
+		}, "the build record of darwin-x64-baseline is of version 1.5.9"},
+		{"a stray file in a platform tarball", func(t *testing.T, l dist.Layout) {
+			repack(t, l, 6, func(files map[string][]byte) { files["bin/helper"] = []byte("#!/bin/sh\n") })
+		}, "agent-facets-cli-linux-x64-baseline-1.6.0.tgz: it holds LICENSE, README.md, bin/facet, bin/helper, package.json, and packages.json says LICENSE, README.md, bin/facet, package.json"},
+		{"a wrapper that depends on something else", func(t *testing.T, l dist.Layout) {
+			repack(t, l, 12, func(files map[string][]byte) {
+				files["package.json"] = []byte(strings.Replace(string(files["package.json"]), `"@agent-facets/cli-linux-x64": "1.6.0"`, `"@agent-facets/cli-linux-x64": "1.5.0"`, 1))
+			})
+		}, "the wrapper's optionalDependencies are not the 12 platform packages at its version"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -425,7 +487,83 @@ func TestTamperedDist(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+	t.Run("packages.json out of order", func(t *testing.T) {
+		l := dist.Layout{Root: t.TempDir()}
+		require.NoError(t, os.CopyFS(l.Root, os.DirFS(f.dist.Root)))
+		records := slices.Clone(f.records)
+		records[0], records[12] = records[12], records[0]
+		require.NoError(t, dist.WriteJSON(l.PackRecordsPath(), records))
+		cfg, _ := f.config(t)
+		cfg.Dist = l
+		_, _, err := release.Run(t.Context(), cfg)
+		assert.ErrorContains(t, err, "dist/packages.json lists agent-facets, @agent-facets/cli-darwin-x64")
+	})
+	t.Run("a tarball missing from SHA256SUMS", func(t *testing.T) {
+		l := dist.Layout{Root: t.TempDir()}
+		require.NoError(t, os.CopyFS(l.Root, os.DirFS(f.dist.Root)))
+		data, err := os.ReadFile(l.SumsPath())
+		require.NoError(t, err)
+		lines := strings.SplitAfter(string(data), "\n")
+		require.NoError(t, os.WriteFile(l.SumsPath(), []byte(strings.Join(lines[1:], "")), 0o644))
+		cfg, _ := f.config(t)
+		cfg.Dist = l
+		_, _, err = release.Run(t.Context(), cfg)
+		assert.ErrorContains(t, err, "SHA256SUMS lists 12 tarballs, packages.json 13")
+	})
+	t.Run("built from another commit than the job's", func(t *testing.T) {
+		cfg, _ := f.config(t)
+		cfg.Job.SHA1 = "fedcba9876543210fedcba9876543210fedcba98"
+		_, _, err := release.Run(t.Context(), cfg)
+		assert.ErrorContains(t, err, "darwin-arm64 was built from commit "+releasetest.Commit+", and this job runs for fedcba9876543210fedcba9876543210fedcba98 (CIRCLE_SHA1)")
+	})
 	assert.Empty(t, f.puts())
+}
+
+// repack rewrites the i-th tarball of l with change applied to its files,
+// and SHA256SUMS and packages.json to match: a tarball that passes the
+// checksums and is still wrong.
+func repack(t *testing.T, l dist.Layout, i int, change func(files map[string][]byte)) {
+	t.Helper()
+	records, err := l.ReadPackRecords()
+	require.NoError(t, err)
+	path := filepath.Join(l.Root, records[i].Tarball)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	entries, err := dist.ReadTarball(data)
+	require.NoError(t, err)
+	files := map[string][]byte{}
+	modes := map[string]int64{}
+	for name, e := range entries {
+		files[name], err = dist.TarballFile(data, name)
+		require.NoError(t, err)
+		modes[name] = e.Mode
+	}
+	change(files)
+	var names []string
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, name := range names {
+		mode := modes[name]
+		if mode == 0 {
+			mode = 0o755
+		}
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: "package/" + name, Mode: mode, Size: int64(len(files[name])), Typeflag: tar.TypeReg}))
+		_, err := tw.Write(files[name])
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
+	sums, err := os.ReadFile(l.SumsPath())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(l.SumsPath(), []byte(strings.Replace(string(sums), records[i].SHA256, dist.SHA256(buf.Bytes()), 1)), 0o644))
+	records[i].SHA256, records[i].Integrity = dist.SHA256(buf.Bytes()), dist.Integrity(buf.Bytes())
+	require.NoError(t, dist.WriteJSON(l.PackRecordsPath(), records))
 }
 
 // A version already on the registry with another tarball stops the release
@@ -474,4 +612,186 @@ func TestDryRun(t *testing.T) {
 	assert.GreaterOrEqual(t, f.bed.Front.Exchanged(), 13, "the probe exchanged a token for each package")
 	assert.Contains(t, out.String(), "Dry run (FACET_DRY_RUN): the pre-flight passed; nothing was published.")
 	assert.Regexp(t, `(?m)^  agent-facets +publish agent-facets-1\.8\.0\.tgz$`, out.String())
+}
+
+// resultOf is the result of pkg.
+func resultOf(t *testing.T, results []release.Result, pkg string) release.Result {
+	t.Helper()
+	for _, r := range results {
+		if r.Package == pkg {
+			return r
+		}
+	}
+	t.Fatalf("no result for %s", pkg)
+	return release.Result{}
+}
+
+// A publish that reached the registry but whose answer was lost is retried;
+// npm then says "cannot publish over", and the registry's tarball being the
+// same, the package is published: once.
+func TestLostAnswer(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.9.0")
+	linuxX64 := platforms.All()[5].Package()
+	f.bed.Front.Inject(registrytest.Fault{Kind: registrytest.Status500, Package: linuxX64, Method: http.MethodPut, Times: 1, After: true})
+	cfg, out := f.config(t)
+	_, results, err := release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	r := resultOf(t, results, linuxX64)
+	assert.Equal(t, release.Published, r.Action)
+	assert.Equal(t, 2, r.Attempts, "the lost answer, then npm's \"cannot publish over\"")
+	log, err := os.ReadFile(filepath.Join(f.dist.Logs(), "release", "agent-facets-cli-linux-x64.log"))
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "cannot publish over the previously published versions")
+	f.released(t, "latest")
+}
+
+// Another tarball of a version appearing on the registry during the release
+// stops it loudly, and the wrapper is not published.
+func TestConflictDuringRelease(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.10.0")
+	darwin := platforms.All()[1].Package()
+	var once sync.Once
+	f.bed.Front.Before(func(r registrytest.Request) {
+		if r.Method == http.MethodPut && r.Package == darwin {
+			once.Do(func() { require.NoError(t, f.bed.Seed(context.Background(), "1.10.0", circleci.Publisher{}, darwin)) })
+		}
+	})
+	cfg, out := f.config(t)
+	_, results, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), darwin+"@1.10.0 is already on the registry with another tarball")
+	assert.Equal(t, release.Failed, resultOf(t, results, darwin).Action)
+	assert.Equal(t, release.NotDone, resultOf(t, results, platforms.Wrapper).Action)
+	assert.Zero(t, f.puts()[platforms.Wrapper], "the wrapper is not published")
+}
+
+// A package that fails for good keeps the wrapper back; fixed, a rerun
+// completes the release.
+func TestFailedPackageThenRerun(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.11.0")
+	windows := platforms.All()[10].Package()
+	remove := f.bed.Front.Inject(registrytest.Fault{Kind: registrytest.Forbidden, Package: windows, Method: http.MethodPut})
+	cfg, out := f.config(t)
+	_, results, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "1 platform packages failed, so the wrapper was not published:\n  "+windows+": npm publish:")
+	assert.Contains(t, err.Error(), "Rerun the workflow once the cause is fixed")
+	assert.Equal(t, 1, resultOf(t, results, windows).Attempts, "a 403 is not retried")
+	assert.Zero(t, f.puts()[platforms.Wrapper])
+	remove()
+	again, out2 := f.config(t)
+	_, results, err = release.Run(t.Context(), again)
+	require.NoError(t, err, out2.String())
+	assert.Equal(t, release.Published, resultOf(t, results, windows).Action)
+	assert.Equal(t, release.Skipped, resultOf(t, results, platforms.All()[0].Package()).Action)
+	f.released(t, "latest")
+}
+
+// Published, but the registry does not show a package in time: the wrapper
+// is not published.
+func TestRegistryDoesNotShowIt(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.12.0")
+	arm := platforms.All()[4].Package()
+	f.bed.Front.Inject(registrytest.Fault{Kind: registrytest.NotFound, Package: arm, Method: http.MethodGet})
+	cfg, out := f.config(t)
+	cfg.Poll.Timeout = time.Second
+	_, _, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "the registry does not show every platform package as published, so the wrapper was not published:\n  "+arm+": the package does not exist")
+	assert.Equal(t, 1, f.puts()[arm], "it was published")
+	assert.Zero(t, f.puts()[platforms.Wrapper])
+}
+
+// A trusted publisher that may only stage passes the probe (the exchange
+// works) and fails the publish: the release says what to do, and the wrapper
+// stays back.
+func TestStagedOnlyPublisher(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.13.0")
+	x64 := platforms.All()[1].Package()
+	staged := registrytest.TrustFor(circleci.Facets())
+	staged.Permissions = []string{"createStagedPackage"}
+	f.bed.Front.SetTrust(x64, staged)
+	cfg, out := f.config(t)
+	_, _, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), x64+": npm publish:")
+	assert.Contains(t, err.Error(), "OIDC permission denied")
+	assert.Contains(t, err.Error(), "the trusted publisher may only stage, not publish (FACET_TRUST_REPLACE=1 go tool mage trust sets one that may)")
+	assert.Zero(t, f.puts()[x64])
+	assert.Zero(t, f.puts()[platforms.Wrapper])
+}
+
+// Tokens quoted where they should not be (a registry's refusal, a confused
+// circleci) are masked in the output, the logs and the errors.
+func TestLeakedTokensAreMasked(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.14.0")
+	f.bed.Front.LeakTokensInErrors(true)
+	other := circleci.Facets()
+	other.ProjectID = "44444444-4444-4444-8444-444444444444"
+	f.bed.Front.SetTrust(platforms.Wrapper, registrytest.TrustFor(other))
+	cfg, out := f.config(t)
+	_, _, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "(ID token [redacted])", "the refusal quoted the token, masked")
+	secretsNowhere(t, f, out.String()+err.Error())
+	assert.NotContains(t, out.String()+err.Error(), "eyJ", "no JWT at all")
+
+	f.job.Configure(t, func(c *registrytest.StandInConfig) { c.Fail, c.LeakToken = "the OIDC service is down", true })
+	cfg, out = f.config(t)
+	cfg.Retry.Attempts = 2
+	_, _, err = release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "minting an OIDC token with circleci run oidc get")
+	assert.Contains(t, err.Error(), "the OIDC service is down (token [redacted])")
+	assert.NotContains(t, out.String()+err.Error(), "eyJ")
+}
+
+// A version older than the one latest points at is a backport: it must not
+// take latest back; under a tag of its own it is published, and latest stays.
+func TestBackport(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.15.0")
+	require.NoError(t, f.bed.Seed(t.Context(), "2.0.0", circleci.Publisher{}, platforms.Packages()...))
+	cfg, out := f.config(t)
+	_, _, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "agent-facets: its dist-tag latest points at 2.0.0, newer than 1.15.0: publishing under latest would move it back; publish a backport under another tag (FACET_DIST_TAG=latest-1.x)")
+	assert.Empty(t, f.puts())
+
+	cfg, out = f.config(t)
+	cfg.DistTag = "latest-1.x"
+	_, _, err = release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	f.released(t, "latest-1.x")
+	reg, err := registry.New(f.bed.URL)
+	require.NoError(t, err)
+	p, err := reg.Packument(t.Context(), platforms.Wrapper)
+	require.NoError(t, err)
+	assert.Equal(t, "2.0.0", p.DistTags["latest"], "latest stays")
+}
+
+// A package published with this tarball whose dist-tag was moved since is
+// not taken for done: the release says how to set the tag, and publishes
+// nothing.
+func TestSkippedButTagMoved(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.16.0")
+	cfg, out := f.config(t)
+	_, _, err := release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	linuxArm := platforms.All()[3].Package()
+	_, err = f.bed.NPM(t, true).Run(t.Context(), t.TempDir(), "dist-tag", "add", linuxArm+"@0.0.1", "latest")
+	require.NoError(t, err)
+	before := f.puts()
+	again, out2 := f.config(t)
+	_, _, err = release.Run(t.Context(), again)
+	require.Error(t, err, out2.String())
+	assert.Contains(t, err.Error(), linuxArm+"@1.16.0 is published, but its dist-tag latest points at 0.0.1: a maintainer can set it (npm dist-tag add "+linuxArm+"@1.16.0 latest), then rerun")
+	assert.Equal(t, before, f.puts())
 }

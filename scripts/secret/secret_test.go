@@ -40,13 +40,13 @@ func TestWriter(t *testing.T) {
 	var r secret.Redactor
 	w := r.Writer(&out)
 	half := len(jwt) / 2
-	for _, chunk := range []string{"first line\nthe token ", jwt[:half], jwt[half:], " ends\nlast "} {
+	for _, chunk := range []string{"first line\nthe token ", jwt[:half], jwt[half:], " ends\nlast " + jwt} {
 		n, err := w.Write([]byte(chunk))
 		require.NoError(t, err)
 		assert.Equal(t, len(chunk), n)
 	}
 	assert.Equal(t, "first line\nthe token [redacted] ends\n", out.String())
 	require.NoError(t, w.Close())
-	assert.Equal(t, "first line\nthe token [redacted] ends\nlast ", out.String())
+	assert.Equal(t, "first line\nthe token [redacted] ends\nlast [redacted]", out.String(), "the unfinished last line is masked too")
 	assert.False(t, strings.Contains(out.String(), "eyJ"))
 }

@@ -140,6 +140,21 @@ func (e Env) registry(ctx context.Context) (*registry.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("npm config get registry: %w", err)
 	}
+	// npm sends a scoped package to its scope's registry when one is set:
+	// the platform packages would go where nothing here looks.
+	scoped, err := e.npm().Run(ctx, e.Root, "config", "get", platforms.Scope+":registry")
+	if err != nil {
+		return nil, fmt.Errorf("asking npm which registry %s uses: %w", platforms.Scope, err)
+	}
+	if s := strings.TrimSpace(string(scoped)); s != "" && s != "undefined" && s != "null" {
+		other, err := registry.ParseURL(s)
+		if err != nil {
+			return nil, fmt.Errorf("npm config get %s:registry: %w", platforms.Scope, err)
+		}
+		if other.String() != reg.URL.String() {
+			return nil, fmt.Errorf("npm sends %s packages to %s (%s:registry) and the others to %s: set one registry for all", platforms.Scope, other.Redacted(), platforms.Scope, reg)
+		}
+	}
 	return reg, nil
 }
 

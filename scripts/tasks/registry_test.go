@@ -142,7 +142,7 @@ func TestRegistryTasksRejectBadInput(t *testing.T) {
 		{"release version", func(e tasks.Env) error { return tasks.VerifyRelease(t.Context(), e, "1.2") }, nil,
 			`verify:release: "1.2" is not a valid semantic version`},
 		{"release tag", func(e tasks.Env) error { return tasks.VerifyRelease(t.Context(), e, "1.2.3") },
-			map[string]string{"FACET_DIST_TAG": "beta"}, `verify:release: FACET_DIST_TAG="beta" applies to prereleases only`},
+			map[string]string{"FACET_DIST_TAG": "1.x"}, `verify:release: FACET_DIST_TAG="1.x": npm refuses a dist-tag that is a valid semver range`},
 		{"release wait", func(e tasks.Env) error { return tasks.VerifyRelease(t.Context(), e, "1.2.3") },
 			map[string]string{"FACET_WAIT": "soon"}, `verify:release: FACET_WAIT="soon": want a duration such as 90s or 10m`},
 		{"release install", func(e tasks.Env) error { return tasks.VerifyRelease(t.Context(), e, "1.2.3") },

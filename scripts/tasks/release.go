@@ -43,7 +43,7 @@ func Release(ctx context.Context, env Env) error {
 		Tokens:        circleci.Minter{Env: env.Environ},
 		Job:           circleci.ReadJob(env.Getenv),
 		Rehearsal:     flags.rehearsal,
-		PrereleaseTag: env.Getenv("FACET_DIST_TAG"),
+		DistTag: env.Getenv("FACET_DIST_TAG"),
 		Jobs:          jobs,
 		DryRun:        flags.dryRun,
 		AllowToken:    flags.allowToken,

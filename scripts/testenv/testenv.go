@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,6 +182,33 @@ func (b *Bed) PublishTarballs(t testing.TB, tag string, tarballs ...string) {
 // Job is a CircleCI job of the bed (registrytest.Bed.CircleCIJob).
 type Job struct {
 	Env []string // PATH with the circleci stand-in first, its configuration, and CIRCLECI=true
+}
+
+// Configure changes the circleci stand-in's configuration (to make minting
+// fail, say).
+func (j *Job) Configure(t testing.TB, change func(*registrytest.StandInConfig)) {
+	t.Helper()
+	var path string
+	for _, kv := range j.Env {
+		if v, ok := strings.CutPrefix(kv, registrytest.StandInEnv+"="); ok {
+			path = v
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg registrytest.StandInConfig
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	change(&cfg)
+	if data, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // CircleCIJob builds the circleci stand-in for a job of p's pipeline and

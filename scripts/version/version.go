@@ -138,27 +138,23 @@ func GitIn(dir string) Git {
 // named.
 const DefaultPrereleaseTag = "next"
 
-// DistTag is the npm dist-tag version v is published under: latest for a
-// release; for a prerelease (1.2.3-rc.1), prereleaseTag, or "next" when that
-// is empty. A prerelease never goes to latest, and a release only to latest;
-// a tag that is not a valid npm tag is an error.
-func DistTag(v, prereleaseTag string) (string, error) {
+// DistTag is the npm dist-tag version v is published under: tag when it is
+// given (FACET_DIST_TAG); otherwise latest for a release and "next" for a
+// prerelease (1.2.3-rc.1). A prerelease never goes to latest, and a tag that
+// npm refuses (a semver range, a name with "/" or spaces) is an error.
+func DistTag(v, tag string) (string, error) {
 	sv, err := semver.StrictNewVersion(v)
 	if err != nil {
 		return "", Check(v)
 	}
-	if sv.Prerelease() == "" {
-		if prereleaseTag != "" {
-			return "", fmt.Errorf("FACET_DIST_TAG=%q applies to prereleases only: %s is a release and goes to latest", prereleaseTag, v)
-		}
-		return "latest", nil
-	}
-	tag := prereleaseTag
 	if tag == "" {
-		tag = DefaultPrereleaseTag
+		if sv.Prerelease() == "" {
+			return "latest", nil
+		}
+		return DefaultPrereleaseTag, nil
 	}
 	switch {
-	case tag == "latest":
+	case tag == "latest" && sv.Prerelease() != "":
 		return "", fmt.Errorf("FACET_DIST_TAG=latest: the prerelease %s must not become what npm install agent-facets gets; name another tag", v)
 	case strings.ContainsAny(tag, " /@%:?#\\") || strings.HasPrefix(tag, "."):
 		return "", fmt.Errorf("FACET_DIST_TAG=%q is not a valid npm dist-tag", tag)

@@ -128,7 +128,8 @@ func TestDistTag(t *testing.T) {
 		{version: "1.2.3", want: "latest"},
 		{version: "1.2.3-rc.1", want: "next"},
 		{version: "1.2.3-rc.1", override: "beta", want: "beta"},
-		{version: "1.2.3", override: "beta", err: `FACET_DIST_TAG="beta" applies to prereleases only: 1.2.3 is a release and goes to latest`},
+		{version: "1.2.3", override: "latest-1.x", want: "latest-1.x"}, // a backport
+		{version: "1.2.3", override: "latest", want: "latest"},
 		{version: "1.2.3-rc.1", override: "latest", err: "FACET_DIST_TAG=latest: the prerelease 1.2.3-rc.1 must not become"},
 		{version: "1.2.3-rc.1", override: "1.x", err: `FACET_DIST_TAG="1.x": npm refuses a dist-tag that is a valid semver range`},
 		{version: "1.2.3-rc.1", override: "a/b", err: `FACET_DIST_TAG="a/b" is not a valid npm dist-tag`},

@@ -10,6 +10,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -78,6 +80,11 @@ func run(args []string, stdout io.Writer) error {
 		ttl = time.Hour
 	}
 	now := time.Now()
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return err
+	}
+	claims["jti"] = hex.EncodeToString(id[:]) // every token its own, as CircleCI's are
 	claims["iat"] = now.Unix()
 	claims["nbf"] = now.Unix()
 	claims["exp"] = now.Add(ttl).Unix()
