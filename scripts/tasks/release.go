@@ -36,20 +36,20 @@ func Release(ctx context.Context, env Env) error {
 	}
 	poll := registry.Poll{Timeout: wait}
 	plan, _, err := release.Run(ctx, release.Config{
-		Dist:          env.Layout(),
-		Registry:      reg,
-		NPM:           env.npmAt(reg),
-		Dir:           env.Root,
-		Tokens:        circleci.Minter{Env: env.Environ},
-		Job:           circleci.ReadJob(env.Getenv),
-		Rehearsal:     flags.rehearsal,
-		DistTag: env.Getenv("FACET_DIST_TAG"),
-		Jobs:          jobs,
-		DryRun:        flags.dryRun,
-		AllowToken:    flags.allowToken,
-		Poll:          poll,
-		Progress:      env.Progress,
-		Out:           env.Stdout,
+		Dist:       env.Layout(),
+		Registry:   reg,
+		NPM:        env.npmAt(reg),
+		Dir:        env.Root,
+		Tokens:     circleci.Minter{Env: env.Environ},
+		Job:        circleci.ReadJob(env.Getenv),
+		Rehearsal:  flags.rehearsal,
+		DistTag:    env.Getenv("FACET_DIST_TAG"),
+		Jobs:       jobs,
+		DryRun:     flags.dryRun,
+		AllowToken: flags.allowToken,
+		Poll:       poll,
+		Progress:   env.Progress,
+		Out:        env.Stdout,
 	})
 	if err != nil || flags.dryRun {
 		return err
