@@ -194,3 +194,16 @@ func TestMageRegistryTargets(t *testing.T) {
 	require.ErrorAs(t, err, &exit, string(out))
 	assert.Contains(t, string(out), "verify: asking npm which registry it uses")
 }
+
+// A scope registry that differs from the registry is refused: npm would
+// publish the platform packages where nothing here looks.
+func TestScopedRegistryRefused(t *testing.T) {
+	bed := testenv.RegistryBed(t)
+	env, out := bedEnv(t, bed, nil)
+	require.NoError(t, os.WriteFile(filepath.Join(env.Root, ".npmrc"),
+		[]byte("registry="+bed.URL+"\n@agent-facets:registry=https://npm.example.com/\n"), 0o644))
+	err := tasks.VerifySetup(t.Context(), env)
+	require.Error(t, err)
+	assert.Equal(t, "verify: npm sends @agent-facets packages to https://npm.example.com/ (@agent-facets:registry) and the others to "+bed.URL+": set one registry for all", err.Error())
+	assert.Empty(t, out.String())
+}
