@@ -275,6 +275,11 @@ func TestExchangeRefusals(t *testing.T) {
 	bed.Front.TrustIssuer(signer)
 	stranger, err := registrytest.NewSigner(p.Issuer())
 	require.NoError(t, err)
+	// A trusted issuer of another organization, whose token claims this
+	// project: the organization is the issuer's.
+	otherOrg, err := registrytest.NewSigner("https://oidc.circleci.com/org/55555555-5555-4555-8555-555555555555")
+	require.NoError(t, err)
+	bed.Front.TrustIssuer(otherOrg)
 	now := time.Now()
 	base := func() jwt.MapClaims {
 		c := jwt.MapClaims{"aud": "npm:127.0.0.1", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
@@ -296,6 +301,8 @@ func TestExchangeRefusals(t *testing.T) {
 		{"another pipeline", signer, func(c jwt.MapClaims) { c[registrytest.ClaimPipelineDefinitionID] = "x" }, http.StatusNotFound},
 		{"not in the context", signer, func(c jwt.MapClaims) { c[registrytest.ClaimContextIDs] = []any{} }, http.StatusNotFound},
 		{"unknown key", stranger, func(jwt.MapClaims) {}, http.StatusNotFound},
+		{"no word on SSH reruns", signer, func(c jwt.MapClaims) { delete(c, registrytest.ClaimSSHRerun) }, http.StatusNotFound},
+		{"another organization", otherOrg, func(c jwt.MapClaims) { c["iss"] = otherOrg.Issuer }, http.StatusNotFound},
 	}
 	for _, tt := range tests {
 		claims := base()
