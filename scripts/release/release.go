@@ -118,11 +118,11 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 
 	plan, err := r.preflight(ctx)
 	if err != nil {
-		return plan, nil, fmt.Errorf("release: %w", err)
+		return plan, nil, r.fail(err)
 	}
 	r.printPlan(plan)
 	if err := r.probe(ctx, plan); err != nil {
-		return plan, nil, fmt.Errorf("release: %w", err)
+		return plan, nil, r.fail(err)
 	}
 	if cfg.DryRun {
 		fmt.Fprintln(r.out, "Dry run (FACET_DRY_RUN): the pre-flight passed; nothing was published.")
@@ -131,10 +131,25 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 	results, err := r.publishAll(ctx, plan)
 	r.printTable(results)
 	if err != nil {
-		return plan, results, fmt.Errorf("release: %w", err)
+		return plan, results, r.fail(err)
 	}
 	return plan, results, nil
 }
+
+// fail is err as the release returns it: prefixed, and its message redacted
+// (it may quote npm).
+func (r *run) fail(err error) error {
+	return &redactedError{err: err, msg: "release: " + r.redactor.Redact(err.Error())}
+}
+
+// redactedError is an error whose message has passed the redactor.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // run is one release.
 type run struct {
