@@ -28,6 +28,7 @@ import (
 	"github.com/agent-facets/facets/scripts/release"
 	"github.com/agent-facets/facets/scripts/releasetest"
 	"github.com/agent-facets/facets/scripts/retry"
+	"github.com/agent-facets/facets/scripts/syncbuf"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
 
@@ -76,7 +77,7 @@ func (r *recorder) Mint(ctx context.Context, aud string) (string, error) {
 
 // config is a release as the CircleCI job runs it: no npm login, CIRCLECI
 // set, the circleci command minting tokens, CIRCLE_TAG the version's tag.
-func (f *fixture) config(t *testing.T) (release.Config, *testenv.Buffer) {
+func (f *fixture) config(t *testing.T) (release.Config, *syncbuf.Buffer) {
 	t.Helper()
 	reg, err := registry.New(f.bed.URL)
 	require.NoError(t, err)
@@ -84,7 +85,7 @@ func (f *fixture) config(t *testing.T) (release.Config, *testenv.Buffer) {
 	reg.Retry = fast
 	cli := f.bed.NPM(t, false).With(f.job.Env...)
 	f.minted.source = circleci.Minter{Env: cli.Env}
-	var out testenv.Buffer
+	var out syncbuf.Buffer
 	return release.Config{
 		Dist:     f.dist,
 		Registry: reg,
@@ -236,7 +237,9 @@ func secretsNowhere(t *testing.T, f *fixture, output string) {
 	}
 	for _, root := range []string{f.dist.Root, f.bed.Verdaccio.Dir(), os.TempDir()} {
 		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
+			// Regular files only: opening a FIFO of another program's in the
+			// temporary directory would block for good.
+			if err != nil || !d.Type().IsRegular() {
 				return nil
 			}
 			if info, err := d.Info(); err != nil || info.Size() > 8<<20 {
