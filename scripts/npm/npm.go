@@ -16,9 +16,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/agent-facets/facets/scripts/syncbuf"
 )
 
 // CLI runs npm.
@@ -93,28 +93,9 @@ func (c CLI) Run(ctx context.Context, dir string, args ...string) ([]byte, error
 // standard error together, in the order npm wrote them (its verbose log
 // lines among them). A failure is an *Error.
 func (c CLI) RunCombined(ctx context.Context, dir string, args ...string) (string, error) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	err := c.run(ctx, dir, nil, &out, &out, args)
 	return out.String(), err
-}
-
-// lockedBuffer collects what two goroutines (exec's copiers of stdout and
-// stderr) write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // Stdio is the terminal an attached npm talks to.

@@ -18,6 +18,7 @@ import (
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registry"
 	"github.com/agent-facets/facets/scripts/registrytest"
+	"github.com/agent-facets/facets/scripts/syncbuf"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
 
@@ -220,7 +221,7 @@ func TestExchangeWithTheRealNPM(t *testing.T) {
 		require.NoError(t, err)
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"`+name+`","version":"`+version+`"}`), 0o644))
-		var out testenv.Buffer
+		var out syncbuf.Buffer
 		err = ci.With("NPM_ID_TOKEN="+token).RunAttached(t.Context(), dir, npm.Stdio{Out: &out, Err: &out},
 			append([]string{"publish", "--access", "public", "--loglevel", "verbose"}, extra...)...)
 		return out.String(), err

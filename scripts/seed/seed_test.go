@@ -18,17 +18,18 @@ import (
 	"github.com/agent-facets/facets/scripts/registrytest"
 	"github.com/agent-facets/facets/scripts/retry"
 	"github.com/agent-facets/facets/scripts/seed"
+	"github.com/agent-facets/facets/scripts/syncbuf"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
 
 // config is seed's configuration against bed, as a maintainer logged in
 // (or not) would run it; out collects everything printed, npm's output too.
-func config(t *testing.T, bed *testenv.Bed, login bool) (seed.Config, *testenv.Buffer) {
+func config(t *testing.T, bed *testenv.Bed, login bool) (seed.Config, *syncbuf.Buffer) {
 	t.Helper()
 	reg, err := registry.New(bed.URL)
 	require.NoError(t, err)
 	reg.Retry = retry.Policy{Attempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond}
-	var out testenv.Buffer
+	var out syncbuf.Buffer
 	return seed.Config{
 		Registry:  reg,
 		NPM:       bed.NPM(t, login).With("NPM_CONFIG_FETCH_RETRIES=0"),

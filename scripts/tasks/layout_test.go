@@ -22,7 +22,7 @@ var kinds = map[string]string{
 	"seed": "stage", "trust": "stage", "verify": "stage", "release": "stage",
 	// helpers: used by stages, knowing nothing of them
 	"dist": "helper", "exeinfo": "helper", "npm": "helper", "progress": "helper", "version": "helper",
-	"registry": "helper", "retry": "helper", "circleci": "helper", "secret": "helper", "procgroup": "helper", "ciconfig": "helper",
+	"registry": "helper", "retry": "helper", "circleci": "helper", "secret": "helper", "procgroup": "helper", "ciconfig": "helper", "syncbuf": "helper",
 	// test support: for tests, benchmarks and rehearsals only
 	"testenv": "test", "verdaccio": "test", "registrytest": "test", "registrytest/cmd/circleci": "test", "releasetest": "test", "clients": "test",
 }

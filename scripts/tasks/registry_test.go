@@ -18,6 +18,7 @@ import (
 	"github.com/agent-facets/facets/scripts/progress"
 	"github.com/agent-facets/facets/scripts/registrytest"
 	"github.com/agent-facets/facets/scripts/releasetest"
+	"github.com/agent-facets/facets/scripts/syncbuf"
 	"github.com/agent-facets/facets/scripts/tasks"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
@@ -27,9 +28,9 @@ import (
 // run with it, in whatever directory), the login in the user's npmrc, and
 // the one-time passwords come from the terminal, where the maintainer types
 // them.
-func bedEnv(t *testing.T, bed *testenv.Bed, vars map[string]string) (tasks.Env, *testenv.Buffer) {
+func bedEnv(t *testing.T, bed *testenv.Bed, vars map[string]string) (tasks.Env, *syncbuf.Buffer) {
 	t.Helper()
-	var out testenv.Buffer
+	var out syncbuf.Buffer
 	root := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(root, ".npmrc"), []byte("registry="+bed.URL+"\n"), 0o644))
 	userconfig := filepath.Join(t.TempDir(), "npmrc")

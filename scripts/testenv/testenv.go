@@ -5,13 +5,11 @@
 package testenv
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/agent-facets/facets/scripts/circleci"
@@ -220,34 +218,6 @@ func (b *Bed) CircleCIJob(t testing.TB, p circleci.Publisher) *Job {
 		t.Fatal(err)
 	}
 	return &Job{Env: env}
-}
-
-// Buffer collects output written from several goroutines (a child's stdout
-// and stderr copiers, say); a bytes.Buffer would lose some of it.
-type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what was written.
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Reset forgets what was written.
-func (b *Buffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }
 
 // OldNPMDir is where the tests' old npm is pinned, relative to the

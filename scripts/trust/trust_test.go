@@ -15,6 +15,7 @@ import (
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registry"
 	"github.com/agent-facets/facets/scripts/registrytest"
+	"github.com/agent-facets/facets/scripts/syncbuf"
 	"github.com/agent-facets/facets/scripts/testenv"
 	"github.com/agent-facets/facets/scripts/trust"
 )
@@ -37,9 +38,9 @@ func (c *clock) Sleep(_ context.Context, d time.Duration) error {
 
 // config runs trust as a logged-in maintainer with a current one-time
 // password, paced by a fake clock.
-func config(t *testing.T, bed *testenv.Bed) (trust.Config, *testenv.Buffer, *clock) {
+func config(t *testing.T, bed *testenv.Bed) (trust.Config, *syncbuf.Buffer, *clock) {
 	t.Helper()
-	var out testenv.Buffer
+	var out syncbuf.Buffer
 	c := &clock{}
 	reg, err := registry.New(bed.URL)
 	require.NoError(t, err)

@@ -11,7 +11,6 @@ package verdaccio
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/syncbuf"
 )
 
 // ServerDir is the directory, relative to the repository root, that pins
@@ -52,7 +52,7 @@ type Server struct {
 	stdin io.WriteCloser
 	done  chan error
 	stop  sync.Once
-	logs  *lockedBuffer
+	logs  *syncbuf.Buffer
 }
 
 // EnsureInstalled installs the pinned Verdaccio with npm ci unless it is installed
@@ -75,7 +75,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if base == nil {
 		base = os.Environ()
 	}
-	s := &Server{dir: opts.Dir, logs: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &Server{dir: opts.Dir, logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	config := filepath.Join(opts.Dir, "config.yaml")
 	if err := os.WriteFile(config, []byte(configYAML(opts.Dir)), 0o644); err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 				port <- p
 				continue
 			}
-			s.logs.WriteString(line + "\n")
+			_, _ = s.logs.WriteString(line + "\n")
 		}
 		close(port)
 		_, _ = io.Copy(io.Discard, stdout)
@@ -258,30 +258,6 @@ func withoutNPMConfig(env []string) []string {
 		}
 	}
 	return out
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) WriteString(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Publish publishes tarballs, in order, with the npm CLI.

@@ -20,6 +20,7 @@ import (
 	"github.com/agent-facets/facets/scripts/registrytest"
 	"github.com/agent-facets/facets/scripts/releasetest"
 	"github.com/agent-facets/facets/scripts/retry"
+	"github.com/agent-facets/facets/scripts/syncbuf"
 	"github.com/agent-facets/facets/scripts/testenv"
 	"github.com/agent-facets/facets/scripts/verify"
 )
@@ -62,8 +63,8 @@ func trusted(bed *testenv.Bed, p circleci.Publisher, pkgs ...string) {
 	}
 }
 
-func setupConfig(t *testing.T, bed *testenv.Bed, login bool) (verify.SetupConfig, *testenv.Buffer) {
-	var out testenv.Buffer
+func setupConfig(t *testing.T, bed *testenv.Bed, login bool) (verify.SetupConfig, *syncbuf.Buffer) {
+	var out syncbuf.Buffer
 	clk := &clock{now: time.Now()}
 	return verify.SetupConfig{
 		Registry:  client(t, bed),
@@ -146,8 +147,8 @@ type release struct {
 	records []dist.PackRecord
 }
 
-func releaseConfig(t *testing.T, r release, version, tag string) (verify.ReleaseConfig, *testenv.Buffer, *clock) {
-	var out testenv.Buffer
+func releaseConfig(t *testing.T, r release, version, tag string) (verify.ReleaseConfig, *syncbuf.Buffer, *clock) {
+	var out syncbuf.Buffer
 	clk := &clock{now: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
 	return verify.ReleaseConfig{
 		Registry: client(t, r.bed),
