@@ -708,7 +708,7 @@ func TestNPMIsPinned(t *testing.T) {
 }
 
 // The test job runs exactly what README.md says CI runs (bash .ci/run, which
-// ends in README's go test ./...), with time to be quiet, and with caches for
+// ends in README's test command), with time to be quiet, and with caches for
 // Go modules (keyed on go.sum), the Go build cache (saved for every commit,
 // restored from the most recent one of the Go version and go.sum) and npm (on
 // every lockfile .ci/run installs).
@@ -717,12 +717,19 @@ func TestTestJob(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	require.NoError(t, err)
-	assert.Contains(t, string(readme), "go test ./...         # run the tests")
+	// README's first code block: the main job, then the tests.
+	block := regexp.MustCompile("(?s)```sh\n(.*?)\n```").FindStringSubmatch(string(readme))
+	require.NotNil(t, block, "README.md starts with a code block")
+	first := strings.Split(block[1], "\n")
+	require.Len(t, first, 2, "README.md starts with two commands")
+	command := strings.TrimSpace(strings.SplitN(first[1], "#", 2)[0])
+	assert.Equal(t, "go test -timeout 30m ./...", command,
+		"all packages, and time for the end-to-end ones beyond go test's default 10 minutes")
 	assert.Contains(t, string(readme), "CI runs `bash .ci/run`")
 	run, err := os.ReadFile(filepath.Join(root, ".ci", "run"))
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(string(run)), "\n")
-	assert.Equal(t, "go test ./...", lines[len(lines)-1], ".ci/run ends with README's test command")
+	assert.Equal(t, command, lines[len(lines)-1], ".ci/run ends with README's test command")
 
 	var testJobs []string
 	for name, w := range c.Workflows {
