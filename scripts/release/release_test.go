@@ -42,6 +42,7 @@ type fixture struct {
 	version string
 	minted  *recorder
 	seeded  map[string]int // successful publishes before the release: the placeholders
+	dirs    []string       // the releases' working directories
 }
 
 func setup(t *testing.T, version string) *fixture {
@@ -86,11 +87,13 @@ func (f *fixture) config(t *testing.T) (release.Config, *syncbuf.Buffer) {
 	cli := f.bed.NPM(t, false).With(f.job.Env...)
 	f.minted.source = circleci.Minter{Env: cli.Env}
 	var out syncbuf.Buffer
+	dir := t.TempDir()
+	f.dirs = append(f.dirs, dir)
 	return release.Config{
 		Dist:     f.dist,
 		Registry: reg,
 		NPM:      cli,
-		Dir:      t.TempDir(),
+		Dir:      dir,
 		Tokens:   f.minted,
 		Job:      circleci.Job{InCircleCI: true, Tag: "agent-facets@" + f.version},
 		Retry:    fast,
@@ -235,7 +238,8 @@ func secretsNowhere(t *testing.T, f *fixture, output string) {
 	for _, tok := range tokens {
 		assert.NotContains(t, output, tok)
 	}
-	for _, root := range []string{f.dist.Root, f.bed.Verdaccio.Dir(), os.TempDir()} {
+	// npm's temporary files are in the bed's directory (its TMPDIR).
+	for _, root := range append([]string{f.dist.Root, f.bed.Verdaccio.Dir()}, f.dirs...) {
 		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 			// Regular files only: opening a FIFO of another program's in the
 			// temporary directory would block for good.

@@ -211,7 +211,12 @@ func (s *Server) NPMEnv(registryURL, token string) ([]string, error) {
 	if err := os.WriteFile(globalconfig, nil, 0o644); err != nil {
 		return nil, err
 	}
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return nil, err
+	}
 	return append(withoutNPMConfig(s.base),
+		"TMPDIR="+tmp, // npm's temporary files stay with the server's, for tests to read
 		"NPM_CONFIG_USERCONFIG="+userconfig,
 		"NPM_CONFIG_GLOBALCONFIG="+globalconfig,
 		"NPM_CONFIG_CACHE="+filepath.Join(s.dir, "npm-cache"),
