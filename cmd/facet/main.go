@@ -2,6 +2,13 @@
 //
 // It is small on purpose: it says which version it is and where it runs from,
 // so a user (or an installer) can tell which npm platform package it came from.
+//
+// Like the npm launcher it may replace (platforms/npm/lib/platform.js), it
+// runs the binary FACET_BIN_OVERRIDE names instead of itself, with the same
+// arguments and FACET_BIN_OVERRIDE_FOLLOWED set to that name, unless that
+// name was followed already on the way here. The binary that finally runs
+// itself clears FACET_BIN_OVERRIDE_FOLLOWED, so that the calls it makes follow
+// the override again.
 package main
 
 import (
@@ -9,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -22,7 +30,45 @@ import (
 var stamp string
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(start(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const (
+	// overrideEnv names a binary to run instead of this one.
+	overrideEnv = "FACET_BIN_OVERRIDE"
+	// followedEnv is the override that was followed on the way here: when the
+	// override runs a launcher (or this binary) again, that one runs itself
+	// instead of following the override round in a loop.
+	followedEnv = "FACET_BIN_OVERRIDE_FOLLOWED"
+)
+
+// start runs the override (see the package comment) or else args, and
+// returns the exit code. On Unix the override replaces this process.
+func start(args []string, stdout, stderr io.Writer) int {
+	if override := os.Getenv(overrideEnv); override != "" && override != os.Getenv(followedEnv) {
+		err := follow(override, args)
+		fmt.Fprintf(stderr, "facet: cannot run %s (from %s): %v\n", override, overrideEnv, err)
+		return 1
+	}
+	os.Unsetenv(followedEnv)
+	return run(args, stdout, stderr)
+}
+
+// follow runs the override with args and followedEnv set to it, and ends
+// this process as the override ended (see execve). It returns only when the
+// override cannot be started.
+func follow(override string, args []string) error {
+	file, err := exec.LookPath(override)
+	if err != nil {
+		return err
+	}
+	env := []string{followedEnv + "=" + override}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, followedEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	return execve(file, append([]string{override}, args...), env)
 }
 
 const usage = `facet: the agent-facets CLI

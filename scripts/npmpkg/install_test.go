@@ -228,6 +228,23 @@ func TestInstallFromRegistry(t *testing.T) {
 		require.Len(t, entries, 1, "no temporary file left")
 	})
 
+	t.Run("the binary in the launcher's place honours FACET_BIN_OVERRIDE", func(t *testing.T) {
+		dir := t.TempDir()
+		_, err := npmClient.Install(t.Context(), box, dir, spec)
+		require.NoError(t, err)
+		_, stderr, code := run(t, npmClient.Facet(t.Context(), box, dir, "--version"))
+		require.Equal(t, 0, code, stderr)
+		launcher := filepath.Join(dir, "node_modules", "agent-facets", "bin", "facet")
+		require.Equal(t, realPath(t, launcher), about(t, npmClient, dir)["path"], "the fast path is taken")
+
+		override := filepath.Join(t.TempDir(), "facet")
+		require.NoError(t, os.WriteFile(override, []byte("#!/bin/sh\necho \"override $* followed=$FACET_BIN_OVERRIDE_FOLLOWED\"\n"), 0o755))
+		cmd := npmClient.Facet(t.Context(), box, dir, "a", "b c")
+		cmd.Env = append(cmd.Env, "FACET_BIN_OVERRIDE="+override)
+		stdout, stderr, code := run(t, cmd)
+		assert.Equal(t, []any{0, "override a b c followed=" + override + "\n", ""}, []any{code, stdout, stderr})
+	})
+
 	t.Run("a read-only node_modules works through the launcher", func(t *testing.T) {
 		dir := t.TempDir()
 		_, err := npmClient.Install(t.Context(), box, dir, spec)

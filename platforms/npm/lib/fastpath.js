@@ -7,27 +7,41 @@
 // it or ask for approval (current pnpm fails the whole install). So instead of
 // a postinstall, the launcher's first run does what esbuild's postinstall does:
 //
-// - Where the command a package manager made is a symlink to this package's
-//   bin/facet (npm, yarn 1, yarn 4 with the node-modules linker, bun, npm's
-//   global bin), it replaces bin/facet with a hard link to (else a copy of)
-//   the binary, by an atomic rename: every later call starts no Node process.
+// - Where the command a package manager made resolves to this package's
+//   bin/facet (a symlink to it: npm, yarn 1, yarn 4 with the node-modules
+//   linker, bun's hoisted linker, npm's global bin), it replaces bin/facet with
+//   a hard link to (else a copy of) the binary, by an atomic rename: every
+//   later call starts no Node process.
 // - Where that cannot work (pnpm's shims always start node, yarn's PnP keeps
 //   packages in zip files, Windows runs .cmd shims, a node_modules that is
 //   read-only or belongs to another user) it changes nothing in node_modules
-//   and caches the lookup in the user's cache directory instead, so that later
-//   calls skip the search (Node's report alone costs about 20 ms).
+//   and caches the lookup instead, so that later calls skip the search (Node's
+//   report alone costs about 20 ms). The cache is the user's, per machine, and
+//   trusted only when this user owns it and it names this install's binary.
 //
 // It never writes into a file it does not own: bun and pnpm hard-link package
 // files from a store that every project shares, so bin/facet is replaced by a
 // rename, never written through. Nothing here prints or throws: failing to
 // optimize leaves the user's command, its outcome and its output as they were.
 //
-// Concurrent first runs: a launcher that the kernel has started but that Node
-// has not read yet would read the binary as JavaScript if bin/facet changed
-// under it. Such a process names the command in its arguments from the moment
-// it starts, so the swap waits (for a later run) while any process other than
-// this one and its ancestors does. Only a launcher started in the instant
-// between that check and the rename (a few milliseconds) is not covered.
+// Concurrent calls: a launcher that the kernel has started but that Node has
+// not read yet would read the binary as JavaScript if bin/facet changed under
+// it. Such a process names the command in its arguments from the end of its
+// exec on, and Node takes tens of milliseconds to start before it reads its
+// script. So the swap
+//   1. does nothing while any process other than this one and its ancestors
+//      names the launcher (it may be a launcher Node has not read yet; a later
+//      run swaps);
+//   2. keeps a hard link to the launcher, renames the binary over it, and at
+//      once looks again, newest processes first: a process that names the
+//      launcher now began its exec around the rename, and the launcher is put
+//      back before its Node can read it.
+// What remains: a launcher whose exec the kernel began before the rename but
+// had not finished when the second look reached it (an exec lasts a fraction
+// of a millisecond unless the kernel preempts it right there), or one whose
+// Node reads its script faster than the second look reaches it (a look costs
+// about 20 µs per process on Linux: Node's start is slower up to about a
+// thousand processes; macOS lists them with one ps).
 
 const childProcess = require('child_process');
 const fs = require('fs');
@@ -36,7 +50,7 @@ const path = require('path');
 
 const COMMAND = 'facet';
 
-/** FNV-1a (32 bits) of text, in hex: a short, stable file name for a path. */
+/** FNV-1a (32 bits) of text, in hex: a short, stable file name. */
 function hash(text) {
   let h = 0x811c9dc5;
   for (const byte of Buffer.from(text)) {
@@ -65,30 +79,135 @@ function homedir() {
   }
 }
 
+/** The first bytes of a file (up to size), or null when it cannot be read. */
+function head(file, size) {
+  const buf = Buffer.alloc(size);
+  let fd;
+  try {
+    fd = fs.openSync(file, 'r');
+    return buf.subarray(0, fs.readSync(fd, buf, 0, size, 0)).toString('latin1');
+  } catch {
+    return null;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/**
+ * What the choice of binary depends on, cheaply (no process, no Node report):
+ * the host name, the OS and CPU, the C library this Node runs on (Linux), and
+ * AVX2 (Linux: the first CPU's flags) or the CPU model elsewhere. A home, and
+ * so the cache, may be shared by machines that need different binaries (NFS,
+ * dev containers).
+ */
+function machineOf(platform = process.platform, arch = process.arch) {
+  let host = '';
+  try {
+    host = os.hostname();
+  } catch {
+    // unnamed
+  }
+  const parts = [host, platform, arch];
+  if (platform === 'linux') {
+    let maps = '';
+    try {
+      maps = fs.readFileSync('/proc/self/maps', 'latin1');
+    } catch {
+      // unknown
+    }
+    parts.push(/\bld-musl|\blibc\.musl/.test(maps) ? 'musl' : /\blibc[.-]/.test(maps) ? 'glibc' : 'libc?');
+    if (arch === 'x64') {
+      const flags = /^flags\s*:(.*)$/m.exec(head('/proc/cpuinfo', 1 << 14) || '');
+      parts.push(!flags ? 'avx2?' : /\bavx2\b/.test(flags[1]) ? 'avx2' : 'no-avx2');
+    }
+  } else {
+    let cpus = [];
+    try {
+      cpus = os.cpus();
+    } catch {
+      // unknown
+    }
+    parts.push(cpus.length ? cpus[0].model : 'cpu?');
+  }
+  return parts.join(' ');
+}
+
 /**
  * This install, as the fast path sees it. packageDir is the real path of the
- * agent-facets package and version its version; the rest describes the
- * process and defaults to this one.
+ * agent-facets package, version its version, and locate(name) the binary of
+ * the platform package name as this install resolves it (or null). The rest
+ * describes the process and the machine, and defaults to this one's.
  */
 function site({
   packageDir,
   version,
+  locate = () => null,
   env = process.env,
   platform = process.platform,
   pnp = Boolean(process.versions.pnp),
   uid = process.getuid ? process.getuid() : -1,
   home = homedir(),
+  tmpdir = os.tmpdir(),
+  machine = machineOf(platform),
+  processes = listProcesses,
 }) {
-  const dir = cacheDir(env, platform, home);
+  // The user's cache directory, then (on Unix) one of this user's in the
+  // temporary directory: in a container that runs as a user with no home of
+  // its own (HOME=/), the only place to keep the lookup.
+  const dirs = [cacheDir(env, platform, home)];
+  if (uid >= 0) dirs.push(path.join(tmpdir, `agent-facets-${uid}`));
   return {
     packageDir,
     version,
+    locate,
     platform,
     pnp,
     uid,
+    machine,
+    processes: () => processes(platform),
     launcher: path.join(packageDir, 'bin', COMMAND),
-    cacheFile: dir && path.join(dir, `lookup-${hash(packageDir)}.json`),
+    cacheDirs: dirs.filter(Boolean),
+    // One file per install and machine: machines that share the cache keep
+    // their own answers.
+    cacheName: `lookup-${hash(`${packageDir}\n${machine}`)}.json`,
   };
+}
+
+/** Whether this user owns a file's stat (Windows has no owners to check). */
+function owns(s, st) {
+  return s.uid < 0 || st.uid === s.uid;
+}
+
+/** Whether dir is a directory of this user's. */
+function ownDir(s, dir) {
+  try {
+    const st = fs.lstatSync(dir);
+    return st.isDirectory() && owns(s, st);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes dir (mode 0700) and returns whether it is this user's. It creates
+ * nothing under a directory that belongs to another user, unless that one is
+ * shared the way /tmp is (world-writable, sticky): root whose HOME is a user's
+ * (sudo on macOS) leaves that user's cache alone.
+ */
+function makeOwnDir(s, dir) {
+  let existing = dir;
+  while (!fs.existsSync(existing)) {
+    const parent = path.dirname(existing);
+    if (parent === existing) return false;
+    existing = parent;
+  }
+  if (existing !== dir) {
+    const st = fs.statSync(existing);
+    const shared = (st.mode & 0o1002) === 0o1002;
+    if (!owns(s, st) && !shared) return false;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  return ownDir(s, dir);
 }
 
 /** What identifies a binary file: a new or changed file invalidates the cache. */
@@ -97,43 +216,79 @@ function identity(file) {
   return { size: String(st.size), mtime: String(st.mtimeNs), ino: String(st.ino) };
 }
 
-/**
- * The cached lookup of this install: { path, source, fastPath }, or null when
- * there is none, or it is for another version, or its binary changed.
- */
-function readLookup(s) {
-  if (!s.cacheFile) return null;
+/** The cached entry in file, or null unless it is this user's and for this install, machine and binary. */
+function readEntry(s, file) {
+  if (!ownDir(s, path.dirname(file))) return null;
+  let text;
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW || 0));
   try {
-    const e = JSON.parse(fs.readFileSync(s.cacheFile, 'utf8'));
-    if (e.packageDir !== s.packageDir || e.version !== s.version || typeof e.path !== 'string') return null;
-    const now = identity(e.path);
-    if (now.size !== e.size || now.mtime !== e.mtime || now.ino !== e.ino) return null;
-    return { path: e.path, source: e.source, fastPath: e.fastPath === true };
-  } catch {
-    return null;
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || !owns(s, st)) return null;
+    text = fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
   }
+  const e = JSON.parse(text);
+  if (e.packageDir !== s.packageDir || e.version !== s.version || e.machine !== s.machine) return null;
+  // Only the binary this install resolves for that package, never any path.
+  if (typeof e.path !== 'string' || typeof e.source !== 'string' || s.locate(e.source) !== e.path) return null;
+  const now = identity(e.path);
+  if (now.size !== e.size || now.mtime !== e.mtime || now.ino !== e.ino) return null;
+  return { path: e.path, source: e.source, fastPath: e.fastPath === true };
 }
 
-/** Caches found as this install's lookup; fastPath says a later run may still replace the launcher. */
-function writeLookup(s, found, fastPath) {
-  if (!s.cacheFile) return;
-  const entry = { packageDir: s.packageDir, version: s.version, path: found.path, source: found.source, fastPath, ...identity(found.path) };
-  fs.mkdirSync(path.dirname(s.cacheFile), { recursive: true, mode: 0o700 });
-  const tmp = `${s.cacheFile}.${process.pid}.tmp`;
-  try {
-    fs.writeFileSync(tmp, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
-    fs.renameSync(tmp, s.cacheFile);
-  } finally {
-    fs.rmSync(tmp, { force: true });
+/**
+ * The cached lookup of this install: { path, source, fastPath }, or null when
+ * there is none that can be trusted (see readEntry).
+ */
+function readLookup(s) {
+  for (const dir of s.cacheDirs) {
+    try {
+      const found = readEntry(s, path.join(dir, s.cacheName));
+      if (found) return found;
+    } catch {
+      // none here
+    }
   }
+  return null;
+}
+
+/**
+ * Caches found as this install's lookup, in the first cache directory of this
+ * user's; fastPath says a later run may still replace the launcher. Throws
+ * when it can write nowhere.
+ */
+function writeLookup(s, found, fastPath) {
+  const entry = {
+    packageDir: s.packageDir, version: s.version, machine: s.machine,
+    path: found.path, source: found.source, fastPath, ...identity(found.path),
+  };
+  let failure = new Error('no cache directory of this user\'s');
+  for (const dir of s.cacheDirs) {
+    const file = path.join(dir, s.cacheName);
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      if (!makeOwnDir(s, dir)) continue;
+      fs.writeFileSync(tmp, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+      fs.renameSync(tmp, file);
+      return;
+    } catch (err) {
+      failure = err;
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+  throw failure;
 }
 
 /** Forgets the cached lookup (its binary could not start). */
 function forget(s) {
-  try {
-    if (s.cacheFile) fs.rmSync(s.cacheFile, { force: true });
-  } catch {
-    // nothing to do
+  for (const dir of s.cacheDirs) {
+    try {
+      if (ownDir(s, dir)) fs.rmSync(path.join(dir, s.cacheName), { force: true });
+    } catch {
+      // nothing to do
+    }
   }
 }
 
@@ -152,24 +307,25 @@ function commandLinks(packageDir) {
 }
 
 /**
- * Whether the launcher may be replaced: on Unix, outside a PnP zip, in a bin
+ * Whether the launcher may be replaced: on Unix, outside PnP, when bin/facet
+ * is a file (not a link into something else) that this user owns, in a bin
  * directory this user owns and may write (its owner-write bit set: a
  * node_modules made read-only stays so, even for root), and the package
- * manager's command is a symlink to bin/facet itself, so that running it runs
- * whatever bin/facet is.
+ * manager's command resolves to bin/facet itself, so that running it runs
+ * whatever bin/facet is. A file system that refuses the writes anyway (mounted
+ * read-only) makes the swap fail, which caches the lookup instead.
  */
 function canReplace(s) {
-  if (s.platform === 'win32' || s.pnp || /\.zip[\\/]/i.test(s.packageDir)) return false;
+  if (s.platform === 'win32' || s.pnp) return false;
   try {
     const binDir = path.dirname(s.launcher);
     const dir = fs.statSync(binDir);
     const file = fs.lstatSync(s.launcher);
     if (!file.isFile() || file.uid !== s.uid || dir.uid !== s.uid || !(dir.mode & 0o200)) return false;
-    fs.accessSync(binDir, fs.constants.W_OK); // a read-only file system
     const real = fs.realpathSync(s.launcher);
     return commandLinks(s.packageDir).some((link) => {
       try {
-        return fs.lstatSync(link).isSymbolicLink() && fs.realpathSync(link) === real;
+        return fs.realpathSync(link) === real;
       } catch {
         return false;
       }
@@ -179,7 +335,42 @@ function canReplace(s) {
   }
 }
 
-/** The processes of this machine: [{ pid, args, cwd() }], or null when they cannot be listed. */
+/** A buffer for reading /proc/<pid>/cmdline, reused: the scans must be cheap. */
+const cmdlineBuffer = Buffer.alloc(1 << 16);
+
+/**
+ * The arguments of Linux process pid, or [] when they cannot name the
+ * command (most processes: told from the raw bytes, without decoding them).
+ */
+function linuxArgs(pid) {
+  let fd;
+  let n;
+  try {
+    fd = fs.openSync(`/proc/${pid}/cmdline`, 'r');
+    n = fs.readSync(fd, cmdlineBuffer, 0, cmdlineBuffer.length, 0);
+  } catch {
+    return []; // it exited meanwhile
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+  let bytes = cmdlineBuffer.subarray(0, n);
+  if (bytes.indexOf(COMMAND) < 0) return [];
+  if (n === cmdlineBuffer.length) {
+    try {
+      bytes = fs.readFileSync(`/proc/${pid}/cmdline`); // a very long command line
+    } catch {
+      return [];
+    }
+  }
+  return bytes.toString('utf8').split('\0');
+}
+
+/**
+ * The processes of this machine, in pid order: [{ pid, ppid?, args(),
+ * cwd(), exe() }], or null when they cannot be listed. args() reads the
+ * arguments when asked; exe() is the stat of the program the process runs,
+ * or null.
+ */
 function listProcesses(platform) {
   if (platform === 'linux') {
     let names;
@@ -190,22 +381,23 @@ function listProcesses(platform) {
     }
     const list = [];
     for (const name of names) {
-      if (!/^\d+$/.test(name)) continue;
-      try {
-        const args = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-        list.push({ pid: Number(name), args, cwd: () => fs.readlinkSync(`/proc/${name}/cwd`) });
-      } catch {
-        // it exited meanwhile
-      }
+      const c = name.charCodeAt(0);
+      if (c < 48 || c > 57) continue; // not a pid
+      list.push({
+        pid: Number(name),
+        args: () => linuxArgs(name),
+        cwd: () => fs.readlinkSync(`/proc/${name}/cwd`),
+        exe: () => fs.statSync(`/proc/${name}/exe`),
+      });
     }
-    return list;
+    return list.sort((a, b) => a.pid - b.pid);
   }
   if (platform === 'darwin') {
     const r = childProcess.spawnSync('ps', ['-A', '-ww', '-o', 'pid=', '-o', 'ppid=', '-o', 'args='], { encoding: 'utf8', timeout: 5000 });
     if (r.error || r.status !== 0) return null;
     return r.stdout.split('\n').map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line)).filter(Boolean)
       // ps joins the arguments with spaces: a path with spaces reads as a relative one.
-      .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3].split(/\s+/), cwd: () => null }));
+      .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: () => m[3].split(/\s+/), cwd: () => null, exe: () => null }));
   }
   return null;
 }
@@ -232,62 +424,128 @@ function ancestors(platform, list) {
   return found;
 }
 
-/**
- * Whether a process other than this one and its ancestors names the launcher
- * in its arguments (it may be a launcher that Node has not read yet), or
- * whether that cannot be told.
- */
-function othersRunning(s, list = listProcesses(s.platform)) {
-  if (!list) return true;
-  const real = fs.realpathSync(s.launcher);
-  const skip = ancestors(s.platform, list);
-  skip.add(process.pid);
-  for (const p of list) {
-    if (skip.has(p.pid)) continue;
-    for (const arg of p.args) {
-      // A bare name is looked up in PATH; an interpreter is always given a path.
-      if (path.basename(arg) !== COMMAND || !/[\\/]/.test(arg)) continue;
-      let file = arg;
-      if (!path.isAbsolute(file)) {
-        let cwd = null;
-        try {
-          cwd = p.cwd();
-        } catch {
-          // another user's process
-        }
-        if (!cwd) return true; // cannot tell where it points
-        file = path.resolve(cwd, file);
-      }
+/** Whether process p names file (a real path) in its arguments, or may: its directory cannot be read. */
+function names(p, file) {
+  for (const arg of p.args()) {
+    // A bare name is looked up in PATH; an interpreter is always given a path.
+    if (path.basename(arg) !== COMMAND || !/[\\/]/.test(arg)) continue;
+    let target = arg;
+    if (!path.isAbsolute(target)) {
+      let cwd = null;
       try {
-        if (fs.realpathSync(file) === real) return true;
+        cwd = p.cwd();
       } catch {
-        // not a file
+        // another user's process
       }
+      if (!cwd) return true; // cannot tell where it points
+      target = path.resolve(cwd, target);
+    }
+    try {
+      if (fs.realpathSync(target) === file) return true;
+    } catch {
+      // not a file
     }
   }
   return false;
 }
 
+/** Whether process p runs the file whose stat is binary itself (no Node in between). */
+function runs(p, binary) {
+  try {
+    const exe = p.exe();
+    return Boolean(exe && binary) && exe.ino === binary.ino && exe.dev === binary.dev;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Replaces the launcher with binary: a hard link (else a copy) under a
- * temporary name, then an atomic rename over bin/facet. Returns false, having
- * changed nothing, while another process may be starting the launcher.
+ * Whether a process of list, other than this one and those in skip, names
+ * the launcher in its arguments (it may be a launcher that Node has not read
+ * yet), or whether that cannot be told. A process that runs binary (the stat
+ * of the binary that replaces the launcher) is a call that needs no Node.
+ */
+function othersRunning(s, list = s.processes(), skip = list ? ancestors(s.platform, list) : new Set(), binary = null) {
+  if (!list) return true;
+  const real = fs.realpathSync(s.launcher);
+  for (const p of list) {
+    if (p.pid === process.pid || skip.has(p.pid)) continue;
+    if (names(p, real) && !runs(p, binary)) return true;
+  }
+  return false;
+}
+
+/** Whether process pid is alive (possibly another user's). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/** Removes what a swap interrupted for good (Ctrl-C, a crash) left in dir: files of processes that are gone. */
+function sweep(dir) {
+  for (const name of fs.readdirSync(dir)) {
+    const m = /^\.facet\.(\d+)\.(tmp|js)$/.exec(name);
+    if (m && !alive(Number(m[1]))) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+/** Puts binary at tmp: a hard link, else (another file system) a copy of its own, written to disk. */
+function place(binary, tmp) {
+  try {
+    fs.linkSync(binary, tmp);
+    return;
+  } catch {
+    // another file system, say
+  }
+  fs.copyFileSync(binary, tmp, fs.constants.COPYFILE_EXCL);
+  const fd = fs.openSync(tmp, 'r+');
+  try {
+    fs.fchmodSync(fd, 0o755); // our own new file, never the binary itself
+    fs.fsyncSync(fd); // its bytes are on disk before its name is the command's
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Replaces the launcher with binary by an atomic rename, and puts the
+ * launcher back when a process that names it appeared meanwhile. Returns
+ * whether the binary stays in its place; false means nothing changed.
  */
 function replace(s, binary) {
-  const tmp = path.join(path.dirname(s.launcher), `.${COMMAND}.${process.pid}.tmp`);
+  const dir = path.dirname(s.launcher);
+  const tmp = path.join(dir, `.${COMMAND}.${process.pid}.tmp`);
+  const keep = path.join(dir, `.${COMMAND}.${process.pid}.js`);
   try {
-    fs.rmSync(tmp, { force: true });
-    try {
-      fs.linkSync(binary, tmp);
-    } catch {
-      fs.copyFileSync(binary, tmp, fs.constants.COPYFILE_EXCL);
-      fs.chmodSync(tmp, 0o755); // our own new file, never the binary itself
-    }
-    if (othersRunning(s)) return false;
+    const before = s.processes();
+    const skip = before ? ancestors(s.platform, before) : new Set();
+    if (othersRunning(s, before, skip)) return false;
+    sweep(dir);
+    place(binary, tmp);
+    fs.linkSync(s.launcher, keep);
+    const swapped = fs.statSync(tmp);
     fs.renameSync(tmp, s.launcher);
-    return true;
+    let stays = false;
+    try {
+      // Look again, the processes that were not there before first: one that
+      // names the launcher now may have read its first line before the rename.
+      let after = s.processes();
+      if (after && before) {
+        const seen = new Set(before.map((p) => p.pid));
+        after = [...after.filter((p) => !seen.has(p.pid)), ...after.filter((p) => seen.has(p.pid))];
+      }
+      stays = !othersRunning(s, after, skip, swapped);
+    } finally {
+      if (!stays) fs.renameSync(keep, s.launcher);
+    }
+    return stays;
   } finally {
     fs.rmSync(tmp, { force: true });
+    fs.rmSync(keep, { force: true });
   }
 }
 
@@ -312,4 +570,4 @@ function optimize(s, found) {
   }
 }
 
-module.exports = { site, cacheDir, commandLinks, canReplace, listProcesses, othersRunning, readLookup, optimize, forget };
+module.exports = { site, cacheDir, machineOf, commandLinks, canReplace, listProcesses, othersRunning, readLookup, writeLookup, optimize, forget };

@@ -204,18 +204,34 @@ function describeHost(host) {
   return `${host.platform} ${host.arch}` + (details.length ? ` (${details.join(', ')})` : '');
 }
 
+/** The variable naming a binary to run instead of the installed one. */
+const OVERRIDE = 'FACET_BIN_OVERRIDE';
+
 /**
- * Finds the binary to run: FACET_BIN_OVERRIDE, else the first candidate that
- * is installed. Given a version, it checks each installed candidate too, and
- * takes the first that prints that exact version for --version (a wrong AVX2
- * guess fails here, not in the user's command); when none does, the first
- * installed all the same, whose own error then says what is wrong.
+ * Set to the override by whoever runs it (this launcher, or the facet binary
+ * in its place): when the override is itself a launcher, or a script that runs
+ * one, that launcher runs its own binary, and that binary itself, instead of
+ * following the override round in a loop. The binary that finally runs clears
+ * it, so that the calls it makes follow the override again.
+ */
+const FOLLOWED = 'FACET_BIN_OVERRIDE_FOLLOWED';
+
+/** The binary FACET_BIN_OVERRIDE names, or null when it is unset or was followed on the way here. */
+function overrideOf(env) {
+  const override = env[OVERRIDE];
+  return override && env[FOLLOWED] !== override ? override : null;
+}
+
+/**
+ * Finds the binary to run: the first candidate that is installed. Given a
+ * version, it checks each installed candidate too, and takes the first that
+ * prints that exact version for --version and exits 0 (a wrong AVX2 guess
+ * fails here, not in the user's command); when none does, the first installed
+ * all the same, whose own error then says what is wrong.
  * Returns { path, source, checked } or { path: null, host, candidates }.
  */
 function findBinary(io, options = {}) {
   const resolve = options.resolve || resolveFromPackage;
-  const override = io.env.FACET_BIN_OVERRIDE;
-  if (override) return { path: override, source: 'FACET_BIN_OVERRIDE', checked: false };
   const host = detectHost(io);
   const list = candidates(TABLE, host);
   let first = null;
@@ -305,12 +321,13 @@ function notFoundMessage(host, list, evidence, version) {
 }
 
 /**
- * Runs file with args, stdio inherited, and ends this process the way the
- * child ended: with its exit code, or by re-raising the signal that killed it
- * (128 + its number where it cannot be re-raised), never with 0 for a crash.
- * onSpawnError(err) is called instead when the file cannot be started.
+ * Runs file with args, stdio inherited (and env, this process's by default),
+ * and ends this process the way the child ended: with its exit code, or by
+ * re-raising the signal that killed it (128 + its number where it cannot be
+ * re-raised), never with 0 for a crash. onSpawnError(err) is called instead
+ * when the file cannot be started.
  */
-function run(file, args, onSpawnError) {
+function run(file, args, onSpawnError, env = process.env) {
   let child = null;
   // Ctrl-C and Ctrl-\ reach the child from the terminal directly; waiting for
   // it to decide keeps this process alive meanwhile. Signals sent to this
@@ -326,7 +343,7 @@ function run(file, args, onSpawnError) {
   const unlisten = () => {
     for (const [sig, h] of Object.entries(handlers)) process.removeListener(sig, h);
   };
-  child = childProcess.spawn(file, args, { stdio: 'inherit' });
+  child = childProcess.spawn(file, args, { stdio: 'inherit', env });
   child.on('error', (err) => {
     unlisten();
     onSpawnError(err);
@@ -346,6 +363,12 @@ function packageVersion() {
   return require('../package.json').version;
 }
 
+/** The binary of the platform package name as this install resolves it, or null. */
+function locatePackage(name) {
+  const entry = TABLE.packages.find((e) => e.package === name);
+  return entry ? locate(entry) : null;
+}
+
 /**
  * The launcher: run the binary with args. The binary is the override, else
  * the one a previous run cached, else the one found and checked now, which
@@ -353,7 +376,7 @@ function packageVersion() {
  */
 function main(args) {
   const io = systemIO();
-  const start = (found) => {
+  const start = (found, env) => {
     if (!found.path) {
       process.stderr.write(notFoundMessage(found.host, found.candidates, diagnose(io, found.candidates), packageVersion()));
       process.exit(1);
@@ -361,14 +384,15 @@ function main(args) {
     run(found.path, args, (err) => {
       process.stderr.write(`facet: cannot run ${found.path} (from ${found.source}): ${err.message}\n`);
       process.exit(1);
-    });
+    }, env);
   };
-  if (io.env.FACET_BIN_OVERRIDE) {
-    start(findBinary(io));
+  const override = overrideOf(io.env);
+  if (override) {
+    start({ path: override, source: OVERRIDE }, { ...io.env, [FOLLOWED]: override });
     return;
   }
   const version = packageVersion();
-  const here = fastpath.site({ packageDir: PACKAGE_DIR, version });
+  const here = fastpath.site({ packageDir: PACKAGE_DIR, version, locate: locatePackage });
   const lookUp = () => {
     const found = findBinary(io, { version });
     if (found.checked) fastpath.optimize(here, found);
@@ -398,6 +422,7 @@ module.exports = {
   locate,
   reportedVersion,
   describeHost,
+  overrideOf,
   findBinary,
   diagnose,
   notFoundMessage,

@@ -13,6 +13,8 @@ const platform = require('../lib/platform.js');
 const SOURCE = path.join(__dirname, '..');
 const VERSION = '1.2.3';
 const unix = process.platform !== 'win32';
+// Root can give a file away; under CI the tests run as root.
+const asRoot = unix && process.getuid() === 0;
 
 /** The packages this machine would choose from, best first. */
 const HOST_CANDIDATES = platform.candidates(platform.TABLE, platform.detectHost(platform.systemIO()));
@@ -20,17 +22,20 @@ const HOST_CANDIDATES = platform.candidates(platform.TABLE, platform.detectHost(
 /**
  * A project with agent-facets installed in node_modules and, for each entry of
  * packages (package name → shell script body), a platform package whose binary
- * is that script. Its command node_modules/.bin/facet is, as layout says:
- * 'link' a symlink to the launcher (npm, yarn, bun), 'shim' a shell script
- * that runs node on it (pnpm), 'none' absent. The user's cache directory is
- * the project's own.
+ * is that script; each notes its --version runs (the launcher's checks) in a
+ * log that checks() counts. Its command node_modules/.bin/facet is, as layout
+ * says: 'link' a symlink to the launcher (npm, yarn, bun), 'shim' a shell
+ * script that runs node on it (pnpm), 'none' absent. The user's cache
+ * directory and the temporary directory are the project's own. Given where,
+ * the platform packages are there, linked from node_modules.
  */
-function project(t, packages = {}, layout = 'none') {
+function project(t, packages = {}, layout = 'none', where = null) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-launcher-'));
   t.after(() => {
     childProcess.spawnSync('chmod', ['-R', 'u+w', dir]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  const log = path.join(dir, 'checks.log');
   const wrapper = path.join(dir, 'node_modules', 'agent-facets');
   for (const file of ['bin/facet', 'lib/platform.js', 'lib/fastpath.js', 'lib/platforms.json']) {
     fs.mkdirSync(path.dirname(path.join(wrapper, file)), { recursive: true });
@@ -40,11 +45,18 @@ function project(t, packages = {}, layout = 'none') {
   fs.writeFileSync(path.join(wrapper, 'package.json'), JSON.stringify({ name: 'agent-facets', version: VERSION }));
   const binaries = {};
   for (const [name, body] of Object.entries(packages)) {
-    const pkg = path.join(dir, 'node_modules', ...name.split('/'));
+    let pkg = path.join(dir, 'node_modules', ...name.split('/'));
+    if (where) {
+      const elsewhere = fs.mkdtempSync(path.join(where, 'facet-package-'));
+      t.after(() => fs.rmSync(elsewhere, { recursive: true, force: true }));
+      fs.mkdirSync(path.dirname(pkg), { recursive: true });
+      fs.symlinkSync(elsewhere, pkg);
+      pkg = elsewhere;
+    }
     fs.mkdirSync(path.join(pkg, 'bin'), { recursive: true });
     fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name, version: VERSION }));
     binaries[name] = path.join(pkg, 'bin', 'facet');
-    fs.writeFileSync(binaries[name], `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    fs.writeFileSync(binaries[name], `#!/bin/sh\nif [ "$1" = --version ]; then echo "$0" >> '${log}'; fi\n${body}\n`, { mode: 0o755 });
   }
   const command = path.join(dir, 'node_modules', '.bin', 'facet');
   if (layout !== 'none') fs.mkdirSync(path.dirname(command));
@@ -53,34 +65,67 @@ function project(t, packages = {}, layout = 'none') {
     fs.writeFileSync(command, `#!/bin/sh\nexec "${process.execPath}" "$(dirname "$0")/../agent-facets/bin/facet" "$@"\n`, { mode: 0o755 });
   }
   const home = path.join(dir, 'home');
+  const tmp = path.join(dir, 'tmp');
+  fs.mkdirSync(home);
+  fs.mkdirSync(tmp);
   return {
     dir,
     wrapper,
     binaries,
     command,
+    log,
+    home,
     launcher: path.join(wrapper, 'bin', 'facet'),
     cache: path.join(home, '.cache', 'agent-facets'),
-    env: { HOME: home, XDG_CACHE_HOME: path.join(home, '.cache') },
+    tmpCache: unix ? path.join(tmp, `agent-facets-${process.getuid()}`) : null,
+    env: { HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), TMPDIR: tmp },
   };
+}
+
+/** How many times the launcher has checked a binary with --version in p. */
+function checks(p) {
+  return fs.existsSync(p.log) ? fs.readFileSync(p.log, 'utf8').split('\n').length - 1 : 0;
+}
+
+/** The lookup p cached in dir (the user's cache by default): its one file, parsed, with its name. */
+function cached(p, dir = p.cache) {
+  const files = fs.readdirSync(dir);
+  assert.equal(files.length, 1, `one cached lookup in ${dir}: ${files}`);
+  const file = path.join(dir, files[0]);
+  return { file, entry: JSON.parse(fs.readFileSync(file, 'utf8')) };
 }
 
 /** A stand-in binary that says which package it is and echoes its arguments. */
 const honest = (name) => `echo "facet ${VERSION}"; echo "from ${name}"; echo "args: $*"`;
 
+/** The environment the launcher runs with in p: no override unless env gives one. */
+function envOf(p, env = {}) {
+  return { ...process.env, FACET_BIN_OVERRIDE: '', FACET_BIN_OVERRIDE_FOLLOWED: '', NODE_OPTIONS: '', ...p.env, ...env };
+}
+
 /** Runs the launcher with node, as pnpm's shim does. */
 function launch(p, args = [], env = {}) {
-  return childProcess.spawnSync(process.execPath, [p.launcher, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, FACET_BIN_OVERRIDE: '', ...p.env, ...env },
-  });
+  return childProcess.spawnSync(process.execPath, [p.launcher, ...args], { encoding: 'utf8', env: envOf(p, env) });
 }
 
 /** Runs node_modules/.bin/facet, as a user's shell does. */
-function command(p, args = []) {
-  return childProcess.spawnSync(p.command, args, {
-    encoding: 'utf8',
-    env: { ...process.env, FACET_BIN_OVERRIDE: '', ...p.env },
-  });
+function command(p, args = [], env = {}) {
+  return childProcess.spawnSync(p.command, args, { encoding: 'utf8', env: envOf(p, env) });
+}
+
+/**
+ * Starts node_modules/.bin/facet; resolves to { code, signal, out, err } when
+ * it has ended. Given t, it is killed when the test ends (a failed test does
+ * not leave it waiting).
+ */
+function start(p, args, env = {}, t = null) {
+  const child = childProcess.spawn(p.command, args, { env: envOf(p, env) });
+  if (t) t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, out, err })));
 }
 
 function script(t, body) {
@@ -115,6 +160,39 @@ test('FACET_BIN_OVERRIDE runs that binary', { skip: !unix }, (t) => {
   assert.match(missing.stderr, /facet: cannot run \/nonexistent\/facet \(from FACET_BIN_OVERRIDE\): .*ENOENT/);
 });
 
+test('FACET_BIN_OVERRIDE comes before a cached lookup', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: honest(best) }, 'shim');
+  assert.equal(command(p, ['x']).status, 0);
+  cached(p);
+  const override = script(t, 'echo "override $*"');
+  const r = command(p, ['y'], { FACET_BIN_OVERRIDE: override });
+  assert.deepEqual([r.status, r.stdout, r.stderr], [0, 'override y\n', '']);
+});
+
+test('an override that runs a launcher runs that launcher\'s binary once, never round in a loop', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: `${honest(best)}; echo "followed: $FACET_BIN_OVERRIDE_FOLLOWED"` }, 'shim');
+  // A wrapper script that runs the launcher, as a user's own override might:
+  // it counts its runs and gives up after three.
+  const count = path.join(p.dir, 'count');
+  const wrapper = script(t, `n=$(($(cat '${count}' 2>/dev/null || echo 0) + 1)); echo $n > '${count}'
+[ $n -le 3 ] || { echo loop >&2; exit 99; }
+echo "wrapper: $FACET_BIN_OVERRIDE_FOLLOWED"
+exec '${p.launcher}' "$@"`);
+  const r = command(p, ['x'], { FACET_BIN_OVERRIDE: wrapper });
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout, `wrapper: ${wrapper}\nfacet ${VERSION}\nfrom ${best}\nargs: x\nfollowed: ${wrapper}\n`,
+    'the launcher runs its binary, which learns that the override was followed');
+  assert.equal(r.status, 0);
+  assert.equal(fs.readFileSync(count, 'utf8'), '1\n');
+
+  // Another override than the one followed is followed.
+  const other = script(t, 'echo "other $*"');
+  const again = command(p, ['y'], { FACET_BIN_OVERRIDE: other, FACET_BIN_OVERRIDE_FOLLOWED: wrapper });
+  assert.equal(again.stdout, 'other y\n');
+});
+
 test('exit codes pass through', { skip: !unix }, (t) => {
   const p = project(t);
   for (const code of [0, 1, 7, 255]) {
@@ -128,10 +206,28 @@ test('a death by signal is re-raised, never turned into 0', { skip: !unix }, (t)
   const p = project(t);
   for (const [sig, n] of [['SIGSEGV', 11], ['SIGILL', 4], ['SIGKILL', 9], ['SIGTERM', 15], ['SIGINT', 2]]) {
     const r = launch(p, [], { FACET_BIN_OVERRIDE: script(t, `kill -${sig.slice(3)} $$`) });
-    // Re-raised: this process dies by the same signal; where Node turns it into
-    // an exit, the status is 128 + n.
-    assert.ok(r.signal === sig || r.status === 128 + n, `${sig}: status ${r.status}, signal ${r.signal}`);
-    assert.notEqual(r.status, 0);
+    if (process.platform === 'linux') {
+      assert.deepEqual([r.status, r.signal], [null, sig], `${sig}: re-raised, the launcher dies by it too`);
+    } else {
+      // Where Node cannot re-raise it, the status is 128 + n.
+      assert.ok(r.signal === sig || r.status === 128 + n, `${sig}: status ${r.status}, signal ${r.signal}`);
+    }
+  }
+});
+
+test('Ctrl-C and Ctrl-\\ leave the decision to the binary: the launcher outlives them', { skip: !unix }, async (t) => {
+  const p = project(t);
+  // A stand-in that says it runs, waits for a line on its stdin (the
+  // launcher's), then exits 5.
+  const bin = script(t, 'echo ready; read line; exit 5');
+  for (const sig of ['SIGINT', 'SIGQUIT']) {
+    const child = childProcess.spawn(process.execPath, [p.launcher], { env: envOf(p, { FACET_BIN_OVERRIDE: bin }), stdio: ['pipe', 'pipe', 'inherit'] });
+    t.after(() => child.kill('SIGKILL'));
+    const ended = new Promise((resolve) => child.on('exit', (...a) => resolve(a)));
+    await new Promise((resolve) => child.stdout.once('data', resolve)); // the binary runs
+    child.kill(sig); // the launcher alone: the terminal sends the binary its own
+    child.stdin.end('done\n');
+    assert.deepEqual(await ended, [5, null], `${sig}: the launcher ends as the binary did`);
   }
 });
 
@@ -233,31 +329,99 @@ test('no candidate prints the version: the first one runs and nothing changes', 
   assert.ok(!fs.existsSync(p.cache), 'nor is it cached');
 });
 
-test('a shim that runs node on the launcher (pnpm): the launcher stays; the lookup is cached', { skip: !unix }, (t) => {
+test('a shim that runs node on the launcher (pnpm): the launcher stays; the lookup is cached, owner-only', { skip: !unix }, (t) => {
   const best = HOST_CANDIDATES[0].package;
   const p = project(t, { [best]: started(best) }, 'shim');
   const want = (arg) => `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`;
-  for (const arg of ['first', 'second']) {
+  for (const arg of ['first', 'second', 'third']) {
     const r = command(p, [arg]);
     assert.deepEqual([r.status, r.stdout, r.stderr], [0, want(arg), ''], arg);
     assertLauncher(p, 'node runs bin/facet here: it must stay JavaScript');
   }
-  assert.equal(fs.readdirSync(p.cache).length, 1, 'one cached lookup');
-
-  // Later calls run the cached binary without looking: the lookup would need
-  // the package's package.json.
-  const manifest = path.join(path.dirname(p.binaries[best]), '..', 'package.json');
-  fs.renameSync(manifest, `${manifest}.away`);
-  assert.equal(command(p, ['cached']).stdout, want('cached'));
+  assert.equal(checks(p), 1, 'checked once: later calls run the cached binary without looking');
+  const { file, entry } = cached(p);
+  assert.equal(entry.path, p.binaries[best]);
+  assert.equal(fs.statSync(p.cache).mode & 0o777, 0o700, 'the cache directory is the user\'s alone');
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'so is the cached lookup');
 
   // A binary that changed (reinstalled, upgraded) is looked up again.
-  fs.renameSync(`${manifest}.away`, manifest);
   fs.rmSync(p.binaries[best]);
-  fs.writeFileSync(p.binaries[best], `#!/bin/sh\necho "facet ${VERSION}"; echo new\n`, { mode: 0o755 });
-  fs.renameSync(manifest, `${manifest}.away`);
-  assert.equal(command(p).status, 1, 'not from the stale cache: the lookup runs, and finds no package');
-  fs.renameSync(`${manifest}.away`, manifest);
+  fs.writeFileSync(p.binaries[best], `#!/bin/sh\nif [ "$1" = --version ]; then echo "$0" >> '${p.log}'; fi\necho "facet ${VERSION}"; echo new\n`, { mode: 0o755 });
   assert.equal(command(p).stdout, `facet ${VERSION}\nnew\n`);
+  assert.equal(checks(p), 2, 'looked up again');
+  assert.equal(command(p).stdout, `facet ${VERSION}\nnew\n`);
+  assert.equal(checks(p), 2, 'and cached again');
+});
+
+test('a cached lookup is trusted only when it is this user\'s, for this machine, naming this install\'s binary', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: started(best) }, 'shim');
+  const want = `facet ${VERSION}\nfrom ${best}\nargs: x\nas ${p.binaries[best]}\n`;
+  assert.equal(command(p, ['x']).stdout, want);
+  const { file, entry } = cached(p);
+  const tamper = (change) => fs.writeFileSync(file, JSON.stringify({ ...entry, ...change }));
+  const stat = (f) => {
+    const st = fs.statSync(f, { bigint: true });
+    return { size: String(st.size), mtime: String(st.mtimeNs), ino: String(st.ino) };
+  };
+  let looked = checks(p);
+  const expectLookup = (why) => {
+    assert.equal(command(p, ['x']).stdout, want, why);
+    assert.equal(checks(p), ++looked, `${why}: looked up again`);
+  };
+
+  // Another binary, its identity right: outside this install, or named as
+  // another package, it never runs.
+  const evil = script(t, 'echo evil');
+  tamper({ path: evil, ...stat(evil) });
+  expectLookup('a path that is not what this install resolves');
+  tamper({ path: evil, source: 'evil', ...stat(evil) });
+  expectLookup('a package that is not one of this install');
+  tamper({ machine: 'another-host linux x64 glibc avx2' });
+  expectLookup('another machine\'s answer');
+  tamper({ version: '0.0.1' });
+  expectLookup('another version');
+  // The binary's file changed since (a reinstall): any one of its marks.
+  for (const mark of ['size', 'mtime', 'ino']) {
+    tamper({ [mark]: '1' });
+    expectLookup(`another ${mark}`);
+  }
+  tamper({});
+  assert.equal(command(p, ['x']).stdout, want);
+  assert.equal(checks(p), looked, 'the entry as written is trusted');
+});
+
+test('a cached lookup another user owns is not trusted (root under sudo keeps the user\'s HOME)', { skip: !unix || (!asRoot && !process.env.CI) }, (t) => {
+  assert.ok(asRoot, 'run as root to give the cache to another user');
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: started(best) }, 'shim');
+  assert.equal(command(p, ['x']).status, 0);
+  const { file } = cached(p);
+  fs.chownSync(file, 65534, 65534);
+  assert.equal(command(p, ['x']).status, 0);
+  assert.equal(checks(p), 2, 'a file of another user\'s: looked up again');
+  fs.chownSync(file, 0, 0);
+  fs.chownSync(p.cache, 65534, 65534);
+  assert.equal(command(p, ['x']).status, 0);
+  assert.equal(checks(p), 3, 'a directory of another user\'s: looked up again');
+  assert.equal(fs.statSync(file).uid, 0, 'and nothing written there');
+});
+
+test('without a home of its own (a container run as another user), the lookup is cached in the temporary directory', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: started(best) }, 'shim');
+  // Root may write anywhere: a home of another user's is refused all the same.
+  if (asRoot) fs.chownSync(p.home, 65534, 65534);
+  else fs.chmodSync(p.home, 0o555);
+  const env = { XDG_CACHE_HOME: '' };
+  for (const arg of ['first', 'second']) {
+    const r = command(p, [arg], env);
+    assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`, ''], arg);
+  }
+  assert.equal(checks(p), 1, 'the second call ran the cached binary');
+  assert.deepEqual(fs.readdirSync(p.home), [], 'nothing written in that home');
+  assert.equal(cached(p, p.tmpCache).entry.path, p.binaries[best]);
+  assert.equal(fs.statSync(p.tmpCache).mode & 0o777, 0o700);
 });
 
 test('a cached binary that cannot start is passed over for one that can', { skip: !unix }, (t) => {
@@ -270,6 +434,18 @@ test('a cached binary that cannot start is passed over for one that can', { skip
   assert.match(r.stdout, new RegExp(`from ${second}\n`));
 });
 
+test('a cached binary that cannot start is forgotten', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: honest(best) }, 'shim');
+  assert.equal(command(p).status, 0);
+  cached(p);
+  fs.chmodSync(p.binaries[best], 0o644);
+  const r = command(p);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^facet: cannot run .* \(from @agent-facets\/cli-/);
+  assert.deepEqual(fs.readdirSync(p.cache), [], 'no lookup left to try again');
+});
+
 test('a read-only node_modules is left as it is', { skip: !unix }, (t) => {
   const best = HOST_CANDIDATES[0].package;
   const p = project(t, { [best]: started(best) }, 'link');
@@ -279,21 +455,63 @@ test('a read-only node_modules is left as it is', { skip: !unix }, (t) => {
     assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`, ''], arg);
   }
   assertLauncher(p, 'read-only, even for root');
-  assert.equal(fs.readdirSync(p.cache).length, 1, 'the lookup is cached instead');
+  assert.equal(cached(p).entry.fastPath, false, 'the lookup is cached instead, for good');
 });
 
-// Root can give a file away; under CI the tests run as root.
-const asRoot = unix && process.getuid() === 0;
-test('a node_modules owned by another user is left as it is', { skip: !unix || (!asRoot && !process.env.CI) }, (t) => {
-  assert.ok(asRoot, 'run as root to give the package to another user');
+test('a swap that fails (a file system mounted read-only) is not tried again', { skip: !unix }, (t) => {
   const best = HOST_CANDIDATES[0].package;
   const p = project(t, { [best]: started(best) }, 'link');
-  fs.chownSync(path.dirname(p.launcher), 65534, 65534);
-  fs.chownSync(p.launcher, 65534, 65534);
-  const r = command(p);
-  assert.equal(r.status, 0, r.stderr);
-  assertLauncher(p, 'not this user\'s file');
+  // Renaming into bin/ fails as on a read-only mount, which root cannot
+  // write either.
+  const readOnly = path.join(p.dir, 'read-only.cjs');
+  fs.writeFileSync(readOnly, `const fs = require('fs'); const rename = fs.renameSync;
+fs.renameSync = function (from, to) {
+  if (/\\.facet\\.\\d+\\.tmp$/.test(String(from))) throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+  return rename.call(this, from, to);
+};\n`);
+  const r = command(p, ['x'], { NODE_OPTIONS: `--require ${readOnly}` });
+  assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: x\nas ${p.binaries[best]}\n`, '']);
+  assertLauncher(p, 'nothing changed');
+  assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet'], 'nothing left of the attempt');
+  assert.equal(cached(p).entry.fastPath, false, 'the lookup is cached, for good');
+  assert.equal(command(p, ['y']).status, 0);
+  assertLauncher(p, 'a later run does not try again');
+  assert.equal(checks(p), 1, 'it runs the cached binary');
 });
+
+test('under Plug\'n\'Play the launcher is left as it is', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: started(best) }, 'link');
+  // yarn's PnP runtime, as far as the launcher can see it.
+  const pnp = path.join(p.dir, 'pnp.cjs');
+  fs.writeFileSync(pnp, 'process.versions.pnp = "3";\n');
+  const r = command(p, ['x'], { NODE_OPTIONS: `--require ${pnp}` });
+  assert.deepEqual([r.status, r.stderr], [0, '']);
+  assertLauncher(p, 'not under PnP');
+  assert.equal(cached(p).entry.path, p.binaries[best]);
+});
+
+for (const [what, give] of [
+  ['bin/facet', (p) => fs.chownSync(p.launcher, 65534, 65534)],
+  ['bin directory (writable by all)', (p) => {
+    fs.chownSync(path.dirname(p.launcher), 65534, 65534);
+    fs.chmodSync(path.dirname(p.launcher), 0o777);
+  }],
+]) {
+  test(`a launcher whose ${what} belongs to another user is left as it is`, { skip: !unix || (!asRoot && !process.env.CI) }, (t) => {
+    assert.ok(asRoot, 'run as root to give the package to another user');
+    const best = HOST_CANDIDATES[0].package;
+    const p = project(t, { [best]: started(best) }, 'link');
+    give(p);
+    const r = command(p);
+    assert.equal(r.status, 0, r.stderr);
+    assertLauncher(p, 'not this user\'s');
+  });
+}
+
+// A bin/facet that is a symlink cannot reach the fast path from a real run
+// (Node runs the launcher from its real path, and a link to a lone file leaves
+// it without ../lib): fastpath.test.js checks that it would be left alone.
 
 test('a launcher hard-linked from a package store is replaced, never written through', { skip: !unix }, (t) => {
   const best = HOST_CANDIDATES[0].package;
@@ -304,6 +522,60 @@ test('a launcher hard-linked from a package store is replaced, never written thr
   assert.equal(command(p).status, 0);
   assert.equal(ino(p.launcher), ino(p.binaries[best]));
   assert.equal(fs.readFileSync(store, 'utf8'), JS, 'the store keeps the launcher');
+});
+
+/** A directory on another file system than the temporary one, or null. */
+function otherFileSystem() {
+  for (const dir of ['/dev/shm', path.join(__dirname, '..')]) {
+    try {
+      if (fs.statSync(dir).dev !== fs.statSync(os.tmpdir()).dev) fs.accessSync(dir, fs.constants.W_OK);
+      else continue;
+      return dir;
+    } catch {
+      // not this one
+    }
+  }
+  return null;
+}
+const elsewhere = unix ? otherFileSystem() : null;
+
+test('a binary on another file system is copied into the launcher\'s place, executable by all', { skip: !unix || (!elsewhere && !process.env.CI) }, (t) => {
+  assert.ok(elsewhere, 'a writable directory on another file system than the temporary one (/dev/shm)');
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: started(best) }, 'link', elsewhere);
+  fs.chmodSync(p.binaries[best], 0o700); // the copy is the launcher's, for everyone who ran it
+  const first = command(p, ['x']);
+  assert.deepEqual([first.status, first.stderr], [0, '']);
+  assert.notEqual(ino(p.launcher), ino(p.binaries[best]), 'a hard link cannot cross file systems');
+  assert.deepEqual(fs.readFileSync(p.launcher), fs.readFileSync(p.binaries[best]), 'a copy of the binary');
+  assert.equal(fs.statSync(p.launcher).mode & 0o777, 0o755);
+  assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet']);
+  assert.equal(command(p, ['y']).stdout, `facet ${VERSION}\nfrom ${best}\nargs: y\nas ${p.command}\n`, 'run directly');
+});
+
+test('what an interrupted swap left behind is swept: files of processes that are gone', { skip: !unix }, async (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: honest(best) }, 'link');
+  const bin = path.dirname(p.launcher);
+  const gone = childProcess.spawnSync('true').pid;
+  const live = childProcess.spawn('sh', ['-c', 'read line'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const exited = new Promise((resolve) => live.on('exit', resolve));
+  t.after(() => live.kill('SIGKILL'));
+  for (const name of [`.facet.${gone}.tmp`, `.facet.${gone}.js`, `.facet.${live.pid}.tmp`]) fs.writeFileSync(path.join(bin, name), '');
+  assert.equal(command(p).status, 0);
+  assert.equal(ino(p.launcher), ino(p.binaries[best]));
+  assert.deepEqual(fs.readdirSync(bin).sort(), [`.facet.${live.pid}.tmp`, 'facet'], 'a live swap\'s file is its own');
+  live.stdin.end('\n');
+  await exited;
+});
+
+test('a parent that names the command (sh -c, timeout, xargs) does not hold the swap back', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: honest(best) }, 'link');
+  // sh runs the command as its child, and waits for it.
+  const r = childProcess.spawnSync('sh', ['-c', '"$0" "$@"; exit $?', p.command, 'x'], { encoding: 'utf8', env: envOf(p) });
+  assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: x\n`, '']);
+  assert.equal(ino(p.launcher), ino(p.binaries[best]));
 });
 
 test('while another process may be starting the launcher, the swap waits for a later run', { skip: !unix }, async (t) => {
@@ -317,29 +589,76 @@ test('while another process may be starting the launcher, the swap waits for a l
   const r = command(p, ['x']);
   assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: x\nas ${p.binaries[best]}\n`, '']);
   assertLauncher(p, 'not while another process may read it');
+  assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet'], 'nothing left of the attempt');
   holder.stdin.end('done\n');
   await exited;
 
   const later = command(p, ['y']);
   assert.equal(later.stdout, `facet ${VERSION}\nfrom ${best}\nargs: y\nas ${p.binaries[best]}\n`, 'from the cached lookup');
+  assert.equal(checks(p), 1);
   assert.equal(ino(p.launcher), ino(p.binaries[best]), 'then it takes the fast path');
   assert.equal(command(p, ['z']).stdout, `facet ${VERSION}\nfrom ${best}\nargs: z\nas ${p.command}\n`);
+});
+
+/** A named pipe in dir: reading it waits for a writer, writing it for a reader. */
+function fifo(dir, name) {
+  const file = path.join(dir, name);
+  childProcess.execFileSync('mkfifo', [file]);
+  return file;
+}
+
+/**
+ * A preload (NODE_OPTIONS=--require) that, when run, writes arrived and waits
+ * until go is written; once, or before renaming a file matching `before`.
+ * It waits with one read (openSync blocks until the writer opens, readSync
+ * until it writes): a preload that reads a FIFO to its end with readFileSync
+ * makes Node 20 load the main script under its symlink's path rather than its
+ * real one, so that the launcher could not find ../lib.
+ */
+function barrier(dir, name, arrived, go, before = null) {
+  const file = path.join(dir, `${name}.cjs`);
+  const wait = `fs.writeFileSync(${JSON.stringify(arrived)}, 'here'); ` +
+    `{ const fd = fs.openSync(${JSON.stringify(go)}, 'r'); fs.readSync(fd, Buffer.alloc(16)); fs.closeSync(fd); }`;
+  fs.writeFileSync(file, before === null
+    ? `const fs = require('fs'); ${wait}\n`
+    : `const fs = require('fs'); const rename = fs.renameSync;
+fs.renameSync = function (from, to) {
+  if (${before}.test(String(from))) { ${wait} }
+  return rename.call(this, from, to);
+};\n`);
+  return file;
+}
+
+test('a launcher that starts while the binary takes its place still runs: the launcher is put back in time', { skip: !unix, timeout: 60000 }, async (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: started(best) }, 'link');
+  const want = (arg) => `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`;
+  // A's swap stops just before its rename: the processes have been looked at,
+  // B was not there. B then arrives and stops where Node has started but not
+  // read the launcher yet. A renames and goes on; then B reads its script.
+  const [aHere, aGo, bHere, bGo] = ['a-here', 'a-go', 'b-here', 'b-go'].map((n) => fifo(p.dir, n));
+  const a = start(p, ['a'], { NODE_OPTIONS: `--require ${barrier(p.dir, 'a', aHere, aGo, '/\\.facet\\.\\d+\\.tmp$/')}` }, t);
+  await fs.promises.readFile(aHere);
+  const b = start(p, ['b'], { NODE_OPTIONS: `--require ${barrier(p.dir, 'b', bHere, bGo)}` }, t);
+  await fs.promises.readFile(bHere);
+  await fs.promises.writeFile(aGo, 'go');
+  const ra = await a;
+  assert.deepEqual([ra.code, ra.out, ra.err], [0, want('a'), ''], 'A');
+  assertLauncher(p, 'put back: B has yet to read it');
+  assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet']);
+  await fs.promises.writeFile(bGo, 'go');
+  const rb = await b;
+  assert.deepEqual([rb.code, rb.out, rb.err], [0, want('b'), ''], 'B, read as JavaScript');
+  assert.equal(ino(p.launcher), ino(p.binaries[best]), 'B, alone, takes the fast path');
 });
 
 test('concurrent first runs all succeed, and the fast path is taken', { skip: !unix }, async (t) => {
   const best = HOST_CANDIDATES[0].package;
   const p = project(t, { [best]: honest(best) }, 'link');
-  const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => new Promise((resolve) => {
-    const child = childProcess.spawn(p.command, [String(i)], { env: { ...process.env, FACET_BIN_OVERRIDE: '', ...p.env } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ i, code, out, err }));
-  })));
-  for (const r of runs) {
-    assert.deepEqual([r.code, r.out, r.err], [0, `facet ${VERSION}\nfrom ${best}\nargs: ${r.i}\n`, ''], `run ${r.i}`);
-  }
+  const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => start(p, [String(i)])));
+  runs.forEach((r, i) => {
+    assert.deepEqual([r.code, r.out, r.err], [0, `facet ${VERSION}\nfrom ${best}\nargs: ${i}\n`, ''], `run ${i}`);
+  });
   assert.equal(command(p).status, 0);
   assert.equal(ino(p.launcher), ino(p.binaries[best]));
   assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet']);

@@ -54,10 +54,11 @@ function fakeIO({ platform: os = 'linux', arch = 'x64', files = {}, commands = {
     exists(f) {
       return f in this.files;
     },
+    commands,
     run(command, args) {
       const key = [command, ...args].join(' ');
       calls.push(key);
-      return key in commands ? commands[key] : null;
+      return key in this.commands ? this.commands[key] : null;
     },
     report: () => report,
     cache: {
@@ -149,7 +150,15 @@ test('reportedVersion reads the last token of the first line', () => {
   assert.equal(platform.reportedVersion(''), '');
 });
 
-test('findBinary: the override first, then the candidates in order', () => {
+test('the override: FACET_BIN_OVERRIDE, unless it was followed on the way here', () => {
+  assert.equal(platform.overrideOf({}), null);
+  assert.equal(platform.overrideOf({ FACET_BIN_OVERRIDE: '' }), null);
+  assert.equal(platform.overrideOf({ FACET_BIN_OVERRIDE: '/opt/facet' }), '/opt/facet');
+  assert.equal(platform.overrideOf({ FACET_BIN_OVERRIDE: '/opt/facet', FACET_BIN_OVERRIDE_FOLLOWED: '/opt/facet' }), null, 'a launcher the override runs');
+  assert.equal(platform.overrideOf({ FACET_BIN_OVERRIDE: '/opt/new', FACET_BIN_OVERRIDE_FOLLOWED: '/opt/facet' }), '/opt/new', 'another override');
+});
+
+test('findBinary: the candidates in order', () => {
   // An AVX2 glibc machine where only the baseline package is installed.
   const machine = { '/proc/cpuinfo': 'flags\t: avx2\n' };
   const io = fakeIO({
@@ -165,10 +174,6 @@ test('findBinary: the override first, then the candidates in order', () => {
   assert.deepEqual(found, { path: '/nm/@agent-facets/cli-linux-x64-baseline/bin/facet', source: '@agent-facets/cli-linux-x64-baseline', checked: false });
   assert.deepEqual(io.calls, [], 'without a version nothing runs');
 
-  io.env = { FACET_BIN_OVERRIDE: '/opt/facet' };
-  assert.deepEqual(platform.findBinary(io, { resolve, version: '1.2.3' }), { path: '/opt/facet', source: 'FACET_BIN_OVERRIDE', checked: false });
-
-  io.env = {};
   io.files = { ...machine };
   const missing = platform.findBinary(io, { resolve, version: '1.2.3' });
   assert.equal(missing.path, null);
@@ -197,6 +202,16 @@ test('findBinary with a version: the first candidate that prints it, else the fi
   // Another version everywhere: the best installed runs, unchecked.
   assert.deepEqual(platform.findBinary(io, { resolve, version: '2.0.0' }),
     { path: bin('linux-x64'), source: '@agent-facets/cli-linux-x64', checked: false });
+
+  // The right version printed by a binary that then fails (it crashed after
+  // its first line, say) is no check passed.
+  io.calls.length = 0;
+  io.commands = {
+    [`${bin('linux-x64')} --version`]: { status: 2, output: 'facet 1.2.3\n' },
+    [`${bin('linux-x64-baseline')} --version`]: { status: 0, output: 'facet 1.2.3\n' },
+  };
+  assert.deepEqual(platform.findBinary(io, { resolve, version: '1.2.3' }),
+    { path: bin('linux-x64-baseline'), source: '@agent-facets/cli-linux-x64-baseline', checked: true });
 });
 
 test('the not-found message names the candidates, the causes and the repair', () => {
