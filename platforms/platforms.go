@@ -20,7 +20,26 @@ const (
 	Wrapper = "agent-facets"
 	// Command is the name of the executable, without the Windows ".exe".
 	Command = "facet"
+	// OverrideVar names a binary that the launcher, and the binary that
+	// replaced it, run instead of facet; OverrideFollowedVar is the override
+	// followed already, which keeps that from going round in a loop.
+	OverrideVar         = "FACET_BIN_OVERRIDE"
+	OverrideFollowedVar = "FACET_BIN_OVERRIDE_FOLLOWED"
 )
+
+// WithoutOverride returns env without OverrideVar and OverrideFollowedVar:
+// the environment in which a check of a built or installed facet runs that
+// facet, whatever the user's shell has set.
+func WithoutOverride(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if name != OverrideVar && name != OverrideFollowedVar {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
 
 // Libc is the C library family of a Linux target, as npm's "libc" field names it.
 type Libc string

@@ -180,3 +180,9 @@ func TestHost(t *testing.T) {
 	_, err := platforms.ForHost(platforms.Host{GOOS: "freebsd", GOARCH: "amd64", AMD64Level: 3})
 	assert.ErrorContains(t, err, "no target runs on this machine (freebsd/amd64)")
 }
+
+func TestWithoutOverride(t *testing.T) {
+	env := []string{"A=1", platforms.OverrideVar + "=/x", "FACET_BIN_OVERRIDE_X=2", platforms.OverrideFollowedVar + "=/y", "B="}
+	assert.Equal(t, []string{"A=1", "FACET_BIN_OVERRIDE_X=2", "B="}, platforms.WithoutOverride(env))
+	assert.Equal(t, []string{"A=1", platforms.OverrideVar + "=/x"}, env[:2], "env itself is left as it was")
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-facets/facets/platforms"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -152,4 +153,10 @@ func startIn(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
 	code = start(args, &o, &e)
 	return code, o.String(), e.String()
+}
+
+// The names are the launcher's (platforms/), which the binary replaces.
+func TestOverrideNames(t *testing.T) {
+	assert.Equal(t, platforms.OverrideVar, overrideEnv)
+	assert.Equal(t, platforms.OverrideFollowedVar, followedEnv)
 }

@@ -132,7 +132,7 @@ func (b *builder) execute(ctx context.Context, c execCheck, binary string) error
 	defer cancel()
 	argv := append(slices.Clone(c.argv), binary, "--version")
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = b.cfg.Env
+	cmd.Env = platforms.WithoutOverride(b.cfg.Env)
 	out, err := cmd.CombinedOutput()
 	text := strings.TrimSpace(string(out))
 	command := strings.Join(argv, " ")

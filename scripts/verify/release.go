@@ -178,7 +178,13 @@ func install(ctx context.Context, cfg ReleaseConfig) error {
 	if _, err := cfg.NPM.Run(ctx, project, "install", spec, "--prefer-online", "--no-audit", "--no-fund"); err != nil {
 		return fmt.Errorf("npm install %s: %w", spec, err)
 	}
-	out, err := cfg.NPM.Run(ctx, project, "exec", "--no", "--", platforms.Command, "--version")
+	// The installed facet itself, whatever override the user's shell sets.
+	run := cfg.NPM
+	if run.Env == nil {
+		run.Env = os.Environ()
+	}
+	run.Env = platforms.WithoutOverride(run.Env)
+	out, err := run.Run(ctx, project, "exec", "--no", "--", platforms.Command, "--version")
 	if err != nil {
 		return fmt.Errorf("after npm install %s, facet --version: %w", spec, err)
 	}

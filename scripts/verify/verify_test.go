@@ -220,6 +220,8 @@ func TestRelease(t *testing.T) {
 		}
 		cfg, out, _ := releaseConfig(t, r, "1.0.0", "latest")
 		cfg.Install = true
+		// The check runs the facet installed, whatever the shell overrides.
+		cfg.NPM = cfg.NPM.With(platforms.OverrideVar + "=/nonexistent/facet")
 		_, err := verify.Release(t.Context(), cfg)
 		require.NoError(t, err, out.String())
 		assert.Contains(t, out.String(), "npm install agent-facets@1.0.0: facet --version prints 1.0.0")
