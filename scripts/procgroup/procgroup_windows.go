@@ -35,7 +35,14 @@ func Run(cmd *exec.Cmd) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.CreationFlags |= windows.CREATE_SUSPENDED
-	cmd.Cancel = func() error { return windows.TerminateJobObject(job, 1) }
+	// The job ends everything in it; the kill covers a cancellation that
+	// comes after Start but before the process joined the job (it is still
+	// suspended then, with no children).
+	cmd.Cancel = func() error {
+		err := windows.TerminateJobObject(job, 1)
+		_ = cmd.Process.Kill()
+		return err
+	}
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
 		return err
