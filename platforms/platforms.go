@@ -30,11 +30,13 @@ const (
 // WithoutOverride returns env without OverrideVar and OverrideFollowedVar:
 // the environment in which a check of a built or installed facet runs that
 // facet, whatever the user's shell has set.
+// The result is never nil (nil would mean this process's environment to
+// exec and npm), and names are compared as Windows does, without case.
 func WithoutOverride(env []string) []string {
-	var out []string
+	out := make([]string, 0, len(env))
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		if name != OverrideVar && name != OverrideFollowedVar {
+		if !strings.EqualFold(name, OverrideVar) && !strings.EqualFold(name, OverrideFollowedVar) {
 			out = append(out, kv)
 		}
 	}

@@ -185,4 +185,6 @@ func TestWithoutOverride(t *testing.T) {
 	env := []string{"A=1", platforms.OverrideVar + "=/x", "FACET_BIN_OVERRIDE_X=2", platforms.OverrideFollowedVar + "=/y", "B="}
 	assert.Equal(t, []string{"A=1", "FACET_BIN_OVERRIDE_X=2", "B="}, platforms.WithoutOverride(env))
 	assert.Equal(t, []string{"A=1", platforms.OverrideVar + "=/x"}, env[:2], "env itself is left as it was")
+	assert.Equal(t, []string{}, platforms.WithoutOverride([]string{"facet_bin_override=/x"}),
+		"names without case, as on Windows; empty, never nil (which means this process's environment)")
 }

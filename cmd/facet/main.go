@@ -13,6 +13,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,7 +59,12 @@ func start(args []string, stdout, stderr io.Writer) int {
 // this process as the override ended (see execve). It returns only when the
 // override cannot be started.
 func follow(override string, args []string) error {
+	// As Node's spawn (the launcher's) does, a bare name found through "."
+	// in PATH is run too.
 	file, err := exec.LookPath(override)
+	if errors.Is(err, exec.ErrDot) {
+		err = nil
+	}
 	if err != nil {
 		return err
 	}

@@ -160,3 +160,22 @@ func TestOverrideNames(t *testing.T) {
 	assert.Equal(t, platforms.OverrideVar, overrideEnv)
 	assert.Equal(t, platforms.OverrideFollowedVar, followedEnv)
 }
+
+// An override named bare and found through "." in PATH runs, as the
+// launcher's Node spawn runs it: the same override works before the swap and
+// after it.
+func TestOverrideThroughDotInPath(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the stand-in override is a shell script")
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "over"), []byte("#!/bin/sh\necho \"over $*\"\n"), 0o755))
+	self, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(self, "a")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "FACET_TEST_AS_FACET=1", "PATH=.:/usr/bin:/bin", overrideEnv+"=over", followedEnv+"=")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, "over a\n", string(out))
+}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/npm"
 )
 
@@ -120,7 +121,8 @@ func NewSandbox(dir, registry string, npmEnv []string) (Sandbox, error) {
 		"BUN_INSTALL_CACHE_DIR":          filepath.Join(dir, "bun-cache"),
 	}
 	var env []string
-	for _, kv := range npmEnv {
+	// facet runs in the sandbox as installed, whatever override this shell sets.
+	for _, kv := range platforms.WithoutOverride(npmEnv) {
 		name, _, _ := strings.Cut(kv, "=")
 		if _, ok := set[name]; !ok && !strings.HasPrefix(name, "YARN_") && !strings.HasPrefix(name, "BUN_") && !strings.HasPrefix(strings.ToLower(name), "pnpm_") {
 			env = append(env, kv)

@@ -216,7 +216,9 @@ func (s *Server) NPMEnv(registryURL, token string) ([]string, error) {
 		return nil, err
 	}
 	return append(withoutNPMConfig(s.base),
-		"TMPDIR="+tmp, // npm's temporary files stay with the server's, for tests to read
+		// npm's temporary files stay with the server's, for tests to read
+		// (TMPDIR on Unix, TEMP and TMP on Windows).
+		"TMPDIR="+tmp, "TEMP="+tmp, "TMP="+tmp,
 		"NPM_CONFIG_USERCONFIG="+userconfig,
 		"NPM_CONFIG_GLOBALCONFIG="+globalconfig,
 		"NPM_CONFIG_CACHE="+filepath.Join(s.dir, "npm-cache"),
