@@ -42,13 +42,29 @@
 // Node reads its script faster than the second look reaches it (a look costs
 // about 20 µs per process on Linux: Node's start is slower up to about a
 // thousand processes; macOS lists them with one ps).
+// Both looks see only this PID namespace: a launcher starting in another one
+// (a container that shares this node_modules with the host through a bind
+// mount, or a sibling container) is not seen, and may read the binary as
+// JavaScript. Its temporary files are safe: they are named by pid and random
+// bytes (pids repeat across containers), and only those older than a minute
+// are swept (a pid cannot be checked across namespaces).
+// A swap that is held back is not tried again for a minute (the cache entry
+// says until when), so that calls in between do not look at every process.
+//
+// Right before the rename it checks that bin/facet is still the launcher this
+// process started from and package.json still has its version: an install of
+// another version meanwhile is never overwritten with this one's binary.
 
 const childProcess = require('child_process');
+const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
 const COMMAND = 'facet';
+
+/** How long a held-back swap waits before it is tried again, and how old a swap's leftover must be to be swept (ms). */
+const MINUTE = 60 * 1000;
 
 /** FNV-1a (32 bits) of text, in hex: a short, stable file name. */
 function hash(text) {
@@ -93,31 +109,31 @@ function head(file, size) {
   }
 }
 
+/** The text of file (the start of /proc/cpuinfo, which can be long), or null when it cannot be read. */
+function readSystemFile(file) {
+  if (file === '/proc/cpuinfo') return head(file, 1 << 14);
+  try {
+    return fs.readFileSync(file, 'latin1');
+  } catch {
+    return null;
+  }
+}
+
 /**
  * What the choice of binary depends on, cheaply (no process, no Node report):
- * the host name, the OS and CPU, the C library this Node runs on (Linux), and
- * AVX2 (Linux: the first CPU's flags) or the CPU model elsewhere. A home, and
- * so the cache, may be shared by machines that need different binaries (NFS,
- * dev containers).
+ * the OS and CPU, the C library this Node runs on (Linux), and AVX2 (Linux:
+ * the first CPU's flags) or the CPU model elsewhere. A home, and so the cache,
+ * may be shared by machines that need different binaries (NFS, dev
+ * containers). The host name is left out: it decides nothing, and containers
+ * and laptops change it often. read(file) reads a file of /proc, or null.
  */
-function machineOf(platform = process.platform, arch = process.arch) {
-  let host = '';
-  try {
-    host = os.hostname();
-  } catch {
-    // unnamed
-  }
-  const parts = [host, platform, arch];
+function machineOf(platform = process.platform, arch = process.arch, read = readSystemFile) {
+  const parts = [platform, arch];
   if (platform === 'linux') {
-    let maps = '';
-    try {
-      maps = fs.readFileSync('/proc/self/maps', 'latin1');
-    } catch {
-      // unknown
-    }
+    const maps = read('/proc/self/maps') || '';
     parts.push(/\bld-musl|\blibc\.musl/.test(maps) ? 'musl' : /\blibc[.-]/.test(maps) ? 'glibc' : 'libc?');
     if (arch === 'x64') {
-      const flags = /^flags\s*:(.*)$/m.exec(head('/proc/cpuinfo', 1 << 14) || '');
+      const flags = /^flags\s*:(.*)$/m.exec(read('/proc/cpuinfo') || '');
       parts.push(!flags ? 'avx2?' : /\bavx2\b/.test(flags[1]) ? 'avx2' : 'no-avx2');
     }
   } else {
@@ -136,7 +152,8 @@ function machineOf(platform = process.platform, arch = process.arch) {
  * This install, as the fast path sees it. packageDir is the real path of the
  * agent-facets package, version its version, and locate(name) the binary of
  * the platform package name as this install resolves it (or null). The rest
- * describes the process and the machine, and defaults to this one's.
+ * describes the process, the machine and the clock (now(), in ms), and
+ * defaults to this one's. It notes the launcher as it is now (started).
  */
 function site({
   packageDir,
@@ -150,12 +167,22 @@ function site({
   tmpdir = os.tmpdir(),
   machine = machineOf(platform),
   processes = listProcesses,
+  now = () => Date.now(),
 }) {
   // The user's cache directory, then (on Unix) one of this user's in the
   // temporary directory: in a container that runs as a user with no home of
   // its own (HOME=/), the only place to keep the lookup.
   const dirs = [cacheDir(env, platform, home)];
   if (uid >= 0) dirs.push(path.join(tmpdir, `agent-facets-${uid}`));
+  const launcher = path.join(packageDir, 'bin', COMMAND);
+  let started = null;
+  try {
+    // The launcher this process started from (Node runs it from its real
+    // path): a swap never replaces another file that took its name since.
+    started = fs.lstatSync(launcher);
+  } catch {
+    // none: no swap
+  }
   return {
     packageDir,
     version,
@@ -165,7 +192,9 @@ function site({
     uid,
     machine,
     processes: () => processes(platform),
-    launcher: path.join(packageDir, 'bin', COMMAND),
+    now,
+    launcher,
+    started,
     cacheDirs: dirs.filter(Boolean),
     // One file per install and machine: machines that share the cache keep
     // their own answers.
@@ -220,7 +249,8 @@ function identity(file) {
 function readEntry(s, file) {
   if (!ownDir(s, path.dirname(file))) return null;
   let text;
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW || 0));
+  // Never through a symlink, and never waiting on a FIFO (checked below).
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW || 0) | (fs.constants.O_NONBLOCK || 0));
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile() || !owns(s, st)) return null;
@@ -234,11 +264,13 @@ function readEntry(s, file) {
   if (typeof e.path !== 'string' || typeof e.source !== 'string' || s.locate(e.source) !== e.path) return null;
   const now = identity(e.path);
   if (now.size !== e.size || now.mtime !== e.mtime || now.ino !== e.ino) return null;
-  return { path: e.path, source: e.source, fastPath: e.fastPath === true };
+  const retryAfter = typeof e.retryAfter === 'number' ? e.retryAfter : 0;
+  return { path: e.path, source: e.source, fastPath: e.fastPath === true, retryAfter };
 }
 
 /**
- * The cached lookup of this install: { path, source, fastPath }, or null when
+ * The cached lookup of this install: { path, source, fastPath, retryAfter }
+ * (a swap is not tried before the time retryAfter), or null when
  * there is none that can be trusted (see readEntry).
  */
 function readLookup(s) {
@@ -255,13 +287,13 @@ function readLookup(s) {
 
 /**
  * Caches found as this install's lookup, in the first cache directory of this
- * user's; fastPath says a later run may still replace the launcher. Throws
- * when it can write nowhere.
+ * user's; fastPath says a later run may still replace the launcher, from the
+ * time retryAfter on (0: at once). Throws when it can write nowhere.
  */
-function writeLookup(s, found, fastPath) {
+function writeLookup(s, found, fastPath, retryAfter = 0) {
   const entry = {
     packageDir: s.packageDir, version: s.version, machine: s.machine,
-    path: found.path, source: found.source, fastPath, ...identity(found.path),
+    path: found.path, source: found.source, fastPath, retryAfter, ...identity(found.path),
   };
   let failure = new Error('no cache directory of this user\'s');
   for (const dir of s.cacheDirs) {
@@ -393,7 +425,8 @@ function listProcesses(platform) {
     return list.sort((a, b) => a.pid - b.pid);
   }
   if (platform === 'darwin') {
-    const r = childProcess.spawnSync('ps', ['-A', '-ww', '-o', 'pid=', '-o', 'ppid=', '-o', 'args='], { encoding: 'utf8', timeout: 5000 });
+    // Electron apps have long command lines: more than spawnSync's 1 MiB by default.
+    const r = childProcess.spawnSync('ps', ['-A', '-ww', '-o', 'pid=', '-o', 'ppid=', '-o', 'args='], { encoding: 'utf8', timeout: 5000, maxBuffer: 16 << 20 });
     if (r.error || r.status !== 0) return null;
     return r.stdout.split('\n').map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line)).filter(Boolean)
       // ps joins the arguments with spaces: a path with spaces reads as a relative one.
@@ -475,21 +508,47 @@ function othersRunning(s, list = s.processes(), skip = list ? ancestors(s.platfo
   return false;
 }
 
-/** Whether process pid is alive (possibly another user's). */
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
+/**
+ * Removes what a swap interrupted for good (Ctrl-C, a crash) left in dir: the
+ * files of swaps that began more than a minute ago. A swap lasts milliseconds.
+ * Its files are hard links or copies, so their ctime (the link's or copy's
+ * time) says when it began; their mtime may be the install's. Whether their
+ * pid is alive cannot tell: a swap in another PID namespace (a container)
+ * looks gone from this one.
+ */
+function sweep(dir, now) {
+  for (const name of fs.readdirSync(dir)) {
+    if (!/^\.facet\.\d+(\.[0-9a-f]+)?\.(tmp|js)$/.test(name)) continue;
+    const file = path.join(dir, name);
+    try {
+      if (now - fs.lstatSync(file).ctimeMs > MINUTE) fs.rmSync(file, { force: true });
+    } catch {
+      // gone meanwhile
+    }
   }
 }
 
-/** Removes what a swap interrupted for good (Ctrl-C, a crash) left in dir: files of processes that are gone. */
-function sweep(dir) {
-  for (const name of fs.readdirSync(dir)) {
-    const m = /^\.facet\.(\d+)\.(tmp|js)$/.exec(name);
-    if (m && !alive(Number(m[1]))) fs.rmSync(path.join(dir, name), { force: true });
+/** This package's version as its package.json says now, or null. */
+function versionNow(packageDir) {
+  try {
+    const v = JSON.parse(fs.readFileSync(path.join(packageDir, 'package.json'), 'utf8')).version;
+    return typeof v === 'string' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether bin/facet is still the launcher this process started from, and
+ * package.json still has this version: no install of another version began
+ * meanwhile.
+ */
+function unchanged(s) {
+  try {
+    const now = fs.lstatSync(s.launcher);
+    return Boolean(s.started) && now.ino === s.started.ino && now.dev === s.started.dev && versionNow(s.packageDir) === s.version;
+  } catch {
+    return false;
   }
 }
 
@@ -514,20 +573,26 @@ function place(binary, tmp) {
 /**
  * Replaces the launcher with binary by an atomic rename, and puts the
  * launcher back when a process that names it appeared meanwhile. Returns
- * whether the binary stays in its place; false means nothing changed.
+ * 'replaced' when the binary stays in its place, 'busy' when another process
+ * may be starting the launcher (or the processes cannot be listed), and
+ * 'changed' when the launcher or the package changed under it (another
+ * install); in both last cases nothing changed.
  */
 function replace(s, binary) {
   const dir = path.dirname(s.launcher);
-  const tmp = path.join(dir, `.${COMMAND}.${process.pid}.tmp`);
-  const keep = path.join(dir, `.${COMMAND}.${process.pid}.js`);
+  // pid and random bytes: pids repeat across containers sharing the directory.
+  const name = `.${COMMAND}.${process.pid}.${crypto.randomBytes(6).toString('hex')}`;
+  const tmp = path.join(dir, `${name}.tmp`);
+  const keep = path.join(dir, `${name}.js`);
   try {
     const before = s.processes();
     const skip = before ? ancestors(s.platform, before) : new Set();
-    if (othersRunning(s, before, skip)) return false;
-    sweep(dir);
+    if (othersRunning(s, before, skip)) return 'busy';
+    sweep(dir, s.now());
     place(binary, tmp);
     fs.linkSync(s.launcher, keep);
     const swapped = fs.statSync(tmp);
+    if (!unchanged(s)) return 'changed';
     fs.renameSync(tmp, s.launcher);
     let stays = false;
     try {
@@ -542,7 +607,7 @@ function replace(s, binary) {
     } finally {
       if (!stays) fs.renameSync(keep, s.launcher);
     }
-    return stays;
+    return stays ? 'replaced' : 'busy';
   } finally {
     fs.rmSync(tmp, { force: true });
     fs.rmSync(keep, { force: true });
@@ -551,19 +616,28 @@ function replace(s, binary) {
 
 /**
  * Takes the fast path for found, a binary that printed this package's
- * version: replaces the launcher where it can, else caches the lookup.
- * Returns what it did ('replaced', 'cached' or 'none'); it never throws.
+ * version (or a cached lookup): replaces the launcher where it can, else
+ * caches the lookup. A swap held back by another process is not tried again
+ * for a minute (found.retryAfter, from the cache): until then it does
+ * nothing. Returns what it did ('replaced', 'cached', 'waiting' or 'none');
+ * it never throws.
  */
 function optimize(s, found) {
+  if (found.retryAfter && s.now() < found.retryAfter) return 'waiting';
   let replaceable = false;
+  let retryAfter = 0;
   try {
     replaceable = canReplace(s);
-    if (replaceable && replace(s, found.path)) return 'replaced';
+    if (replaceable) {
+      const done = replace(s, found.path);
+      if (done === 'replaced') return 'replaced';
+      if (done === 'busy') retryAfter = s.now() + MINUTE;
+    }
   } catch {
     replaceable = false; // it failed: do not try on every call
   }
   try {
-    writeLookup(s, found, replaceable);
+    writeLookup(s, found, replaceable, retryAfter);
     return 'cached';
   } catch {
     return 'none';

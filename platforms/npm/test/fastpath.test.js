@@ -6,6 +6,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const fastpath = require('../lib/fastpath.js');
+const platform = require('../lib/platform.js');
+
+const unix = process.platform !== 'win32';
 
 test('the commands package managers make: node_modules/.bin, and <prefix>/bin for npm -g', () => {
   assert.deepEqual(fastpath.commandLinks('/p/node_modules/agent-facets'), ['/p/node_modules/.bin/facet']);
@@ -33,13 +36,32 @@ test('the cache lives in the user\'s cache directory', () => {
   assert.equal(a.cacheName, at('/a/node_modules/agent-facets').cacheName, 'stable');
 });
 
-test('the machine a lookup is for: host, OS, CPU, and on Linux the libc and AVX2', () => {
+test('the machine a lookup is for: OS, CPU, and on Linux the libc and AVX2, not the host name', () => {
   const m = fastpath.machineOf();
-  assert.ok(m.startsWith(`${os.hostname()} ${process.platform} ${process.arch} `), m);
+  assert.ok(m.startsWith(`${process.platform} ${process.arch} `), m);
+  if (os.hostname()) assert.ok(!m.split(' ').includes(os.hostname()), 'containers and laptops change their names');
   if (process.platform === 'linux') {
     assert.match(m, / (glibc|musl)( |$)/, 'this Node\'s libc is known');
     if (process.arch === 'x64') assert.match(m, / (avx2|no-avx2)$/);
   }
+});
+
+test('the machine\'s libc and AVX2 come from /proc/self/maps and /proc/cpuinfo', () => {
+  const glibcMaps = '7f0000-7f1000 r-xp 00000000 08:01 1234 /usr/lib/x86_64-linux-gnu/libc.so.6\n';
+  const muslMaps = '7f0000-7f1000 r-xp 00000000 08:01 1234 /lib/ld-musl-x86_64.so.1\n';
+  const avx2 = 'processor\t: 0\nflags\t\t: fpu sse2 avx avx2 bmi2\n';
+  const noAVX2 = 'processor\t: 0\nflags\t\t: fpu sse2 avx\n';
+  const machine = (maps, cpuinfo) => fastpath.machineOf('linux', 'x64', (file) => ({ '/proc/self/maps': maps, '/proc/cpuinfo': cpuinfo })[file] ?? null);
+  assert.equal(machine(glibcMaps, avx2), 'linux x64 glibc avx2');
+  assert.equal(machine(muslMaps, avx2), 'linux x64 musl avx2');
+  assert.equal(machine(glibcMaps, noAVX2), 'linux x64 glibc no-avx2');
+  assert.equal(machine(null, null), 'linux x64 libc? avx2?', 'unreadable');
+  // The same verdict as the launcher's choice of binary.
+  for (const cpuinfo of [avx2, noAVX2]) {
+    const chosen = platform.detectAVX2({ platform: 'linux', readFile: () => cpuinfo });
+    assert.equal(machine(glibcMaps, cpuinfo).endsWith(chosen ? ' avx2' : ' no-avx2'), true, cpuinfo);
+  }
+  assert.equal(fastpath.machineOf('linux', 'arm64', () => muslMaps), 'linux arm64 musl', 'AVX2 only on x64');
 });
 
 test('never on Windows or in a PnP zip, whatever the layout', (t) => {
@@ -101,4 +123,203 @@ test('a bin/facet that is a symlink is never replaced', { skip: process.platform
   fs.rmSync(path.join(pkg, 'bin', 'facet'));
   fs.copyFileSync(path.join(dir, 'store-facet'), path.join(pkg, 'bin', 'facet'));
   assert.equal(fastpath.canReplace(s), true, 'the same layout with a file');
+});
+
+/**
+ * An npm layout in a new directory: node_modules/agent-facets (version
+ * 1.0.0) whose bin/facet is the launcher, linked from node_modules/.bin, and
+ * a binary of package 'pkg' for it. site(over) describes it, with no other
+ * process running unless over.processes says otherwise.
+ */
+function layout(t) {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'facet-fastpath-')));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const pkg = path.join(dir, 'node_modules', 'agent-facets');
+  fs.mkdirSync(path.join(pkg, 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(pkg, 'bin', 'facet'), '#!/usr/bin/env node\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'agent-facets', version: '1.0.0' }));
+  fs.mkdirSync(path.join(dir, 'node_modules', '.bin'));
+  fs.symlinkSync('../agent-facets/bin/facet', path.join(dir, 'node_modules', '.bin', 'facet'));
+  const binary = path.join(dir, 'binary');
+  fs.writeFileSync(binary, 'native\n', { mode: 0o755 });
+  const found = { path: binary, source: 'pkg' };
+  const site = (over = {}) => fastpath.site({
+    packageDir: pkg, version: '1.0.0', locate: (name) => (name === 'pkg' ? binary : null),
+    env: {}, home: path.join(dir, 'home'), tmpdir: path.join(dir, 'tmp'), platform: process.platform, pnp: false,
+    processes: () => [], ...over,
+  });
+  return { dir, pkg, bin: path.join(pkg, 'bin'), launcher: path.join(pkg, 'bin', 'facet'), binary, found, site };
+}
+
+test('a swap\'s files are named by pid and random bytes: a swap with the same pid in another container keeps its own', { skip: !unix }, (t) => {
+  const l = layout(t);
+  // Another container's swap under way, with this process's pid, and one
+  // whose pid is gone from here (it may live in another PID namespace).
+  const gone = require('node:child_process').spawnSync('true').pid;
+  const theirs = [`.facet.${process.pid}.tmp`, `.facet.${process.pid}.js`, `.facet.${gone}.0a1b2c3d4e5f.js`];
+  for (const name of theirs.slice(0, 2)) fs.writeFileSync(path.join(l.bin, name), 'theirs');
+  // Its keep file is a hard link to the launcher, whose mtime is the install's.
+  const installed = path.join(l.dir, 'installed-launcher');
+  fs.writeFileSync(installed, 'theirs');
+  fs.utimesSync(installed, new Date(Date.now() - 3600e3), new Date(Date.now() - 3600e3));
+  fs.linkSync(installed, path.join(l.bin, theirs[2]));
+  const names = [];
+  const rename = fs.renameSync;
+  fs.renameSync = function (from, to) {
+    names.push(path.basename(String(from)));
+    return rename.call(this, from, to);
+  };
+  let done;
+  try {
+    done = fastpath.optimize(l.site(), l.found);
+  } finally {
+    fs.renameSync = rename;
+  }
+  assert.equal(done, 'replaced');
+  assert.equal(fs.statSync(l.launcher).ino, fs.statSync(l.binary).ino);
+  assert.match(names[0], new RegExp(`^\\.facet\\.${process.pid}\\.[0-9a-f]{12}\\.tmp$`));
+  assert.deepEqual(fs.readdirSync(l.bin).sort(), [...theirs, 'facet'].sort(), 'their files left alone, none of ours left');
+  for (const name of theirs) assert.equal(fs.readFileSync(path.join(l.bin, name), 'utf8'), 'theirs');
+});
+
+test('a swap sweeps leftovers of swaps only once they are a minute old, whatever their pid', { skip: !unix }, (t) => {
+  const l = layout(t);
+  const leftovers = [`.facet.${process.pid}.0a1b2c3d4e5f.tmp`, '.facet.1.js', '.facet.12345.abcdef012345.js'];
+  for (const name of leftovers) fs.writeFileSync(path.join(l.bin, name), '');
+  // The launcher is back, so that the next swap can sweep.
+  const keepLauncher = () => {
+    fs.rmSync(l.launcher);
+    fs.writeFileSync(l.launcher, '#!/usr/bin/env node\n', { mode: 0o755 });
+  };
+  assert.equal(fastpath.optimize(l.site({ now: () => Date.now() + 59000 }), l.found), 'replaced');
+  assert.deepEqual(fs.readdirSync(l.bin).sort(), [...leftovers, 'facet'].sort(), 'under a minute: maybe a swap under way');
+  keepLauncher();
+  assert.equal(fastpath.optimize(l.site({ now: () => Date.now() + 61000 }), l.found), 'replaced');
+  assert.deepEqual(fs.readdirSync(l.bin), ['facet'], 'a minute old: swept');
+});
+
+test('a launcher that another install replaced, or a package.json that changed, is left alone', { skip: !unix }, (t) => {
+  const l = layout(t);
+  const s = l.site(); // started from this launcher
+  // Another install puts its launcher in place while this one swaps: right
+  // after this swap looked at the processes and placed the binary.
+  const link = fs.linkSync;
+  fs.linkSync = function (from, to) {
+    if (/\.js$/.test(String(to))) {
+      fs.writeFileSync(path.join(l.bin, 'new'), 'new launcher', { mode: 0o755 });
+      fs.renameSync(path.join(l.bin, 'new'), l.launcher);
+    }
+    return link.call(this, from, to);
+  };
+  let done;
+  try {
+    done = fastpath.optimize(s, l.found);
+  } finally {
+    fs.linkSync = link;
+  }
+  assert.equal(done, 'cached');
+  assert.equal(fs.readFileSync(l.launcher, 'utf8'), 'new launcher', 'the new install\'s launcher stays');
+  assert.deepEqual(fs.readdirSync(l.bin), ['facet'], 'nothing left of the attempt');
+
+  const other = layout(t);
+  const s2 = other.site();
+  fs.writeFileSync(path.join(other.pkg, 'package.json'), JSON.stringify({ name: 'agent-facets' })); // mid-install
+  assert.equal(fastpath.optimize(s2, other.found), 'cached');
+  assert.equal(fs.readFileSync(other.launcher, 'utf8'), '#!/usr/bin/env node\n');
+  fs.writeFileSync(path.join(other.pkg, 'package.json'), JSON.stringify({ name: 'agent-facets', version: '2.0.0' }));
+  assert.equal(fastpath.optimize(s2, other.found), 'cached', 'another version');
+  fs.writeFileSync(path.join(other.pkg, 'package.json'), JSON.stringify({ name: 'agent-facets', version: '1.0.0' }));
+  assert.equal(fastpath.optimize(s2, other.found), 'replaced', 'as it started');
+});
+
+test('a swap held back is not tried again for a minute: calls in between look at no process', { skip: !unix }, (t) => {
+  const l = layout(t);
+  let looks = 0;
+  let list = null; // the processes cannot be listed
+  const at = (time) => l.site({
+    now: () => time,
+    processes: () => {
+      looks++;
+      return list;
+    },
+  });
+  const t0 = Date.now();
+  assert.equal(fastpath.optimize(at(t0), l.found), 'cached');
+  assert.equal(looks, 1);
+  const entry = fastpath.readLookup(at(t0));
+  assert.equal(entry.fastPath, true);
+  assert.equal(entry.retryAfter, t0 + 60000);
+  assert.equal(fastpath.optimize(at(t0 + 59000), entry), 'waiting');
+  assert.equal(looks, 1, 'no look within the minute');
+  // A minute later another process names the launcher: held back again.
+  list = [{ pid: 1e7, ppid: 1, args: () => ['node', l.launcher], cwd: () => null, exe: () => null }];
+  assert.equal(fastpath.optimize(at(t0 + 61000), entry), 'cached');
+  assert.equal(looks, 2);
+  const again = fastpath.readLookup(at(t0 + 61000));
+  assert.equal(again.retryAfter, t0 + 121000);
+  list = [];
+  assert.equal(fastpath.optimize(at(t0 + 62000), again), 'waiting');
+  assert.equal(fastpath.optimize(at(t0 + 121000), again), 'replaced');
+  assert.equal(looks, 4, 'before and after the rename');
+});
+
+test('macOS: a ps listing of more than 1 MiB (Electron apps) is read whole', { skip: !unix }, (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-ps-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // ps -A -ww -o pid= -o ppid= -o args=, as a Mac with many long command lines prints it.
+  fs.writeFileSync(path.join(dir, 'ps'), `#!/bin/sh
+awk 'BEGIN { for (i = 2; i < 20002; i++) printf "%d 1 /Applications/Editor.app/Contents/Frameworks/Editor Helper (Renderer).app --type=renderer --lang=en-US --field-trial-handle=%0100d\\n", i, i }'
+`, { mode: 0o755 });
+  const pathBefore = process.env.PATH;
+  process.env.PATH = `${dir}${path.delimiter}${pathBefore}`;
+  let list;
+  try {
+    list = fastpath.listProcesses('darwin');
+  } finally {
+    process.env.PATH = pathBefore;
+  }
+  assert.ok(list, 'listed');
+  assert.equal(list.length, 20000);
+  assert.equal(list[19999].pid, 20001);
+});
+
+test('a cached lookup behind a symlink is not trusted', { skip: !unix }, (t) => {
+  const l = layout(t);
+  const s = l.site();
+  fastpath.writeLookup(s, l.found, false);
+  assert.equal(fastpath.readLookup(s).path, l.binary, 'the file as written is trusted');
+  const file = path.join(s.cacheDirs[0], s.cacheName);
+  const elsewhere = path.join(l.dir, 'planted.json');
+  fs.renameSync(file, elsewhere);
+  fs.symlinkSync(elsewhere, file);
+  assert.equal(fastpath.readLookup(s), null, 'the same content through a link');
+});
+
+test('forget leaves a cache directory of another user\'s alone', { skip: !unix }, (t) => {
+  const l = layout(t);
+  const s = l.site({ uid: process.getuid() });
+  fastpath.writeLookup(s, l.found, false);
+  const file = path.join(s.cacheDirs[0], s.cacheName);
+  assert.ok(fs.existsSync(file));
+  fastpath.forget(l.site({ uid: process.getuid() + 1 }));
+  assert.ok(fs.existsSync(file), 'not that user\'s directory: left as it is');
+  fastpath.forget(s);
+  assert.ok(!fs.existsSync(file), 'its owner\'s forget removes it');
+});
+
+test('a FIFO in place of the cached lookup is passed over, never waited on', { skip: !unix }, (t) => {
+  const l = layout(t);
+  const s = l.site();
+  fastpath.writeLookup(s, l.found, false);
+  const file = path.join(s.cacheDirs[0], s.cacheName);
+  fs.rmSync(file);
+  require('node:child_process').execFileSync('mkfifo', [file]);
+  // In a process of its own: opening a FIFO that no one writes would block
+  // this one for good. The timeout only bounds a failure.
+  const r = require('node:child_process').spawnSync(process.execPath, ['-e', `
+    const fastpath = require(${JSON.stringify(require.resolve('../lib/fastpath.js'))});
+    const s = fastpath.site({ packageDir: ${JSON.stringify(l.pkg)}, version: '1.0.0', env: {}, home: ${JSON.stringify(path.join(l.dir, 'home'))}, tmpdir: ${JSON.stringify(path.join(l.dir, 'tmp'))}, locate: () => ${JSON.stringify(l.binary)} });
+    process.stdout.write(JSON.stringify(fastpath.readLookup(s)));
+  `], { encoding: 'utf8', timeout: 30000 });
+  assert.deepEqual([r.signal, r.status, r.stdout, r.stderr], [null, 0, 'null', '']);
 });
