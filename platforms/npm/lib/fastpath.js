@@ -570,6 +570,16 @@ function place(binary, tmp) {
   }
 }
 
+/** Whether file belongs to this user or to root (Windows has no owners to check). */
+function ownedByUserOrRoot(s, file) {
+  try {
+    const st = fs.statSync(file);
+    return s.uid < 0 || st.uid === s.uid || st.uid === 0;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Replaces the launcher with binary by an atomic rename, and puts the
  * launcher back when a process that names it appeared meanwhile. Returns
@@ -624,6 +634,10 @@ function replace(s, binary) {
  */
 function optimize(s, found) {
   if (found.retryAfter && s.now() < found.retryAfter) return 'waiting';
+  // Only a binary of this user's or root's is kept for later calls: one that
+  // another user may have put in a node_modules above the project (Node looks
+  // there too) runs this once, and is looked up afresh the next time.
+  if (!ownedByUserOrRoot(s, found.path)) return 'none';
   let replaceable = false;
   let retryAfter = 0;
   try {

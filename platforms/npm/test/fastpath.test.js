@@ -323,3 +323,16 @@ test('a FIFO in place of the cached lookup is passed over, never waited on', { s
   `], { encoding: 'utf8', timeout: 30000 });
   assert.deepEqual([r.signal, r.status, r.stdout, r.stderr], [null, 0, 'null', '']);
 });
+
+test('a binary of another user\'s (not root\'s) is neither swapped in nor cached: it may be planted above the project', { skip: !unix || process.getuid() !== 0 }, (t) => {
+  // Root gives the binary away; all else (launcher, cache) stays its own.
+  const l = layout(t);
+  fs.chownSync(l.binary, 4242, 4242);
+  const s = l.site({ uid: 0 });
+  assert.equal(fastpath.optimize(s, l.found), 'none');
+  assert.notEqual(fs.statSync(l.launcher).ino, fs.statSync(l.binary).ino, 'the launcher stays');
+  assert.equal(fastpath.readLookup(s), null, 'nothing cached');
+  // Root's own binary is.
+  fs.chownSync(l.binary, 0, 0);
+  assert.equal(fastpath.optimize(l.site({ uid: 0 }), l.found), 'replaced');
+});
