@@ -218,7 +218,13 @@ func TestInstallFromRegistry(t *testing.T) {
 			require.NoError(t, errs[i], "call %d: %s", i, outs[i])
 			assert.Equal(t, "facet "+version+"\n", outs[i], "call %d", i)
 		}
-		stdout, _, code := run(t, npmClient.Facet(t.Context(), box, dir, "--version"))
+		// A swap held back by the others waits a minute before it is tried
+		// again: the next call comes a minute later by the launcher's clock.
+		later := filepath.Join(t.TempDir(), "later.js")
+		require.NoError(t, os.WriteFile(later, []byte("const now = Date.now; Date.now = () => now() + 61000;\n"), 0o644))
+		next := npmClient.Facet(t.Context(), box, dir, "--version")
+		next.Env = append(next.Env, "NODE_OPTIONS=--require "+later)
+		stdout, _, code := run(t, next)
 		require.Equal(t, 0, code)
 		assert.Equal(t, "facet "+version+"\n", stdout)
 		launcher := filepath.Join(dir, "node_modules", "agent-facets", "bin", "facet")
