@@ -4,7 +4,7 @@
 //
 // Environment variables:
 //
-//	FACET_VERSION  version to build, overriding CIRCLE_TAG and git
+//	FACET_VERSION  version to build, before git; must agree with CIRCLE_TAG
 //	CIRCLE_TAG     release tag agent-facets@X.Y.Z (set by CircleCI on tag builds)
 //	CIRCLE_SHA1    commit being built (set by CircleCI)
 //	FACET_JOBS     compilations at once (default: the CPUs Go may use)

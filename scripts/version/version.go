@@ -1,8 +1,8 @@
 // Package version decides the version and commit a build stamps into facet.
 //
 // One function, [Resolve], decides, in this order: an explicit override (a flag
-// or FACET_VERSION), else the CircleCI release tag agent-facets@X.Y.Z
-// (CIRCLE_TAG), else a development version derived from git,
+// or FACET_VERSION, which must agree with CIRCLE_TAG when both are set), else
+// the CircleCI release tag agent-facets@X.Y.Z (CIRCLE_TAG), else a development version derived from git,
 // 0.0.0-dev.g<short sha> (".dirty" appended when the work tree has changes).
 // Whatever the source, the result is valid semver or an error.
 package version
@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -41,6 +42,15 @@ type Info struct {
 
 // Resolve decides the version and commit from in.
 func Resolve(ctx context.Context, in Inputs) (Info, error) {
+	if in.Commit != "" && !commitPattern.MatchString(in.Commit) {
+		return Info{}, fmt.Errorf("commit %q (CIRCLE_SHA1) is not a commit hash: want 7 to 64 hex digits", in.Commit)
+	}
+	if in.Override != "" && in.Tag != "" {
+		// Both are checked below; here, they must name the same version.
+		if v, err := FromTag(in.Tag); err == nil && v != in.Override {
+			return Info{}, fmt.Errorf("FACET_VERSION %s and CIRCLE_TAG %s disagree: unset FACET_VERSION to build the tag, or build another commit", in.Override, in.Tag)
+		}
+	}
 	info := Info{Commit: in.Commit}
 	if info.Commit == "" && in.Git != nil {
 		if sha, err := in.Git(ctx, "rev-parse", "HEAD"); err == nil {
@@ -74,12 +84,27 @@ func Resolve(ctx context.Context, in Inputs) (Info, error) {
 
 // Check returns an error unless v is a valid semantic version (2.0.0), written
 // without a leading "v".
+// Build metadata (1.2.3+build.5) is refused: npm drops it at publish, so two
+// builds would be the same version on the registry.
 func Check(v string) error {
-	if _, err := semver.StrictNewVersion(v); err != nil {
+	sv, err := semver.StrictNewVersion(v)
+	if err != nil {
 		return fmt.Errorf("%q is not a valid semantic version such as 1.2.3 or 1.2.3-rc.1: %w", v, err)
+	}
+	if sv.Metadata() != "" {
+		base, _, _ := strings.Cut(v, "+")
+		sep := "-"
+		if sv.Prerelease() != "" {
+			sep = "."
+		}
+		return fmt.Errorf("%q has build metadata (+%s), which npm drops at publish: use a prerelease such as %s",
+			v, sv.Metadata(), base+sep+sv.Metadata())
 	}
 	return nil
 }
+
+// commitPattern is a commit hash as CI gives it: abbreviated or whole (SHA-1 or SHA-256).
+var commitPattern = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 
 // FromTag returns the version of a release tag agent-facets@X.Y.Z.
 func FromTag(tag string) (string, error) {

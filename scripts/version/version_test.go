@@ -44,10 +44,25 @@ func TestResolve(t *testing.T) {
 		wantErr string
 	}{
 		{
-			name: "override wins over tag and git",
-			in:   version.Inputs{Override: "1.2.3-rc.1", Tag: "agent-facets@1.0.0", Git: fakeGit(cleanRepo)},
+			name: "override wins over git",
+			in:   version.Inputs{Override: "1.2.3-rc.1", Git: fakeGit(cleanRepo)},
 			want: version.Info{Version: "1.2.3-rc.1", Commit: cleanRepo["rev-parse HEAD"], Source: "override"},
 		},
+		{
+			name: "override that agrees with the tag",
+			in:   version.Inputs{Override: "1.0.0", Tag: "agent-facets@1.0.0", Git: fakeGit(cleanRepo)},
+			want: version.Info{Version: "1.0.0", Commit: cleanRepo["rev-parse HEAD"], Source: "override"},
+		},
+		{
+			name:    "override that disagrees with the tag",
+			in:      version.Inputs{Override: "1.2.3-rc.1", Tag: "agent-facets@1.0.0", Git: fakeGit(cleanRepo)},
+			wantErr: "FACET_VERSION 1.2.3-rc.1 and CIRCLE_TAG agent-facets@1.0.0 disagree",
+		},
+		{name: "build metadata", in: version.Inputs{Override: "1.2.3+build.5"}, wantErr: `"1.2.3+build.5" has build metadata (+build.5), which npm drops at publish: use a prerelease such as 1.2.3-build.5`},
+		{name: "tag with build metadata", in: version.Inputs{Tag: "agent-facets@1.2.3+x"}, wantErr: "has build metadata"},
+		{name: "commit not hex", in: version.Inputs{Override: "1.0.0", Commit: "abc/def"}, wantErr: `commit "abc/def" (CIRCLE_SHA1) is not a commit hash: want 7 to 64 hex digits`},
+		{name: "commit with a shell expansion", in: version.Inputs{Override: "1.0.0", Commit: "$(id)"}, wantErr: "is not a commit hash"},
+		{name: "commit too short", in: version.Inputs{Override: "1.0.0", Commit: "abc12"}, wantErr: "is not a commit hash"},
 		{
 			name: "tag wins over git",
 			in:   version.Inputs{Tag: "agent-facets@2.0.1", Commit: "feedface", Git: fakeGit(cleanRepo)},
@@ -91,10 +106,10 @@ func TestResolve(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	for _, v := range []string{"0.0.1", "1.2.3", "1.2.3-rc.1", "1.2.3+build.5", "0.0.0-dev.g0123456789ab.dirty"} {
+	for _, v := range []string{"0.0.1", "1.2.3", "1.2.3-rc.1", "0.0.0-dev.g0123456789ab.dirty"} {
 		assert.NoError(t, version.Check(v), v)
 	}
-	for _, v := range []string{"", "1", "1.2", "v1.2.3", "1.2.3-", "01.2.3", "1.2.3-01", "latest"} {
+	for _, v := range []string{"", "1", "1.2", "v1.2.3", "1.2.3-", "01.2.3", "1.2.3-01", "latest", "1.2.3+build.5", "1.2.3-rc.1+b"} {
 		assert.Error(t, version.Check(v), v)
 	}
 }
