@@ -105,7 +105,7 @@ func newBuilder(cfg Config) (*builder, error) {
 		cfg.Jobs = runtime.GOMAXPROCS(0)
 	}
 	if cfg.Progress == nil {
-		cfg.Progress = discard{}
+		cfg.Progress = progress.Discard
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -295,10 +295,3 @@ func copyIfChanged(path string, data []byte) error {
 func size(n int64) string {
 	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
-
-// discard is a Reporter that shows nothing.
-type discard struct{}
-
-func (discard) Start(string, []string)                {}
-func (discard) Update(string, progress.State, string) {}
-func (discard) Stop()                                 {}

@@ -75,6 +75,16 @@ type Reporter interface {
 	Stop()
 }
 
+// Discard is a Reporter that shows nothing: a stage's default when its
+// caller wants no progress.
+var Discard Reporter = discard{}
+
+type discard struct{}
+
+func (discard) Start(string, []string)       {}
+func (discard) Update(string, State, string) {}
+func (discard) Stop()                        {}
+
 // Auto returns bars when [UseBars] says so and a terminal can be driven,
 // otherwise plain lines on stdout.
 func Auto(stdout, stderr *os.File, getenv func(string) string) Reporter {

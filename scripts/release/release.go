@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 		r.cfg.LogDir = filepath.Join(cfg.Dist.Logs(), "release")
 	}
 	if r.cfg.Progress == nil {
-		r.cfg.Progress = discard{}
+		r.cfg.Progress = progress.Discard
 	}
 	r.cfg.Progress = redacted{r.cfg.Progress, r.redactor}
 	r.out = r.redactor.Writer(cfg.Out)
@@ -212,10 +212,3 @@ type redacted struct {
 func (p redacted) Update(item string, s progress.State, detail string) {
 	p.Reporter.Update(item, s, p.r.Redact(detail))
 }
-
-// discard is a Reporter that shows nothing.
-type discard struct{}
-
-func (discard) Start(string, []string)                {}
-func (discard) Update(string, progress.State, string) {}
-func (discard) Stop()                                 {}
