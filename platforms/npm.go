@@ -44,10 +44,13 @@ type LauncherTable struct {
 	Packages []LauncherEntry `json:"packages"`
 }
 
-// Launcher returns the launcher's table, derived from All.
-func Launcher() LauncherTable {
+// Launcher returns the launcher's table of [All].
+func Launcher() LauncherTable { return All().Launcher() }
+
+// Launcher returns the launcher's table of the targets.
+func (tb Table) Launcher() LauncherTable {
 	table := LauncherTable{Command: Command}
-	for _, t := range All() {
+	for _, t := range tb {
 		table.Packages = append(table.Packages, LauncherEntry{
 			Package: t.Package(), OS: t.OS, CPU: t.CPU, Libc: t.Libc, Baseline: t.Baseline, Bin: t.BinPath(),
 		})
@@ -55,9 +58,14 @@ func Launcher() LauncherTable {
 	return table
 }
 
-// LauncherJSON is the launcher's table as the file lib/platforms.json holds it.
-func LauncherJSON() []byte {
-	data, err := json.MarshalIndent(Launcher(), "", "  ")
+// LauncherJSON is the launcher's table of [All] as the file lib/platforms.json
+// holds it.
+func LauncherJSON() []byte { return All().LauncherJSON() }
+
+// LauncherJSON is the launcher's table of the targets as the file
+// lib/platforms.json holds it.
+func (tb Table) LauncherJSON() []byte {
+	data, err := json.MarshalIndent(tb.Launcher(), "", "  ")
 	if err != nil {
 		panic(err) // plain strings and booleans always marshal
 	}

@@ -6,6 +6,7 @@
 package platforms
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -53,18 +54,25 @@ const (
 )
 
 // Target is one platform package. Its fields use Node's names (process.platform,
-// process.arch), which are also npm's "os" and "cpu" values; the Go configuration
-// and the package name are derived from them.
+// process.arch), which are also npm's "os" and "cpu" values; the Go
+// configuration, the CPU level and the package name are derived from them.
+// Any pair that Node names and Go builds can be a row of [All]: see [Target.Check].
 type Target struct {
-	OS       string // darwin, linux or win32
-	CPU      string // x64 or arm64
-	Libc     Libc   // Linux only: glibc or musl
-	Baseline bool   // x64 for CPUs without AVX2 (GOAMD64=v1); other x64 targets need v3
+	OS       string // Node's process.platform: darwin, linux, win32, freebsd, …
+	CPU      string // Node's process.arch: x64, arm64, riscv64, …
+	Libc     Libc   // Linux only, and required there: glibc or musl
+	Baseline bool   // x64 only: for CPUs without AVX2 (GOAMD64=v1); other x64 targets need v3
 }
 
+// Table is a list of targets: [All], or a copy with rows added or removed.
+// Everything derived from the targets (names, packages, compilations, the
+// launcher's table, the README's table) is a method of Table, so that a copy
+// is derived exactly as the real table is.
+type Table []Target
+
 // All returns the 12 targets, sorted by name. The slice is the caller's to keep.
-func All() []Target {
-	return []Target{
+func All() Table {
+	return Table{
 		{OS: "darwin", CPU: "arm64"},
 		{OS: "darwin", CPU: "x64"},
 		{OS: "darwin", CPU: "x64", Baseline: true},
@@ -100,32 +108,95 @@ func (t Target) Name() string {
 // Package is the npm package name: "@agent-facets/cli-" followed by the name.
 func (t Target) Package() string { return Scope + "/cli-" + t.Name() }
 
-// GOOS is the Go operating system.
+// GOOS is the Go operating system of Node's platform name, or "" when Go has
+// none for it.
 func (t Target) GOOS() string {
-	if t.OS == "win32" {
+	switch t.OS {
+	case "win32":
 		return "windows"
+	case "sunos": // Node calls Solaris and illumos sunos; Go's solaris binaries run on both
+		return "solaris"
+	case "android", "darwin", "freebsd", "linux", "netbsd", "openbsd":
+		return t.OS
 	}
-	return t.OS
+	// aix is left out: Go writes XCOFF there, whose header scripts/exeinfo
+	// cannot read, so its binaries could not be verified.
+	return ""
 }
 
-// GOARCH is the Go architecture.
+// GOARCH is the Go architecture of Node's CPU name, or "" when Go has none
+// for it.
 func (t Target) GOARCH() string {
-	if t.CPU == "x64" {
+	switch t.CPU {
+	case "x64":
 		return "amd64"
+	case "ia32":
+		return "386"
+	case "mipsel":
+		return "mipsle"
+	case "mips64el":
+		return "mips64le"
+	case "ppc64": // Node's ppc64 is little-endian on Linux, big-endian elsewhere
+		if t.OS == "linux" {
+			return "ppc64le"
+		}
+		return "ppc64"
+	case "arm", "arm64", "loong64", "mips", "riscv64", "s390x":
+		return t.CPU
 	}
-	return t.CPU
+	return ""
 }
 
-// ArchLevel is the Go environment variable that fixes the instruction-set level
-// of the architecture and its value: GOAMD64 v1 (baseline) or v3 (AVX2) on x64,
-// GOARM64 v8.0 on arm64.
+// ArchLevel is the Go environment variable that fixes the instruction-set
+// level of the target's architecture, and the value facet is built with:
+// GOAMD64 v1 (baseline) or v3 (AVX2) on x64, and Go's own default elsewhere
+// (GOARM64 v8.0, GOARM 7, GORISCV64 rva20u64, …). Both are "" for an
+// architecture Go has no such variable for (s390x, loong64).
 func (t Target) ArchLevel() (name, value string) {
-	switch {
-	case t.CPU == "arm64":
-		return "GOARM64", "v8.0"
-	default:
+	switch t.GOARCH() {
+	case "amd64":
 		return "GOAMD64", fmt.Sprintf("v%d", t.amd64Level())
+	case "arm64":
+		return "GOARM64", "v8.0"
+	case "arm":
+		return "GOARM", "7"
+	case "386":
+		return "GO386", "sse2"
+	case "ppc64", "ppc64le":
+		return "GOPPC64", "power8"
+	case "riscv64":
+		return "GORISCV64", "rva20u64"
+	case "mips", "mipsle":
+		return "GOMIPS", "hardfloat"
+	case "mips64", "mips64le":
+		return "GOMIPS64", "hardfloat"
 	}
+	return "", ""
+}
+
+// LevelVars are all of Go's CPU-level variables. A build clears them all and
+// sets its target's own, so that none leaks in from the environment.
+func LevelVars() []string {
+	return []string{"GO386", "GOAMD64", "GOARM", "GOARM64", "GOMIPS", "GOMIPS64", "GOPPC64", "GORISCV64", "GOWASM"}
+}
+
+// Check returns an error unless t can be a row of the table: an OS and CPU
+// that Node names and Go builds for, a libc on Linux only (and always there),
+// and a baseline on x64 only.
+func (t Target) Check() error {
+	switch {
+	case t.GOOS() == "":
+		return fmt.Errorf("target %s: OS %q is not a Node process.platform that Go builds for (android, darwin, freebsd, linux, netbsd, openbsd, sunos, win32)", t.Name(), t.OS)
+	case t.GOARCH() == "":
+		return fmt.Errorf("target %s: CPU %q is not a Node process.arch that Go builds for (arm, arm64, ia32, loong64, mips, mipsel, mips64el, ppc64, riscv64, s390x, x64)", t.Name(), t.CPU)
+	case t.OS == "linux" && t.Libc != Glibc && t.Libc != Musl:
+		return fmt.Errorf("target %s: a Linux target names its libc, glibc or musl (got %q)", t.Name(), t.Libc)
+	case t.OS != "linux" && t.Libc != "":
+		return fmt.Errorf("target %s: libc %q is for Linux targets only", t.Name(), t.Libc)
+	case t.Baseline && t.CPU != "x64":
+		return fmt.Errorf("target %s: baseline is for x64 targets only", t.Name())
+	}
+	return nil
 }
 
 // Executable is the file name of the binary: "facet", or "facet.exe" on Windows.
@@ -144,7 +215,7 @@ func (t Target) BinPath() string { return "bin/" + t.Executable() }
 // their libc share a Config: with CGO_ENABLED=0 their binaries are byte-identical.
 type Config struct {
 	GOOS, GOARCH string
-	Level        string // value of the GOAMD64 or GOARM64 variable
+	Level        string // value of the CPU-level variable (GOAMD64, GOARM64, …), if any
 }
 
 // Config returns the target's Go build configuration.
@@ -155,7 +226,14 @@ func (t Target) Config() Config {
 
 // Title describes the machine t is for, for people: "Linux x64, glibc, AVX2".
 func (t Target) Title() string {
-	parts := []string{map[string]string{"darwin": "macOS", "linux": "Linux", "win32": "Windows"}[t.OS] + " " + t.CPU}
+	os := map[string]string{
+		"android": "Android", "darwin": "macOS", "freebsd": "FreeBSD", "linux": "Linux",
+		"netbsd": "NetBSD", "openbsd": "OpenBSD", "sunos": "Solaris", "win32": "Windows",
+	}[t.OS]
+	if os == "" {
+		os = t.OS
+	}
+	parts := []string{os + " " + t.CPU}
 	if t.Libc != "" {
 		parts = append(parts, string(t.Libc))
 	}
@@ -171,21 +249,40 @@ func (t Target) Title() string {
 // String returns the target's name.
 func (t Target) String() string { return t.Name() }
 
-// Names returns the names of all targets, sorted.
-func Names() []string {
-	all := All()
-	names := make([]string, len(all))
-	for i, t := range all {
+// Check returns an error unless every row passes [Target.Check] and no two
+// rows share a name.
+func (tb Table) Check() error {
+	if len(tb) == 0 {
+		return errors.New("no targets")
+	}
+	seen := map[string]bool{}
+	var errs []error
+	for _, t := range tb {
+		if err := t.Check(); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[t.Name()] {
+			errs = append(errs, fmt.Errorf("target %s: listed twice", t.Name()))
+		}
+		seen[t.Name()] = true
+	}
+	return errors.Join(errs...)
+}
+
+// Names returns the names of the targets, in table order.
+func (tb Table) Names() []string {
+	names := make([]string, len(tb))
+	for i, t := range tb {
 		names[i] = t.Name()
 	}
 	return names
 }
 
-// Packages returns the names of the 13 npm packages: the platform package of
+// Packages returns the names of the npm packages: the platform package of
 // each target, in table order, then the wrapper.
-func Packages() []string {
+func (tb Table) Packages() []string {
 	var names []string
-	for _, t := range All() {
+	for _, t := range tb {
 		names = append(names, t.Package())
 	}
 	return append(names, Wrapper)
@@ -194,37 +291,50 @@ func Packages() []string {
 // Lookup finds a target by name ("linux-x64-musl") or package name
 // ("@agent-facets/cli-linux-x64-musl"). An unknown name is an error that lists
 // the valid ones.
-func Lookup(name string) (Target, error) {
+func (tb Table) Lookup(name string) (Target, error) {
 	key := strings.TrimPrefix(strings.TrimSpace(name), Scope+"/cli-")
-	for _, t := range All() {
+	for _, t := range tb {
 		if t.Name() == key {
 			return t, nil
 		}
 	}
-	return Target{}, fmt.Errorf("unknown target %q; valid targets: %s", name, strings.Join(Names(), ", "))
+	return Target{}, fmt.Errorf("unknown target %q; valid targets: %s", name, strings.Join(tb.Names(), ", "))
 }
 
 // Select returns the named targets in table order, without duplicates. Each
 // argument may hold several names separated by commas or spaces. No names at all
 // is an error, as is any unknown name.
-func Select(names ...string) ([]Target, error) {
+func (tb Table) Select(names ...string) (Table, error) {
 	var fields []string
 	for _, n := range names {
 		fields = append(fields, strings.FieldsFunc(n, func(r rune) bool { return r == ',' || r == ' ' })...)
 	}
 	if len(fields) == 0 {
-		return nil, fmt.Errorf("no target named; valid targets: %s", strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("no target named; valid targets: %s", strings.Join(tb.Names(), ", "))
 	}
 	chosen := make(map[string]bool, len(fields))
 	for _, f := range fields {
-		t, err := Lookup(f)
+		t, err := tb.Lookup(f)
 		if err != nil {
 			return nil, err
 		}
 		chosen[t.Name()] = true
 	}
-	return slices.DeleteFunc(All(), func(t Target) bool { return !chosen[t.Name()] }), nil
+	return slices.DeleteFunc(slices.Clone(tb), func(t Target) bool { return !chosen[t.Name()] }), nil
 }
+
+// Names returns the names of all targets, sorted.
+func Names() []string { return All().Names() }
+
+// Packages returns the names of the 13 npm packages: the platform package of
+// each target, in table order, then the wrapper.
+func Packages() []string { return All().Packages() }
+
+// Lookup finds a target of [All] by name or package name; see [Table.Lookup].
+func Lookup(name string) (Target, error) { return All().Lookup(name) }
+
+// Select returns the named targets of [All]; see [Table.Select].
+func Select(names ...string) (Table, error) { return All().Select(names...) }
 
 // Host describes a machine by Go's names and its CPU's x64 level.
 type Host struct {
@@ -250,31 +360,41 @@ func (t Target) amd64Level() int {
 	return 3
 }
 
-// ForHost returns the target a build for h alone should produce: the one h runs
-// natively at the highest CPU level, glibc before musl (their binaries are the
-// same). It is an error when h runs none of them.
-func ForHost(h Host) (Target, error) {
-	for _, t := range All() {
+// ForHost returns the target of [All] a build for h alone should produce; see
+// [Table.ForHost].
+func ForHost(h Host) (Target, error) { return All().ForHost(h) }
+
+// ForHost returns the target a build for h alone should produce: the one h
+// runs natively at the highest CPU level, glibc before musl (their binaries
+// are the same). It is an error when h runs none of them.
+func (tb Table) ForHost(h Host) (Target, error) {
+	for _, t := range tb {
 		// All lists the AVX2 target before its baseline twin, and glibc before musl.
 		if h.Runs(t) {
 			return t, nil
 		}
 	}
-	return Target{}, fmt.Errorf("no target runs on this machine (%s/%s); valid targets: %s", h.GOOS, h.GOARCH, strings.Join(Names(), ", "))
+	return Target{}, fmt.Errorf("no target runs on this machine (%s/%s); valid targets: %s", h.GOOS, h.GOARCH, strings.Join(tb.Names(), ", "))
 }
 
+// MarkdownTable renders [All] as the Markdown table the README shows.
+func MarkdownTable() string { return All().MarkdownTable() }
+
 // MarkdownTable renders the targets as the Markdown table the README shows.
-func MarkdownTable() string {
+func (tb Table) MarkdownTable() string {
 	var b strings.Builder
 	b.WriteString("| package | npm os | npm cpu | npm libc | Go | CPU level |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
-	for _, t := range All() {
+	for _, t := range tb {
 		libc := string(t.Libc)
 		if libc == "" {
 			libc = "–"
 		}
-		levelVar, level := t.ArchLevel()
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s/%s | %s=%s |\n", t.Package(), t.OS, t.CPU, libc, t.GOOS(), t.GOARCH(), levelVar, level)
+		level := "–"
+		if name, value := t.ArchLevel(); name != "" {
+			level = name + "=" + value
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s/%s | %s |\n", t.Package(), t.OS, t.CPU, libc, t.GOOS(), t.GOARCH(), level)
 	}
 	return b.String()
 }

@@ -56,6 +56,16 @@ func Bench(ctx context.Context, cfg Config, out io.Writer) (BenchResult, error) 
 	if cfg.Main == "" {
 		cfg.Main = DefaultMain
 	}
+	if cfg.Env == nil {
+		cfg.Env = os.Environ()
+	}
+	if cfg.Pin == nil {
+		pin, err := ReadPin(ctx, cfg.Go, cfg.Root, cfg.Main, cfg.Env, cfg.Targets[0])
+		if err != nil {
+			return BenchResult{}, err
+		}
+		cfg.Pin = &pin
+	}
 	parallel := cfg
 	parallel.Dist = dist.Layout{Root: filepath.Join(tmp, "parallel")}
 	parallel.Env = append(clean(cfg.Env), "GOCACHE="+filepath.Join(tmp, "cache-parallel"))
@@ -95,7 +105,7 @@ func sequentialBuild(ctx context.Context, cfg Config, dir string) error {
 		out := filepath.Join(dir, t.Name(), t.Executable())
 		cmd := exec.CommandContext(ctx, cfg.Go, GoBuildArgs(cfg.Version, cfg.Commit, out, cfg.Main)...)
 		cmd.Dir = cfg.Root
-		cmd.Env = GoEnv(cfg.Env, t)
+		cmd.Env = GoEnv(cfg.Env, t, cfg.Pin.Toolchain)
 		if output, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: go build: %w\n%s", t.Name(), err, indent(string(output)))
 		}

@@ -8,9 +8,13 @@
 // in parallel, so more builds than cores is slower, not faster. The first
 // failure cancels the rest, and cancellation kills the compilers it started.
 //
+// The build is sealed: nothing outside the repository changes the bytes (see
+// [GoEnv]), and go.mod's toolchain line names the Go that builds.
+//
 // Every binary is verified as part of the build: its header and Go build
 // information must show the target's OS, architecture, CPU level, CGO_ENABLED=0,
-// -trimpath and the version stamp, and every binary the host can execute (natively
+// -trimpath, the pinned toolchain and no other setting, and the version stamp;
+// and every binary the host can execute (natively
 // or under qemu-user) must print the version. A record of what was proven goes to
 // dist/build/<target>.json; a binary whose record is current is not verified again.
 package build
@@ -50,6 +54,9 @@ type Config struct {
 	Go      string             // the go command; "" means "go"
 	Env     []string           // environment of go and of the checks (nil: this process's); the build sets GOOS and the rest itself
 	Host    Host               // what this machine can execute
+	// Pin is the toolchain and default GODEBUG every binary must show; nil
+	// reads them from the module (see [ReadPin]).
+	Pin *Pin
 	// Progress shows the build; nil shows nothing.
 	Progress progress.Reporter
 	// Now is the clock used for timings; nil means time.Now.
@@ -62,6 +69,13 @@ func Run(ctx context.Context, cfg Config) ([]dist.BuildRecord, error) {
 	b, err := newBuilder(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if b.cfg.Pin == nil {
+		pin, err := ReadPin(ctx, b.cfg.Go, b.cfg.Root, b.cfg.Main, b.cfg.Env, b.cfg.Targets[0])
+		if err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		b.cfg.Pin = &pin
 	}
 	return b.run(ctx)
 }
@@ -89,8 +103,8 @@ func (g group) names() string {
 }
 
 func newBuilder(cfg Config) (*builder, error) {
-	if len(cfg.Targets) == 0 {
-		return nil, errors.New("build: no targets")
+	if err := platforms.Table(cfg.Targets).Check(); err != nil {
+		return nil, fmt.Errorf("build: %w", err)
 	}
 	if cfg.Version == "" || cfg.Commit == "" {
 		return nil, errors.New("build: version and commit are required")

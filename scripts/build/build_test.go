@@ -36,10 +36,23 @@ const (
 func testHost(t *testing.T) build.Host {
 	h := build.DetectHost()
 	if runtime.GOOS == "linux" && testenv.InCI() {
-		h.QemuAarch64 = testenv.LookPath(t, "qemu-aarch64", "apt-get install qemu-user")
-		h.QemuX8664 = testenv.LookPath(t, "qemu-x86_64", "apt-get install qemu-user")
+		for _, goarch := range []string{"arm64", "amd64", "riscv64"} {
+			h.Qemu[goarch] = testenv.LookPath(t, build.QemuName(goarch), "apt-get install qemu-user")
+		}
 	}
 	return h
+}
+
+// repoPin is the pin of this repository's module: the toolchain and default
+// GODEBUG of its sealed build. Builds of the fixtures, which are modules of
+// their own without a toolchain line, are held to it.
+func repoPin(t *testing.T) *build.Pin {
+	t.Helper()
+	tg, err := platforms.ForHost(build.DetectHost().Host)
+	require.NoError(t, err)
+	pin, err := build.ReadPin(t.Context(), "go", testenv.RepoRoot(t), build.DefaultMain, os.Environ(), tg)
+	require.NoError(t, err)
+	return &pin
 }
 
 func targets(t *testing.T, names ...string) []platforms.Target {
@@ -99,7 +112,7 @@ func TestBuildAllTargets(t *testing.T) {
 		for _, r := range records {
 			assert.Equal(t, "header", r.Checks[0], r.Target)
 		}
-		if host.GOOS != "linux" || host.GOARCH != "amd64" || host.AMD64Level < 3 || host.QemuAarch64 == "" || host.QemuX8664 == "" {
+		if host.GOOS != "linux" || host.GOARCH != "amd64" || host.AMD64Level < 3 || host.Qemu["arm64"] == "" || host.Qemu["amd64"] == "" {
 			t.Skip("the full set of checks needs an x64 Linux host with AVX2 and qemu-user")
 		}
 		want := map[string][]string{
@@ -164,6 +177,7 @@ func TestBuildAllTargets(t *testing.T) {
 	})
 
 	t.Run("verification catches a binary of the wrong target", func(t *testing.T) {
+		pin := repoPin(t)
 		read := func(name string) *exeinfo.Info {
 			info, err := exeinfo.Read(layout.Binary(targets(t, name)[0]))
 			require.NoError(t, err)
@@ -182,13 +196,13 @@ func TestBuildAllTargets(t *testing.T) {
 			{"linux-x64", "linux-x64", "1.2.4", "stamped version 1.2.3-test.1 (commit " + testCommit + "), want 1.2.4"},
 		}
 		for _, tt := range tests {
-			err := build.CheckBinary(read(tt.binary), targets(t, tt.target)[0], tt.version, testCommit)
+			err := build.CheckBinary(read(tt.binary), build.Want{Target: targets(t, tt.target)[0], Version: tt.version, Commit: testCommit, Pin: *pin})
 			require.Error(t, err, "%s as %s", tt.binary, tt.target)
 			assert.Contains(t, err.Error(), "binary does not match target "+tt.target)
 			assert.Contains(t, err.Error(), tt.want)
 		}
 		for _, name := range platforms.Names() {
-			assert.NoError(t, build.CheckBinary(read(name), targets(t, name)[0], testVersion, testCommit))
+			assert.NoError(t, build.CheckBinary(read(name), build.Want{Target: targets(t, name)[0], Version: testVersion, Commit: testCommit, Pin: *pin}))
 		}
 	})
 
@@ -232,7 +246,11 @@ func TestBuildAllTargets(t *testing.T) {
 }
 
 // The same commit built twice, from different checkout paths and with
-// different (one of them empty) build caches, gives byte-identical binaries.
+// different (one of them empty) build caches, gives byte-identical binaries;
+// and nothing outside the repository changes them: not a go.work with a
+// godebug line in a parent directory, a go env file's GOFLAGS, nor
+// GOEXPERIMENT, GOFIPS140, GOFLAGS, a CPU-level variable or GOTOOLCHAIN=local
+// in the environment.
 func TestReproducible(t *testing.T) {
 	tmp := t.TempDir()
 	ts := targets(t, "darwin-arm64,linux-x64,windows-x64")
@@ -241,7 +259,13 @@ func TestReproducible(t *testing.T) {
 		testenv.CopyModule(t, src)
 		env := os.Environ()
 		if i == 1 {
-			env = append(env, "GOCACHE="+filepath.Join(tmp, "empty-cache"))
+			env = append(env, "GOCACHE="+filepath.Join(tmp, "empty-cache"), "GOEXPERIMENT=nogreenteagc",
+				"GOFIPS140=latest", "GOFLAGS=-tags=facetdebug", "GOAMD64=v2", "GOTOOLCHAIN=local")
+			work := "go 1.26.0\n\ngodebug panicnil=1\n\nuse ./b\n"
+			require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(src), "go.work"), []byte(work), 0o644))
+			goenv := filepath.Join(tmp, "go.env")
+			require.NoError(t, os.WriteFile(goenv, []byte("GOFLAGS=-tags=facetdebug -ldflags=-X=main.stamp=facetstamp/6.6.6/0/\n"), 0o644))
+			env = append(env, "GOENV="+goenv)
 		}
 		layout := dist.Layout{Root: filepath.Join(src, "dist")}
 		records, err := build.Run(t.Context(), build.Config{
@@ -266,7 +290,7 @@ func TestCompileFailureNamesTargetAndOutput(t *testing.T) {
 	layout := dist.Layout{Root: t.TempDir()}
 	var out bytes.Buffer
 	_, err := build.Run(t.Context(), build.Config{
-		Root: fixture(t, "broken"), Main: ".", Dist: layout,
+		Root: fixture(t, "broken"), Main: ".", Dist: layout, Pin: repoPin(t),
 		Targets: targets(t, "linux-x64,windows-x64"), Jobs: 1,
 		Version: testVersion, Commit: testCommit, Env: os.Environ(), Progress: progress.NewPlain(&out),
 	})
@@ -286,7 +310,7 @@ func TestCompileFailureNamesTargetAndOutput(t *testing.T) {
 func TestFirstFailureCancelsTheRest(t *testing.T) {
 	var out bytes.Buffer
 	_, err := build.Run(t.Context(), build.Config{
-		Root: fixture(t, "broken"), Main: ".", Dist: dist.Layout{Root: t.TempDir()},
+		Root: fixture(t, "broken"), Main: ".", Dist: dist.Layout{Root: t.TempDir()}, Pin: repoPin(t),
 		Targets: targets(t, "windows-arm64,windows-x64,windows-x64-baseline"), Jobs: 1,
 		Version: testVersion, Commit: testCommit, Env: os.Environ(), Progress: progress.NewPlain(&out),
 	})
@@ -303,7 +327,7 @@ func TestRunCheckCatchesWrongVersion(t *testing.T) {
 	tg, err := platforms.ForHost(host.Host)
 	require.NoError(t, err)
 	_, err = build.Run(t.Context(), build.Config{
-		Root: fixture(t, "liar"), Main: ".", Dist: dist.Layout{Root: t.TempDir()},
+		Root: fixture(t, "liar"), Main: ".", Dist: dist.Layout{Root: t.TempDir()}, Pin: repoPin(t),
 		Targets: []platforms.Target{tg}, Version: testVersion, Commit: testCommit,
 		Env: os.Environ(), Host: host,
 	})
@@ -385,7 +409,7 @@ func TestCancelKillsCompilers(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		_, err := build.Run(ctx, build.Config{
-			Root: t.TempDir(), Go: fakeGo(t), Dist: dist.Layout{Root: t.TempDir()},
+			Root: t.TempDir(), Go: fakeGo(t), Dist: dist.Layout{Root: t.TempDir()}, Pin: &build.Pin{Toolchain: runtime.Version()},
 			Targets: targets(t, "linux-x64"), Version: testVersion, Commit: testCommit,
 			Env: append(os.Environ(), "FACET_TEST_FIFO="+fifo),
 		})
@@ -409,7 +433,7 @@ func TestFailureKillsRunningCompilers(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		_, err := build.Run(t.Context(), build.Config{
-			Root: t.TempDir(), Go: fakeGo(t), Dist: dist.Layout{Root: t.TempDir()},
+			Root: t.TempDir(), Go: fakeGo(t), Dist: dist.Layout{Root: t.TempDir()}, Pin: &build.Pin{Toolchain: runtime.Version()},
 			Targets: targets(t, "linux-x64,windows-x64"), Jobs: 2, Version: testVersion, Commit: testCommit,
 			Env: append(os.Environ(), "FACET_TEST_FIFO="+fifo, "FACET_TEST_GO_AHEAD="+goAhead),
 		})
@@ -502,4 +526,114 @@ func TestMatrixBenchPrint(t *testing.T) {
 	assert.Contains(t, out.String(), "linux-x64 linux-x64-musl")
 	assert.Contains(t, out.String(), "scale-out  slowest matrix job ÷ single-machine build: 12.0 s ÷ 60.0 s = 0.20× (goal ≤ 0.20×)\n")
 	assert.Contains(t, out.String(), "pipeline   (tool + slowest job) ÷ (tool + single-machine build): 32.0 s ÷ 80.0 s = 0.40×\n")
+}
+
+// Each rule of CheckBinary is held to by a build information that breaks it
+// alone; the unbroken one passes.
+func TestCheckBinaryRules(t *testing.T) {
+	linux := targets(t, "linux-x64")[0]
+	pin := build.Pin{Toolchain: "go1.26.8"}
+	good := func() *exeinfo.Info {
+		return &exeinfo.Info{
+			Format: "ELF", GOOS: "linux", GOARCH: "amd64", GoVersion: "go1.26.8",
+			Settings: map[string]string{
+				"-buildmode": "exe", "-compiler": "gc", "-trimpath": "true", "CGO_ENABLED": "0",
+				"GOOS": "linux", "GOARCH": "amd64", "GOAMD64": "v3",
+			},
+			Stamps: []exeinfo.StampValue{{Version: testVersion, Commit: testCommit}},
+		}
+	}
+	want := build.Want{Target: linux, Version: testVersion, Commit: testCommit, Pin: pin}
+	require.NoError(t, build.CheckBinary(good(), want))
+
+	tests := []struct {
+		name   string
+		break_ func(*exeinfo.Info, *build.Want)
+		want   string
+	}{
+		{"cgo", func(i *exeinfo.Info, _ *build.Want) { i.Settings["CGO_ENABLED"] = "1" }, "build setting CGO_ENABLED=1, want 0"},
+		{"no -trimpath", func(i *exeinfo.Info, _ *build.Want) { delete(i.Settings, "-trimpath") }, "build setting -trimpath=(unset), want true"},
+		{"interpreter", func(i *exeinfo.Info, _ *build.Want) { i.Interp = "/lib64/ld-linux-x86-64.so.2" }, `dynamically linked (interpreter "/lib64/ld-linux-x86-64.so.2"`},
+		{"libraries", func(i *exeinfo.Info, _ *build.Want) { i.Libraries = []string{"libc.so.6"} }, "dynamically linked (interpreter \"\", libraries [libc.so.6]), want static"},
+		{"GOEXPERIMENT", func(i *exeinfo.Info, _ *build.Want) { i.Settings["GOEXPERIMENT"] = "nogreenteagc" }, "build setting GOEXPERIMENT=nogreenteagc, want none"},
+		{"GOFIPS140", func(i *exeinfo.Info, _ *build.Want) { i.Settings["GOFIPS140"] = "latest" }, "build setting GOFIPS140=latest, want none"},
+		{"tags", func(i *exeinfo.Info, _ *build.Want) { i.Settings["-tags"] = "debug" }, "build setting -tags=debug, want none"},
+		{"DefaultGODEBUG from a go.work", func(i *exeinfo.Info, _ *build.Want) { i.Settings["DefaultGODEBUG"] = "panicnil=1" }, "build setting DefaultGODEBUG=panicnil=1, want none"},
+		{"DefaultGODEBUG missing", func(_ *exeinfo.Info, w *build.Want) { w.DefaultGODEBUG = "panicnil=1" }, "build setting DefaultGODEBUG=(unset), want panicnil=1"},
+		{"toolchain", func(i *exeinfo.Info, _ *build.Want) { i.GoVersion = "go1.26.7" }, "built by go1.26.7, want go1.26.8 (go.mod's toolchain)"},
+		{"CPU level", func(i *exeinfo.Info, _ *build.Want) { i.Settings["GOAMD64"] = "v1" }, "build setting GOAMD64=v1, want v3"},
+		{"GOOS setting", func(i *exeinfo.Info, _ *build.Want) { i.Settings["GOOS"] = "android" }, "build setting GOOS=android, want linux"},
+		{"header", func(i *exeinfo.Info, _ *build.Want) { i.GOARCH = "arm64" }, "ELF header is for linux/arm64, want linux/amd64"},
+		{"buildmode", func(i *exeinfo.Info, _ *build.Want) { i.Settings["-buildmode"] = "pie" }, "build setting -buildmode=pie, want exe"},
+		{"no stamp", func(i *exeinfo.Info, _ *build.Want) { i.Stamps = nil }, "no version stamp, want version " + testVersion},
+		{"two stamps", func(i *exeinfo.Info, _ *build.Want) { i.Stamps = append(i.Stamps, i.Stamps[0]) }, "2 version stamps"},
+		{"commit", func(i *exeinfo.Info, _ *build.Want) { i.Stamps[0].Commit = "abc" }, "stamped version " + testVersion + " (commit abc)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			info, w := good(), want
+			tt.break_(info, &w)
+			err := build.CheckBinary(info, w)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "binary does not match target linux-x64: ")
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+
+	// Go asks for the system's loader on OpenBSD, Solaris and Android: a
+	// dynamic binary there is right.
+	openbsd := platforms.Target{OS: "openbsd", CPU: "x64"}
+	info := good()
+	info.GOOS, info.Settings["GOOS"], info.Interp = "openbsd", "openbsd", "/usr/libexec/ld.so"
+	assert.NoError(t, build.CheckBinary(info, build.Want{Target: openbsd, Version: testVersion, Commit: testCommit, Pin: pin}))
+}
+
+// The incremental build trusts a build record only for the same bytes: a
+// change to the source at the same version makes a new binary, which is
+// verified again.
+func TestChangedSourceIsVerifiedAgain(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	testenv.CopyModule(t, src)
+	host := testHost(t)
+	tg, err := platforms.ForHost(host.Host)
+	require.NoError(t, err)
+	cfg := build.Config{
+		Root: src, Dist: dist.Layout{Root: filepath.Join(src, "dist")}, Targets: []platforms.Target{tg},
+		Version: testVersion, Commit: testCommit, Env: os.Environ(), Host: host,
+	}
+	first, err := build.Run(t.Context(), cfg)
+	require.NoError(t, err)
+
+	main := filepath.Join(src, "cmd", "facet", "main.go")
+	code, err := os.ReadFile(main)
+	require.NoError(t, err)
+	changed := strings.Replace(string(code), "facet: the agent-facets CLI", "facet: the agent-facets CLI, changed", 1)
+	require.NotEqual(t, string(code), changed, "the usage line to change")
+	require.NoError(t, os.WriteFile(main, []byte(changed), 0o644))
+
+	var out bytes.Buffer
+	cfg.Progress = progress.NewPlain(&out)
+	second, err := build.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	assert.NotEqual(t, first[0].SHA256, second[0].SHA256, "a new binary")
+	assert.Regexp(t, `(?m)^`+tg.Name()+` +verifying$`, out.String())
+	assert.Contains(t, out.String(), "1/1 finished, 1 built")
+}
+
+// A go env file (go env -w) cannot be overridden by an empty variable, so a
+// GOEXPERIMENT there is refused before anything is built. (Its GOFLAGS is
+// overridden: see TestReproducible.)
+func TestGoExperimentInGoEnvFileIsRefused(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "go.env")
+	require.NoError(t, os.WriteFile(file, []byte("GOEXPERIMENT=nogreenteagc\n"), 0o644))
+	layout := dist.Layout{Root: t.TempDir()}
+	_, err := build.Run(t.Context(), build.Config{
+		Root: testenv.RepoRoot(t), Dist: layout, Targets: targets(t, "linux-x64"),
+		Version: testVersion, Commit: testCommit, Env: append(os.Environ(), "GOENV="+file),
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "GOEXPERIMENT=nogreenteagc is set in the go env file (go env -w), and would change the binaries: remove it with go env -u GOEXPERIMENT")
+	entries, err := os.ReadDir(layout.Root)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing written")
 }

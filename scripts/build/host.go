@@ -12,11 +12,25 @@ import (
 // Host is what the build machine can execute.
 type Host struct {
 	platforms.Host
-	// QemuAarch64 and QemuX8664 are the paths of Debian's qemu-user emulators
-	// (package qemu-user), or empty when they are not installed. With them a
-	// Linux host also runs the linux-arm64 binaries, and runs the x64 ones on an
-	// emulated CPU without AVX2.
-	QemuAarch64, QemuX8664 string
+	// Qemu maps a GOARCH to the path of Debian's qemu-user emulator for it
+	// (package qemu-user); an architecture without one is absent. With them a
+	// Linux host also runs the Linux binaries of other architectures, and runs
+	// the x64 ones on an emulated CPU without AVX2.
+	Qemu map[string]string
+}
+
+// QemuName is the name of qemu-user's emulator for goarch: qemu-aarch64 for
+// arm64, qemu-x86_64 for amd64, and so on; "" when qemu-user has none.
+func QemuName(goarch string) string { return qemuNames()[goarch] }
+
+// qemuNames maps every GOARCH qemu-user emulates to its emulator's name.
+func qemuNames() map[string]string {
+	return map[string]string{
+		"386": "qemu-i386", "amd64": "qemu-x86_64", "arm": "qemu-arm", "arm64": "qemu-aarch64",
+		"loong64": "qemu-loongarch64", "mips": "qemu-mips", "mipsle": "qemu-mipsel",
+		"mips64": "qemu-mips64", "mips64le": "qemu-mips64el", "ppc64": "qemu-ppc64",
+		"ppc64le": "qemu-ppc64le", "riscv64": "qemu-riscv64", "s390x": "qemu-s390x",
+	}
 }
 
 // DetectHost describes the machine this process runs on.
@@ -26,8 +40,12 @@ func DetectHost() Host {
 		h.AMD64Level = amd64Level()
 	}
 	if runtime.GOOS == "linux" {
-		h.QemuAarch64, _ = exec.LookPath("qemu-aarch64")
-		h.QemuX8664, _ = exec.LookPath("qemu-x86_64")
+		h.Qemu = map[string]string{}
+		for goarch, name := range qemuNames() {
+			if path, err := exec.LookPath(name); err == nil {
+				h.Qemu[goarch] = path
+			}
+		}
 	}
 	return h
 }

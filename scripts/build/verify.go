@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -13,47 +15,84 @@ import (
 	"github.com/agent-facets/facets/scripts/exeinfo"
 )
 
-// CheckBinary compares what a binary says about itself with its target: the
-// header's OS and architecture, the Go build settings (GOOS, GOARCH, CPU level,
-// CGO_ENABLED=0, -trimpath), static linking for ELF, and the version stamp. The
-// error lists every difference.
-func CheckBinary(info *exeinfo.Info, t platforms.Target, version, commit string) error {
+// Want is what a binary must say about itself to be the build of Target.
+type Want struct {
+	Target          platforms.Target
+	Version, Commit string // the version stamp
+	Pin                    // the toolchain and default GODEBUG of a sealed build
+}
+
+// CheckBinary compares what a binary says about itself with what it must be:
+// the header's OS and architecture; the Go version; exactly the build settings
+// of a sealed build (GOOS, GOARCH, CPU level, CGO_ENABLED=0, -trimpath,
+// -buildmode=exe, -compiler=gc, the default GODEBUG, and nothing else: no
+// GOEXPERIMENT, GOFIPS140, -tags …); static linking for an ELF binary of an
+// OS where Go links statically; and the version stamp. The error lists every
+// difference.
+func CheckBinary(info *exeinfo.Info, w Want) error {
+	t := w.Target
 	var bad []string
 	if info.GOOS != t.GOOS() || info.GOARCH != t.GOARCH() {
 		bad = append(bad, fmt.Sprintf("%s header is for %s/%s, want %s/%s", info.Format, info.GOOS, info.GOARCH, t.GOOS(), t.GOARCH()))
 	}
-	levelVar, level := t.ArchLevel()
-	for _, want := range [][2]string{
-		{"GOOS", t.GOOS()},
-		{"GOARCH", t.GOARCH()},
-		{levelVar, level},
-		{"CGO_ENABLED", "0"},
-		{"-trimpath", "true"},
-	} {
-		if got, ok := info.Settings[want[0]]; got != want[1] {
+	if info.GoVersion != w.Toolchain {
+		bad = append(bad, fmt.Sprintf("built by %s, want %s (go.mod's toolchain)", info.GoVersion, w.Toolchain))
+	}
+	want := map[string]string{
+		"GOOS":        t.GOOS(),
+		"GOARCH":      t.GOARCH(),
+		"CGO_ENABLED": "0",
+		"-trimpath":   "true",
+		"-buildmode":  "exe",
+		"-compiler":   "gc",
+	}
+	if levelVar, level := t.ArchLevel(); levelVar != "" {
+		want[levelVar] = level
+	}
+	if w.DefaultGODEBUG != "" {
+		want["DefaultGODEBUG"] = w.DefaultGODEBUG
+	}
+	for _, key := range slices.Sorted(maps.Keys(want)) {
+		if got, ok := info.Settings[key]; got != want[key] {
 			if !ok {
 				got = "(unset)"
 			}
-			bad = append(bad, fmt.Sprintf("build setting %s=%s, want %s", want[0], got, want[1]))
+			bad = append(bad, fmt.Sprintf("build setting %s=%s, want %s", key, got, want[key]))
 		}
 	}
-	if info.Format == "ELF" && (info.Interp != "" || len(info.Libraries) > 0) {
+	for _, key := range slices.Sorted(maps.Keys(info.Settings)) {
+		if _, ok := want[key]; !ok {
+			bad = append(bad, fmt.Sprintf("build setting %s=%s, want none (set outside the repository?)", key, info.Settings[key]))
+		}
+	}
+	if info.Format == "ELF" && linksStatically(t.GOOS()) && (info.Interp != "" || len(info.Libraries) > 0) {
 		bad = append(bad, fmt.Sprintf("dynamically linked (interpreter %q, libraries %v), want static", info.Interp, info.Libraries))
 	}
-	want := exeinfo.StampValue{Version: version, Commit: commit}
+	stamp := exeinfo.StampValue{Version: w.Version, Commit: w.Commit}
 	switch {
 	case len(info.Stamps) == 0:
-		bad = append(bad, "no version stamp, want version "+version)
+		bad = append(bad, "no version stamp, want version "+w.Version)
 	case len(info.Stamps) > 1:
 		bad = append(bad, fmt.Sprintf("%d version stamps %v, want one", len(info.Stamps), info.Stamps))
-	case info.Stamps[0] != want:
+	case info.Stamps[0] != stamp:
 		bad = append(bad, fmt.Sprintf("stamped version %s (commit %s), want %s (commit %s)",
-			info.Stamps[0].Version, info.Stamps[0].Commit, version, commit))
+			info.Stamps[0].Version, info.Stamps[0].Commit, w.Version, w.Commit))
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("binary does not match target %s: %s", t.Name(), strings.Join(bad, "; "))
 	}
 	return nil
+}
+
+// linksStatically reports whether Go links a binary for goos statically with
+// CGO_ENABLED=0. Elsewhere (OpenBSD, Solaris, Android) the system's libc is
+// the only way into the kernel, and Go asks for its loader.
+func linksStatically(goos string) bool {
+	switch goos {
+	case "linux", "freebsd", "netbsd", "dragonfly":
+		return true
+	}
+	return false
 }
 
 // ReportedVersion is the version in the output of facet --version: the last
@@ -74,7 +113,10 @@ type execCheck struct {
 	refuse bool     // the binary must refuse to start (a v3 binary on a CPU without AVX2)
 }
 
-// execChecks lists the runs that prove t's binary on this host.
+// execChecks lists the runs that prove t's binary on this host: natively when
+// the host runs it, and on Linux under qemu-user: x64 binaries on a CPU without
+// AVX2 (the baseline must start, the others must refuse), binaries of other
+// architectures on their emulator.
 func (b *builder) execChecks(t platforms.Target) []execCheck {
 	h := b.cfg.Host
 	var checks []execCheck
@@ -84,13 +126,15 @@ func (b *builder) execChecks(t platforms.Target) []execCheck {
 	if h.GOOS != "linux" || t.GOOS() != "linux" {
 		return checks
 	}
+	qemu := h.Qemu[t.GOARCH()]
 	switch {
-	case t.GOARCH() == "arm64" && h.GOARCH != "arm64" && h.QemuAarch64 != "":
-		checks = append(checks, execCheck{name: "qemu-aarch64", argv: []string{h.QemuAarch64}})
-	case t.GOARCH() == "amd64" && h.QemuX8664 != "" && t.Baseline:
-		checks = append(checks, execCheck{name: "qemu-nehalem-starts", argv: []string{h.QemuX8664, "-cpu", "Nehalem"}})
-	case t.GOARCH() == "amd64" && h.QemuX8664 != "":
-		checks = append(checks, execCheck{name: "qemu-nehalem-refuses", argv: []string{h.QemuX8664, "-cpu", "Nehalem"}, refuse: true})
+	case qemu == "":
+	case t.GOARCH() == "amd64" && t.Baseline:
+		checks = append(checks, execCheck{name: "qemu-nehalem-starts", argv: []string{qemu, "-cpu", "Nehalem"}})
+	case t.GOARCH() == "amd64":
+		checks = append(checks, execCheck{name: "qemu-nehalem-refuses", argv: []string{qemu, "-cpu", "Nehalem"}, refuse: true})
+	case t.GOARCH() != h.GOARCH:
+		checks = append(checks, execCheck{name: filepath.Base(qemu), argv: []string{qemu}})
 	}
 	return checks
 }
@@ -111,7 +155,7 @@ func (b *builder) verify(ctx context.Context, t platforms.Target) (string, error
 	if err != nil {
 		return "", err
 	}
-	if err := CheckBinary(info, t, b.cfg.Version, b.cfg.Commit); err != nil {
+	if err := CheckBinary(info, Want{Target: t, Version: b.cfg.Version, Commit: b.cfg.Commit, Pin: *b.cfg.Pin}); err != nil {
 		return "", err
 	}
 	for _, c := range b.execChecks(t) {

@@ -15,11 +15,12 @@ import (
 // Path is the configuration file, relative to the repository root.
 const Path = ".circleci/config.yml"
 
-// MatrixValues are the values of the build job's matrix: one per compilation,
-// the names of its targets separated by spaces, as build:target takes them. A
-// -musl target is in its glibc twin's job, which compiles once and copies.
-func MatrixValues() []string {
-	groups := platforms.Compilations()
+// MatrixValues are the values of the build job's matrix for the targets: one
+// per compilation, the names of its targets separated by spaces, as
+// build:target takes them. A -musl target is in its glibc twin's job, which
+// compiles once and copies.
+func MatrixValues(tb platforms.Table) []string {
+	groups := tb.Compilations()
 	values := make([]string, len(groups))
 	for i, g := range groups {
 		names := make([]string, len(g))
@@ -31,11 +32,11 @@ func MatrixValues() []string {
 	return values
 }
 
-// MatrixSection renders MatrixValues as the YAML list of the matrix, one
-// line per value, unindented.
-func MatrixSection() string {
+// MatrixSection renders MatrixValues of the targets as the YAML list of the
+// matrix, one line per value, unindented.
+func MatrixSection(tb platforms.Table) string {
 	var b strings.Builder
-	for _, v := range MatrixValues() {
+	for _, v := range MatrixValues(tb) {
 		b.WriteString("- " + v + "\n")
 	}
 	return b.String()

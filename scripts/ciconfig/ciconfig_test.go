@@ -67,16 +67,17 @@ func TestConfigIsPlain(t *testing.T) {
 	assert.Equal(t, "2.1", c.Version)
 	assert.Empty(t, c.Orbs, "no orbs: everything the pipeline runs is in the repository")
 
-	// One image for every job: Go of the go.mod's release, and Node.js.
+	// One image for every job: the Go that go.mod's toolchain line pins (the
+	// build would fetch it otherwise), and Node.js.
 	goMod, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "go.mod"))
 	require.NoError(t, err)
-	goLine := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(goMod)
-	require.NotNil(t, goLine)
+	toolchain := regexp.MustCompile(`(?m)^toolchain go(\d+\.\d+\.\d+)$`).FindSubmatch(goMod)
+	require.NotNil(t, toolchain, "go.mod pins the toolchain")
 	require.Len(t, c.Executors, 1)
 	for name, e := range c.Executors {
 		require.Len(t, e.Docker, 1)
-		assert.Regexp(t, `^cimg/go:`+regexp.QuoteMeta(string(goLine[1]))+`\.\d+-node$`, e.Docker[0].Image,
-			"the image is pinned to a Go patch release of go.mod's Go, with Node.js")
+		assert.Equal(t, "cimg/go:"+string(toolchain[1])+"-node", e.Docker[0].Image,
+			"the image's Go is go.mod's toolchain, with Node.js")
 		for jobName, j := range c.Jobs {
 			assert.Equal(t, name, j.Executor, "job %s", jobName)
 		}
@@ -359,7 +360,7 @@ func TestMatrixIsTheTable(t *testing.T) {
 	assert.Empty(t, m.Matrix.Alias, "the package job requires the matrix by its job name")
 	require.Len(t, m.Matrix.Parameters, 1)
 	values := m.Matrix.Parameters["targets"]
-	assert.Equal(t, ciconfig.MatrixValues(), values)
+	assert.Equal(t, ciconfig.MatrixValues(platforms.All()), values)
 
 	var names []string
 	for _, v := range values {

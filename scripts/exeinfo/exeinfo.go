@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // StampPrefix starts the version stamp facet carries: the value the build sets
@@ -79,13 +80,7 @@ func header(data []byte) (*Info, error) {
 			return nil, fmt.Errorf("reading ELF header: %w", err)
 		}
 		defer f.Close()
-		info := &Info{Format: "ELF", GOARCH: goarch(f.Machine.String())}
-		switch f.OSABI {
-		case elf.ELFOSABI_NONE, elf.ELFOSABI_LINUX: // Go writes NONE for Linux
-			info.GOOS = "linux"
-		default:
-			info.GOOS = f.OSABI.String()
-		}
+		info := &Info{Format: "ELF", GOARCH: elfArch(f.Machine, f.Class, f.Data)}
 		for _, p := range f.Progs {
 			if p.Type == elf.PT_INTERP {
 				b, err := io.ReadAll(p.Open())
@@ -95,6 +90,7 @@ func header(data []byte) (*Info, error) {
 				info.Interp = string(bytes.TrimRight(b, "\x00"))
 			}
 		}
+		info.GOOS = elfOS(f.OSABI, info.Interp)
 		libs, err := f.ImportedLibraries()
 		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
 			return nil, fmt.Errorf("reading ELF dynamic section: %w", err)
@@ -107,38 +103,106 @@ func header(data []byte) (*Info, error) {
 			return nil, fmt.Errorf("reading PE header: %w", err)
 		}
 		defer f.Close()
-		return &Info{Format: "PE", GOOS: "windows", GOARCH: goarch(peMachine(f.Machine))}, nil
+		return &Info{Format: "PE", GOOS: "windows", GOARCH: peArch(f.Machine)}, nil
 	default:
 		f, err := macho.NewFile(r)
 		if err != nil {
 			return nil, errors.New("not an ELF, Mach-O or PE executable")
 		}
 		defer f.Close()
-		return &Info{Format: "Mach-O", GOOS: "darwin", GOARCH: goarch(f.Cpu.String())}, nil
+		return &Info{Format: "Mach-O", GOOS: "darwin", GOARCH: machoArch(f.Cpu)}, nil
 	}
 }
 
-// goarch translates a header's machine name into Go's GOARCH, leaving names it
-// does not know as they are.
-func goarch(machine string) string {
-	switch machine {
-	case "EM_X86_64", "CpuAmd64", "AMD64":
+// elfOS is the GOOS an ELF header shows. Go's linker writes the OS ABI of
+// FreeBSD, NetBSD and OpenBSD, and ELFOSABI_NONE for every other OS; of
+// those, Android and Solaris (and illumos, which Go's solaris binaries also
+// run on) show themselves by their dynamic loader, which Go always asks for
+// there. An unknown ABI is named as the header names it.
+func elfOS(abi elf.OSABI, interp string) string {
+	switch abi {
+	case elf.ELFOSABI_FREEBSD:
+		return "freebsd"
+	case elf.ELFOSABI_NETBSD:
+		return "netbsd"
+	case elf.ELFOSABI_OPENBSD:
+		return "openbsd"
+	case elf.ELFOSABI_SOLARIS:
+		return "solaris"
+	case elf.ELFOSABI_NONE, elf.ELFOSABI_LINUX:
+		switch {
+		case strings.HasPrefix(interp, "/system/bin/linker"):
+			return "android"
+		case strings.HasSuffix(interp, "/ld.so.1"):
+			return "solaris"
+		}
+		return "linux"
+	}
+	return abi.String()
+}
+
+// elfArch is the GOARCH of an ELF machine; one machine number covers both
+// byte orders (and, for MIPS, both word sizes), which the header's class and
+// data tell apart. An unknown machine is named as the header names it.
+func elfArch(m elf.Machine, class elf.Class, data elf.Data) string {
+	little := data == elf.ELFDATA2LSB
+	switch m {
+	case elf.EM_X86_64:
 		return "amd64"
-	case "EM_AARCH64", "CpuArm64", "ARM64":
+	case elf.EM_386:
+		return "386"
+	case elf.EM_AARCH64:
 		return "arm64"
+	case elf.EM_ARM:
+		return "arm"
+	case elf.EM_RISCV:
+		return "riscv64"
+	case elf.EM_LOONGARCH:
+		return "loong64"
+	case elf.EM_S390:
+		return "s390x"
+	case elf.EM_PPC64:
+		if little {
+			return "ppc64le"
+		}
+		return "ppc64"
+	case elf.EM_MIPS:
+		arch := "mips"
+		if class == elf.ELFCLASS64 {
+			arch = "mips64"
+		}
+		if little {
+			arch += "le"
+		}
+		return arch
 	}
-	return machine
+	return m.String()
 }
 
-// peMachine names a PE machine type.
-func peMachine(m uint16) string {
+// peArch is the GOARCH of a PE machine type.
+func peArch(m uint16) string {
 	switch m {
 	case pe.IMAGE_FILE_MACHINE_AMD64:
-		return "AMD64"
+		return "amd64"
 	case pe.IMAGE_FILE_MACHINE_ARM64:
-		return "ARM64"
+		return "arm64"
+	case pe.IMAGE_FILE_MACHINE_I386:
+		return "386"
+	case pe.IMAGE_FILE_MACHINE_ARMNT:
+		return "arm"
 	}
 	return fmt.Sprintf("PE machine %#x", m)
+}
+
+// machoArch is the GOARCH of a Mach-O CPU type.
+func machoArch(c macho.Cpu) string {
+	switch c {
+	case macho.CpuAmd64:
+		return "amd64"
+	case macho.CpuArm64:
+		return "arm64"
+	}
+	return c.String()
 }
 
 // FindStamps returns every well-formed stamp in data, in order.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,7 +33,7 @@ func TestReadRealBinaries(t *testing.T) {
 			require.NoError(t, err)
 			out := filepath.Join(t.TempDir(), target.Executable())
 			cmd := exec.Command("go", build.GoBuildArgs("1.2.3-rc.1", "abc123", out, build.DefaultMain)...)
-			cmd.Dir, cmd.Env = root, build.GoEnv(os.Environ(), target)
+			cmd.Dir, cmd.Env = root, build.GoEnv(os.Environ(), target, runtime.Version())
 			output, err := cmd.CombinedOutput()
 			require.NoError(t, err, "%s", output)
 

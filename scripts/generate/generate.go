@@ -31,7 +31,7 @@ func Files() []File {
 			return string(platforms.LauncherJSON()), nil
 		}},
 		{Path: ciconfig.Path, Render: func(old string) (string, error) {
-			return ReplaceYAMLSection(old, "matrix", ciconfig.MatrixSection())
+			return ReplaceYAMLSection(old, "matrix", ciconfig.MatrixSection(platforms.All()))
 		}},
 	}
 }

@@ -161,6 +161,30 @@ func TestInstallFromRegistry(t *testing.T) {
 		assert.Equal(t, []string{"cli-linux-x64", "cli-linux-x64-baseline"}, names)
 	})
 
+	// The glibc packages declare no libc, so that an npm that cannot tell the
+	// host's libc still installs a binary (they are static); the musl ones
+	// declare theirs and are left out on glibc.
+	t.Run("npm that cannot tell the libc installs the glibc x64 packages", func(t *testing.T) {
+		preload, err := filepath.Abs(filepath.Join("testdata", "libc-unknown.cjs"))
+		require.NoError(t, err)
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"libc-unknown","private":true}`), 0o644))
+		cmd := exec.CommandContext(t.Context(), "npm", "install", "--no-audit", "--no-fund", spec)
+		cmd.Dir, cmd.Env = dir, append(box.Env(), "NODE_OPTIONS=--require "+preload)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		entries, err := os.ReadDir(filepath.Join(dir, "node_modules", "@agent-facets"))
+		require.NoError(t, err, "no platform package installed: %s", out)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		assert.Equal(t, []string{"cli-linux-x64", "cli-linux-x64-baseline"}, names)
+		stdout, stderr, code := run(t, exec.CommandContext(t.Context(), filepath.Join(dir, "node_modules", ".bin", "facet"), "--version"))
+		require.Equal(t, 0, code, stderr)
+		assert.Equal(t, "facet "+version+"\n", stdout)
+	})
+
 	t.Run("yarn 4 runs the binary that replaced the launcher", func(t *testing.T) {
 		yarn, err := set.Find("yarn " + set.Versions["@yarnpkg/cli-dist"] + " (node-modules)")
 		require.NoError(t, err)

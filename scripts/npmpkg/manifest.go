@@ -62,7 +62,13 @@ func Platform(t platforms.Target, version string) PlatformManifest {
 		PreferUnplugged: true,
 		Files:           []string{t.BinPath()},
 	}
-	if t.Libc != "" {
+	// Only musl packages declare their libc. npm, pnpm and yarn 4 skip every
+	// package that declares one when they cannot tell the host's libc; the
+	// binaries are static and run on either, so a glibc package that declares
+	// nothing keeps such a host working, at the cost of a second download on
+	// musl hosts. README.md ("Which packages a machine installs") has the
+	// measurements behind this.
+	if t.Libc == platforms.Musl {
 		m.Libc = []string{string(t.Libc)}
 	}
 	return m

@@ -31,6 +31,10 @@ type Config struct {
 	Dist    dist.Layout // holds the build's binaries and records; gets the packages
 	License []byte      // the LICENSE text every package ships
 	NPM     npm.CLI     // packs the packages
+	// Targets are the platform packages to assemble; nil means
+	// platforms.All(). The wrapper depends on them, and its launcher table
+	// lists them.
+	Targets platforms.Table
 }
 
 // Run assembles the 13 package directories from the build records of every
@@ -38,7 +42,13 @@ type Config struct {
 // SHA256SUMS and packages.json. It writes nothing unless every target has been
 // built, at one version and commit, and its binary is the one its record names.
 func Run(ctx context.Context, cfg Config) ([]dist.PackRecord, error) {
-	targets := platforms.All()
+	targets := cfg.Targets
+	if targets == nil {
+		targets = platforms.All()
+	}
+	if err := targets.Check(); err != nil {
+		return nil, fmt.Errorf("package: %w", err)
+	}
 	records, err := readBuild(cfg.Dist, targets)
 	if err != nil {
 		return nil, err
@@ -173,8 +183,9 @@ func assemblePlatform(cfg Config, t platforms.Target, r dist.BuildRecord) (pkg, 
 }
 
 // assembleWrapper writes the agent-facets directory afresh: package.json, the
-// LICENSE, and the launcher files from the platforms package.
-func assembleWrapper(cfg Config, targets []platforms.Target, version string) (pkg, error) {
+// LICENSE, and the launcher files from the platforms package, with the
+// launcher's table of targets.
+func assembleWrapper(cfg Config, targets platforms.Table, version string) (pkg, error) {
 	dir := cfg.Dist.PackageDir(platforms.Wrapper)
 	if err := os.RemoveAll(dir); err != nil {
 		return pkg{}, err
@@ -198,6 +209,7 @@ func assembleWrapper(cfg Config, targets []platforms.Target, version string) (pk
 	if err != nil {
 		return pkg{}, err
 	}
+	content[strings.TrimPrefix(platforms.LauncherTablePath, "npm/")] = targets.LauncherJSON()
 	for name, data := range content {
 		mode := fs.FileMode(0o644)
 		if name == p.exec {

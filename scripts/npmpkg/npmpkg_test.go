@@ -33,10 +33,10 @@ func TestPlatformManifests(t *testing.T) {
 		assert.Equal(t, "git+https://github.com/agent-facets/facets.git", m.Repository.URL)
 		assert.Equal(t, []string{tg.OS}, m.OS)
 		assert.Equal(t, []string{tg.CPU}, m.CPU)
-		if tg.OS == "linux" {
-			assert.Equal(t, []string{string(tg.Libc)}, m.Libc, "a Linux host downloads only its libc's package")
+		if tg.Libc == platforms.Musl {
+			assert.Equal(t, []string{"musl"}, m.Libc, "a glibc host does not download the musl package")
 		} else {
-			assert.Empty(t, m.Libc)
+			assert.Empty(t, m.Libc, "a host whose libc npm cannot tell still installs it")
 		}
 		assert.True(t, m.PreferUnplugged)
 		assert.Equal(t, []string{tg.BinPath()}, m.Files)

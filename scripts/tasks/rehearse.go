@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/ciconfig"
 	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/dist"
@@ -46,7 +47,7 @@ const ToolPath = "dist/tool/mage"
 // run: tool, the build matrix (one job per compilation), package, release.
 func ReleaseJobs() []CIJob {
 	jobs := []CIJob{{Name: "tool", Persist: []string{ToolPath}, Stage: "tool"}}
-	for _, targets := range ciconfig.MatrixValues() {
+	for _, targets := range ciconfig.MatrixValues(platforms.All()) {
 		jobs = append(jobs, CIJob{Name: "build " + targets, Args: []string{"build:target", targets}, Persist: []string{"dist/build", "dist/npm"}, Stage: "build"})
 	}
 	return append(jobs,
