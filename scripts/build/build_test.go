@@ -637,3 +637,17 @@ func TestGoExperimentInGoEnvFileIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing written")
 }
+
+// A row the table cannot hold fails the build before anything is written.
+func TestBadRowIsRefused(t *testing.T) {
+	layout := dist.Layout{Root: t.TempDir()}
+	_, err := build.Run(t.Context(), build.Config{
+		Root: testenv.RepoRoot(t), Dist: layout, Version: testVersion, Commit: testCommit,
+		Targets: []platforms.Target{{OS: "linux", CPU: "x64", Libc: platforms.Glibc}, {OS: "linux", CPU: "x64"}},
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "build: target linux-x64: a Linux target names its libc, glibc or musl")
+	entries, err := os.ReadDir(layout.Root)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing written")
+}
