@@ -629,7 +629,7 @@ function locatePackage(name) {
 function main(args) {
   const io = systemIO();
   // This machine as far as it is known without a process or Node's report.
-  const here0 = { platform: io.platform, arch: io.arch, endian: io.endian };
+  const thisMachine = { platform: io.platform, arch: io.arch, endian: io.endian };
   const start = (found, env) => {
     if (!found.path) {
       const evidence = { ...diagnose(io, found.candidates), mismatched: found.mismatched };
@@ -638,7 +638,7 @@ function main(args) {
     }
     // Never exec a binary of another machine: the kernel refuses it with
     // ENOEXEC, and /bin/sh then reads it as a script ("Syntax error").
-    const why = foreignBinary(io, found.path, here0);
+    const why = foreignBinary(io, found.path, thisMachine);
     if (why) {
       process.stderr.write(`facet: cannot run ${found.path} (from ${found.source}): it is built for another machine (${why})\n`);
       process.exit(1);
@@ -663,7 +663,7 @@ function main(args) {
   const cached = fastpath.readLookup(here);
   // A cached binary built for another machine (its file replaced by one of
   // another machine's, a cache shared with one) is forgotten, and looked up.
-  if (!cached || foreignBinary(io, cached.path, here0)) {
+  if (!cached || foreignBinary(io, cached.path, thisMachine)) {
     if (cached) fastpath.forget(here);
     lookUp();
     return;

@@ -321,6 +321,18 @@ function pe(machine) {
   return b;
 }
 
+test('executable headers: the table has the numbers of the specifications', () => {
+  // ELF e_machine (System V ABI, EM_*), Mach-O cputype (mach/machine.h,
+  // CPU_TYPE_*), PE Machine (IMAGE_FILE_MACHINE_*), typed here a second time.
+  const spec = {
+    x64: [62, 0x01000007, 0x8664], arm64: [183, 0x0100000c, 0xaa64], ia32: [3, 7, 0x14c], arm: [40, 12, 0x1c4],
+    riscv64: [243, undefined, 0x5064], loong64: [258, undefined, 0x6264], ppc64: [21, 0x01000012, undefined],
+    ppc: [20, 18, undefined], s390x: [22, undefined, undefined], s390: [22, undefined, undefined],
+    mips: [8, undefined, undefined], mipsel: [8, undefined, undefined], mips64: [8, undefined, undefined], mips64el: [8, undefined, undefined],
+  };
+  assert.deepEqual(Object.fromEntries(platform.CPUS.map((c) => [c.cpu, [c.elf, c.macho, c.pe]])), spec);
+});
+
 test('executable headers: every CPU of the table, in each format it has', () => {
   for (const row of platform.CPUS) {
     const endians = row.endian ? [row.endian] : ['LE', 'BE'];
