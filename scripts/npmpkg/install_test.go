@@ -60,10 +60,13 @@ func TestInstallFromRegistry(t *testing.T) {
 	}
 	require.NoError(t, reg.Publish(t.Context(), tarballs...))
 
-	linuxX64 := platforms.All()[5]
-	require.Equal(t, "linux-x64", linuxX64.Name())
-	built, err := os.ReadFile(l.Binary(linuxX64))
+	// The glibc x64 package the launcher picks here: the x86-64-v3 ("AVX2")
+	// one when /proc/cpuinfo lists every flag of the level, else the
+	// baseline one (a hypervisor can hide flags its CPU has: LZCNT, say).
+	picked := launcherPick(t, root)
+	built, err := os.ReadFile(l.Binary(picked))
 	require.NoError(t, err)
+	pkgDir := "cli-" + picked.Name()
 
 	box, err := clients.NewSandbox(t.TempDir(), reg.URL, reg.Env())
 	require.NoError(t, err)
@@ -115,7 +118,7 @@ func TestInstallFromRegistry(t *testing.T) {
 			if !c.FastPath {
 				// Through the launcher, which stays JavaScript: pnpm's shim and
 				// yarn run it with node.
-				assert.True(t, strings.HasSuffix(ran, "/@agent-facets/cli-linux-x64/bin/facet"), "the launcher ran %s", ran)
+				assert.True(t, strings.HasSuffix(ran, "/@agent-facets/"+pkgDir+"/bin/facet"), "the launcher ran %s", ran)
 				if wrapper != "" {
 					launcher, err := os.ReadFile(filepath.Join(wrapper, "bin", "facet"))
 					require.NoError(t, err)
@@ -123,23 +126,23 @@ func TestInstallFromRegistry(t *testing.T) {
 				}
 				return
 			}
-			// The launcher's first call put the linux-x64 binary in its place:
+			// The launcher's first call put the picked binary in its place:
 			// the command is that binary (the same file, the very bytes that
 			// were built), and it runs with no launcher in between.
 			launcher := filepath.Join(wrapper, "bin", "facet")
 			// Beside the wrapper, or inside it for a global install.
-			platformBin := filepath.Join(wrapper, "node_modules", "@agent-facets", "cli-linux-x64", "bin", "facet")
+			platformBin := filepath.Join(wrapper, "node_modules", "@agent-facets", pkgDir, "bin", "facet")
 			if _, err := os.Stat(platformBin); err != nil {
-				platformBin = filepath.Join(filepath.Dir(wrapper), "@agent-facets", "cli-linux-x64", "bin", "facet")
+				platformBin = filepath.Join(filepath.Dir(wrapper), "@agent-facets", pkgDir, "bin", "facet")
 			}
 			li, err := os.Stat(launcher)
 			require.NoError(t, err)
 			pi, err := os.Stat(platformBin)
 			require.NoError(t, err)
-			assert.True(t, os.SameFile(li, pi), "bin/facet is a hard link to @agent-facets/cli-linux-x64's binary")
+			assert.True(t, os.SameFile(li, pi), "bin/facet is a hard link to @agent-facets/%s's binary", pkgDir)
 			runs, err := os.ReadFile(launcher)
 			require.NoError(t, err)
-			assert.Equal(t, built, runs, "the command is the linux-x64 binary")
+			assert.Equal(t, built, runs, "the command is the %s binary", picked.Name())
 			assert.Equal(t, realPath(t, launcher), ran, "run directly: no Node process started it")
 		})
 	}
@@ -291,7 +294,7 @@ func TestInstallFromRegistry(t *testing.T) {
 		launcher, err := os.ReadFile(filepath.Join(modules, "agent-facets", "bin", "facet"))
 		require.NoError(t, err)
 		assert.True(t, bytes.HasPrefix(launcher, []byte("#!/usr/bin/env node")), "nothing written in node_modules")
-		assert.Equal(t, realPath(t, filepath.Join(modules, "@agent-facets", "cli-linux-x64", "bin", "facet")), about(t, npmClient, dir)["path"])
+		assert.Equal(t, realPath(t, filepath.Join(modules, "@agent-facets", pkgDir, "bin", "facet")), about(t, npmClient, dir)["path"])
 	})
 
 	t.Run("npm install --omit=optional: facet explains what is missing", func(t *testing.T) {
@@ -304,12 +307,31 @@ func TestInstallFromRegistry(t *testing.T) {
 		assert.Empty(t, stdout)
 		for _, want := range []string{
 			"facet: your package manager did not install the facet binary for this machine.",
-			"agent-facets@1.2.3 runs one of these packages on linux x64 (glibc, AVX2), and none is installed:",
-			"  @agent-facets/cli-linux-x64\n",
+			"agent-facets@1.2.3 runs one of these packages on linux x64 (glibc, " + map[bool]string{true: "AVX2", false: "no AVX2"}[!picked.Baseline] + "), and none is installed:",
+			"  @agent-facets/" + pkgDir + "\n",
 			"--omit=optional or --no-optional",
 			"rm -rf node_modules package-lock.json && npm install",
 		} {
 			assert.Contains(t, stderr, want)
 		}
 	})
+}
+
+// launcherPick is the glibc x64 target whose package the launcher runs on
+// this machine, as its own x86-64-v3 test of /proc/cpuinfo tells
+// (platforms/npm/lib/fastpath.js).
+func launcherPick(t *testing.T, root string) platforms.Target {
+	t.Helper()
+	node := testenv.LookPath(t, "node", "install Node.js 20 or later")
+	script := `const fs = require('fs');
+console.log(require(process.argv[1]).cpuinfoV3(fs.readFileSync('/proc/cpuinfo', 'utf8')) === true);`
+	out, err := exec.Command(node, "-e", script, filepath.Join(root, "platforms", "npm", "lib", "fastpath.js")).Output()
+	require.NoError(t, err)
+	name := "linux-x64-baseline"
+	if strings.TrimSpace(string(out)) == "true" {
+		name = "linux-x64"
+	}
+	target, err := platforms.Lookup(name)
+	require.NoError(t, err)
+	return target
 }

@@ -120,9 +120,31 @@ function readSystemFile(file) {
 }
 
 /**
+ * The /proc/cpuinfo flags of the x86-64-v3 level (GOAMD64=v3), as Go's
+ * runtime checks it before main (runtime/asm_amd64.s): the v2 set (pni is
+ * SSE3, lahf_lm LAHF/SAHF in 64-bit mode) and AVX, AVX2, BMI1, BMI2, F16C,
+ * FMA, LZCNT (abm) and MOVBE. Linux lists avx only when the OS saves the AVX
+ * registers, which Go checks too (OSXSAVE, XCR0). platform.js uses it as well
+ * (it requires this file, not the other way round).
+ */
+const V3_CPUINFO_FLAGS = ['pni', 'ssse3', 'cx16', 'sse4_1', 'sse4_2', 'popcnt', 'lahf_lm',
+  'avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe'];
+
+/**
+ * Whether the first CPU in cpuinfo (the text of /proc/cpuinfo) has every
+ * x86-64-v3 flag, or null when it lists no flags.
+ */
+function cpuinfoV3(cpuinfo) {
+  const line = /^flags\s*:(.*)$/m.exec(cpuinfo);
+  if (!line) return null;
+  const flags = new Set(line[1].trim().split(/\s+/));
+  return V3_CPUINFO_FLAGS.every((f) => flags.has(f));
+}
+
+/**
  * What the choice of binary depends on, cheaply (no process, no Node report):
- * the OS and CPU, the C library this Node runs on (Linux), and AVX2 (Linux:
- * the first CPU's flags) or the CPU model elsewhere. A home, and so the cache,
+ * the OS and CPU, the C library this Node runs on (Linux), and x86-64-v3
+ * (Linux: the first CPU's flags) or the CPU model elsewhere. A home, and so the cache,
  * may be shared by machines that need different binaries (NFS, dev
  * containers). The host name is left out: it decides nothing, and containers
  * and laptops change it often. read(file) reads a file of /proc, or null.
@@ -133,8 +155,8 @@ function machineOf(platform = process.platform, arch = process.arch, read = read
     const maps = read('/proc/self/maps') || '';
     parts.push(/\bld-musl|\blibc\.musl/.test(maps) ? 'musl' : /\blibc[.-]/.test(maps) ? 'glibc' : 'libc?');
     if (arch === 'x64') {
-      const flags = /^flags\s*:(.*)$/m.exec(read('/proc/cpuinfo') || '');
-      parts.push(!flags ? 'avx2?' : /\bavx2\b/.test(flags[1]) ? 'avx2' : 'no-avx2');
+      const v3 = cpuinfoV3(read('/proc/cpuinfo') || '');
+      parts.push(v3 === null ? 'v3?' : v3 ? 'v3' : 'no-v3');
     }
   } else {
     let cpus = [];
@@ -239,6 +261,19 @@ function makeOwnDir(s, dir) {
   return ownDir(s, dir);
 }
 
+/**
+ * Removes file if it is there. On a file system mounted read-only, unlink
+ * fails with EROFS even for a file that is not there: that must not replace
+ * the error being handled, nor stop the caller from trying elsewhere.
+ */
+function removeQuietly(file) {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // nothing was written there
+  }
+}
+
 /** What identifies a binary file: a new or changed file invalidates the cache. */
 function identity(file) {
   const st = fs.statSync(file, { bigint: true });
@@ -307,7 +342,7 @@ function writeLookup(s, found, fastPath, retryAfter = 0) {
     } catch (err) {
       failure = err;
     } finally {
-      fs.rmSync(tmp, { force: true });
+      removeQuietly(tmp);
     }
   }
   throw failure;
@@ -619,8 +654,8 @@ function replace(s, binary) {
     }
     return stays ? 'replaced' : 'busy';
   } finally {
-    fs.rmSync(tmp, { force: true });
-    fs.rmSync(keep, { force: true });
+    removeQuietly(tmp);
+    removeQuietly(keep);
   }
 }
 
@@ -658,4 +693,4 @@ function optimize(s, found) {
   }
 }
 
-module.exports = { site, cacheDir, machineOf, commandLinks, canReplace, listProcesses, othersRunning, readLookup, writeLookup, optimize, forget };
+module.exports = { V3_CPUINFO_FLAGS, cpuinfoV3, site, cacheDir, machineOf, commandLinks, canReplace, listProcesses, othersRunning, readLookup, writeLookup, optimize, forget };

@@ -23,16 +23,182 @@ const TABLE = require('./platforms.json');
 /** The agent-facets package directory (this file is in its lib/). */
 const PACKAGE_DIR = path.join(__dirname, '..');
 
-/** The PowerShell probe for AVX2 on Windows: IsProcessorFeaturePresent(PF_AVX2_INSTRUCTIONS_AVAILABLE). */
-const WINDOWS_AVX2_PROBE =
-  "(Add-Type -MemberDefinition '[DllImport(\"kernel32.dll\")] public static extern bool " +
-  "IsProcessorFeaturePresent(uint f);' -Name K -Namespace W -PassThru)::IsProcessorFeaturePresent(40)";
+/**
+ * The Windows features IsProcessorFeaturePresent can tell of the x86-64-v3
+ * set (see V3_CPUINFO_FLAGS in fastpath.js): PF_SSE3 (13),
+ * PF_COMPARE_EXCHANGE128 (14, CX16), PF_SSSE3 (36), PF_SSE4_1 (37),
+ * PF_SSE4_2 (38), PF_AVX (39, also set only when the OS saves the AVX
+ * registers) and PF_AVX2 (40). Windows has no PF_ constant for BMI1, BMI2,
+ * FMA, F16C, LZCNT, MOVBE, POPCNT or LAHF: every CPU with AVX2 we know of has
+ * them, and should one lack them (a VM that masks them), the AVX2 build fails
+ * its --version check and the baseline one runs (see findBinary).
+ */
+const WINDOWS_V3_FEATURES = [13, 14, 36, 37, 38, 39, 40];
+
+/** The PowerShell probe: prints True when every feature of WINDOWS_V3_FEATURES is present. */
+const WINDOWS_V3_PROBE =
+  "$k = Add-Type -MemberDefinition '[DllImport(\"kernel32.dll\")] public static extern bool " +
+  "IsProcessorFeaturePresent(uint f);' -Name K -Namespace W -PassThru; " +
+  `@(${WINDOWS_V3_FEATURES.join(',')} | ForEach-Object { $k::IsProcessorFeaturePresent($_) }) -notcontains $false`;
+
+/**
+ * The x86-64-v3 features in macOS's sysctl machdep.cpu.features,
+ * machdep.cpu.leaf7_features and machdep.cpu.extfeatures (the names XNU
+ * gives CPUID's bits): the same set as V3_CPUINFO_FLAGS. OSXSAVE with AVX1.0
+ * says the OS saves the AVX registers.
+ */
+const MACOS_V3_FEATURES = ['SSE3', 'SSSE3', 'CX16', 'SSE4.1', 'SSE4.2', 'POPCNT', 'LAHF',
+  'AVX1.0', 'OSXSAVE', 'AVX2', 'BMI1', 'BMI2', 'FMA', 'F16C', 'LZCNT', 'MOVBE'];
+
+/**
+ * Commands are run by their full paths: Windows looks a bare name up in the
+ * current directory first, and PATH may name anything.
+ */
+const SYSCTL = '/usr/sbin/sysctl';
+
+/** Windows PowerShell, in the system directory (SystemRoot, C:\Windows by default). */
+function powershellPath(env) {
+  const root = env.SystemRoot || env.SYSTEMROOT;
+  const base = root && /^[A-Za-z]:[\\/]/.test(root) ? root : 'C:\\Windows'; // a drive's absolute path only
+  return path.win32.join(base, 'System32', 'WindowsPowerShell', 'v1.0', 'powershell.exe');
+}
+
+/**
+ * The CPUs, by Node's names (process.arch, npm's "cpu", the Go table's CPU),
+ * and how each object format names them: the ELF e_machine with the ELF
+ * class (32 or 64 bits) and byte order, the Mach-O cputype and the PE
+ * Machine. endian is left out where the CPU runs either byte order (ppc64 is
+ * big-endian on AIX, little-endian on Linux): the binary's must then be this
+ * Node's (os.endianness()), as it must for every ELF binary. A target added
+ * to platforms/platforms.go with a CPU of this table needs nothing more here;
+ * one with another CPU needs a row.
+ */
+const CPUS = [
+  { cpu: 'x64', elf: 62, bits: 64, endian: 'LE', macho: 0x01000007, pe: 0x8664 },
+  { cpu: 'arm64', elf: 183, bits: 64, endian: 'LE', macho: 0x0100000c, pe: 0xaa64 },
+  { cpu: 'ia32', elf: 3, bits: 32, endian: 'LE', macho: 7, pe: 0x14c },
+  { cpu: 'arm', elf: 40, bits: 32, endian: 'LE', macho: 12, pe: 0x1c4 },
+  { cpu: 'riscv64', elf: 243, bits: 64, endian: 'LE', pe: 0x5064 },
+  { cpu: 'loong64', elf: 258, bits: 64, endian: 'LE', pe: 0x6264 },
+  { cpu: 'ppc64', elf: 21, bits: 64, macho: 0x01000012 },
+  { cpu: 'ppc', elf: 20, bits: 32, endian: 'BE', macho: 18 },
+  { cpu: 's390x', elf: 22, bits: 64, endian: 'BE' },
+  { cpu: 's390', elf: 22, bits: 32, endian: 'BE' },
+  { cpu: 'mips', elf: 8, bits: 32, endian: 'BE' },
+  { cpu: 'mipsel', elf: 8, bits: 32, endian: 'LE' },
+  { cpu: 'mips64', elf: 8, bits: 64, endian: 'BE' },
+  { cpu: 'mips64el', elf: 8, bits: 64, endian: 'LE' },
+];
+
+/**
+ * The systems that run ELF binaries, by process.platform, and the ELF
+ * EI_OSABI values each takes: 0 (System V) is what most toolchains write,
+ * Go included, except for FreeBSD (9). Linux runs any OSABI, but a binary
+ * marked for another system makes that system's calls.
+ */
+const ELF_OSABI = { linux: [0, 3], android: [0, 3], freebsd: [0, 9], netbsd: [0, 2], openbsd: [0, 12], sunos: [0, 6] };
+
+/** The systems of each object format, by process.platform. */
+const FORMAT_OS = { ELF: Object.keys(ELF_OSABI), 'Mach-O': ['darwin'], PE: ['win32', 'cygwin'] };
+
+/** How many first bytes of a file readExecutable looks at. */
+const HEAD_SIZE = 4096;
+
+/**
+ * What an executable is built for, from its first bytes (a Buffer): {
+ * format, os (the platforms its format and ELF OSABI allow), cpus (Node's
+ * names: one, or a universal Mach-O's several; [] for a CPU not in CPUS),
+ * endian ('LE' or 'BE', ELF only), what (a description for people) }, or
+ * null when the bytes are no ELF, Mach-O or PE binary (a script, say: its
+ * interpreter decides) or too short to tell.
+ */
+function readExecutable(bytes) {
+  if (!bytes || bytes.length < 8) return null;
+  // ELF: e_ident, then e_type and e_machine in the file's byte order.
+  if (bytes.readUInt32BE(0) === 0x7f454c46 && bytes.length >= 20) {
+    const bits = { 1: 32, 2: 64 }[bytes[4]];
+    const endian = { 1: 'LE', 2: 'BE' }[bytes[5]];
+    if (!bits || !endian) return null;
+    const machine = endian === 'LE' ? bytes.readUInt16LE(18) : bytes.readUInt16BE(18);
+    const osabi = bytes[7];
+    const cpus = CPUS.filter((c) => c.elf === machine && c.bits === bits && (!c.endian || c.endian === endian)).map((c) => c.cpu);
+    return {
+      format: 'ELF',
+      os: FORMAT_OS.ELF.filter((p) => ELF_OSABI[p].includes(osabi)),
+      cpus,
+      endian,
+      what: `ELF ${cpus[0] || `machine ${machine}, ${bits}-bit ${endian}`}${osabi ? ` (OSABI ${osabi})` : ''}`,
+    };
+  }
+  // Mach-O: a thin binary in either byte order, or a universal (fat) one
+  // listing its slices in big-endian (fat_arch, or fat_arch_64 for 0xcafebabf).
+  // 0xcafebabe also starts Java class files, whose version (>= 45) reads as
+  // far more slices than a binary has.
+  const machoCPUs = (types) => CPUS.filter((c) => types.includes(c.macho)).map((c) => c.cpu);
+  for (const read of ['readUInt32LE', 'readUInt32BE']) {
+    const magic = bytes[read](0);
+    if (magic === 0xfeedface || magic === 0xfeedfacf) {
+      const type = bytes[read](4);
+      const cpus = machoCPUs([type]);
+      return { format: 'Mach-O', os: FORMAT_OS['Mach-O'], cpus, what: `Mach-O ${cpus[0] || `cputype ${type}`}` };
+    }
+  }
+  const fat = bytes.readUInt32BE(0);
+  if (fat === 0xcafebabe || fat === 0xcafebabf) {
+    const n = bytes.readUInt32BE(4);
+    const size = fat === 0xcafebabe ? 20 : 32;
+    if (n === 0 || n > 16 || bytes.length < 8 + n * size) return null;
+    const types = Array.from({ length: n }, (_, i) => bytes.readUInt32BE(8 + i * size));
+    const cpus = machoCPUs(types);
+    return { format: 'Mach-O', os: FORMAT_OS['Mach-O'], cpus, what: `Mach-O universal (${cpus.join(', ') || types.join(', ')})` };
+  }
+  // PE: the MZ stub points at the PE header, whose Machine follows its signature.
+  if (bytes.readUInt16BE(0) === 0x4d5a && bytes.length >= 0x40) {
+    const at = bytes.readUInt32LE(0x3c);
+    if (at + 6 > bytes.length || bytes.readUInt32BE(at) !== 0x50450000) return null;
+    const machine = bytes.readUInt16LE(at + 4);
+    const cpus = CPUS.filter((c) => c.pe === machine).map((c) => c.cpu);
+    return { format: 'PE', os: FORMAT_OS.PE, cpus, what: `PE ${cpus[0] || `machine 0x${machine.toString(16)}`}` };
+  }
+  return null;
+}
+
+/**
+ * Whether exe (from readExecutable) can run on host ({ platform, arch,
+ * endian, rosetta }): its format and OS are the host's, one of its CPUs is
+ * the host's CPU, and an ELF binary's byte order is the host's. A file that
+ * is no binary (a script), or a host of a system no format lists, passes:
+ * the kernel or the interpreter decides. On macOS an x64 Node may run under
+ * Rosetta on Apple silicon, which runs arm64 binaries: unless host.rosetta
+ * says it does not, arm64 passes there too (an Intel Mac refuses one with
+ * "Bad CPU type in executable", an error of spawn, never a run by /bin/sh).
+ */
+function runsOn(exe, host) {
+  if (!exe) return true;
+  const known = Object.values(FORMAT_OS).some((list) => list.includes(host.platform));
+  if (!known) return true;
+  if (!exe.os.includes(host.platform)) return false;
+  const cpus = host.platform === 'darwin' && host.arch === 'x64' && host.rosetta !== false ? ['x64', 'arm64'] : [host.arch];
+  if (!exe.cpus.some((c) => cpus.includes(c))) return false;
+  return exe.format !== 'ELF' || !host.endian || exe.endian === host.endian;
+}
+
+/**
+ * Why file cannot run on host, for people ("ELF arm64, not for linux x64"),
+ * or null when it may: its header says nothing against it, or it cannot be
+ * read (spawn then says why).
+ */
+function foreignBinary(io, file, host) {
+  const exe = readExecutable(io.head(file));
+  return runsOn(exe, host) ? null : `${exe.what}, not for ${host.platform} ${host.arch}`;
+}
 
 /** The real machine. */
 function systemIO() {
   return {
     platform: process.platform,
     arch: process.arch,
+    endian: os.endianness(),
     env: process.env,
     /** The text of a file, or null when it cannot be read. */
     readFile(file) {
@@ -44,6 +210,20 @@ function systemIO() {
     },
     exists(file) {
       return fs.existsSync(file);
+    },
+    /** The first bytes of a file (HEAD_SIZE at most), or null when it cannot be read. */
+    head(file) {
+      let fd;
+      try {
+        // Never waiting on a FIFO.
+        fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK || 0));
+        const buf = Buffer.alloc(HEAD_SIZE);
+        return buf.subarray(0, fs.readSync(fd, buf, 0, HEAD_SIZE, 0));
+      } catch {
+        return null;
+      } finally {
+        if (fd !== undefined) fs.closeSync(fd);
+      }
     },
     /** Runs a command; returns { status, signal, output } or null when it could not start. */
     run(command, args) {
@@ -106,27 +286,32 @@ function detectLibc(io) {
 }
 
 /**
- * Whether this x64 CPU has AVX2: true, false, or null when it cannot be told
- * (the caller then prefers the baseline build, which runs everywhere).
- * Windows has no cheap way to ask, so its answer is cached.
+ * Whether this x64 CPU runs the x86-64-v3 builds (GOAMD64=v3, "AVX2" in the
+ * package descriptions): true, false, or null when it cannot be told (the
+ * caller then prefers the baseline build, which runs everywhere). Linux reads
+ * the first CPU's flags, macOS asks sysctl for CPUID's features, Windows asks
+ * IsProcessorFeaturePresent through PowerShell (slow: its answer is cached).
  */
-function detectAVX2(io) {
+function detectV3(io) {
   switch (io.platform) {
     case 'linux': {
       const cpuinfo = io.readFile('/proc/cpuinfo');
-      return cpuinfo === null ? null : /^flags\s*:.*\bavx2\b/m.test(cpuinfo);
+      return cpuinfo === null ? null : fastpath.cpuinfoV3(cpuinfo);
     }
     case 'darwin': {
-      const r = io.run('sysctl', ['-n', 'hw.optional.avx2_0']);
-      return r && r.status === 0 ? r.output.trim() === '1' : null;
+      // Three lines: the leaf 1, leaf 7 and extended feature names.
+      const r = io.run(SYSCTL, ['-n', 'machdep.cpu.features', 'machdep.cpu.leaf7_features', 'machdep.cpu.extfeatures']);
+      if (!r || r.status !== 0) return null;
+      const have = new Set(r.output.split(/\s+/));
+      return MACOS_V3_FEATURES.every((f) => have.has(f));
     }
     case 'win32': {
       const cached = io.cache.get();
-      if (typeof cached.avx2 === 'boolean') return cached.avx2;
-      const encoded = Buffer.from(WINDOWS_AVX2_PROBE, 'utf16le').toString('base64');
-      const r = io.run('powershell.exe', ['-NoProfile', '-NonInteractive', '-EncodedCommand', encoded]);
-      const answer = r && r.status === 0 ? /true/i.test(r.output) : null;
-      if (answer !== null) io.cache.set({ ...cached, avx2: answer });
+      if (typeof cached.v3 === 'boolean') return cached.v3;
+      const encoded = Buffer.from(WINDOWS_V3_PROBE, 'utf16le').toString('base64');
+      const r = io.run(powershellPath(io.env), ['-NoProfile', '-NonInteractive', '-EncodedCommand', encoded]);
+      const answer = r && r.status === 0 ? /^\s*true\s*$/i.test(r.output) : null;
+      if (answer !== null) io.cache.set({ ...cached, v3: answer });
       return answer;
     }
     default:
@@ -137,17 +322,18 @@ function detectAVX2(io) {
 /** Whether this is an x64 Node translated by Rosetta on Apple silicon. */
 function detectRosetta(io) {
   if (io.platform !== 'darwin' || io.arch !== 'x64') return false;
-  const r = io.run('sysctl', ['-in', 'sysctl.proc_translated']);
+  const r = io.run(SYSCTL, ['-in', 'sysctl.proc_translated']);
   return Boolean(r && r.output.trim() === '1');
 }
 
-/** What the choice of binary depends on: { platform, arch, libc, avx2, rosetta }. */
+/** What the choice of binary depends on: { platform, arch, endian, libc, v3, rosetta }. */
 function detectHost(io) {
   return {
     platform: io.platform,
     arch: io.arch,
+    endian: io.endian,
     libc: io.platform === 'linux' ? detectLibc(io) : undefined,
-    avx2: io.arch === 'x64' ? detectAVX2(io) : undefined,
+    v3: io.arch === 'x64' ? detectV3(io) : undefined,
     rosetta: detectRosetta(io),
   };
 }
@@ -156,15 +342,15 @@ function detectHost(io) {
  * The packages that can run on host, best first:
  * 1. the CPU Node runs on; under Rosetta, arm64 first and x64 after;
  * 2. on Linux, the host's libc first (static binaries run on either);
- * 3. on x64, AVX2 builds first when the CPU has AVX2, baseline first otherwise
- *    (and when that is unknown).
+ * 3. on x64, the x86-64-v3 ("AVX2") builds first when the CPU runs them,
+ *    baseline first otherwise (and when that is unknown).
  */
 function candidates(table, host) {
   const cpus = host.rosetta ? ['arm64', host.arch] : [host.arch];
   const rank = (p) => [
     cpus.indexOf(p.cpu),
     p.libc && p.libc !== host.libc ? 1 : 0,
-    p.cpu === 'x64' && p.baseline === (host.avx2 === true) ? 1 : 0,
+    p.cpu === 'x64' && p.baseline === (host.v3 === true) ? 1 : 0,
   ];
   return table.packages
     .filter((p) => p.os === host.platform && cpus.includes(p.cpu))
@@ -194,12 +380,15 @@ function reportedVersion(output) {
   return tokens[tokens.length - 1] || '';
 }
 
-/** Describes host for people: "linux x64 (glibc, AVX2)". */
+/**
+ * Describes host for people: "linux x64 (glibc, AVX2)". AVX2 names the
+ * x86-64-v3 level here, as in the packages' descriptions.
+ */
 function describeHost(host) {
   const details = [];
   if (host.libc) details.push(host.libc);
-  if (host.avx2 === true) details.push('AVX2');
-  if (host.avx2 === false) details.push('no AVX2');
+  if (host.v3 === true) details.push('AVX2');
+  if (host.v3 === false) details.push('no AVX2');
   if (host.rosetta) details.push('Rosetta');
   return `${host.platform} ${host.arch}` + (details.length ? ` (${details.join(', ')})` : '');
 }
@@ -223,21 +412,30 @@ function overrideOf(env) {
 }
 
 /**
- * Finds the binary to run: the first candidate that is installed. Given a
- * version, it checks each installed candidate too, and takes the first that
+ * Finds the binary to run: the first candidate that is installed and built
+ * for this machine (its header says so: a package copied from another
+ * machine, or a binary that an emulator would run, is passed over). Given a
+ * version, it checks each such candidate too, and takes the first that
  * prints that exact version for --version and exits 0 (a wrong AVX2 guess
  * fails here, not in the user's command); when none does, the first installed
  * all the same, whose own error then says what is wrong.
- * Returns { path, source, checked } or { path: null, host, candidates }.
+ * Returns { path, source, checked } or { path: null, host, candidates, mismatched }
+ * (mismatched: "package: why" of each candidate built for another machine).
  */
 function findBinary(io, options = {}) {
   const resolve = options.resolve || resolveFromPackage;
   const host = detectHost(io);
   const list = candidates(TABLE, host);
+  const mismatched = [];
   let first = null;
   for (const entry of list) {
     const bin = locate(entry, resolve);
     if (!bin || !io.exists(bin)) continue;
+    const why = foreignBinary(io, bin, host);
+    if (why) {
+      mismatched.push(`${entry.package}: ${why}`);
+      continue;
+    }
     if (options.version === undefined) return { path: bin, source: entry.package, checked: false };
     first = first || { path: bin, source: entry.package, checked: false };
     const r = io.run(bin, ['--version']);
@@ -245,7 +443,7 @@ function findBinary(io, options = {}) {
       return { path: bin, source: entry.package, checked: true };
     }
   }
-  return first || { path: null, host, candidates: list };
+  return first || { path: null, host, candidates: list, mismatched };
 }
 
 /** The project directory whose node_modules holds this package, or null. */
@@ -302,6 +500,9 @@ function notFoundMessage(host, list, evidence, version) {
     '  - package-lock.json was made on another OS and lacks this platform\'s packages (npm/cli#4828);',
     '  - node_modules was copied from another machine (from the host into a Docker image, for example).',
   ];
+  if (evidence.mismatched && evidence.mismatched.length) {
+    lines.push('', 'Installed, but built for another machine:', ...evidence.mismatched.map((m) => `  ${m}`));
+  }
   if (evidence.foreign.length) {
     lines.push('', `Found instead: ${evidence.foreign.join(', ')}, built for another machine: node_modules was copied or installed elsewhere.`);
   }
@@ -321,29 +522,79 @@ function notFoundMessage(host, list, evidence, version) {
 }
 
 /**
- * Runs file with args, stdio inherited (and env, this process's by default),
- * and ends this process the way the child ended: with its exit code, or by
- * re-raising the signal that killed it (128 + its number where it cannot be
- * re-raised), never with 0 for a crash. onSpawnError(err) is called instead
- * when the file cannot be started.
+ * The signals whose default action dumps core (signal(7)): a launcher that
+ * re-raised one would dump a core of Node, or have Node write a crash report,
+ * for a crash of the binary. For these, and for SIGUSR1 (Node starts its
+ * inspector on it, and says so), the launcher exits with 128 + the signal's
+ * number quietly, as a shell reports such a death. It re-raises the others.
  */
-function run(file, args, onSpawnError, env = process.env) {
-  let child = null;
-  // Ctrl-C and Ctrl-\ reach the child from the terminal directly; waiting for
-  // it to decide keeps this process alive meanwhile. Signals sent to this
-  // process alone are passed on. The listeners go in before the child starts,
-  // so that no signal finds this process unprepared; their callbacks run after
-  // spawn() has returned.
-  const handlers = {};
-  if (process.platform !== 'win32') {
-    for (const sig of ['SIGINT', 'SIGQUIT']) handlers[sig] = () => {};
-    for (const sig of ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']) handlers[sig] = () => child && child.kill(sig);
-  }
-  for (const [sig, h] of Object.entries(handlers)) process.on(sig, h);
-  const unlisten = () => {
-    for (const [sig, h] of Object.entries(handlers)) process.removeListener(sig, h);
+const QUIET_SIGNALS = new Set(['SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV',
+  'SIGSYS', 'SIGXCPU', 'SIGXFSZ', 'SIGUSR1']);
+
+/**
+ * The signals the launcher listens to while the binary runs, by platform:
+ * forward ones it passes on to the binary, wait ones it only outlives.
+ *
+ * Unix: every signal that ends a process and that a user sends is passed
+ * on, SIGINT and SIGQUIT too. The terminal's Ctrl-C and Ctrl-\ reach the
+ * binary by themselves (it is in the terminal's foreground process group with
+ * the launcher), and then the launcher's copy reaches it once more within a
+ * millisecond: the launcher cannot tell a signal from the terminal from one
+ * sent to it alone (kill -INT <pid>, a supervisor), and a binary that never
+ * got the latter would run on while the launcher did nothing. A second SIGINT
+ * right after the first is what npm run (which forwards SIGINT and SIGTERM)
+ * and foreground-child do too; facet ends on the first. Nothing is passed on
+ * once the binary has exited.
+ *
+ * Windows: Ctrl-C, Ctrl-Break and closing the console reach every process of
+ * the console, the binary included, which decides; Node would end at once
+ * without a listener, leaving the binary running and the shell's prompt
+ * printed over its output. The launcher waits for it instead (child.kill()
+ * there would end it at once, with no chance to clean up).
+ */
+function signalsFor(platform) {
+  if (platform === 'win32') return { forward: [], wait: ['SIGINT', 'SIGBREAK', 'SIGHUP'] };
+  return { forward: ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'], wait: [] };
+}
+
+/** This process, as run() uses it; tests pass a fake. */
+function systemProcess() {
+  return {
+    platform: process.platform,
+    pid: process.pid,
+    on: (sig, h) => process.on(sig, h),
+    off: (sig, h) => process.removeListener(sig, h),
+    kill: (pid, sig) => process.kill(pid, sig),
+    exit: (code) => process.exit(code),
+    spawn: (file, args, options) => childProcess.spawn(file, args, options),
   };
-  child = childProcess.spawn(file, args, { stdio: 'inherit', env });
+}
+
+/**
+ * Runs file with args, stdio inherited (and env, this process's by default),
+ * passes signals on (see signalsFor), and ends this process the way the child
+ * ended: with its exit code, or by re-raising the signal that killed it (128 +
+ * its number for QUIET_SIGNALS, and where it cannot be re-raised), never with
+ * 0 for a crash. onSpawnError(err) is called instead when the file cannot be
+ * started. sys is this process (systemProcess()).
+ */
+function run(file, args, onSpawnError, env = process.env, sys = systemProcess()) {
+  let child = null;
+  // The listeners go in before the child starts, so that no signal finds this
+  // process unprepared; their callbacks run after spawn() has returned.
+  const { forward, wait } = signalsFor(sys.platform);
+  const handlers = {};
+  for (const sig of wait) handlers[sig] = () => {};
+  for (const sig of forward) {
+    handlers[sig] = () => {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill(sig);
+    };
+  }
+  for (const [sig, h] of Object.entries(handlers)) sys.on(sig, h);
+  const unlisten = () => {
+    for (const [sig, h] of Object.entries(handlers)) sys.off(sig, h);
+  };
+  child = sys.spawn(file, args, { stdio: 'inherit', env });
   child.on('error', (err) => {
     unlisten();
     onSpawnError(err);
@@ -351,10 +602,11 @@ function run(file, args, onSpawnError, env = process.env) {
   child.on('exit', (code, signal) => {
     unlisten();
     if (signal) {
-      process.kill(process.pid, signal);
-      process.exit(128 + (os.constants.signals[signal] || 0));
+      if (!QUIET_SIGNALS.has(signal)) sys.kill(sys.pid, signal);
+      sys.exit(128 + (os.constants.signals[signal] || 0));
+      return;
     }
-    process.exit(code === null ? 1 : code);
+    sys.exit(code === null ? 1 : code);
   });
 }
 
@@ -376,9 +628,19 @@ function locatePackage(name) {
  */
 function main(args) {
   const io = systemIO();
+  // This machine as far as it is known without a process or Node's report.
+  const thisMachine = { platform: io.platform, arch: io.arch, endian: io.endian };
   const start = (found, env) => {
     if (!found.path) {
-      process.stderr.write(notFoundMessage(found.host, found.candidates, diagnose(io, found.candidates), packageVersion()));
+      const evidence = { ...diagnose(io, found.candidates), mismatched: found.mismatched };
+      process.stderr.write(notFoundMessage(found.host, found.candidates, evidence, packageVersion()));
+      process.exit(1);
+    }
+    // Never exec a binary of another machine: the kernel refuses it with
+    // ENOEXEC, and /bin/sh then reads it as a script ("Syntax error").
+    const why = foreignBinary(io, found.path, thisMachine);
+    if (why) {
+      process.stderr.write(`facet: cannot run ${found.path} (from ${found.source}): it is built for another machine (${why})\n`);
       process.exit(1);
     }
     run(found.path, args, (err) => {
@@ -399,7 +661,10 @@ function main(args) {
     start(found);
   };
   const cached = fastpath.readLookup(here);
-  if (!cached) {
+  // A cached binary built for another machine (its file replaced by one of
+  // another machine's, a cache shared with one) is forgotten, and looked up.
+  if (!cached || foreignBinary(io, cached.path, thisMachine)) {
+    if (cached) fastpath.forget(here);
     lookUp();
     return;
   }
@@ -416,7 +681,8 @@ module.exports = {
   systemIO,
   detectHost,
   detectLibc,
-  detectAVX2,
+  detectV3,
+  powershellPath,
   detectRosetta,
   candidates,
   locate,
@@ -426,6 +692,11 @@ module.exports = {
   findBinary,
   diagnose,
   notFoundMessage,
+  CPUS,
+  readExecutable,
+  runsOn,
+  QUIET_SIGNALS,
+  signalsFor,
   run,
   main,
 };

@@ -36,32 +36,32 @@ test('the cache lives in the user\'s cache directory', () => {
   assert.equal(a.cacheName, at('/a/node_modules/agent-facets').cacheName, 'stable');
 });
 
-test('the machine a lookup is for: OS, CPU, and on Linux the libc and AVX2, not the host name', () => {
+test('the machine a lookup is for: OS, CPU, and on Linux the libc and x86-64-v3, not the host name', () => {
   const m = fastpath.machineOf();
   assert.ok(m.startsWith(`${process.platform} ${process.arch} `), m);
   if (os.hostname()) assert.ok(!m.split(' ').includes(os.hostname()), 'containers and laptops change their names');
   if (process.platform === 'linux') {
     assert.match(m, / (glibc|musl)( |$)/, 'this Node\'s libc is known');
-    if (process.arch === 'x64') assert.match(m, / (avx2|no-avx2)$/);
+    if (process.arch === 'x64') assert.match(m, / (v3|no-v3)$/);
   }
 });
 
-test('the machine\'s libc and AVX2 come from /proc/self/maps and /proc/cpuinfo', () => {
+test('the machine\'s libc and x86-64-v3 come from /proc/self/maps and /proc/cpuinfo', () => {
   const glibcMaps = '7f0000-7f1000 r-xp 00000000 08:01 1234 /usr/lib/x86_64-linux-gnu/libc.so.6\n';
   const muslMaps = '7f0000-7f1000 r-xp 00000000 08:01 1234 /lib/ld-musl-x86_64.so.1\n';
-  const avx2 = 'processor\t: 0\nflags\t\t: fpu sse2 avx avx2 bmi2\n';
-  const noAVX2 = 'processor\t: 0\nflags\t\t: fpu sse2 avx\n';
+  const v3 = `processor\t: 0\nflags\t\t: fpu sse2 ${fastpath.V3_CPUINFO_FLAGS.join(' ')}\n`;
+  const avx2Only = 'processor\t: 0\nflags\t\t: fpu sse2 avx avx2\n';
   const machine = (maps, cpuinfo) => fastpath.machineOf('linux', 'x64', (file) => ({ '/proc/self/maps': maps, '/proc/cpuinfo': cpuinfo })[file] ?? null);
-  assert.equal(machine(glibcMaps, avx2), 'linux x64 glibc avx2');
-  assert.equal(machine(muslMaps, avx2), 'linux x64 musl avx2');
-  assert.equal(machine(glibcMaps, noAVX2), 'linux x64 glibc no-avx2');
-  assert.equal(machine(null, null), 'linux x64 libc? avx2?', 'unreadable');
+  assert.equal(machine(glibcMaps, v3), 'linux x64 glibc v3');
+  assert.equal(machine(muslMaps, v3), 'linux x64 musl v3');
+  assert.equal(machine(glibcMaps, avx2Only), 'linux x64 glibc no-v3');
+  assert.equal(machine(null, null), 'linux x64 libc? v3?', 'unreadable');
   // The same verdict as the launcher's choice of binary.
-  for (const cpuinfo of [avx2, noAVX2]) {
-    const chosen = platform.detectAVX2({ platform: 'linux', readFile: () => cpuinfo });
-    assert.equal(machine(glibcMaps, cpuinfo).endsWith(chosen ? ' avx2' : ' no-avx2'), true, cpuinfo);
+  for (const cpuinfo of [v3, avx2Only]) {
+    const chosen = platform.detectV3({ platform: 'linux', readFile: () => cpuinfo });
+    assert.equal(machine(glibcMaps, cpuinfo).endsWith(chosen ? ' v3' : ' no-v3'), true, cpuinfo);
   }
-  assert.equal(fastpath.machineOf('linux', 'arm64', () => muslMaps), 'linux arm64 musl', 'AVX2 only on x64');
+  assert.equal(fastpath.machineOf('linux', 'arm64', () => muslMaps), 'linux arm64 musl', 'x86-64-v3 only on x64');
 });
 
 test('never on Windows or in a PnP zip, whatever the layout', (t) => {

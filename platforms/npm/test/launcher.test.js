@@ -212,58 +212,143 @@ test('exit codes pass through', { skip: !unix }, (t) => {
   }
 });
 
-test('a death by signal is re-raised, never turned into 0', { skip: !unix }, (t) => {
+test('a death by signal is re-raised: the launcher dies by the same signal', { skip: process.platform !== 'linux' }, (t) => {
   const p = project(t);
-  for (const [sig, n] of [['SIGSEGV', 11], ['SIGILL', 4], ['SIGKILL', 9], ['SIGTERM', 15], ['SIGINT', 2]]) {
+  for (const sig of ['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2']) {
     const r = launch(p, [], { FACET_BIN_OVERRIDE: script(t, `kill -${sig.slice(3)} $$`) });
-    if (process.platform === 'linux') {
-      assert.deepEqual([r.status, r.signal], [null, sig], `${sig}: re-raised, the launcher dies by it too`);
-    } else {
-      // Where Node cannot re-raise it, the status is 128 + n.
-      assert.ok(r.signal === sig || r.status === 128 + n, `${sig}: status ${r.status}, signal ${r.signal}`);
-    }
+    assert.deepEqual([r.status, r.signal, r.stderr], [null, sig, ''], `${sig}: re-raised, the launcher dies by it too`);
   }
 });
 
-test('Ctrl-C and Ctrl-\\ leave the decision to the binary: the launcher outlives them', { skip: !unix }, async (t) => {
+test('a death by a core-dumping signal ends the launcher with 128 + n, with no core or report of Node\'s', { skip: !unix }, (t) => {
   const p = project(t);
-  // A stand-in that says it runs, waits for a line on its stdin (the
-  // launcher's), then exits 5.
-  const bin = script(t, 'echo ready; read line; exit 5');
-  for (const sig of ['SIGINT', 'SIGQUIT']) {
-    const child = childProcess.spawn(process.execPath, [p.launcher], { env: envOf(p, { FACET_BIN_OVERRIDE: bin }), stdio: ['pipe', 'pipe', 'inherit'] });
-    t.after(() => child.kill('SIGKILL'));
-    const ended = new Promise((resolve) => child.on('exit', (...a) => resolve(a)));
-    await new Promise((resolve) => child.stdout.once('data', resolve)); // the binary runs
-    child.kill(sig); // the launcher alone: the terminal sends the binary its own
-    child.stdin.end('done\n');
-    assert.deepEqual(await ended, [5, null], `${sig}: the launcher ends as the binary did`);
+  // Core files would land in this directory: the launcher's limit is raised,
+  // the stand-in's own is 0.
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-core-'));
+  t.after(() => fs.rmSync(cwd, { recursive: true, force: true }));
+  for (const sig of ['SIGSEGV', 'SIGABRT', 'SIGQUIT', 'SIGILL', 'SIGBUS', 'SIGFPE', 'SIGTRAP', 'SIGSYS', 'SIGUSR1']) {
+    const bin = script(t, `ulimit -c 0; kill -${sig.slice(3)} $$`);
+    const r = childProcess.spawnSync('sh', ['-c', 'ulimit -c unlimited 2>/dev/null; exec "$0" "$1"', process.execPath, p.launcher],
+      { cwd, encoding: 'utf8', env: envOf(p, { FACET_BIN_OVERRIDE: bin }) });
+    assert.deepEqual([r.status, r.signal, r.stderr], [128 + os.constants.signals[sig], null, ''], `${sig}: exits quietly`);
+    assert.deepEqual(fs.readdirSync(cwd), [], `${sig}: no core, no report`);
   }
 });
 
-test('a signal sent to the launcher reaches the binary', { skip: !unix }, async (t) => {
-  const p = project(t);
-  const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'facet-sig-')), 'got');
-  // A stand-in with no children of its own: it notes the signal and exits 3,
-  // or gives up by itself after a minute.
+/**
+ * Starts the launcher with a stand-in binary (Node) that prints each SIGINT,
+ * SIGQUIT and SIGTERM it gets, says "ready", and exits 3 once its stdin ends
+ * (it waits for the test, never for a clock). Given group, the launcher
+ * leads a process group of its own, as a shell's job does. until(n) resolves
+ * once the binary has printed n signals, with their names.
+ */
+async function signalled(t, p, group = false) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-sig-bin-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const bin = path.join(dir, 'facet');
   fs.writeFileSync(bin, `#!${process.execPath}
-process.on('SIGTERM', () => { require('fs').writeFileSync(${JSON.stringify(marker)}, 'TERM'); process.exit(3); });
-setTimeout(() => process.exit(9), 60000);
+for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTERM']) process.on(sig, () => console.log(sig));
+process.stdin.on('end', () => process.exit(3)).resume();
 console.log('ready');
 `, { mode: 0o755 });
   const child = childProcess.spawn(process.execPath, [p.launcher], {
-    env: { ...process.env, FACET_BIN_OVERRIDE: bin },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: envOf(p, { FACET_BIN_OVERRIDE: bin }), stdio: ['pipe', 'pipe', 'inherit'], detached: group,
   });
   t.after(() => child.kill('SIGKILL'));
-  await new Promise((resolve) => child.stdout.once('data', resolve)); // the binary runs
-  child.kill('SIGTERM');
-  const [code, signal] = await new Promise((resolve) => child.on('exit', (...a) => resolve(a)));
-  assert.deepEqual([code, signal], [3, null], 'the launcher exits as the binary did');
-  assert.equal(fs.readFileSync(marker, 'utf8'), 'TERM');
+  const ended = new Promise((resolve) => child.on('exit', (...a) => resolve(a)));
+  let out = '';
+  const lines = () => out.split('\n').filter((l) => l && l !== 'ready');
+  const waiters = [];
+  child.stdout.on('data', (d) => {
+    out += d;
+    for (const w of waiters.splice(0)) w();
+  });
+  const until = async (n) => {
+    while (lines().length < n || !out.startsWith('ready\n')) await new Promise((resolve) => waiters.push(resolve));
+    return lines();
+  };
+  await until(0); // the binary runs, its listeners in
+  return { child, ended, until };
+}
+
+test('a signal sent to the launcher alone reaches the binary, which decides: SIGINT and SIGQUIT too', { skip: !unix }, async (t) => {
+  const p = project(t);
+  for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTERM']) {
+    const { child, ended, until } = await signalled(t, p);
+    child.kill(sig); // the launcher alone, as kill -INT <its pid> does
+    assert.deepEqual(await until(1), [sig], `${sig}: passed on`);
+    child.stdin.end();
+    assert.deepEqual(await ended, [3, null], `${sig}: the launcher ends as the binary did`);
+  }
+});
+
+test('Ctrl-C and Ctrl-\\ from the terminal (the whole process group): the launcher outlives them, the binary decides', { skip: !unix }, async (t) => {
+  const p = project(t);
+  for (const sig of ['SIGINT', 'SIGQUIT']) {
+    const { child, ended, until } = await signalled(t, p, true);
+    process.kill(-child.pid, sig); // the terminal's way: every process of the foreground group
+    await until(1);
+    child.stdin.end();
+    assert.deepEqual(await ended, [3, null], `${sig}: the launcher ends as the binary did`);
+    // Its own from the terminal, then the launcher's copy, unless the kernel
+    // merged the two (a signal pending is not queued twice).
+    assert.ok(['1', '2'].includes(String((await until(1)).length)), `${sig}: once or twice`);
+    assert.ok((await until(1)).every((l) => l === sig));
+  }
+});
+
+/**
+ * The first bytes of a Linux binary for another CPU than this one's (arm64,
+ * or x64 on arm64): the kernel refuses it with ENOEXEC, after which spawn
+ * would have /bin/sh read it as a script ("Syntax error").
+ */
+function foreignELF() {
+  const b = Buffer.alloc(64);
+  b.writeUInt32BE(0x7f454c46, 0);
+  b[4] = 2; // 64-bit
+  b[5] = 1; // little-endian
+  b[6] = 1;
+  b.writeUInt16LE(2, 16); // an executable
+  b.writeUInt16LE(process.arch === 'arm64' ? 62 : 183, 18);
+  return Buffer.concat([b, Buffer.from('\n)(\n')]);
+}
+
+test('a binary built for another machine is never run: the next candidate is, or the message says so', { skip: process.platform !== 'linux' }, (t) => {
+  const [best, second] = HOST_CANDIDATES.map((e) => e.package);
+  const p = project(t, { [best]: honest(best), [second]: honest(second) }, 'shim');
+  fs.writeFileSync(p.binaries[best], foreignELF()); // node_modules copied from another machine, say
+  const r = command(p, ['x']);
+  assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${second}\nargs: x\n`, '']);
+
+  const alone = project(t, { [best]: honest(best) }, 'shim');
+  fs.writeFileSync(alone.binaries[best], foreignELF());
+  const none = command(alone, ['x']);
+  assert.equal(none.status, 1, none.stderr);
+  assert.doesNotMatch(none.stderr, /Syntax error/);
+  assert.ok(none.stderr.includes(`Installed, but built for another machine:\n  ${best}: ELF ${process.arch === 'arm64' ? 'x64' : 'arm64'}, not for linux ${process.arch}\n`), none.stderr);
+  assert.ok(!fs.existsSync(alone.cache), 'nothing cached');
+
+  const override = path.join(p.dir, 'foreign-facet');
+  fs.writeFileSync(override, foreignELF(), { mode: 0o755 });
+  const o = launch(p, ['x'], { FACET_BIN_OVERRIDE: override });
+  assert.equal(o.status, 1);
+  assert.match(o.stderr, /^facet: cannot run .*foreign-facet \(from FACET_BIN_OVERRIDE\): it is built for another machine \(ELF \w+, not for linux \w+\)\n$/);
+});
+
+test('a cached binary that is now built for another machine is forgotten, and looked up again', { skip: process.platform !== 'linux' }, (t) => {
+  const [best, second] = HOST_CANDIDATES.map((e) => e.package);
+  const p = project(t, { [best]: honest(best), [second]: honest(second) }, 'shim');
+  assert.match(command(p).stdout, new RegExp(`from ${best}\n`));
+  // The cached binary's file now holds another machine's binary, and the
+  // cache entry names that very file (size, mtime, inode): the cache alone
+  // would run it.
+  const { file, entry } = cached(p);
+  fs.writeFileSync(p.binaries[best], foreignELF());
+  const st = fs.statSync(p.binaries[best], { bigint: true });
+  fs.writeFileSync(file, JSON.stringify({ ...entry, size: String(st.size), mtime: String(st.mtimeNs), ino: String(st.ino) }));
+  const r = command(p, ['y']);
+  assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${second}\nargs: y\n`, '']);
+  assert.equal(cached(p).entry.path, p.binaries[second], 'the lookup now names the binary that runs');
 });
 
 test('nothing installed: one clear message with the candidates, causes and repair', { skip: !unix }, (t) => {
@@ -487,6 +572,32 @@ fs.renameSync = function (from, to) {
   assert.equal(command(p, ['y']).status, 0);
   assertLauncher(p, 'a later run does not try again');
   assert.equal(checks(p), 1, 'it runs the cached binary');
+});
+
+test('a home on a read-only file system: the lookup is cached in the temporary directory, nothing printed', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: started(best) }, 'shim');
+  // Every change under the home fails as on a read-only mount, which root
+  // cannot write either: unlink too, even of a file that is not there.
+  const readOnly = path.join(p.dir, 'read-only-home.cjs');
+  fs.writeFileSync(readOnly, `const fs = require('fs');
+const home = ${JSON.stringify(p.home)};
+const erofs = (f) => { if (String(f).startsWith(home)) throw Object.assign(new Error('EROFS: read-only file system, ' + f), { code: 'EROFS' }); };
+for (const name of ['writeFileSync', 'mkdirSync', 'renameSync', 'rmSync', 'unlinkSync', 'openSync']) {
+  const real = fs[name];
+  fs[name] = function (f, ...rest) {
+    if (name !== 'openSync' || /w|a|\\+/.test(String(rest[0]))) erofs(f);
+    return real.call(this, f, ...rest);
+  };
+}\n`);
+  fs.mkdirSync(p.cache, { recursive: true, mode: 0o700 }); // there, but not writable
+  for (const arg of ['first', 'second']) {
+    const r = command(p, [arg], { NODE_OPTIONS: `--require ${readOnly}` });
+    assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`, ''], arg);
+  }
+  assert.deepEqual(fs.readdirSync(p.cache), [], 'nothing written in the home');
+  assert.equal(cached(p, p.tmpCache).entry.path, p.binaries[best], 'the next place was tried');
+  assert.equal(checks(p), 1, 'the second call ran the cached binary');
 });
 
 test('under Plug\'n\'Play the launcher is left as it is', { skip: !unix }, (t) => {
