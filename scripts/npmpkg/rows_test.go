@@ -84,19 +84,29 @@ func TestAddingATargetIsOneRow(t *testing.T) {
 	// The launcher of the packed wrapper offers each new package on its own
 	// machine, and nothing else there.
 	node := testenv.LookPath(t, "node", "install Node.js 20 or later")
-	script := `const p = require(process.argv[1]);
+	// Its header check takes each new binary for its own machine only.
+	script := `const fs = require('fs');
+const [lib, bsd, rv] = process.argv.slice(1);
+const p = require(lib);
 const pick = (host) => p.candidates(p.TABLE, { rosetta: false, ...host }).map((e) => e.package);
-console.log(JSON.stringify([
-  pick({ platform: 'freebsd', arch: 'x64' }),
-  pick({ platform: 'linux', arch: 'riscv64', libc: 'glibc' }),
-  pick({ platform: 'linux', arch: 'riscv64', libc: 'musl' }),
-]));`
+const runs = (file, host) => p.runsOn(p.readExecutable(fs.readFileSync(file)), { rosetta: false, ...host });
+const freebsd = { platform: 'freebsd', arch: 'x64' };
+const riscv = { platform: 'linux', arch: 'riscv64', libc: 'glibc', endian: 'LE' };
+const linux = { platform: 'linux', arch: 'x64', libc: 'glibc', endian: 'LE' };
+console.log(JSON.stringify({
+  picks: [pick(freebsd), pick(riscv), pick({ ...riscv, libc: 'musl' })],
+  runs: [runs(bsd, freebsd), runs(bsd, linux), runs(rv, riscv), runs(rv, linux)],
+}));`
 	out, err := exec.CommandContext(t.Context(), node, "-e", script,
-		filepath.Join(l.PackageDir(platforms.Wrapper), "lib", "platform.js")).CombinedOutput()
+		filepath.Join(l.PackageDir(platforms.Wrapper), "lib", "platform.js"), l.Binary(freebsd), l.Binary(riscv)).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	var picks [][]string
-	require.NoError(t, json.Unmarshal(out, &picks), "%s", out)
-	assert.Equal(t, [][]string{{freebsd.Package()}, {riscv.Package()}, {riscv.Package()}}, picks)
+	var launcher struct {
+		Picks [][]string
+		Runs  []bool
+	}
+	require.NoError(t, json.Unmarshal(out, &launcher), "%s", out)
+	assert.Equal(t, [][]string{{freebsd.Package()}, {riscv.Package()}, {riscv.Package()}}, launcher.Picks)
+	assert.Equal(t, []bool{true, false, true, false}, launcher.Runs, "freebsd on freebsd, not linux; riscv64 on linux riscv64, not x64")
 
 	// The README's table and the CI matrix are derived from the same rows.
 	md := table.MarkdownTable()
