@@ -129,11 +129,10 @@ type about struct {
 // describe collects the facts: the stamp, the build information and the
 // executable's resolved path.
 func describe() about {
-	a := about{Version: "0.0.0-unstamped", Commit: "unknown", Go: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
-	if parts := strings.Split(stamp, "/"); len(parts) == 4 {
-		a.Version, a.Commit = parts[1], parts[2]
-	}
-	if info, ok := debug.ReadBuildInfo(); ok {
+	a := about{Go: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
+	info, _ := debug.ReadBuildInfo()
+	a.Version, a.Commit = identify(stamp, info)
+	if info != nil {
 		for _, s := range info.Settings {
 			switch s.Key {
 			case "GOAMD64":
@@ -150,6 +149,35 @@ func describe() about {
 		a.Path = exe
 	}
 	return a
+}
+
+// unstamped is the version of a binary that says nothing of its version.
+const unstamped = "0.0.0-unstamped"
+
+// identify returns the version and commit of this binary: the stamp the
+// release build links in (see stamp), else what the go command recorded in
+// the build information (info, nil when there is none). go install
+// github.com/agent-facets/facets/cmd/facet@v1.2.3 records the main module's
+// version, v1.2.3, printed as 1.2.3; go build in a checkout may record a
+// pseudo-version and the commit (vcs.revision). A binary that says neither
+// is 0.0.0-unstamped, of commit unknown.
+func identify(stamp string, info *debug.BuildInfo) (version, commit string) {
+	if parts := strings.Split(stamp, "/"); len(parts) == 4 {
+		return parts[1], parts[2]
+	}
+	version, commit = unstamped, "unknown"
+	if info == nil {
+		return version, commit
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		version = strings.TrimPrefix(v, "v")
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && s.Value != "" {
+			commit = s.Value
+		}
+	}
+	return version, commit
 }
 
 // levelSuffix renders the CPU level for the human-readable version output.

@@ -59,7 +59,7 @@ func buildConfig(ctx context.Context, env Env, targets []platforms.Target) (buil
 		Override: env.Getenv("FACET_VERSION"),
 		Tag:      job.Tag,
 		Commit:   job.SHA1,
-		Git:      version.GitIn(env.Root),
+		Git:      version.Checkout(ctx, env.Root),
 	})
 	if err != nil {
 		return build.Config{}, err

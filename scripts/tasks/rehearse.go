@@ -69,7 +69,7 @@ func ReleaseJobs() []CIJob {
 // agent-facets with npm and runs it. Each step's output goes to a log; a
 // summary says how each went. Nothing is left running, also when interrupted.
 func Rehearse(ctx context.Context, env Env) error {
-	v, err := version.Resolve(ctx, version.Inputs{Override: env.Getenv("FACET_VERSION"), Git: version.GitIn(env.Root)})
+	v, err := version.Resolve(ctx, version.Inputs{Override: env.Getenv("FACET_VERSION"), Git: version.Checkout(ctx, env.Root)})
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
 	}
@@ -81,13 +81,19 @@ func Rehearse(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
 	}
-	r := &rehearsal{env: env, dir: dir, logs: filepath.Join(dir, "logs"), workspace: filepath.Join(dir, "workspace"), owner: map[string]CIJob{}, source: source}
+	tag := version.TagPrefix + v.Version
+	r := &rehearsal{env: env, dir: dir, logs: filepath.Join(dir, "logs"), workspace: filepath.Join(dir, "workspace"), owner: map[string]CIJob{},
+		origin: filepath.Join(dir, "origin"), tag: tag}
 	for _, d := range []string{r.logs, r.workspace} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("rehearse: %w", err)
 		}
 	}
 	fmt.Fprintf(env.Stdout, "rehearsing the release of %s in %s\n", v.Version, dir)
+	commit, err := snapshot(ctx, env.Root, source, r.origin, tag, fmt.Sprintf("the checkout at %s, as it is", v.Commit))
+	if err != nil {
+		return fmt.Errorf("rehearse: %w", err)
+	}
 	bed, err := registrytest.StartBed(ctx, registrytest.BedOptions{Root: env.Root, Dir: filepath.Join(dir, "bed"), NPM: env.npm(), Env: env.Environ})
 	if err != nil {
 		return fmt.Errorf("rehearse: starting the test bed: %w", err)
@@ -109,7 +115,7 @@ func Rehearse(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
 	}
-	ci := append(append(withoutShellSettings(anonymous), job...), "CI=true", "CIRCLE_TAG="+version.TagPrefix+v.Version, "CIRCLE_SHA1="+v.Commit)
+	ci := append(append(withoutShellSettings(anonymous), job...), "CI=true", "CIRCLE_TAG="+tag, "CIRCLE_SHA1="+commit)
 
 	steps := []rehearsalStep{
 		{name: "seed", run: r.inProcess(maintainer, Seed)},
@@ -137,6 +143,7 @@ func Rehearse(ctx context.Context, env Env) error {
 	_ = bed.Close()
 	_ = os.RemoveAll(r.workspace)
 	_ = os.RemoveAll(filepath.Join(dir, "bed"))
+	_ = os.RemoveAll(r.origin)
 	fmt.Fprintf(env.Stdout, "logs in %s\n", r.logs)
 	fmt.Fprintf(env.Stdout, "The rehearsal of %s passed: seeded, trusted, built, packed, released with OIDC, verified and installed.\n", v.Version)
 	return nil
@@ -149,7 +156,8 @@ type rehearsal struct {
 	logs      string
 	workspace string           // what the CI jobs persisted, as CircleCI's workspace holds it
 	owner     map[string]CIJob // the job that persisted each file of the workspace
-	source    []string         // the files of this checkout, relative to env.Root
+	origin    string           // the repository the CI jobs clone (see snapshot)
+	tag       string           // the release tag in origin, which the CI jobs check out
 }
 
 type rehearsalStep struct {
@@ -230,8 +238,9 @@ func (r *rehearsal) inProcess(environ []string, task func(context.Context, Env) 
 	}
 }
 
-// ciJob runs j as CircleCI would: in a fresh copy of the checkout, with the
-// workspace attached, in the job's environment; then it persists j's paths.
+// ciJob runs j as CircleCI would: in a fresh clone checked out at the release
+// tag, with the workspace attached, in the job's environment; then it
+// persists j's paths.
 func (r *rehearsal) ciJob(environ []string, j CIJob) func(context.Context, io.Writer) error {
 	return func(ctx context.Context, log io.Writer) error {
 		checkout, err := os.MkdirTemp(r.dir, "job-")
@@ -239,7 +248,7 @@ func (r *rehearsal) ciJob(environ []string, j CIJob) func(context.Context, io.Wr
 			return err
 		}
 		defer os.RemoveAll(checkout)
-		if err := copyFiles(r.env.Root, checkout, r.source); err != nil {
+		if err := cloneAt(ctx, r.origin, r.tag, checkout); err != nil {
 			return fmt.Errorf("checkout: %w", err)
 		}
 		// The jobs of a stage run at once on CircleCI: each attaches the
@@ -300,6 +309,40 @@ func (r *rehearsal) persist(checkout string, j CIJob) error {
 		}
 	}
 	return nil
+}
+
+// snapshot commits the files of the checkout at root (source, relative to
+// root) as they are, work in progress included, in a new repository at dir,
+// and tags the commit tag (annotated, as a release tag is): the rehearsal's CI
+// jobs clone it at the tag, so that their builds prove the tag as CircleCI's
+// do. It returns the commit. The user's hooks and signing are left out.
+func snapshot(ctx context.Context, root string, source []string, dir, tag, message string) (string, error) {
+	if err := copyFiles(root, dir, source); err != nil {
+		return "", fmt.Errorf("copying the checkout: %w", err)
+	}
+	git := version.GitIn(dir)
+	settings := []string{"-c", "user.name=facet rehearsal", "-c", "user.email=rehearsal@localhost", "-c", "core.hooksPath=" + os.DevNull,
+		"-c", "commit.gpgSign=false", "-c", "tag.gpgSign=false", "-c", "tag.forceSignAnnotated=false"}
+	for _, args := range [][]string{
+		{"init", "-q"},
+		// -f: the source is git's list already; a tracked file that an ignore
+		// rule matches is part of it.
+		{"add", "-A", "-f"},
+		append(slices.Clone(settings), "commit", "-q", "--no-verify", "-m", "rehearsal: "+message),
+		append(slices.Clone(settings), "tag", "-a", "-m", "rehearsal", tag),
+	} {
+		if _, err := git(ctx, args...); err != nil {
+			return "", fmt.Errorf("making the repository the CI jobs clone: %w", err)
+		}
+	}
+	return git(ctx, "rev-parse", "HEAD")
+}
+
+// cloneAt clones the repository origin into dir, an empty directory, checked
+// out at tag (a detached HEAD), as CircleCI checks out a tag.
+func cloneAt(ctx context.Context, origin, tag, dir string) error {
+	_, err := version.GitIn(dir)(ctx, "clone", "-q", "--branch", tag, origin, ".")
+	return err
 }
 
 // checkoutFiles lists the files of the checkout at root as git sees them:

@@ -5,8 +5,9 @@
 // Environment variables:
 //
 //	FACET_VERSION  version to build, before git; must agree with CIRCLE_TAG
-//	CIRCLE_TAG     release tag agent-facets@X.Y.Z (set by CircleCI on tag builds)
-//	CIRCLE_SHA1    commit being built (set by CircleCI)
+//	CIRCLE_TAG     release tag agent-facets@X.Y.Z (set by CircleCI on tag builds);
+//	               the tag must be in the clone, at HEAD, the work tree clean
+//	CIRCLE_SHA1    commit being built (set by CircleCI); must be HEAD in a git checkout
 //	FACET_JOBS     compilations at once (default: the CPUs Go may use)
 //	CI             set: plain progress lines instead of live bars
 //
@@ -18,6 +19,12 @@
 //	FACET_WAIT           how long to wait for the registry to show a release (default 5m)
 //	FACET_DIST_TAG       the dist-tag of a prerelease (default next)
 //	NPM_CONFIG_*         npm's own configuration: the registry, a one-time password
+//
+// Without FACET_VERSION or CIRCLE_TAG the version is 0.0.0-dev.g<commit>, with
+// .dirty when files differ from HEAD (untracked ones too; ignored ones not),
+// from the git repository whose root is Env.Root; a source tree that is not
+// one (a git archive, even one unpacked in another repository) needs
+// FACET_VERSION.
 package tasks
 
 import (

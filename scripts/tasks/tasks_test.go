@@ -48,6 +48,8 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			[]string{`tag "v1.0.0" (CIRCLE_TAG) is not a release tag: want agent-facets@X.Y.Z`}},
 		{"no version source", nil, nil,
 			[]string{"set FACET_VERSION to build a version explicitly"}},
+		{"a tag, and no git to show it", map[string]string{"CIRCLE_TAG": "agent-facets@1.0.0"}, nil,
+			[]string{"CIRCLE_TAG agent-facets@1.0.0 is set, but this source is not a git checkout", "unset CIRCLE_TAG and set FACET_VERSION=1.0.0"}},
 		{"bad job count", map[string]string{"FACET_VERSION": "1.0.0", "FACET_JOBS": "0"}, nil,
 			[]string{`FACET_JOBS="0": want a whole number of at least 1`}},
 	}
@@ -64,6 +66,54 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			assert.Empty(t, entries, "nothing written")
 		})
 	}
+}
+
+// The version comes from the repository whose root is the module's: a
+// source archive unpacked inside another repository builds with
+// FACET_VERSION only, and never takes that repository's commit.
+func TestBuildInsideAnotherRepository(t *testing.T) {
+	testenv.HermeticGit(t)
+	outer := t.TempDir()
+	testenv.Git(t, outer, "init", "-q")
+	testenv.Git(t, outer, "commit", "-q", "--allow-empty", "-m", "another project")
+	e, _ := env(t, nil)
+	e.Root = filepath.Join(outer, "facets")
+	e.Environ = os.Environ()
+	testenv.CopyModule(t, e.Root)
+
+	err := tasks.Build(t.Context(), e, "windows-arm64")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no version: not a git checkout, no CIRCLE_TAG and no FACET_VERSION; set FACET_VERSION")
+	assert.NoDirExists(t, e.Layout().Root, "nothing written")
+}
+
+// A tag build builds the tag: in a clone with the tag at HEAD and a clean
+// work tree, and nowhere else.
+func TestBuildTag(t *testing.T) {
+	testenv.HermeticGit(t)
+	e, out := env(t, map[string]string{"CIRCLE_TAG": "agent-facets@9.9.9"})
+	e.Environ = os.Environ()
+	testenv.CopyModule(t, e.Root)
+	testenv.Git(t, e.Root, "init", "-q")
+	require.NoError(t, os.WriteFile(filepath.Join(e.Root, ".gitignore"), []byte("/dist/\n"), 0o644))
+	testenv.Git(t, e.Root, "add", "-A")
+	testenv.Git(t, e.Root, "commit", "-q", "-m", "release")
+
+	err := tasks.Build(t.Context(), e, "windows-arm64")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "tag agent-facets@9.9.9 (CIRCLE_TAG) does not exist in this clone: fetch tags (git fetch --tags)")
+	testenv.Git(t, e.Root, "tag", "-a", "-m", "9.9.9", "agent-facets@9.9.9")
+
+	extra := filepath.Join(e.Root, "cmd", "facet", "extra.go")
+	require.NoError(t, os.WriteFile(extra, []byte("package main\n"), 0o644))
+	err = tasks.Build(t.Context(), e, "windows-arm64")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the work tree has changes, so it is not the tagged commit: ?? cmd/facet/extra.go")
+	assert.NoDirExists(t, e.Layout().Root, "nothing written")
+
+	require.NoError(t, os.Remove(extra))
+	require.NoError(t, tasks.Build(t.Context(), e, "windows-arm64"))
+	assert.Contains(t, out.String(), "facet 9.9.9: 1 verified binary")
 }
 
 func TestBuildTargetWritesOnlyThatTarget(t *testing.T) {

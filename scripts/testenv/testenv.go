@@ -63,6 +63,38 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
+// HermeticGit makes git, run by t and by the code under test, ignore the
+// user's and the system's configuration (hooks, signing, aliases), and commit
+// as a fixed author at a fixed time. It skips t (fails it under CI) when git
+// is not installed.
+func HermeticGit(t *testing.T) {
+	t.Helper()
+	LookPath(t, "git", "install git")
+	for k, v := range map[string]string{
+		"GIT_CONFIG_GLOBAL":   os.DevNull,
+		"GIT_CONFIG_NOSYSTEM": "1",
+		"GIT_AUTHOR_NAME":     "t",
+		"GIT_AUTHOR_EMAIL":    "t@example.com",
+		"GIT_COMMITTER_NAME":  "t",
+		"GIT_COMMITTER_EMAIL": "t@example.com",
+		"GIT_AUTHOR_DATE":     "2025-01-02T03:04:05Z",
+		"GIT_COMMITTER_DATE":  "2025-01-02T03:04:05Z",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+// Git runs git with args in dir and returns its trimmed output, failing t
+// when git fails.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // CopyModule copies what building ./cmd/facet needs (go.mod, go.sum and the
 // command's source) from the repository into dir, a module of its own.
 func CopyModule(t testing.TB, dir string) {

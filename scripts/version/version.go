@@ -2,15 +2,21 @@
 //
 // One function, [Resolve], decides, in this order: an explicit override (a flag
 // or FACET_VERSION, which must agree with CIRCLE_TAG when both are set), else
-// the CircleCI release tag agent-facets@X.Y.Z (CIRCLE_TAG), else a development version derived from git,
-// 0.0.0-dev.g<short sha> (".dirty" appended when the work tree has changes).
+// the CircleCI release tag agent-facets@X.Y.Z (CIRCLE_TAG), which must be in
+// the clone, at HEAD, with a clean work tree, else a development version
+// derived from git, 0.0.0-dev.g<short sha> (".dirty" appended when the work
+// tree has changes, untracked files included; ignored ones are not).
 // Whatever the source, the result is valid semver or an error.
+//
+// Git means the repository whose root is the module root ([Checkout]): a
+// source archive unpacked inside another repository is not a git checkout.
 package version
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -41,6 +47,17 @@ type Info struct {
 }
 
 // Resolve decides the version and commit from in.
+//
+// A release tag (CIRCLE_TAG) is believed only when git shows it: the tag is
+// in the clone, it points at HEAD (an annotated tag is peeled), and the work
+// tree is clean (no changed, staged or untracked file that is not ignored).
+// That holds with FACET_VERSION set too, since the build still claims to be
+// the tag's; without a git checkout, a tag build is an error, and FACET_VERSION
+// alone (without CIRCLE_TAG) is the way to build a source tree as a version.
+//
+// The commit stamped is CIRCLE_SHA1 when it is set, else HEAD. In a git
+// checkout CIRCLE_SHA1 must name HEAD (be HEAD or an abbreviation of it), for
+// every kind of build: a stamp never names a commit other than the one built.
 func Resolve(ctx context.Context, in Inputs) (Info, error) {
 	if in.Commit != "" && !commitPattern.MatchString(in.Commit) {
 		return Info{}, fmt.Errorf("commit %q (CIRCLE_SHA1) is not a commit hash: want 7 to 64 hex digits", in.Commit)
@@ -51,11 +68,27 @@ func Resolve(ctx context.Context, in Inputs) (Info, error) {
 			return Info{}, fmt.Errorf("FACET_VERSION %s and CIRCLE_TAG %s disagree: unset FACET_VERSION to build the tag, or build another commit", in.Override, in.Tag)
 		}
 	}
+	var head string
+	var headErr error
+	if in.Git != nil {
+		head, headErr = in.Git(ctx, "rev-parse", "HEAD")
+	}
+	if in.Commit != "" && head != "" && !strings.HasPrefix(head, in.Commit) {
+		return Info{}, fmt.Errorf("CIRCLE_SHA1 %s is not the commit checked out (HEAD is %s): check out %s, or unset CIRCLE_SHA1", in.Commit, head, in.Commit)
+	}
 	info := Info{Commit: in.Commit}
-	if info.Commit == "" && in.Git != nil {
-		if sha, err := in.Git(ctx, "rev-parse", "HEAD"); err == nil {
-			info.Commit = sha
+	if info.Commit == "" {
+		info.Commit = head
+	}
+	if in.Tag != "" {
+		v, err := FromTag(in.Tag)
+		if err != nil {
+			return Info{}, err
 		}
+		if err := proveTag(ctx, in.Git, in.Tag, v, head, headErr); err != nil {
+			return Info{}, err
+		}
+		info.Version, info.Source = v, "tag"
 	}
 	switch {
 	case in.Override != "":
@@ -64,11 +97,7 @@ func Resolve(ctx context.Context, in Inputs) (Info, error) {
 		}
 		info.Version, info.Source = in.Override, "override"
 	case in.Tag != "":
-		v, err := FromTag(in.Tag)
-		if err != nil {
-			return Info{}, err
-		}
-		info.Version, info.Source = v, "tag"
+		// Proved above.
 	default:
 		v, err := dev(ctx, in.Git)
 		if err != nil {
@@ -80,6 +109,62 @@ func Resolve(ctx context.Context, in Inputs) (Info, error) {
 		info.Commit = "unknown"
 	}
 	return info, nil
+}
+
+// proveTag returns an error unless git shows that the work tree is the
+// commit tag (version v) names, unchanged; head is HEAD, or headErr why it
+// could not be read.
+func proveTag(ctx context.Context, git Git, tag, v, head string, headErr error) error {
+	if git == nil {
+		return fmt.Errorf("CIRCLE_TAG %s is set, but this source is not a git checkout, so nothing shows it is the tagged commit: build in a clone that has the tag, or unset CIRCLE_TAG and set FACET_VERSION=%s to build this source as %s", tag, v, v)
+	}
+	if headErr != nil {
+		return fmt.Errorf("CIRCLE_TAG %s: reading HEAD: %w", tag, headErr)
+	}
+	tagged, err := git(ctx, "rev-parse", "--verify", "-q", "refs/tags/"+tag+"^{commit}")
+	if err != nil {
+		return fmt.Errorf("tag %s (CIRCLE_TAG) does not exist in this clone: fetch tags (git fetch --tags) or build the tagged commit (%w)", tag, err)
+	}
+	if tagged != head {
+		return fmt.Errorf("tag %s (CIRCLE_TAG) points at %s, but HEAD is %s: check out the tag (git checkout %s), or unset CIRCLE_TAG", tag, tagged, head, tag)
+	}
+	changed, err := changes(ctx, git)
+	if err != nil {
+		return fmt.Errorf("CIRCLE_TAG %s: %w", tag, err)
+	}
+	if len(changed) > 0 {
+		return fmt.Errorf("CIRCLE_TAG %s: the work tree has changes, so it is not the tagged commit: %s; commit or stash them (git stash -u), or unset CIRCLE_TAG", tag, summarize(changed))
+	}
+	return nil
+}
+
+// changes lists what makes the work tree differ from HEAD, as git status
+// shows it: changed, staged, deleted and untracked files. Ignored files (dist/,
+// node_modules/) are not changes; untracked ones are, since the build compiles
+// any .go file in a package's directory.
+func changes(ctx context.Context, git Git) ([]string, error) {
+	// --untracked-files=normal overrides a status.showUntrackedFiles=no in the
+	// user's configuration.
+	status, err := git(ctx, "status", "--porcelain", "--untracked-files=normal")
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for line := range strings.SplitSeq(status, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			changed = append(changed, line)
+		}
+	}
+	return changed, nil
+}
+
+// summarize renders the first few of git status's lines for an error.
+func summarize(changed []string) string {
+	const few = 5
+	if len(changed) <= few {
+		return strings.Join(changed, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(changed[:few], ", "), len(changed)-few)
 }
 
 // Check returns an error unless v is a valid semantic version (2.0.0), written
@@ -119,7 +204,8 @@ func FromTag(tag string) (string, error) {
 }
 
 // dev derives a development version from git: 0.0.0-dev.g<short sha>, with
-// ".dirty" when tracked files have uncommitted changes. The "g" keeps an
+// ".dirty" when the work tree has changes (see changes), untracked files
+// included. The "g" keeps an
 // all-digit hash from becoming a numeric identifier with a leading zero, which
 // semver forbids.
 func dev(ctx context.Context, git Git) (string, error) {
@@ -132,11 +218,11 @@ func dev(ctx context.Context, git Git) (string, error) {
 		return "", fmt.Errorf("deriving a development version from git (%s): %w", hint, err)
 	}
 	v := "0.0.0-dev.g" + sha
-	status, err := git(ctx, "status", "--porcelain", "--untracked-files=no")
+	changed, err := changes(ctx, git)
 	if err != nil {
 		return "", fmt.Errorf("deriving a development version from git (%s): %w", hint, err)
 	}
-	if status != "" {
+	if len(changed) > 0 {
 		v += ".dirty"
 	}
 	if err := Check(v); err != nil {
@@ -148,15 +234,54 @@ func dev(ctx context.Context, git Git) (string, error) {
 // GitIn returns a Git that runs the git command in dir.
 func GitIn(dir string) Git {
 	return func(ctx context.Context, args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-		}
-		return strings.TrimSpace(string(out)), nil
+		return runGit(ctx, dir, nil, args...)
 	}
+}
+
+func runGit(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Checkout returns the Git of the source tree at root, the module root (the
+// directory with go.mod), or nil when root is not a git checkout: when it is
+// in no git work tree, or when it is inside the work tree of another
+// repository without being its root. That is a source archive (git archive, a
+// release tarball) unpacked in a clone of something else: that clone's HEAD
+// and changes are not this source's, and a version made of them would lie.
+//
+// When git cannot answer for another reason (it is not installed, or it does
+// not trust the repository's owner), the Git returned fails with git's own
+// message once it is used, so a build that needs git says why it cannot.
+func Checkout(ctx context.Context, root string) Git {
+	// Git's messages in English, to tell "not a git repository" apart.
+	top, err := runGit(ctx, root, []string{"LC_ALL=C", "LANGUAGE="}, "rev-parse", "--show-toplevel")
+	switch {
+	case err != nil && strings.Contains(err.Error(), "not a git repository"):
+		return nil
+	case err != nil:
+		return GitIn(root)
+	}
+	// Compared as files, not as names: symbolic links (/tmp and
+	// /private/tmp on macOS), letter case and slashes may differ.
+	topInfo, err := os.Stat(top)
+	if err != nil {
+		return GitIn(root)
+	}
+	rootInfo, err := os.Stat(root)
+	if err != nil || !os.SameFile(topInfo, rootInfo) {
+		return nil
+	}
+	return GitIn(root)
 }
 
 // DefaultPrereleaseTag is the dist-tag a prerelease goes to unless another is

@@ -25,9 +25,11 @@ func fakeGit(answers map[string]string) version.Git {
 }
 
 var cleanRepo = map[string]string{
-	"rev-parse HEAD":                          "0123456789abcdef0123456789abcdef01234567",
-	"rev-parse --short=12 HEAD":               "0123456789ab",
-	"status --porcelain --untracked-files=no": "",
+	"rev-parse HEAD":                                              "0123456789abcdef0123456789abcdef01234567",
+	"rev-parse --short=12 HEAD":                                   "0123456789ab",
+	"status --porcelain --untracked-files=normal":                 "",
+	"rev-parse --verify -q refs/tags/agent-facets@2.0.1^{commit}": "0123456789abcdef0123456789abcdef01234567",
+	"rev-parse --verify -q refs/tags/agent-facets@1.0.0^{commit}": "0123456789abcdef0123456789abcdef01234567",
 }
 
 func TestResolve(t *testing.T) {
@@ -35,7 +37,7 @@ func TestResolve(t *testing.T) {
 	for k, v := range cleanRepo {
 		dirty[k] = v
 	}
-	dirty["status --porcelain --untracked-files=no"] = " M cmd/facet/main.go"
+	dirty["status --porcelain --untracked-files=normal"] = " M cmd/facet/main.go"
 
 	tests := []struct {
 		name    string
@@ -59,14 +61,44 @@ func TestResolve(t *testing.T) {
 			wantErr: "FACET_VERSION 1.2.3-rc.1 and CIRCLE_TAG agent-facets@1.0.0 disagree",
 		},
 		{name: "build metadata", in: version.Inputs{Override: "1.2.3+build.5"}, wantErr: `"1.2.3+build.5" has build metadata (+build.5), which npm drops at publish: use a prerelease such as 1.2.3-build.5`},
-		{name: "tag with build metadata", in: version.Inputs{Tag: "agent-facets@1.2.3+x"}, wantErr: "has build metadata"},
+		{name: "tag with build metadata", in: version.Inputs{Tag: "agent-facets@1.2.3+x", Git: fakeGit(cleanRepo)}, wantErr: "has build metadata"},
 		{name: "commit not hex", in: version.Inputs{Override: "1.0.0", Commit: "abc/def"}, wantErr: `commit "abc/def" (CIRCLE_SHA1) is not a commit hash: want 7 to 64 hex digits`},
 		{name: "commit with a shell expansion", in: version.Inputs{Override: "1.0.0", Commit: "$(id)"}, wantErr: "is not a commit hash"},
 		{name: "commit too short", in: version.Inputs{Override: "1.0.0", Commit: "abc12"}, wantErr: "is not a commit hash"},
 		{
 			name: "tag wins over git",
-			in:   version.Inputs{Tag: "agent-facets@2.0.1", Commit: "feedface", Git: fakeGit(cleanRepo)},
-			want: version.Info{Version: "2.0.1", Commit: "feedface", Source: "tag"},
+			in:   version.Inputs{Tag: "agent-facets@2.0.1", Commit: "0123456789abcdef0123456789abcdef01234567", Git: fakeGit(cleanRepo)},
+			want: version.Info{Version: "2.0.1", Commit: "0123456789abcdef0123456789abcdef01234567", Source: "tag"},
+		},
+		{
+			name: "CIRCLE_SHA1 abbreviates HEAD",
+			in:   version.Inputs{Tag: "agent-facets@2.0.1", Commit: "0123456", Git: fakeGit(cleanRepo)},
+			want: version.Info{Version: "2.0.1", Commit: "0123456", Source: "tag"},
+		},
+		{
+			name:    "CIRCLE_SHA1 is not HEAD",
+			in:      version.Inputs{Tag: "agent-facets@2.0.1", Commit: "feedface", Git: fakeGit(cleanRepo)},
+			wantErr: "CIRCLE_SHA1 feedface is not the commit checked out (HEAD is 0123456789abcdef0123456789abcdef01234567): check out feedface, or unset CIRCLE_SHA1",
+		},
+		{
+			name:    "CIRCLE_SHA1 is not HEAD, in a development build too",
+			in:      version.Inputs{Commit: "feedface", Git: fakeGit(cleanRepo)},
+			wantErr: "CIRCLE_SHA1 feedface is not the commit checked out",
+		},
+		{
+			name:    "tag without git",
+			in:      version.Inputs{Tag: "agent-facets@2.0.1", Commit: "feedface"},
+			wantErr: "CIRCLE_TAG agent-facets@2.0.1 is set, but this source is not a git checkout, so nothing shows it is the tagged commit: build in a clone that has the tag, or unset CIRCLE_TAG and set FACET_VERSION=2.0.1 to build this source as 2.0.1",
+		},
+		{
+			name:    "tag and override without git",
+			in:      version.Inputs{Override: "2.0.1", Tag: "agent-facets@2.0.1"},
+			wantErr: "is not a git checkout",
+		},
+		{
+			name:    "tag in a repository without commits",
+			in:      version.Inputs{Tag: "agent-facets@2.0.1", Git: fakeGit(nil)},
+			wantErr: "CIRCLE_TAG agent-facets@2.0.1: reading HEAD: fatal: not a git repository",
 		},
 		{
 			name: "development version from git",
