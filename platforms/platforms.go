@@ -93,7 +93,11 @@ func All() Table {
 // "linux-x64-baseline-musl".
 func (t Target) Name() string {
 	var b strings.Builder
-	b.WriteString(t.GOOS())
+	if os := t.GOOS(); os != "" {
+		b.WriteString(os)
+	} else {
+		b.WriteString(t.OS) // not a row (see Check), but named so that its error can say which
+	}
 	b.WriteString("-")
 	b.WriteString(t.CPU)
 	if t.Baseline {
@@ -180,9 +184,24 @@ func LevelVars() []string {
 	return []string{"GO386", "GOAMD64", "GOARM", "GOARM64", "GOMIPS", "GOMIPS64", "GOPPC64", "GORISCV64", "GOWASM"}
 }
 
+// ports are the GOOS/GOARCH pairs of Go's ports (go tool dist list) whose
+// OS and CPU Node names, and that build with CGO_ENABLED=0: android/386,
+// android/amd64 and android/arm need cgo's external linking.
+func ports() []string {
+	return []string{
+		"android/arm64", "darwin/amd64", "darwin/arm64",
+		"freebsd/386", "freebsd/amd64", "freebsd/arm", "freebsd/arm64",
+		"linux/386", "linux/amd64", "linux/arm", "linux/arm64", "linux/loong64", "linux/mips", "linux/mips64le",
+		"linux/mipsle", "linux/ppc64le", "linux/riscv64", "linux/s390x",
+		"netbsd/386", "netbsd/amd64", "netbsd/arm", "netbsd/arm64",
+		"openbsd/386", "openbsd/amd64", "openbsd/arm", "openbsd/arm64", "openbsd/ppc64", "openbsd/riscv64",
+		"solaris/amd64", "windows/386", "windows/amd64", "windows/arm64",
+	}
+}
+
 // Check returns an error unless t can be a row of the table: an OS and CPU
-// that Node names and Go builds for, a libc on Linux only (and always there),
-// and a baseline on x64 only.
+// that Node names and Go builds for with CGO_ENABLED=0, a libc on Linux only
+// (and always there), and a baseline on x64 only.
 func (t Target) Check() error {
 	switch {
 	case t.GOOS() == "":
@@ -193,6 +212,8 @@ func (t Target) Check() error {
 		return fmt.Errorf("target %s: a Linux target names its libc, glibc or musl (got %q)", t.Name(), t.Libc)
 	case t.OS != "linux" && t.Libc != "":
 		return fmt.Errorf("target %s: libc %q is for Linux targets only", t.Name(), t.Libc)
+	case !slices.Contains(ports(), t.GOOS()+"/"+t.GOARCH()):
+		return fmt.Errorf("target %s: Go has no port %s/%s that builds without cgo; ports: %s", t.Name(), t.GOOS(), t.GOARCH(), strings.Join(ports(), ", "))
 	case t.Baseline && t.CPU != "x64":
 		return fmt.Errorf("target %s: baseline is for x64 targets only", t.Name())
 	}

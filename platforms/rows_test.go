@@ -1,6 +1,7 @@
 package platforms_test
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"slices"
@@ -81,12 +82,34 @@ func clearLevels() []string {
 	return env
 }
 
+// Every OS and CPU that Node names is a row exactly when Go has that port and
+// builds it without cgo (Android's 386, amd64 and arm ports need cgo).
+func TestCheckKnowsGoPorts(t *testing.T) {
+	out, err := exec.Command(testenv.LookPath(t, "go", "install Go"), "tool", "dist", "list").Output()
+	require.NoError(t, err)
+	ports := strings.Fields(string(out))
+	needCgo := []string{"android/386", "android/amd64", "android/arm"}
+	for os := range nodeOSes {
+		for cpu := range nodeCPUs {
+			row := platforms.Target{OS: os, CPU: cpu}
+			if os == "linux" {
+				row.Libc = platforms.Glibc
+			}
+			pair := row.GOOS() + "/" + row.GOARCH()
+			want := slices.Contains(ports, pair) && !slices.Contains(needCgo, pair)
+			err := row.Check()
+			assert.Equal(t, want, err == nil, "%s (%s): %v", row.Name(), pair, err)
+		}
+	}
+	assert.ErrorContains(t, platforms.Target{OS: "darwin", CPU: "s390x"}.Check(), "target darwin-s390x: Go has no port darwin/s390x that builds without cgo")
+}
+
 func TestTargetCheck(t *testing.T) {
 	tests := []struct {
 		row  platforms.Target
 		want string
 	}{
-		{platforms.Target{OS: "aix", CPU: "ppc64"}, `OS "aix" is not a Node process.platform that Go builds for`},
+		{platforms.Target{OS: "aix", CPU: "ppc64"}, `target aix-ppc64: OS "aix" is not a Node process.platform that Go builds for`},
 		{platforms.Target{OS: "plan9", CPU: "x64"}, `OS "plan9"`},
 		{platforms.Target{OS: "linux", CPU: "sparc", Libc: platforms.Glibc}, `CPU "sparc" is not a Node process.arch that Go builds for`},
 		{platforms.Target{OS: "linux", CPU: "x64"}, "a Linux target names its libc, glibc or musl"},
@@ -109,4 +132,17 @@ func TestTitleOfAnyRow(t *testing.T) {
 	assert.Equal(t, "Solaris x64, baseline for CPUs without AVX2", platforms.Target{OS: "sunos", CPU: "x64", Baseline: true}.Title())
 	assert.Equal(t, "ppc64le", platforms.Target{OS: "linux", CPU: "ppc64", Libc: platforms.Glibc}.GOARCH())
 	assert.Equal(t, "ppc64", platforms.Target{OS: "openbsd", CPU: "ppc64"}.GOARCH(), "big-endian off Linux")
+}
+
+// The launcher reads the header of every CPU a row may name: a CPU of the Go
+// table that its header table lacked would make it refuse every binary there.
+func TestLauncherReadsEveryRowsCPU(t *testing.T) {
+	node := testenv.LookPath(t, "node", "install Node.js 20 or later")
+	out, err := exec.Command(node, "-e", `console.log(JSON.stringify(require('./npm/lib/platform.js').CPUS.map((c) => c.cpu)))`).Output()
+	require.NoError(t, err)
+	var cpus []string
+	require.NoError(t, json.Unmarshal(out, &cpus))
+	for cpu := range nodeCPUs {
+		assert.Contains(t, cpus, cpu, "lib/platform.js CPUS")
+	}
 }

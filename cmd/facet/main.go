@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 )
 
@@ -103,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case args[0] == "version" && len(args) == 2 && args[1] == "--json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(about); err != nil {
+		if err := enc.Encode(about.fields()); err != nil {
 			fmt.Fprintf(stderr, "facet: %v\n", err)
 			return 1
 		}
@@ -121,9 +122,26 @@ type about struct {
 	Go      string `json:"go"`
 	GOOS    string `json:"goos"`
 	GOARCH  string `json:"goarch"`
-	GOAMD64 string `json:"goamd64,omitempty"`
-	GOARM64 string `json:"goarm64,omitempty"`
-	Path    string `json:"path"`
+	// LevelVar and Level are the CPU-level setting the binary was built
+	// with (GOAMD64 v3, GORISCV64 rva20u64, …), empty where Go has none; the
+	// JSON names it by the variable in lower case: "goamd64": "v3".
+	LevelVar string `json:"-"`
+	Level    string `json:"-"`
+	Path     string `json:"path"`
+}
+
+// levelVars are Go's CPU-level variables, as the build information records them.
+func levelVars() []string {
+	return []string{"GO386", "GOAMD64", "GOARM", "GOARM64", "GOMIPS", "GOMIPS64", "GOPPC64", "GORISCV64", "GOWASM"}
+}
+
+// fields is a as the JSON object `facet version --json` prints.
+func (a about) fields() map[string]string {
+	m := map[string]string{"version": a.Version, "commit": a.Commit, "go": a.Go, "goos": a.GOOS, "goarch": a.GOARCH, "path": a.Path}
+	if a.LevelVar != "" {
+		m[strings.ToLower(a.LevelVar)] = a.Level
+	}
+	return m
 }
 
 // describe collects the facts: the stamp, the build information and the
@@ -134,11 +152,8 @@ func describe() about {
 	a.Version, a.Commit = identify(stamp, info)
 	if info != nil {
 		for _, s := range info.Settings {
-			switch s.Key {
-			case "GOAMD64":
-				a.GOAMD64 = s.Value
-			case "GOARM64":
-				a.GOARM64 = s.Value
+			if slices.Contains(levelVars(), s.Key) {
+				a.LevelVar, a.Level = s.Key, s.Value
 			}
 		}
 	}
@@ -182,11 +197,8 @@ func identify(stamp string, info *debug.BuildInfo) (version, commit string) {
 
 // levelSuffix renders the CPU level for the human-readable version output.
 func levelSuffix(a about) string {
-	switch {
-	case a.GOAMD64 != "":
-		return " (GOAMD64=" + a.GOAMD64 + ")"
-	case a.GOARM64 != "":
-		return " (GOARM64=" + a.GOARM64 + ")"
+	if a.LevelVar == "" {
+		return ""
 	}
-	return ""
+	return " (" + a.LevelVar + "=" + a.Level + ")"
 }

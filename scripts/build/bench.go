@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/dist"
 )
 
@@ -58,6 +59,9 @@ func Bench(ctx context.Context, cfg Config, out io.Writer) (BenchResult, error) 
 	}
 	if cfg.Env == nil {
 		cfg.Env = os.Environ()
+	}
+	if err := platforms.Table(cfg.Targets).Check(); err != nil {
+		return BenchResult{}, fmt.Errorf("bench: %w", err)
 	}
 	if cfg.Pin == nil {
 		pin, err := ReadPin(ctx, cfg.Go, cfg.Root, cfg.Main, cfg.Env, cfg.Targets[0])

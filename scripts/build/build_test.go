@@ -248,9 +248,9 @@ func TestBuildAllTargets(t *testing.T) {
 // The same commit built twice, from different checkout paths and with
 // different (one of them empty) build caches, gives byte-identical binaries;
 // and nothing outside the repository changes them: not a go.work with a
-// godebug line in a parent directory, a go env file's GOFLAGS, nor
-// GOEXPERIMENT, GOFIPS140, GOFLAGS, a CPU-level variable or GOTOOLCHAIN=local
-// in the environment.
+// godebug line in a parent directory, a go env file's GOFLAGS and GOFIPS140,
+// nor GOEXPERIMENT, GOFIPS140, GOFLAGS, a CPU-level variable, GOROOT or
+// GOTOOLCHAIN=local in the environment.
 func TestReproducible(t *testing.T) {
 	tmp := t.TempDir()
 	ts := targets(t, "darwin-arm64,linux-x64,windows-x64")
@@ -264,8 +264,8 @@ func TestReproducible(t *testing.T) {
 			work := "go 1.26.0\n\ngodebug panicnil=1\n\nuse ./b\n"
 			require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(src), "go.work"), []byte(work), 0o644))
 			goenv := filepath.Join(tmp, "go.env")
-			require.NoError(t, os.WriteFile(goenv, []byte("GOFLAGS=-tags=facetdebug -ldflags=-X=main.stamp=facetstamp/6.6.6/0/\n"), 0o644))
-			env = append(env, "GOENV="+goenv)
+			require.NoError(t, os.WriteFile(goenv, []byte("GOFLAGS=-tags=facetdebug -ldflags=-X=main.stamp=facetstamp/6.6.6/0/\nGOFIPS140=latest\n"), 0o644))
+			env = append(env, "GOENV="+goenv, "GOROOT="+filepath.Join(tmp, "no-such-goroot"))
 		}
 		layout := dist.Layout{Root: filepath.Join(src, "dist")}
 		records, err := build.Run(t.Context(), build.Config{
@@ -650,4 +650,20 @@ func TestBadRowIsRefused(t *testing.T) {
 	entries, err := os.ReadDir(layout.Root)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing written")
+}
+
+// The build runs the toolchain go.mod pins, whatever go is on PATH: with a
+// pin this Go is not, the go command sets out to fetch that toolchain (here
+// refused: GOPROXY=off) instead of building with itself.
+func TestBuildRunsThePinnedToolchain(t *testing.T) {
+	layout := dist.Layout{Root: t.TempDir()}
+	_, err := build.Run(t.Context(), build.Config{
+		Root: testenv.RepoRoot(t), Dist: layout, Targets: targets(t, "linux-x64"),
+		Version: testVersion, Commit: testCommit, Env: append(os.Environ(), "GOPROXY=off"),
+		Pin: &build.Pin{Toolchain: "go1.99.0"},
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "linux-x64: go build")
+	assert.Contains(t, err.Error(), "go1.99.0")
+	assert.NotContains(t, err.Error(), "built by", "not built by the Go on PATH")
 }

@@ -38,12 +38,12 @@ func GoBuildArgs(version, commit, out, main string) []string {
 //     replacements) is not read;
 //   - GOFLAGS is -buildvcs=false (what the build passes anyway: a value, so
 //     that the go env file of `go env -w` cannot add flags), GOFIPS140=off, and
-//     GOEXPERIMENT, the other CPU-level variables, GOROOT and GODEBUG are
-//     dropped. (An empty GOEXPERIMENT cannot override the go env file, and no
+//     GOEXPERIMENT, the other CPU-level variables and GOROOT (another Go's
+//     standard library) are dropped. (An empty GOEXPERIMENT cannot override the go env file, and no
 //     value means "none", so [ReadPin] refuses a go env file that sets one.)
 func GoEnv(base []string, t platforms.Target, toolchain string) []string {
 	drop := append(platforms.LevelVars(), "GOOS", "GOARCH", "CGO_ENABLED", "GOFLAGS", "GOEXPERIMENT",
-		"GOFIPS140", "GOWORK", "GOTOOLCHAIN", "GOROOT", "GODEBUG")
+		"GOFIPS140", "GOWORK", "GOTOOLCHAIN", "GOROOT")
 	env := slices.DeleteFunc(slices.Clone(base), func(kv string) bool {
 		name, _, _ := strings.Cut(kv, "=")
 		return slices.Contains(drop, name)

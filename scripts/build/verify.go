@@ -89,7 +89,7 @@ func CheckBinary(info *exeinfo.Info, w Want) error {
 // the only way into the kernel, and Go asks for its loader.
 func linksStatically(goos string) bool {
 	switch goos {
-	case "linux", "freebsd", "netbsd", "dragonfly":
+	case "linux", "freebsd", "netbsd":
 		return true
 	}
 	return false

@@ -127,8 +127,6 @@ func elfOS(abi elf.OSABI, interp string) string {
 		return "netbsd"
 	case elf.ELFOSABI_OPENBSD:
 		return "openbsd"
-	case elf.ELFOSABI_SOLARIS:
-		return "solaris"
 	case elf.ELFOSABI_NONE, elf.ELFOSABI_LINUX:
 		switch {
 		case strings.HasPrefix(interp, "/system/bin/linker"):

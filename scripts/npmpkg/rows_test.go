@@ -50,6 +50,13 @@ func TestAddingATargetIsOneRow(t *testing.T) {
 	assert.Equal(t, []string{"header"}, checks["freebsd-x64"])
 	if host.GOOS == "linux" && host.GOARCH != "riscv64" && host.Qemu["riscv64"] != "" {
 		assert.Equal(t, []string{"header", "qemu-riscv64"}, checks["linux-riscv64"], "the binary ran under qemu and printed the version")
+		// And it describes itself, its CPU level included.
+		out, err := exec.CommandContext(t.Context(), host.Qemu["riscv64"], l.Binary(riscv), "version", "--json").Output()
+		require.NoError(t, err)
+		var about map[string]string
+		require.NoError(t, json.Unmarshal(out, &about))
+		assert.Equal(t, map[string]string{"goos": "linux", "goarch": "riscv64", "goriscv64": "rva20u64", "version": version, "commit": commit},
+			map[string]string{"goos": about["goos"], "goarch": about["goarch"], "goriscv64": about["goriscv64"], "version": about["version"], "commit": about["commit"]})
 	}
 
 	license, err := os.ReadFile(filepath.Join(root, "LICENSE"))

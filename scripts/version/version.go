@@ -62,8 +62,13 @@ func Resolve(ctx context.Context, in Inputs) (Info, error) {
 	if in.Commit != "" && !commitPattern.MatchString(in.Commit) {
 		return Info{}, fmt.Errorf("commit %q (CIRCLE_SHA1) is not a commit hash: want 7 to 64 hex digits", in.Commit)
 	}
+	if in.Override != "" {
+		if err := Check(in.Override); err != nil {
+			return Info{}, fmt.Errorf("version override (FACET_VERSION): %w", err)
+		}
+	}
 	if in.Override != "" && in.Tag != "" {
-		// Both are checked below; here, they must name the same version.
+		// The tag is checked below; here, they must name the same version.
 		if v, err := FromTag(in.Tag); err == nil && v != in.Override {
 			return Info{}, fmt.Errorf("FACET_VERSION %s and CIRCLE_TAG %s disagree: unset FACET_VERSION to build the tag, or build another commit", in.Override, in.Tag)
 		}
@@ -92,10 +97,7 @@ func Resolve(ctx context.Context, in Inputs) (Info, error) {
 	}
 	switch {
 	case in.Override != "":
-		if err := Check(in.Override); err != nil {
-			return Info{}, fmt.Errorf("version override (FACET_VERSION): %w", err)
-		}
-		info.Version, info.Source = in.Override, "override"
+		info.Version, info.Source = in.Override, "override" // checked above
 	case in.Tag != "":
 		// Proved above.
 	default:

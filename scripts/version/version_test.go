@@ -60,6 +60,11 @@ func TestResolve(t *testing.T) {
 			in:      version.Inputs{Override: "1.2.3-rc.1", Tag: "agent-facets@1.0.0", Git: fakeGit(cleanRepo)},
 			wantErr: "FACET_VERSION 1.2.3-rc.1 and CIRCLE_TAG agent-facets@1.0.0 disagree",
 		},
+		{
+			name:    "override with a v, beside its tag",
+			in:      version.Inputs{Override: "v2.0.1", Tag: "agent-facets@2.0.1", Git: fakeGit(cleanRepo)},
+			wantErr: `version override (FACET_VERSION): "v2.0.1" is not a valid semantic version`,
+		},
 		{name: "build metadata", in: version.Inputs{Override: "1.2.3+build.5"}, wantErr: `"1.2.3+build.5" has build metadata (+build.5), which npm drops at publish: use a prerelease such as 1.2.3-build.5`},
 		{name: "tag with build metadata", in: version.Inputs{Tag: "agent-facets@1.2.3+x", Git: fakeGit(cleanRepo)}, wantErr: "has build metadata"},
 		{name: "commit not hex", in: version.Inputs{Override: "1.0.0", Commit: "abc/def"}, wantErr: `commit "abc/def" (CIRCLE_SHA1) is not a commit hash: want 7 to 64 hex digits`},

@@ -123,12 +123,20 @@ function readSystemFile(file) {
  * The /proc/cpuinfo flags of the x86-64-v3 level (GOAMD64=v3), as Go's
  * runtime checks it before main (runtime/asm_amd64.s): the v2 set (pni is
  * SSE3, lahf_lm LAHF/SAHF in 64-bit mode) and AVX, AVX2, BMI1, BMI2, F16C,
- * FMA, LZCNT (abm) and MOVBE. Linux lists avx only when the OS saves the AVX
+ * FMA, LZCNT and MOVBE. Linux lists avx only when the OS saves the AVX
  * registers, which Go checks too (OSXSAVE, XCR0). platform.js uses it as well
  * (it requires this file, not the other way round).
+ *
+ * LZCNT is Linux's abm flag, which some hypervisors leave out of cpuinfo while
+ * the CPU has it and Go's check passes (seen on Firecracker's AMD EPYC guests,
+ * where a v3 binary runs). Every CPU with BMI1 has LZCNT (Intel since Haswell,
+ * AMD since Piledriver, both added with or before BMI1), so abm or bmi1 stands
+ * for it (V3_CPUINFO_ANY). Should a CPU lack it all the same, the v3 binary
+ * refuses to start and the launcher's --version check passes it over.
  */
 const V3_CPUINFO_FLAGS = ['pni', 'ssse3', 'cx16', 'sse4_1', 'sse4_2', 'popcnt', 'lahf_lm',
-  'avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe'];
+  'avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'movbe'];
+const V3_CPUINFO_ANY = [['abm', 'bmi1']];
 
 /**
  * Whether the first CPU in cpuinfo (the text of /proc/cpuinfo) has every
@@ -138,7 +146,7 @@ function cpuinfoV3(cpuinfo) {
   const line = /^flags\s*:(.*)$/m.exec(cpuinfo);
   if (!line) return null;
   const flags = new Set(line[1].trim().split(/\s+/));
-  return V3_CPUINFO_FLAGS.every((f) => flags.has(f));
+  return V3_CPUINFO_FLAGS.every((f) => flags.has(f)) && V3_CPUINFO_ANY.every((any) => any.some((f) => flags.has(f)));
 }
 
 /**

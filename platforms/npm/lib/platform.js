@@ -92,9 +92,11 @@ const CPUS = [
 
 /**
  * The systems that run ELF binaries, by process.platform, and the ELF
- * EI_OSABI values each takes: 0 (System V) is what most toolchains write,
- * Go included, except for FreeBSD (9). Linux runs any OSABI, but a binary
- * marked for another system makes that system's calls.
+ * EI_OSABI values each takes: 0 (System V) is what most toolchains write, and
+ * what Go writes for Linux, Android and Solaris; Go writes FreeBSD's (9),
+ * NetBSD's (2) and OpenBSD's (12) for those. 0 is taken everywhere, since
+ * other toolchains write it for every system (an override may be any
+ * binary), so a Linux binary is not told from a FreeBSD one by this alone.
  */
 const ELF_OSABI = { linux: [0, 3], android: [0, 3], freebsd: [0, 9], netbsd: [0, 2], openbsd: [0, 12], sunos: [0, 6] };
 
@@ -531,20 +533,40 @@ function notFoundMessage(host, list, evidence, version) {
 const QUIET_SIGNALS = new Set(['SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV',
   'SIGSYS', 'SIGXCPU', 'SIGXFSZ', 'SIGUSR1']);
 
+/** The signals a terminal sends its foreground process group from the keyboard. */
+const KEYBOARD_SIGNALS = new Set(['SIGINT', 'SIGQUIT']);
+
+/**
+ * Whether this process is in the foreground process group of its controlling
+ * terminal, from the text of /proc/self/stat (stat; null where there is no
+ * /proc): then a keyboard signal it got went to the binary too. The command
+ * name, in parentheses, may hold spaces and parentheses; the fields after it
+ * are state, ppid, pgrp, session, tty_nr and tpgid.
+ */
+function inForeground(stat) {
+  if (!stat) return false;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const [pgrp, ttyNr, tpgid] = [Number(fields[2]), Number(fields[4]), Number(fields[5])];
+  return ttyNr !== 0 && tpgid > 0 && pgrp === tpgid;
+}
+
 /**
  * The signals the launcher listens to while the binary runs, by platform:
  * forward ones it passes on to the binary, wait ones it only outlives.
  *
  * Unix: every signal that ends a process and that a user sends is passed
- * on, SIGINT and SIGQUIT too. The terminal's Ctrl-C and Ctrl-\ reach the
- * binary by themselves (it is in the terminal's foreground process group with
- * the launcher), and then the launcher's copy reaches it once more within a
- * millisecond: the launcher cannot tell a signal from the terminal from one
- * sent to it alone (kill -INT <pid>, a supervisor), and a binary that never
- * got the latter would run on while the launcher did nothing. A second SIGINT
- * right after the first is what npm run (which forwards SIGINT and SIGTERM)
- * and foreground-child do too; facet ends on the first. Nothing is passed on
- * once the binary has exited.
+ * on, SIGINT and SIGQUIT too, so that one sent to the launcher alone (kill
+ * -INT <pid>, a supervisor) reaches the binary. Except: the terminal's Ctrl-C
+ * and Ctrl-\ reach the binary by themselves (it is in the terminal's
+ * foreground process group with the launcher), and a second copy from the
+ * launcher would make a binary that ends gracefully on the first end at once
+ * on the second. So SIGINT and SIGQUIT are not passed on while the launcher
+ * is in the foreground process group of its terminal (KEYBOARD_SIGNALS,
+ * fromTerminal); a kill -INT aimed at the launcher alone then, from another
+ * terminal, does not reach the binary either: the launcher waits for it.
+ * Where that cannot be told (no /proc: macOS) they are passed on, and a
+ * terminal's Ctrl-C may reach the binary twice, as with npm run. Nothing is
+ * passed on once the binary has exited.
  *
  * Windows: Ctrl-C, Ctrl-Break and closing the console reach every process of
  * the console, the binary included, which decides; Node would end at once
@@ -566,6 +588,14 @@ function systemProcess() {
     off: (sig, h) => process.removeListener(sig, h),
     kill: (pid, sig) => process.kill(pid, sig),
     exit: (code) => process.exit(code),
+    /** Whether a keyboard signal this process got came from its terminal (see inForeground). */
+    fromTerminal() {
+      try {
+        return inForeground(fs.readFileSync('/proc/self/stat', 'utf8'));
+      } catch {
+        return false;
+      }
+    },
     spawn: (file, args, options) => childProcess.spawn(file, args, options),
   };
 }
@@ -587,7 +617,9 @@ function run(file, args, onSpawnError, env = process.env, sys = systemProcess())
   for (const sig of wait) handlers[sig] = () => {};
   for (const sig of forward) {
     handlers[sig] = () => {
-      if (child && child.exitCode === null && child.signalCode === null) child.kill(sig);
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      if (KEYBOARD_SIGNALS.has(sig) && sys.fromTerminal && sys.fromTerminal()) return; // it got its own
+      child.kill(sig);
     };
   }
   for (const [sig, h] of Object.entries(handlers)) sys.on(sig, h);
@@ -696,6 +728,8 @@ module.exports = {
   readExecutable,
   runsOn,
   QUIET_SIGNALS,
+  KEYBOARD_SIGNALS,
+  inForeground,
   signalsFor,
   run,
   main,

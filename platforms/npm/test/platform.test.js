@@ -103,11 +103,14 @@ test('x86-64-v3 on Linux: every flag of the level in /proc/cpuinfo', () => {
   const cpuinfo = (flags) => ({ '/proc/cpuinfo': `processor\t: 0\nflags\t\t: fpu sse2 ${flags}\n\n` });
   assert.equal(platform.detectV3(fakeIO({ files: cpuinfo(V3_FLAGS) })), true);
   // Each flag missing alone: no v3 (AVX2 alone is not enough).
-  for (const flag of V3_FLAGS.split(' ')) {
+  for (const flag of V3_FLAGS.split(' ').filter((f) => f !== 'abm')) {
     const without = V3_FLAGS.split(' ').filter((f) => f !== flag).join(' ');
     assert.equal(platform.detectV3(fakeIO({ files: cpuinfo(without) })), false, `without ${flag}`);
   }
   assert.equal(platform.detectV3(fakeIO({ files: cpuinfo(V3_FLAGS.replace('avx2', 'avx2_0')) })), false, 'whole flags only');
+  // LZCNT (abm) left out of cpuinfo by a hypervisor: BMI1 stands for it.
+  assert.equal(platform.detectV3(fakeIO({ files: cpuinfo(V3_FLAGS.replace(' abm', '')) })), true, 'no abm, but bmi1');
+  assert.equal(platform.detectV3(fakeIO({ files: cpuinfo(V3_FLAGS.replace(' abm', '').replace(' bmi1', '')) })), false, 'neither abm nor bmi1');
   assert.equal(platform.detectV3(fakeIO({ files: { '/proc/cpuinfo': 'processor\t: 0\n' } })), null, 'no flags: unknown');
   assert.equal(platform.detectV3(fakeIO()), null, 'unreadable: unknown');
 });
@@ -485,6 +488,23 @@ test('run on Unix: the signals a user sends are passed on to the binary, until i
   sys.child.end(0, null);
   assert.deepEqual(sys.exited, [0]);
   assert.deepEqual(Object.values(sys.listeners).flat(), [], 'the listeners are gone');
+});
+
+test('run on Unix, in the terminal\'s foreground: Ctrl-C and Ctrl-\\ reached the binary, and are not sent twice', () => {
+  const sys = fakeProcess('linux');
+  sys.fromTerminal = () => true;
+  platform.run('/bin/facet', [], () => assert.fail('spawned'), {}, sys);
+  for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP']) sys.signal(sig);
+  assert.deepEqual(sys.child.killed, ['SIGTERM', 'SIGHUP']);
+});
+
+test('inForeground: the process group of the terminal\'s foreground, read from /proc/self/stat', () => {
+  // pid (comm) state ppid pgrp session tty_nr tpgid ...
+  assert.equal(platform.inForeground('4242 (node) S 4000 4242 4000 34816 4242 4194560 0'), true);
+  assert.equal(platform.inForeground('4242 (a) b (c) S 4000 4242 4000 34816 4242 4194560 0'), true, 'a name with spaces and parentheses');
+  assert.equal(platform.inForeground('4242 (node) S 4000 4242 4000 34816 5000 4194560 0'), false, 'a background job');
+  assert.equal(platform.inForeground('4242 (node) S 4000 4242 4000 0 -1 4194560 0'), false, 'no terminal');
+  assert.equal(platform.inForeground(null), false, 'no /proc');
 });
 
 test('run on Windows: Ctrl-C, Ctrl-Break and closing the console wait for the binary, which gets its own', () => {
