@@ -128,16 +128,8 @@ func newBuilder(cfg Config) (*builder, error) {
 		cfg.Env = os.Environ()
 	}
 	b := &builder{cfg: cfg}
-	index := map[platforms.Config]int{}
-	for _, t := range cfg.Targets {
-		c := t.Config()
-		i, ok := index[c]
-		if !ok {
-			i = len(b.groups)
-			index[c] = i
-			b.groups = append(b.groups, group{})
-		}
-		b.groups[i].targets = append(b.groups[i].targets, t)
+	for _, targets := range platforms.Table(cfg.Targets).Compilations() {
+		b.groups = append(b.groups, group{targets: targets})
 	}
 	return b, nil
 }

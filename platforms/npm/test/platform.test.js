@@ -199,6 +199,18 @@ test('the override: FACET_BIN_OVERRIDE, unless it was followed on the way here',
   assert.equal(platform.overrideOf({ FACET_BIN_OVERRIDE: '/opt/new', FACET_BIN_OVERRIDE_FOLLOWED: '/opt/facet' }), '/opt/new', 'another override');
 });
 
+/**
+ * A resolve for findBinary over io's files: a package is installed under /nm/
+ * when its bin/facet is one of them.
+ */
+function resolverOf(io) {
+  return (id) => {
+    const dir = `/nm/${id.replace(/\/package\.json$/, '')}`;
+    if (!(`${dir}/bin/facet` in io.files)) throw new Error('not installed');
+    return `${dir}/package.json`;
+  };
+}
+
 test('findBinary: the candidates in order', () => {
   // An AVX2 glibc machine where only the baseline package is installed.
   const machine = { '/proc/cpuinfo': `flags\t: ${V3_FLAGS}\n` };
@@ -206,11 +218,7 @@ test('findBinary: the candidates in order', () => {
     files: { ...machine, '/nm/@agent-facets/cli-linux-x64-baseline/bin/facet': '' },
     report: { header: { glibcVersionRuntime: '2.36' } },
   });
-  const resolve = (id) => {
-    const dir = `/nm/${id.replace(/\/package\.json$/, '')}`;
-    if (!(`${dir}/bin/facet` in io.files)) throw new Error('not installed');
-    return `${dir}/package.json`;
-  };
+  const resolve = resolverOf(io);
   const found = platform.findBinary(io, { resolve });
   assert.deepEqual(found, { path: '/nm/@agent-facets/cli-linux-x64-baseline/bin/facet', source: '@agent-facets/cli-linux-x64-baseline', checked: false });
   assert.deepEqual(io.calls, [], 'without a version nothing runs');
@@ -231,11 +239,7 @@ test('findBinary with a version: the first candidate that prints it, else the fi
       [`${bin('linux-x64-baseline')} --version`]: { status: 0, output: 'facet 1.2.3\n' },
     },
   });
-  const resolve = (id) => {
-    const dir = `/nm/${id.replace(/\/package\.json$/, '')}`;
-    if (!(`${dir}/bin/facet` in io.files)) throw new Error('not installed');
-    return `${dir}/package.json`;
-  };
+  const resolve = resolverOf(io);
   assert.deepEqual(platform.findBinary(io, { resolve, version: '1.2.3' }),
     { path: bin('linux-x64-baseline'), source: '@agent-facets/cli-linux-x64-baseline', checked: true });
   assert.deepEqual(io.calls, [`${bin('linux-x64')} --version`, `${bin('linux-x64-baseline')} --version`]);
@@ -412,11 +416,7 @@ test('findBinary passes over a binary built for another machine, and the message
     report: { header: { glibcVersionRuntime: '2.36' } },
     commands: { [`${bin('linux-x64-baseline')} --version`]: { status: 0, output: 'facet 1.2.3\n' } },
   });
-  const resolve = (id) => {
-    const dir = `/nm/${id.replace(/\/package\.json$/, '')}`;
-    if (!(`${dir}/bin/facet` in io.files)) throw new Error('not installed');
-    return `${dir}/package.json`;
-  };
+  const resolve = resolverOf(io);
   assert.deepEqual(platform.findBinary(io, { resolve, version: '1.2.3' }),
     { path: bin('linux-x64-baseline'), source: '@agent-facets/cli-linux-x64-baseline', checked: true });
   assert.deepEqual(io.calls, [`${bin('linux-x64-baseline')} --version`], 'the foreign one is never run');
