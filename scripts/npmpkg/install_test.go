@@ -63,7 +63,7 @@ func TestInstallFromRegistry(t *testing.T) {
 	// The glibc x64 package the launcher picks here: the x86-64-v3 ("AVX2")
 	// one when /proc/cpuinfo lists every flag of the level, else the
 	// baseline one (a hypervisor can hide flags its CPU has: LZCNT, say).
-	picked := launcherPick(t, root)
+	picked := launcherPick(t)
 	built, err := os.ReadFile(l.Binary(picked))
 	require.NoError(t, err)
 	pkgDir := "cli-" + picked.Name()
@@ -320,7 +320,7 @@ func TestInstallFromRegistry(t *testing.T) {
 // launcherPick is the glibc x64 target whose package the launcher must run
 // on this machine: linux-x64 where Go's own check (CPUID) says the CPU runs
 // GOAMD64=v3, which this test requires, whatever /proc/cpuinfo lists.
-func launcherPick(t *testing.T, root string) platforms.Target {
+func launcherPick(t *testing.T) platforms.Target {
 	t.Helper()
 	require.GreaterOrEqual(t, build.DetectHost().AMD64Level, 3)
 	target, err := platforms.Lookup("linux-x64")
