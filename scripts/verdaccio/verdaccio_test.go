@@ -1,12 +1,17 @@
 package verdaccio_test
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -76,4 +81,35 @@ func TestNPMIsIsolated(t *testing.T) {
 			assert.NotEqual(t, filepath.Join(home, ".npmrc"), value, name)
 		}
 	}
+}
+
+// The server keeps an idle connection open for its client to reuse or close.
+// With Node's default it closed one after 5 s, and a PUT sent on it at that
+// moment failed with "connection reset by peer" (a publish is not retried).
+// The wait is the point of the test: 7 s of quiet, and the connection is
+// still open.
+func TestIdleConnectionsStayOpen(t *testing.T) {
+	t.Parallel()
+	reg := testenv.Registry(t)
+	u, err := url.Parse(reg.URL)
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET /-/ping HTTP/1.1\r\nHost: "+u.Host+"\r\n\r\n")
+	require.NoError(t, err)
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	require.NoError(t, err)
+	_, err = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.NotEqual(t, "close", resp.Header.Get("Connection"))
+
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(7*time.Second)))
+	_, err = r.ReadByte()
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "the server closed the idle connection")
+	assert.True(t, ne.Timeout(), "%v", err)
 }
