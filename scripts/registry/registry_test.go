@@ -110,7 +110,11 @@ func TestPackumentAnswers(t *testing.T) {
 		{name: "429 with Retry-After", answers: []func(http.ResponseWriter){status(429, `{"error":"slow down"}`, "Retry-After", "3"), status(200, doc)},
 			exists: true, calls: 2, waits: func(t *testing.T, w []time.Duration) { assert.Equal(t, []time.Duration{3 * time.Second}, w) }},
 		{name: "Retry-After as a date", answers: []func(http.ResponseWriter){
-			status(503, "", "Retry-After", time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat)), status(200, doc)},
+			func(w http.ResponseWriter) {
+				// Dated when answered: an HTTP date drops the fraction of
+				// a second, so the wait is between 1 s and 2 s.
+				status(503, "", "Retry-After", time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat))(w)
+			}, status(200, doc)},
 			exists: true, calls: 2, waits: func(t *testing.T, w []time.Duration) {
 				require.Len(t, w, 1)
 				assert.InDelta(t, 2*time.Second, w[0], float64(1100*time.Millisecond))

@@ -49,6 +49,7 @@ func (s *Signer) Sign(claims jwt.MapClaims) (string, error) {
 type exchange struct {
 	issuers  map[string]*rsa.PublicKey
 	grants   map[string]grant // npm token → what it allows
+	issued   int              // how many tokens it has handed out
 	idTokens []string         // every ID token presented, in order
 	leaky    bool             // put the ID token into error messages
 }
@@ -81,6 +82,7 @@ func (s *Server) ensureExchange() {
 
 // grant is an npm token the exchange handed out: one package, for a while.
 type grant struct {
+	seq         int // 1 for the first token handed out, and so on
 	pkg         string
 	permissions []string
 	expires     time.Time
@@ -95,7 +97,25 @@ func (s *Server) TrustIssuer(signer *Signer) {
 }
 
 // Exchanged is how many npm tokens the exchange has handed out.
-func (s *Server) Exchanged() int { return len(s.IssuedTokens()) }
+func (s *Server) Exchanged() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exchange == nil {
+		return 0
+	}
+	return s.exchange.issued
+}
+
+// grantOf is which token from the exchange r carries (see Request.Grant).
+func (s *Server) grantOf(r *http.Request) int {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !ok || s.exchange == nil {
+		return 0
+	}
+	return s.exchange.grants[token].seq
+}
 
 // IssuedTokens are the npm tokens the exchange has handed out, for tests that
 // prove none of them leaks.
@@ -188,7 +208,8 @@ func (s *Server) serveExchange(w http.ResponseWriter, r *http.Request, pkg strin
 	token := "npm_" + (strings.ReplaceAll(newID(), "-", "") + strings.ReplaceAll(newID(), "-", ""))[:36]
 	now := time.Now()
 	s.mu.Lock()
-	ex.grants[token] = grant{pkg: pkg, permissions: slices.Clone(match.Permissions), expires: now.Add(time.Hour)}
+	ex.issued++
+	ex.grants[token] = grant{seq: ex.issued, pkg: pkg, permissions: slices.Clone(match.Permissions), expires: now.Add(time.Hour)}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, map[string]string{
 		"token": token, "token_type": "Bearer",

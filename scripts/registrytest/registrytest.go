@@ -118,6 +118,11 @@ type Request struct {
 	Package string // the package it concerns, "" if none
 	Status  int    // 0 for a dropped connection
 	Fault   bool   // failed on purpose
+	// Grant is which token from the exchange the request carries: 1 for
+	// the first handed out (see Exchanged), 0 for none. A request of a
+	// client started after Exchanged returned n carries a grant above n,
+	// however late an earlier client's requests are answered.
+	Grant int
 }
 
 // Requests returns the requests answered so far, in order.
@@ -148,7 +153,7 @@ func (s *Server) Observe(fn func(Request)) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pkg := PackageOf(r.URL.EscapedPath())
 	rec := &recorder{ResponseWriter: w}
-	entry := Request{Method: r.Method, Path: r.URL.EscapedPath(), Package: pkg}
+	entry := Request{Method: r.Method, Path: r.URL.EscapedPath(), Package: pkg, Grant: s.grantOf(r)}
 	defer func() {
 		entry.Status = rec.status
 		s.mu.Lock()

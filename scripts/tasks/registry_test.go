@@ -121,7 +121,7 @@ func TestVerifyReleaseSwitches(t *testing.T) {
 
 	// 3.0.1 is not there: with a wait shorter than the first pause, verify
 	// gives up at once instead of polling for the default five minutes.
-	env, out = bedEnv(t, bed, map[string]string{"FACET_WAIT": "100ms"})
+	env, out = bedEnv(t, bed, map[string]string{"FACET_WAIT": "400ms"})
 	err := tasks.VerifyRelease(t.Context(), env, "3.0.1")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "version 3.0.1 is not there")

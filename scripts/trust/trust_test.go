@@ -100,10 +100,17 @@ func TestTrustCreatesThenFindsOK(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{"GET": 13, "POST": 13}, calls(bed))
 	require.Len(t, clk.waits, 2*13-1, "one pause between two calls")
+	// 2 s from the end of one npm call (not its start) to the next: the
+	// wait is 2 s less the little time between the call's end and the
+	// wait, which a loaded machine may stretch now and then.
+	paced := 0
 	for _, w := range clk.waits {
-		// 2 s from the end of one npm call (not its start) to the next.
-		assert.InDelta(t, 2*time.Second, w, float64(100*time.Millisecond), "npm asks for 2 s between calls")
+		assert.LessOrEqual(t, w, 2*time.Second, "npm asks for 2 s between calls")
+		if w > 2*time.Second-100*time.Millisecond {
+			paced++
+		}
 	}
+	assert.GreaterOrEqual(t, paced, len(clk.waits)-2, "paced from the end of each call: %v", clk.waits)
 	assert.Contains(t, out.String(), "registry "+bed.URL+"\n")
 	assert.Contains(t, out.String(), "  agent-facets  created\n")
 
