@@ -1,6 +1,7 @@
 package registrytest
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -274,6 +275,9 @@ func (s *Server) RequireOTPForPublish(on bool) {
 // to the registry behind as its publishing user. Any other token passes
 // through, for the registry behind to judge.
 func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, pkg string) {
+	// A publish the registry has whole is carried out, whether or not its
+	// client waits for the answer.
+	r = r.WithContext(context.WithoutCancel(r.Context()))
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
 	var g grant

@@ -65,6 +65,8 @@ type Server struct {
 	before   func(Request)      // hears of each request before it is handled
 	// publishOTP makes a user's publish need a one-time password.
 	publishOTP bool
+	busy       int        // requests being handled
+	settled    *sync.Cond // on mu: busy fell to 0
 }
 
 // Start starts a Server in front of opts.Upstream. Close stops it.
@@ -90,6 +92,7 @@ func Start(opts Options) (*Server, error) {
 	if s.otp == "" {
 		s.otp = DefaultOTP
 	}
+	s.settled = sync.NewCond(&s.mu)
 	s.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(up)
@@ -99,7 +102,11 @@ func Start(opts Options) (*Server, error) {
 		},
 		ErrorLog: nil,
 	}
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	// No deadlines: only a client closes an idle connection, whether or not
+	// it has carried a request (Go's transport keeps unused ones), so that
+	// no PUT is sent on a connection the server is closing (see verdaccio's
+	// serve.js).
+	s.http = &http.Server{Handler: s}
 	go func() { _ = s.http.Serve(ln) }()
 	return s, nil
 }
@@ -111,6 +118,18 @@ func (s *Server) Close() error {
 	return s.http.Shutdown(ctx)
 }
 
+// Settle waits until the server is handling no request: what a client that
+// has been stopped got through to it is answered and recorded (a publish is
+// carried out upstream even when its client is gone, as a registry that has
+// the whole request does).
+func (s *Server) Settle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.busy > 0 {
+		s.settled.Wait()
+	}
+}
+
 // Request is one request the server answered.
 type Request struct {
 	Method  string
@@ -119,9 +138,9 @@ type Request struct {
 	Status  int    // 0 for a dropped connection
 	Fault   bool   // failed on purpose
 	// Grant is which token from the exchange the request carries: 1 for
-	// the first handed out (see Exchanged), 0 for none. A request of a
-	// client started after Exchanged returned n carries a grant above n,
-	// however late an earlier client's requests are answered.
+	// the first handed out (see Exchanged), 0 for none. A request carrying
+	// a token handed out after Exchanged returned n has a grant above n,
+	// however late other requests are answered.
 	Grant int
 }
 
@@ -154,11 +173,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pkg := PackageOf(r.URL.EscapedPath())
 	rec := &recorder{ResponseWriter: w}
 	entry := Request{Method: r.Method, Path: r.URL.EscapedPath(), Package: pkg, Grant: s.grantOf(r)}
+	s.mu.Lock()
+	s.busy++
+	s.mu.Unlock()
 	defer func() {
 		entry.Status = rec.status
 		s.mu.Lock()
 		s.requests = append(s.requests, entry)
 		observe := s.observe
+		if s.busy--; s.busy == 0 {
+			s.settled.Broadcast()
+		}
 		s.mu.Unlock()
 		if observe != nil {
 			observe(entry)

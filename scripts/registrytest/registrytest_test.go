@@ -1,8 +1,13 @@
 package registrytest_test
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -318,4 +323,62 @@ func TestExchangeRefusals(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, tt.want, resp.StatusCode, tt.name)
 	}
+}
+
+// A publish whose client leaves before the answer is carried out upstream all
+// the same, and Settle returns once it is answered and recorded: a rerun
+// that starts after Settle sees every publish of the run it follows.
+func TestPublishOutlivesItsClient(t *testing.T) {
+	t.Parallel()
+	got, release := make(chan struct{}), make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		close(got)
+		<-release
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer upstream.Close()
+	front, err := registrytest.Start(registrytest.Options{Upstream: upstream.URL, UpstreamToken: "t"})
+	require.NoError(t, err)
+	defer front.Close()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, front.URL+"@agent-facets%2fcli-linux-x64", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	failed := make(chan error)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		failed <- err
+	}()
+	<-got
+	cancel()
+	require.ErrorIs(t, <-failed, context.Canceled)
+	close(release)
+	front.Settle()
+	requests := front.Requests()
+	require.Len(t, requests, 1, "recorded before Settle returned")
+	assert.Equal(t, http.StatusCreated, requests[0].Status, "carried out upstream")
+}
+
+// The server never closes a connection that has not carried a request yet:
+// Go's transport keeps such connections to use later.
+func TestUnusedConnectionsStayOpen(t *testing.T) {
+	t.Parallel()
+	front, err := registrytest.Start(registrytest.Options{Upstream: "http://127.0.0.1:9/"})
+	require.NoError(t, err)
+	defer front.Close()
+	u, err := url.Parse(front.URL)
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	// Quiet for longer than the 30 s header deadline the server once had.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(40*time.Second)))
+	_, err = conn.Read(make([]byte, 1))
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "the server closed the unused connection")
+	assert.True(t, ne.Timeout(), "%v", err)
 }

@@ -284,9 +284,12 @@ func TestKilledAndRerun(t *testing.T) {
 			assert.Less(t, len(f.puts()), 13, "stopped before the end")
 			assert.Zero(t, f.puts()[platforms.Wrapper], "the wrapper is never published before the platform packages")
 			f.bed.Front.Observe(nil)
-			// A publish of the killed run may be answered late, during
-			// the rerun: the rerun's own carry tokens handed out later.
+			// What the killed run got through is answered before the
+			// rerun starts; the rerun's publishes carry tokens handed out
+			// after these.
+			f.bed.Front.Settle()
 			issued := f.bed.Front.Exchanged()
+			tokenless := putsWithoutToken(f.bed.Front.Requests())
 
 			again, out2 := f.config(t)
 			_, results, err := release.Run(t.Context(), again)
@@ -313,8 +316,21 @@ func TestKilledAndRerun(t *testing.T) {
 				}
 			}
 			assert.Equal(t, len(results)-skipped, rerun, "one publish for each package not skipped")
+			assert.Equal(t, tokenless, putsWithoutToken(f.bed.Front.Requests()), "the rerun publishes with a token from the exchange")
 		})
 	}
+}
+
+// putsWithoutToken counts the publishes that carried no token from the
+// exchange.
+func putsWithoutToken(requests []registrytest.Request) int {
+	n := 0
+	for _, r := range requests {
+		if r.Method == http.MethodPut && r.Grant == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // With a fifth of all registry requests failing (500, 429, dropped

@@ -136,10 +136,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 // configYAML is the server's configuration: local storage in dir, anyone may
 // read, the server's user may publish, no uplink. The server never closes an
-// idle connection (keepAliveTimeout 0; Node's default is 5 s): its clients
-// (Go's transport, npm) keep idle connections to reuse, and one the server
-// closes just as a client sends a PUT on it fails with a reset that is not
-// retried. The client closing its idle connections is the only way round.
+// idle connection (keepAliveTimeout 0; Node's default is about 5 s): its
+// clients (Go's transport, npm) keep idle connections to reuse, and a PUT
+// sent on one just as the server closes it is reset, and not retried. Only
+// the client closes an idle connection (see also serve.js).
 func configYAML(dir string) string {
 	return fmt.Sprintf(`storage: %q
 server:
