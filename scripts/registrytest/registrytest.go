@@ -41,6 +41,10 @@ type Options struct {
 	// UpstreamToken is a token of the registry behind that may publish: a
 	// publish with a token from the OIDC exchange goes through with it.
 	UpstreamToken string
+	// Now is the stand-in's clock for what it does over time (its CDN, its
+	// rate limit); nil means time.Now. Tests pass a Clock that the release
+	// under test also sleeps on.
+	Now func() time.Time
 }
 
 // Server is npmjs.com's stand-in, listening on the loopback interface.
@@ -50,6 +54,7 @@ type Server struct {
 	upstream      *url.URL
 	upstreamToken string
 	otp           string
+	clock         func() time.Time
 	http          *http.Server
 	proxy         *httputil.ReverseProxy
 	client        *http.Client // to the upstream
@@ -84,6 +89,7 @@ func Start(opts Options) (*Server, error) {
 		upstream:      up,
 		upstreamToken: opts.UpstreamToken,
 		otp:           opts.OTP,
+		clock:         opts.Now,
 		client:        &http.Client{Timeout: 30 * time.Second},
 		rand:          rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)),
 		trust:         map[string][]Trust{},
@@ -91,6 +97,9 @@ func Start(opts Options) (*Server, error) {
 	}
 	if s.otp == "" {
 		s.otp = DefaultOTP
+	}
+	if s.clock == nil {
+		s.clock = time.Now
 	}
 	s.settled = sync.NewCond(&s.mu)
 	s.proxy = &httputil.ReverseProxy{
@@ -109,6 +118,24 @@ func Start(opts Options) (*Server, error) {
 	s.http = &http.Server{Handler: s}
 	go func() { _ = s.http.Serve(ln) }()
 	return s, nil
+}
+
+// now is the time on the stand-in's clock (Options.Now, SetClock).
+func (s *Server) now() time.Time {
+	s.mu.Lock()
+	clock := s.clock
+	s.mu.Unlock()
+	return clock()
+}
+
+// SetClock sets the stand-in's clock (see Options.Now); nil means time.Now.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now == nil {
+		now = time.Now
+	}
+	s.clock = now
 }
 
 // Close stops the server.
