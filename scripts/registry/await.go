@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
+
 	"github.com/agent-facets/facets/scripts/retry"
 )
 
@@ -22,6 +24,9 @@ type Want struct {
 	Tag       string // a dist-tag that must point at Version; "" is not checked
 	// OptionalDependencies must be exactly these at Version; nil is not checked.
 	OptionalDependencies map[string]string
+	// Served checks what users' npm is served (a plain read, through any
+	// CDN) instead of the origin.
+	Served bool
 }
 
 // Status is what the registry showed of a Want.
@@ -30,7 +35,15 @@ type Status struct {
 	Found      bool   // the registry has the version
 	Integrity  string // its integrity, when found
 	TagVersion string // the version Want.Tag points at, "" if the tag is not set
-	Problems   []string
+	// Superseded is true when Want.Tag points at a version newer than
+	// Version: a later release moved it on, as it should, and Version is
+	// done.
+	Superseded bool
+	DistTags   map[string]string // every dist-tag of the package, when read
+	// PublishedAt is when the version was published, on the client's clock,
+	// when the registry says (see Packument.PublishedAt).
+	PublishedAt time.Time
+	Problems    []string
 	// Final is true when waiting cannot fix the problems: the version is there
 	// but differs from what was wanted. A missing version, a tag pointing
 	// elsewhere or a registry that could not answer may yet change.
@@ -44,7 +57,11 @@ func (s Status) OK() bool { return s.Err == nil && len(s.Problems) == 0 }
 // Check reads w's package once and compares it with w.
 func (c *Client) Check(ctx context.Context, w Want) Status {
 	s := Status{Want: w}
-	p, err := c.Packument(ctx, w.Name)
+	read := c.Packument
+	if w.Served {
+		read = c.Served
+	}
+	p, err := read(ctx, w.Name)
 	if errors.Is(err, ErrNotFound) {
 		s.Problems = append(s.Problems, "the package does not exist")
 		return s
@@ -57,6 +74,7 @@ func (c *Client) Check(ctx context.Context, w Want) Status {
 		s.Problems = append(s.Problems, "the registry could not answer: "+err.Error())
 		return s
 	}
+	s.DistTags = p.DistTags
 	if w.Tag != "" {
 		s.TagVersion = p.DistTags[w.Tag]
 	}
@@ -66,6 +84,7 @@ func (c *Client) Check(ctx context.Context, w Want) Status {
 		return s
 	}
 	s.Found = true
+	s.PublishedAt, _ = p.PublishedAt(w.Version)
 	s.Integrity = m.Dist.Integrity
 	if w.Integrity != "" && m.Dist.Integrity != w.Integrity {
 		s.Final = true
@@ -75,7 +94,10 @@ func (c *Client) Check(ctx context.Context, w Want) Status {
 		s.Final = true
 		s.Problems = append(s.Problems, "optionalDependencies "+depsDiff(m.OptionalDependencies, w.OptionalDependencies))
 	}
-	if w.Tag != "" && s.TagVersion != w.Version {
+	if w.Tag != "" && s.TagVersion != w.Version && Newer(s.TagVersion, w.Version) {
+		s.Superseded = true
+	}
+	if w.Tag != "" && s.TagVersion != w.Version && !s.Superseded {
 		got := s.TagVersion
 		if got == "" {
 			got = "nothing"
@@ -90,6 +112,9 @@ type Poll struct {
 	Initial time.Duration // first wait; 0 means 1 s
 	Max     time.Duration // longest wait; 0 means 30 s
 	Timeout time.Duration // time to wait in all; 0 means 5 min
+	// Deadline, if set, is a time no wait may end after, whatever Timeout
+	// says: the budget of a whole release (FACET_WAIT).
+	Deadline time.Time
 	// Sleep waits for d or until ctx ends; nil waits on a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock; nil means time.Now.
@@ -122,9 +147,11 @@ func (c *Client) Await(ctx context.Context, wants []Want, p Poll) []Status {
 	}
 	b := retry.Backoff{Initial: p.Initial, Max: p.Max, Rand: p.Rand}
 	deadline := p.Now().Add(p.Timeout)
-	// No read outlasts the time either, retries included.
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
+	if !p.Deadline.IsZero() && p.Deadline.Before(deadline) {
+		deadline = p.Deadline
+	}
+	// No read's retries outlast the time either.
+	c = c.until(deadline)
 
 	out := make([]Status, len(wants))
 	pending := make([]int, len(wants))
@@ -156,6 +183,29 @@ func (c *Client) Await(ctx context.Context, wants []Want, p Poll) []Status {
 			return out
 		}
 	}
+}
+
+// Newer reports whether version a is a semantic version newer than b; false
+// when either is not one.
+func Newer(a, b string) bool {
+	va, err := semver.StrictNewVersion(a)
+	if err != nil {
+		return false
+	}
+	vb, err := semver.StrictNewVersion(b)
+	if err != nil {
+		return false
+	}
+	return va.GreaterThan(vb)
+}
+
+// until is c with retries that end by deadline.
+func (c *Client) until(deadline time.Time) *Client {
+	cc := *c
+	if cc.Retry.Deadline.IsZero() || deadline.Before(cc.Retry.Deadline) {
+		cc.Retry.Deadline = deadline
+	}
+	return &cc
 }
 
 // short abbreviates an integrity for a message.

@@ -6,6 +6,14 @@
 // (404), or the registry could not say (5xx, 429, a dropped connection, an
 // authentication error). Transient errors are retried with backoff; an error
 // is never taken for "missing".
+//
+// It reads two views of a package. The public registry serves packuments
+// through a CDN that keeps a copy for up to its Cache-Control max-age, which a
+// publish does not purge and a request's "Cache-Control: no-cache" does not
+// get past. Every read that decides something (exists, published, integrity,
+// dist-tags) asks the origin, GET <registry>/<name>?write=true, uncached
+// (Packument): a fact, not a race. What users' npm sees is the plain read
+// (Served), with the max-age it may be cached for.
 package registry
 
 import (
@@ -19,6 +27,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+
+	"github.com/pquerna/cachecontrol/cacheobject"
 
 	"github.com/agent-facets/facets/scripts/retry"
 )
@@ -30,6 +41,13 @@ var defaultHTTP = &http.Client{Timeout: time.Minute}
 // ErrNotFound is the registry's 404: no such package.
 var ErrNotFound = errors.New("not found")
 
+// MaxDocument is the most of a package document a read takes: a packument
+// of thousands of versions is a few MiB; a larger answer is not one of ours.
+const MaxDocument = 8 << 20
+
+// maxErrorBody is the most of an error answer a read takes.
+const maxErrorBody = 64 << 10
+
 // Client reads from one registry.
 type Client struct {
 	URL   *url.URL     // the registry, as npm is configured with it; its path ends in "/"
@@ -38,7 +56,8 @@ type Client struct {
 }
 
 // New returns a client of the registry at rawURL (as `npm config get
-// registry` prints it). Anything but an absolute http or https URL is an error.
+// registry` prints it). Anything but an absolute http or https URL without a
+// query or fragment is an error.
 func New(rawURL string) (*Client, error) {
 	u, err := ParseURL(rawURL)
 	if err != nil {
@@ -47,16 +66,35 @@ func New(rawURL string) (*Client, error) {
 	return &Client{URL: u}, nil
 }
 
-// ParseURL parses a registry URL and makes its path end in "/".
+// ParseURL parses a registry URL and makes its path end in "/". A query or
+// fragment is refused: every request would go to the wrong place. The error
+// shows the URL without its password or query.
 func ParseURL(rawURL string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(rawURL))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("registry URL %q: want an http or https URL such as https://registry.npmjs.org/", rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("registry URL %s: want an http or https URL such as %s", shown(rawURL), PublicRegistry)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(rawURL, "#") {
+		return nil, fmt.Errorf("registry URL %s has a query or fragment (?… or #…): npm's requests would go to the wrong place; set the registry without them, such as %s", shown(rawURL), PublicRegistry)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
+		if u.RawPath != "" {
+			u.RawPath += "/"
+		}
 	}
 	return u, nil
+}
+
+// shown is a URL as an error may show it: without password, query or
+// fragment; something that does not parse is not shown at all.
+func shown(rawURL string) string {
+	u, err := url.Parse(strings.TrimSpace(rawURL))
+	if err != nil || u.Host == "" {
+		return "(not a URL)"
+	}
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	return strconv.Quote(u.Redacted())
 }
 
 // String is the registry URL as it may be shown: with any password masked.
@@ -84,11 +122,40 @@ func EscapeName(name string) string {
 	return name
 }
 
-// Packument is the abbreviated package document.
+// Packument is a package document: what the release reads of it.
 type Packument struct {
 	Name     string              `json:"name"`
 	DistTags map[string]string   `json:"dist-tags"`
 	Versions map[string]Manifest `json:"versions"`
+	// Time is when each version was published (the full document has it,
+	// the abbreviated one does not).
+	Time map[string]string `json:"time"`
+	// Answered is when the answer came, on the client's clock, and Age how
+	// old the document was then on the registry's own: its Date header
+	// less the time it was made (the Age header of a cached copy). They let
+	// a publish time on the registry's clock be told on the client's.
+	Answered time.Time `json:"-"`
+	// Date is the registry's Date header; zero if it sent none.
+	Date time.Time `json:"-"`
+	// MaxAge is how long a cache between the registry and npm may serve
+	// this document without asking again (Cache-Control s-maxage or
+	// max-age, plus stale-while-revalidate); 0 when it says nothing or
+	// forbids caching. Set by Served.
+	MaxAge time.Duration `json:"-"`
+}
+
+// PublishedAt is when version v was published, on the client's clock, from
+// the registry's time of it and its Date header (so that the two clocks need
+// not agree); false when the document does not say.
+func (p *Packument) PublishedAt(v string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, p.Time[v])
+	if err != nil || p.Answered.IsZero() {
+		return time.Time{}, false
+	}
+	if p.Date.IsZero() {
+		return t, true
+	}
+	return p.Answered.Add(-p.Date.Sub(t)), true
 }
 
 // Manifest is one version of a package, as the abbreviated document has it.
@@ -140,12 +207,25 @@ func (e *StatusError) Transient() bool {
 	return e.Code >= 500 || e.Code == http.StatusTooManyRequests || e.Code == http.StatusRequestTimeout
 }
 
-// Packument reads the abbreviated document of the package name. A package the
-// registry does not have is an error wrapping [ErrNotFound]; any other failure
-// is retried while it is transient and then returned, never taken for missing.
+// Packument reads the document of the package name from the origin
+// (?write=true: uncached, whatever CDN is in front). A package the registry
+// does not have is an error wrapping [ErrNotFound]; any other failure is
+// retried while it is transient and then returned, never taken for missing.
 func (c *Client) Packument(ctx context.Context, name string) (*Packument, error) {
+	return c.read(ctx, name, url.Values{"write": {"true"}}, "application/json")
+}
+
+// Served reads the document of the package name as users' npm reads it when
+// it installs: a plain read, through whatever CDN the registry is behind, so
+// possibly an old copy; MaxAge says how old a copy may be.
+func (c *Client) Served(ctx context.Context, name string) (*Packument, error) {
+	return c.read(ctx, name, nil, "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*")
+}
+
+func (c *Client) read(ctx context.Context, name string, query url.Values, accept string) (*Packument, error) {
 	var p Packument
-	if err := c.getJSON(ctx, EscapeName(name), "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8", &p); err != nil {
+	header, err := c.getJSON(ctx, EscapeName(name), query, accept, &p)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if p.Versions == nil {
@@ -154,7 +234,41 @@ func (c *Client) Packument(ctx context.Context, name string) (*Packument, error)
 	if p.DistTags == nil {
 		p.DistTags = map[string]string{}
 	}
+	p.Answered = c.now()
+	if d, err := http.ParseTime(header.Get("Date")); err == nil {
+		p.Date = d
+		if age, err := strconv.Atoi(header.Get("Age")); err == nil && age > 0 {
+			// A cached copy: made Age seconds before this Date.
+			p.Answered = p.Answered.Add(-time.Duration(age) * time.Second)
+		}
+	}
+	p.MaxAge = CacheMaxAge(header.Get("Cache-Control"))
 	return &p, nil
+}
+
+// CacheMaxAge is how long a shared cache (a CDN) may serve an answer with
+// this Cache-Control without asking the origin again: s-maxage, else
+// max-age, plus stale-while-revalidate; 0 for none, no-store, no-cache or
+// private, and for a header that does not parse.
+func CacheMaxAge(header string) time.Duration {
+	if strings.TrimSpace(header) == "" {
+		return 0
+	}
+	cd, err := cacheobject.ParseResponseCacheControl(header)
+	if err != nil || cd.NoStore || cd.NoCachePresent || cd.PrivatePresent {
+		return 0
+	}
+	age := cd.MaxAge
+	if cd.SMaxAge >= 0 {
+		age = cd.SMaxAge
+	}
+	if age <= 0 {
+		return 0
+	}
+	if cd.StaleWhileRevalidate > 0 {
+		age += cd.StaleWhileRevalidate
+	}
+	return time.Duration(age) * time.Second
 }
 
 // Ping checks that the URL is an npm registry that answers (GET /-/ping), so
@@ -162,7 +276,7 @@ func (c *Client) Packument(ctx context.Context, name string) (*Packument, error)
 // from a registry without the packages.
 func (c *Client) Ping(ctx context.Context) error {
 	var pong map[string]any
-	err := c.getJSON(ctx, "-/ping", "application/json", &pong)
+	_, err := c.getJSON(ctx, "-/ping", nil, "application/json", &pong)
 	if errors.Is(err, ErrNotFound) {
 		err = errors.New("GET /-/ping: 404")
 	}
@@ -172,7 +286,8 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Exists reports whether the registry has the package name at all.
+// Exists reports whether the registry has the package name at all (on the
+// origin).
 func (c *Client) Exists(ctx context.Context, name string) (bool, error) {
 	_, err := c.Packument(ctx, name)
 	switch {
@@ -184,20 +299,29 @@ func (c *Client) Exists(ctx context.Context, name string) (bool, error) {
 	return false, err
 }
 
-// getJSON GETs path below the registry URL and decodes the answer into v,
-// with retries. The path must be escaped already.
-func (c *Client) getJSON(ctx context.Context, path, accept string, v any) error {
-	target := c.URL.String() + path
-	shown := c.URL.Redacted() + path // for messages
-	return retry.Do(ctx, c.Retry, func(int) error {
+// now is the client's clock: its retry policy's, else time.Now.
+func (c *Client) now() time.Time {
+	if c.Retry.Now != nil {
+		return c.Retry.Now()
+	}
+	return time.Now()
+}
+
+// getJSON GETs path (escaped already) below the registry URL, with query,
+// and decodes the answer into v, with retries; it returns the answer's
+// header.
+func (c *Client) getJSON(ctx context.Context, path string, query url.Values, accept string, v any) (http.Header, error) {
+	u := c.URL.JoinPath(path)
+	u.RawQuery = query.Encode()
+	target := u.String()
+	shownURL := c.URL.Redacted() + path // for messages: no password, and the query says nothing
+	var header http.Header
+	err := retry.Do(ctx, c.Retry, func(int) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		if err != nil {
 			return err
 		}
 		req.Header.Set("Accept", accept)
-		// Ask for the current document, not a cached one: it is read right
-		// after a publish.
-		req.Header.Set("Cache-Control", "no-cache")
 		req.Header.Set("User-Agent", "facets-release")
 		client := c.HTTP
 		if client == nil {
@@ -208,48 +332,71 @@ func (c *Client) getJSON(ctx context.Context, path, accept string, v any) error 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return retry.Transient(err, 0) // a refused or dropped connection, a timeout
+			return retry.Transient(fmt.Errorf("GET %s: %w", shownURL, unwrapURLError(err)), 0) // a refused or dropped connection, a timeout
 		}
 		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+		limit := int64(maxErrorBody)
+		if resp.StatusCode == http.StatusOK {
+			limit = MaxDocument
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		if err != nil {
-			return retry.Transient(fmt.Errorf("GET %s: reading the answer: %w", shown, err), 0)
+			return retry.Transient(fmt.Errorf("GET %s: reading the answer: %w", shownURL, err), 0)
 		}
 		switch resp.StatusCode {
 		case http.StatusOK:
-			if err := json.Unmarshal(body, v); err != nil {
-				return fmt.Errorf("GET %s: the answer is not a package document: %w", shown, err)
+			if int64(len(body)) > limit {
+				return fmt.Errorf("GET %s: the answer is over %d MiB, more than a package document of ours can be: is this the right registry?", shownURL, MaxDocument>>20)
 			}
+			if err := json.Unmarshal(body, v); err != nil {
+				return fmt.Errorf("GET %s: the answer is not a package document: %w", shownURL, err)
+			}
+			header = resp.Header
 			return nil
 		case http.StatusNotFound:
 			return ErrNotFound
 		}
-		serr := &StatusError{Method: http.MethodGet, URL: shown, Code: resp.StatusCode, Status: resp.Status, Message: message(body)}
+		serr := &StatusError{Method: http.MethodGet, URL: shownURL, Code: resp.StatusCode, Status: resp.Status, Message: message(body)}
 		if serr.Transient() {
-			return retry.Transient(serr, retryAfter(resp.Header.Get("Retry-After"), time.Now()))
+			return retry.Transient(serr, retryAfter(resp.Header.Get("Retry-After"), c.now()))
 		}
 		return serr
 	})
+	return header, err
 }
 
+// unwrapURLError drops the *url.Error around a transport error: it repeats
+// the URL, with any password.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// maxMessage is the most of a registry's words an error quotes.
+const maxMessage = 200
+
 // message is the "error" or "message" of a registry's JSON error body, or the
-// start of the body.
+// start of the body, cut to maxMessage characters on one line.
 func message(body []byte) string {
 	var e struct {
 		Error   string `json:"error"`
 		Message string `json:"message"`
 	}
+	s := string(body)
 	if json.Unmarshal(body, &e) == nil {
-		if e.Error != "" {
-			return e.Error
-		}
-		if e.Message != "" {
-			return e.Message
+		switch {
+		case e.Error != "":
+			s = e.Error
+		case e.Message != "":
+			s = e.Message
 		}
 	}
-	s := strings.TrimSpace(string(body))
-	if len(s) > 200 {
-		s = s[:200] + "…"
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }), " ")
+	if r := []rune(s); len(r) > maxMessage {
+		s = string(r[:maxMessage]) + "…"
 	}
 	return s
 }

@@ -28,6 +28,7 @@ type server struct {
 	*httptest.Server
 	calls   atomic.Int32
 	paths   []string
+	queries []string
 	headers []http.Header
 }
 
@@ -36,6 +37,7 @@ func newServer(t *testing.T, answers ...func(w http.ResponseWriter)) *server {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := int(s.calls.Add(1))
 		s.paths = append(s.paths, r.URL.EscapedPath())
+		s.queries = append(s.queries, r.URL.RawQuery)
 		s.headers = append(s.headers, r.Header.Clone())
 		answers[min(n, len(answers))-1](w)
 	}))
@@ -76,8 +78,8 @@ func TestPackument(t *testing.T) {
 	p, err := c.Packument(t.Context(), "@agent-facets/cli-linux-x64")
 	require.NoError(t, err)
 	assert.Equal(t, "/@agent-facets%2fcli-linux-x64", s.paths[0], "scoped names escaped as npm does")
-	assert.Equal(t, "no-cache", s.headers[0].Get("Cache-Control"))
-	assert.Contains(t, s.headers[0].Get("Accept"), "application/vnd.npm.install-v1+json", "the abbreviated document")
+	assert.Equal(t, "write=true", s.queries[0], "the origin, past any CDN")
+	assert.Equal(t, "application/json", s.headers[0].Get("Accept"), "the full document, with the publish times")
 
 	m, ok := p.Version("1.0.0")
 	require.True(t, ok)
@@ -170,9 +172,18 @@ func TestURLAndHost(t *testing.T) {
 		assert.Equal(t, want[0], c.String(), raw)
 		assert.Equal(t, want[1], c.Host(), "the audience host, as npm derives it from %s", raw)
 	}
-	for _, bad := range []string{"", "registry.npmjs.org", "ftp://x/", "undefined"} {
+	for _, bad := range []string{"", "registry.npmjs.org", "ftp://x/", "undefined", "https:registry.npmjs.org"} {
 		_, err := registry.New(bad)
 		assert.ErrorContains(t, err, "want an http or https URL", bad)
+	}
+	// A query or fragment would send every request elsewhere; the error
+	// shows neither it nor a password.
+	for _, bad := range []string{"https://me:hunter2@npm.example.com/?token=s3cret", "https://npm.example.com/npm#s3cret", "https://npm.example.com/?", "https://npm.example.com/#"} {
+		_, err := registry.New(bad)
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "has a query or fragment", bad)
+		assert.NotContains(t, err.Error(), "s3cret")
+		assert.NotContains(t, err.Error(), "hunter2")
 	}
 	c, _ := registry.New("https://registry.npmjs.org/")
 	assert.True(t, c.Public())
@@ -227,13 +238,83 @@ func TestPasswordsMasked(t *testing.T) {
 	assert.NotContains(t, err.Error(), "hunter2-secret")
 }
 
-// Retry-After longer than the policy waits ends the retries, saying so.
-func TestRetryAfterTooLong(t *testing.T) {
+// A Retry-After longer than the backoff's cap is waited out while the time
+// to retry lasts; longer than what is left, it ends the retries, saying so.
+func TestRetryAfter(t *testing.T) {
 	var waits []time.Duration
-	s := newServer(t, status(429, `{"error":"slow down"}`, "Retry-After", "600"))
-	_, err := client(t, s, &waits).Packument(t.Context(), "agent-facets")
+	s := newServer(t, status(429, `{"error":"slow down"}`, "Retry-After", "60"), status(200, doc))
+	c := client(t, s, &waits)
+	c.Retry.For = 2 * time.Minute
+	_, err := c.Packument(t.Context(), "agent-facets")
+	require.NoError(t, err)
+	assert.Equal(t, []time.Duration{time.Minute}, waits)
+
+	waits = nil
+	s = newServer(t, status(429, `{"error":"slow down"}`, "Retry-After", "600"))
+	c = client(t, s, &waits)
+	c.Retry.For, c.Retry.What = 5*time.Minute, "FACET_WAIT"
+	_, err = c.Packument(t.Context(), "agent-facets")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "the registry asked to wait 10m0s before another try, longer than the 5s this waits")
+	assert.Contains(t, err.Error(), "the registry asked to wait 10m0s before another try, and FACET_WAIT leaves 5m0s")
 	assert.Empty(t, waits)
 	assert.Equal(t, int32(1), s.calls.Load())
+}
+
+// What users' npm reads: a plain read, with the time a CDN may keep it and
+// the publish times told on the client's clock.
+func TestServed(t *testing.T) {
+	var waits []time.Duration
+	full := `{"name":"agent-facets","dist-tags":{"latest":"1.0.0"},"versions":{"1.0.0":{"name":"agent-facets","version":"1.0.0"}},"time":{"1.0.0":"2026-12-03T10:00:00Z"}}`
+	s := newServer(t, status(200, full, "Cache-Control", "public, max-age=300", "Date", "Thu, 03 Dec 2026 10:01:00 GMT", "Age", "20"))
+	c := client(t, s, &waits)
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC) // this machine's clock is two hours ahead
+	c.Retry.Now = func() time.Time { return now }
+	p, err := c.Served(t.Context(), "agent-facets")
+	require.NoError(t, err)
+	assert.Empty(t, s.queries[0], "a plain read")
+	assert.Contains(t, s.headers[0].Get("Accept"), "application/vnd.npm.install-v1+json", "as npm install asks")
+	assert.Equal(t, 5*time.Minute, p.MaxAge)
+	at, ok := p.PublishedAt("1.0.0")
+	require.True(t, ok)
+	// The copy was made 20 s before the answer, a minute after the publish,
+	// on the registry's clock: on ours, 80 s before now.
+	assert.Equal(t, now.Add(-80*time.Second), at)
+	_, ok = p.PublishedAt("2.0.0")
+	assert.False(t, ok)
+}
+
+func TestCacheMaxAge(t *testing.T) {
+	for header, want := range map[string]time.Duration{
+		"":                         0,
+		"public, max-age=300":      300 * time.Second,
+		"max-age=60, s-maxage=600": 600 * time.Second, // what a CDN obeys
+		"public, max-age=300, stale-while-revalidate=60": 360 * time.Second,
+		"no-store":              0,
+		"no-cache, max-age=300": 0,
+		"private, max-age=300":  0,
+		"max-age=0":             0,
+		"max-age=banana":        0,
+	} {
+		assert.Equal(t, want, registry.CacheMaxAge(header), header)
+	}
+}
+
+// A document larger than any of ours is refused, not read whole; a long
+// error message is cut.
+func TestLimits(t *testing.T) {
+	var waits []time.Duration
+	huge := `{"name":"x","readme":"` + strings.Repeat("a", registry.MaxDocument) + `"}`
+	s := newServer(t, status(200, huge))
+	_, err := client(t, s, &waits).Packument(t.Context(), "agent-facets")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the answer is over 8 MiB")
+	assert.False(t, retry.IsTransient(err))
+	assert.Equal(t, int32(1), s.calls.Load(), "not retried")
+
+	s = newServer(t, status(403, `{"error":"`+strings.Repeat("no ", 5000)+`"}`))
+	_, err = client(t, s, &waits).Packument(t.Context(), "agent-facets")
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 500, "the registry's words are cut")
+	assert.Contains(t, err.Error(), "no no no")
+	assert.Contains(t, err.Error(), "…")
 }

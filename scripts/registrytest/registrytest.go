@@ -70,6 +70,9 @@ type Server struct {
 	before   func(Request)      // hears of each request before it is handled
 	// publishOTP makes a user's publish need a one-time password.
 	publishOTP bool
+	cdn        map[string]cdnCopy // the CDN's copies (SetCDN)
+	cdnMaxAge  time.Duration
+	cdnHits    int
 	busy       int        // requests being handled
 	settled    *sync.Cond // on mu: busy fell to 0
 }
@@ -246,6 +249,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, pkg string) {
 		s.serveExchange(rec, r, pkg)
 	case r.Method == http.MethodPut && pkg != "" && !strings.HasPrefix(path, "/-/"):
 		s.servePublish(rec, r, pkg)
+	case s.cached(r, pkg):
+		s.serveCDN(rec, r)
 	default:
 		s.proxy.ServeHTTP(rec, r)
 	}

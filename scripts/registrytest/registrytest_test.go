@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -381,4 +382,94 @@ func TestUnusedConnectionsStayOpen(t *testing.T) {
 	var ne net.Error
 	require.ErrorAs(t, err, &ne, "the server closed the unused connection")
 	assert.True(t, ne.Timeout(), "%v", err)
+}
+
+// The CDN in front of the package documents serves a plain read from a copy
+// up to max-age old, which a publish does not purge and a request's
+// no-cache does not get past; ?write=true reads the origin.
+func TestCDN(t *testing.T) {
+	bed := testenv.RegistryBed(t)
+	maintainer := bed.NPM(t, true)
+	const pkg = "@agent-facets/cdn"
+	publish(t, maintainer, pkg, "1.0.0")
+	clock := registrytest.NewClock(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
+	bed.Front.SetClock(clock.Now)
+	bed.Front.SetCDN(5 * time.Minute)
+
+	type answer struct {
+		status   int
+		versions []string
+		header   http.Header
+	}
+	get := func(query string, header ...string) answer {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, bed.URL+"@agent-facets%2fcdn"+query, nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", "application/vnd.npm.install-v1+json")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var doc struct {
+			Versions map[string]json.RawMessage `json:"versions"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&doc)
+		a := answer{status: resp.StatusCode, header: resp.Header}
+		for v := range doc.Versions {
+			a.versions = append(a.versions, v)
+		}
+		slices.Sort(a.versions)
+		return a
+	}
+
+	first := get("")
+	assert.Equal(t, []string{"1.0.0"}, first.versions)
+	assert.Equal(t, "public, max-age=300", first.header.Get("Cache-Control"))
+	// A user's npm reads it too (the copies are kept by Accept header, as
+	// npm view asks for the full document).
+	_, err := maintainer.Run(t.Context(), t.TempDir(), "view", pkg, "versions")
+	require.NoError(t, err)
+	publish(t, maintainer, pkg, "1.0.1")
+	clock.Advance(4 * time.Minute)
+	stale := get("", "Cache-Control", "no-cache", "Pragma", "no-cache")
+	assert.Equal(t, []string{"1.0.0"}, stale.versions, "the copy, though the request asks for none")
+	assert.Equal(t, "240", stale.header.Get("Age"))
+	assert.Equal(t, []string{"1.0.0", "1.0.1"}, get("?write=true").versions, "the origin")
+
+	reg, err := registry.New(bed.URL)
+	require.NoError(t, err)
+	reg.Retry.Now = clock.Now
+	origin, err := reg.Packument(t.Context(), pkg)
+	require.NoError(t, err)
+	assert.Contains(t, origin.Versions, "1.0.1", "the client's deciding reads go to the origin")
+	served, err := reg.Served(t.Context(), pkg)
+	require.NoError(t, err)
+	assert.NotContains(t, served.Versions, "1.0.1")
+	assert.Equal(t, 5*time.Minute, served.MaxAge)
+
+	// npm install reads the CDN too.
+	_, err = maintainer.Run(t.Context(), t.TempDir(), "view", pkg+"@1.0.1", "version", "--prefer-online")
+	assert.Error(t, err, "npm is served the copy: no 1.0.1 yet")
+
+	clock.Advance(time.Minute)
+	assert.Equal(t, []string{"1.0.0", "1.0.1"}, get("").versions, "max-age has passed: a fresh copy")
+	out, err := maintainer.Run(t.Context(), t.TempDir(), "view", pkg+"@1.0.1", "version", "--prefer-online")
+	require.NoError(t, err)
+	assert.Equal(t, "1.0.1", strings.TrimSpace(string(out)))
+
+	// A package the origin does not have yet is a 404 for as long.
+	missing := func() int {
+		resp, err := http.Get(bed.URL + "@agent-facets%2fnew")
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusNotFound, missing())
+	publish(t, maintainer, "@agent-facets/new", "1.0.0")
+	assert.Equal(t, http.StatusNotFound, missing(), "the 404 is kept too")
+	clock.Advance(5 * time.Minute)
+	assert.Equal(t, http.StatusOK, missing())
+	assert.Positive(t, bed.Front.CDNHits())
 }

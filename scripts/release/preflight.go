@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/agent-facets/facets/platforms"
@@ -262,9 +263,14 @@ func (r *run) checkCredentials(ctx context.Context) error {
 	return fmt.Errorf("a long-lived npm credential is present: %s. npm would fall back to it silently if the OIDC exchange failed, and trusted publishing exists so that no such token is needed: remove it from the job and its contexts (or set FACET_ALLOW_TOKEN=1 to go on anyway)", strings.Join(found, "; "))
 }
 
-// checkRegistry reads each package's document: a version already there with
-// the same tarball is skipped; with another tarball the release cannot go
-// on; a registry that cannot answer stops it too.
+// checkRegistry reads each package's document on the origin: a version
+// already there with the same tarball is skipped (its dist-tag may have
+// moved on to a newer release: it is superseded, and done); with another
+// tarball the release cannot go on; a registry that cannot answer stops it
+// too. A dist-tag is never moved back to an older version, and a stable
+// version takes a tag other than latest only as a backport (latest newer).
+// Then it reads what the CDN in front of the registry may keep, and checks
+// that the release's deadline covers it.
 func (r *run) checkRegistry(ctx context.Context, plan *Plan) error {
 	statuses := make([]registry.Status, len(plan.Items))
 	var wg sync.WaitGroup
@@ -283,8 +289,14 @@ func (r *run) checkRegistry(ctx context.Context, plan *Plan) error {
 			continue
 		case s.Found && s.Integrity == s.Want.Integrity:
 			plan.Items[i].Skip = true
-			if s.TagVersion != plan.Version {
-				// npm publish sets the tag with the version: someone moved it.
+			switch {
+			case s.TagVersion == plan.Version:
+			case s.Superseded:
+				// A later release moved the tag on: this one is done.
+				plan.Items[i].SupersededBy = s.TagVersion
+			default:
+				// npm publish sets the tag with the version: someone moved
+				// it back, or removed it. Setting it moves it forward.
 				problems = append(problems, fmt.Sprintf("  %s@%s is published, but its dist-tag %s points at %s: a maintainer can set it (npm dist-tag add %s@%s %s), then rerun",
 					s.Name, s.Version, plan.Tag, orNothing(s.TagVersion), s.Name, s.Version, plan.Tag))
 			}
@@ -296,13 +308,52 @@ func (r *run) checkRegistry(ctx context.Context, plan *Plan) error {
 		}
 		// To be published under the tag: never move it back to an older
 		// version (a backport must not become what npm install gets).
-		if tagged, err := semver.StrictNewVersion(s.TagVersion); err == nil && tagged.GreaterThan(v) {
+		if registry.Newer(s.TagVersion, plan.Version) {
 			problems = append(problems, fmt.Sprintf("  %s: its dist-tag %s points at %s, newer than %s: publishing under %s would move it back; publish a backport under another tag (FACET_DIST_TAG=%s-%d.x)",
 				s.Name, plan.Tag, s.TagVersion, plan.Version, plan.Tag, plan.Tag, v.Major()))
 		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("the registry stops the release:\n%s", strings.Join(problems, "\n"))
+	}
+	if err := backport(plan, statuses); err != nil {
+		return err
+	}
+	return r.checkCDN(ctx, plan)
+}
+
+// backport refuses a stable version under a tag other than latest unless it
+// is a backport: latest, on every package, points at a newer version. A
+// FACET_DIST_TAG left in the release context after a backport would
+// otherwise send the next release beside latest, and every user would stay
+// on the old one.
+func backport(plan *Plan, statuses []registry.Status) error {
+	if plan.Tag == "latest" || strings.Contains(plan.Version, "-") {
+		return nil
+	}
+	for _, s := range statuses {
+		latest := s.DistTags["latest"]
+		if !registry.Newer(latest, plan.Version) {
+			return fmt.Errorf("FACET_DIST_TAG=%s would publish %s beside latest, but it is no backport: %s's latest points at %s, not newer than %s. "+
+				"A stable release goes to latest; FACET_DIST_TAG is for a backport, older than latest (it may be left in the release context from one): remove it and rerun",
+				plan.Tag, plan.Version, s.Name, orNothing(latest), plan.Version)
+		}
+	}
+	return nil
+}
+
+// checkCDN reads what the registry's CDN may keep of a package document (the
+// Cache-Control of a plain read, as users' npm gets it) and checks that the
+// deadline leaves time to wait that long before the wrapper.
+func (r *run) checkCDN(ctx context.Context, plan *Plan) error {
+	p, err := r.cfg.Registry.Served(ctx, platforms.Wrapper)
+	if err != nil {
+		return fmt.Errorf("reading what users are served of %s (to know how long a CDN may keep it): %w", platforms.Wrapper, err)
+	}
+	plan.CDNMaxAge = p.MaxAge
+	if left := r.cfg.Deadline.Sub(r.cfg.Now()); p.MaxAge > 0 && left <= p.MaxAge {
+		return fmt.Errorf("the registry's CDN may serve a package document up to %s old (Cache-Control), so the wrapper must wait that long after the last platform package, and FACET_WAIT leaves %s: set FACET_WAIT to %s or more for the release job",
+			p.MaxAge, left.Round(time.Second), (2 * p.MaxAge).Round(time.Second))
 	}
 	return nil
 }

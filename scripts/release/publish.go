@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -160,11 +161,20 @@ func (r *run) probe(ctx context.Context, plan *Plan) error {
 // errMint is a failure to mint an ID token.
 var errMint = errors.New("no ID token")
 
+// errPermission is a publish the registry refused for want of permission: a
+// trusted publisher that may only stage.
+var errPermission = errors.New(`the trusted publisher may only stage, not publish: it lacks the permission createPackage. ` +
+	`Since 2026-09-03 a trusted publisher made on npmjs.com may only stage unless "npm publish" was ticked, and it cannot be edited. ` +
+	`Replace it: FACET_TRUST_REPLACE=1 go tool mage trust (npm trust … --allow-publish), or delete it on the package's access page and add it again with "npm publish" ticked; then rerun the workflow`)
+
 // errConflict is a version on the registry with another tarball.
 var errConflict = errors.New("already on the registry with another tarball")
 
-// publishAll publishes the platform packages, a few at a time, waits until the
-// registry shows every one with its tarball, then publishes the wrapper.
+// publishAll publishes one platform package alone first (a canary: a
+// registry that refuses this pipeline's publishes, for want of permission,
+// stops the release with nothing published), then the others, a few at a
+// time; waits until the registry shows every one with its tarball, and then
+// the CDN's max-age; then publishes the wrapper.
 func (r *run) publishAll(ctx context.Context, plan *Plan) ([]Result, error) {
 	items := plan.Items
 	names := make([]string, len(items))
@@ -176,10 +186,32 @@ func (r *run) publishAll(ctx context.Context, plan *Plan) ([]Result, error) {
 		results[i] = Result{Package: it.Record.Name, Action: NotDone}
 	}
 	report := r.cfg.Progress
-	report.Start(fmt.Sprintf("release %s: publishing %d packages, %d at a time, the wrapper last", plan.Version, len(items), r.cfg.Jobs), names)
-	stopped := r.publishPlatforms(ctx, plan, results)
+	report.Start(fmt.Sprintf("release %s: publishing %d packages, one first, then %d at a time, the wrapper last", plan.Version, len(items), r.cfg.Jobs), names)
+	defer func() {
+		for i, res := range results {
+			if res.Action == NotDone {
+				report.Update(names[i], progress.Canceled, "")
+			}
+		}
+		report.Stop()
+	}()
 
 	wrapper := len(items) - 1
+	canary := slices.IndexFunc(items[:wrapper], func(it Item) bool { return !it.Skip })
+	if canary >= 0 {
+		results[canary] = r.publishOne(ctx, items[canary], plan.Tag, false)
+		if res := results[canary]; res.Action == Failed {
+			if errors.Is(res.Err, errPermission) {
+				return results, fmt.Errorf("the registry refused to publish %s, the first package, for want of permission, so nothing was published: %w", res.Package, res.Err)
+			}
+			return results, fmt.Errorf("publishing %s, the first package, failed, so nothing else was published: %w\nRerun the workflow once the cause is fixed", res.Package, res.Err)
+		}
+		if err := ctx.Err(); err != nil {
+			return results, err
+		}
+	}
+	stopped := r.publishPlatforms(ctx, plan, results, canary)
+
 	var failed []string
 	for _, res := range results[:wrapper] {
 		if res.Action == Failed {
@@ -194,7 +226,10 @@ func (r *run) publishAll(ctx context.Context, plan *Plan) ([]Result, error) {
 	case stopped:
 		err = errors.New("stopped: a package is on the registry with another tarball")
 	default:
-		err = r.await(ctx, plan, results)
+		var shown []registry.Status
+		if shown, err = r.await(ctx, plan, results); err == nil {
+			err = r.awaitCDN(ctx, plan, results, shown)
+		}
 	}
 	if err == nil {
 		results[wrapper] = r.publishOne(ctx, items[wrapper], plan.Tag, true)
@@ -202,22 +237,19 @@ func (r *run) publishAll(ctx context.Context, plan *Plan) ([]Result, error) {
 			err = fmt.Errorf("the wrapper: %w (every platform package is published: rerun the workflow to publish it)", results[wrapper].Err)
 		}
 	}
-	for i, res := range results {
-		if res.Action == NotDone {
-			report.Update(names[i], progress.Canceled, "")
-		}
-	}
-	report.Stop()
 	return results, err
 }
 
-// publishPlatforms publishes the platform packages, at most Jobs at once. It
-// reports whether it stopped early because a package is on the registry with
-// another tarball.
-func (r *run) publishPlatforms(ctx context.Context, plan *Plan, results []Result) (stopped bool) {
+// publishPlatforms publishes the platform packages but the one at done (the
+// canary, or -1), at most Jobs at once. It reports whether it stopped early
+// because a package is on the registry with another tarball.
+func (r *run) publishPlatforms(ctx context.Context, plan *Plan, results []Result, done int) (stopped bool) {
 	var stop atomic.Bool
 	p := pool.New().WithMaxGoroutines(r.cfg.Jobs)
 	for i, it := range plan.Items[:len(plan.Items)-1] {
+		if i == done {
+			continue
+		}
 		p.Go(func() {
 			if stop.Load() || ctx.Err() != nil {
 				return // not done
@@ -260,6 +292,7 @@ func (r *run) publishOne(ctx context.Context, it Item, tag string, final bool) R
 		return r.classify(ctx, it, out, err)
 	})
 	res.Duration = time.Since(start)
+	res.Done = r.cfg.Now()
 	res.Action, res.Err = Published, err
 	if err != nil {
 		res.Action = Failed
@@ -302,14 +335,15 @@ func (r *run) classify(ctx context.Context, it Item, out string, err error) erro
 		}
 	}
 	if strings.Contains(telling(out, err), "OIDC permission denied") {
-		return fmt.Errorf("npm publish: %s: the trusted publisher may only stage, not publish (FACET_TRUST_REPLACE=1 go tool mage trust sets one that may)", telling(out, err))
+		return fmt.Errorf("npm publish: %s: %w", telling(out, err), errPermission)
 	}
 	return npmFailure("npm publish", out, err)
 }
 
-// await waits until the registry shows every platform package at the
-// version, with its tarball, under the tag.
-func (r *run) await(ctx context.Context, plan *Plan, results []Result) error {
+// await waits until the registry (its origin) shows every platform package
+// at the version, with its tarball, under the tag, and returns what it
+// showed.
+func (r *run) await(ctx context.Context, plan *Plan, results []Result) ([]registry.Status, error) {
 	var wants []registry.Want
 	for _, it := range plan.Items[:len(plan.Items)-1] {
 		wants = append(wants, registry.Want{Name: it.Record.Name, Version: plan.Version, Integrity: it.Record.Integrity, Tag: plan.Tag})
@@ -328,8 +362,61 @@ func (r *run) await(ctx context.Context, plan *Plan, results []Result) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("the registry does not show every platform package as published, so the wrapper was not published:\n%s\nRerun the workflow: what is published is skipped", strings.Join(problems, "\n"))
+		return statuses, fmt.Errorf("the registry does not show every platform package as published, so the wrapper was not published:\n%s\nRerun the workflow: what is published is skipped", strings.Join(problems, "\n"))
 	}
+	return statuses, nil
+}
+
+// cdnNotice is the longest the release stays quiet while it waits for the
+// CDN: CircleCI ends a step that prints nothing for 10 minutes.
+const cdnNotice = time.Minute
+
+// awaitCDN waits, before the wrapper goes out, until the CDN in front of the
+// registry can no longer serve a copy of a platform package's document made
+// before that package's version was published: from the moment users' npm
+// can see the wrapper, it sees every platform package. The last platform
+// package's publish time is the registry's (shown), or, for one this run
+// published whose time the registry does not give, when npm said it was
+// done.
+func (r *run) awaitCDN(ctx context.Context, plan *Plan, results []Result, shown []registry.Status) error {
+	if plan.CDNMaxAge <= 0 {
+		return nil
+	}
+	var last time.Time
+	lastName := ""
+	for i, s := range shown {
+		at := s.PublishedAt
+		if at.IsZero() {
+			at = results[i].Done
+		}
+		if at.IsZero() {
+			at = r.cfg.Now() // not known: as if just now
+		}
+		if at.After(last) {
+			last, lastName = at, s.Name
+		}
+	}
+	until := last.Add(plan.CDNMaxAge)
+	wait := until.Sub(r.cfg.Now())
+	if wait <= 0 {
+		return nil
+	}
+	fmt.Fprintf(r.out, "waiting %s before publishing the wrapper: the registry's CDN may serve a package document up to %s old (Cache-Control), and the last platform package, %s, was published %s ago; once users' npm can see the wrapper, it must see all %d platform packages\n",
+		wait.Round(time.Second), plan.CDNMaxAge, lastName, r.cfg.Now().Sub(last).Round(time.Second), len(shown))
+	if until.After(r.cfg.Deadline) {
+		return fmt.Errorf("the wrapper must wait until %s for the CDN, and FACET_WAIT ends at %s, so it was not published; every platform package is published: rerun the workflow (with a longer FACET_WAIT if this recurs) to publish it",
+			until.Format(time.TimeOnly), r.cfg.Deadline.Format(time.TimeOnly))
+	}
+	start := r.cfg.Now()
+	for left := wait; left > 0; left = until.Sub(r.cfg.Now()) {
+		if err := r.cfg.Sleep(ctx, min(left, cdnNotice)); err != nil {
+			return err
+		}
+		if left := until.Sub(r.cfg.Now()); left > 0 {
+			fmt.Fprintf(r.out, "still waiting for the CDN: %s left\n", left.Round(time.Second))
+		}
+	}
+	plan.CDNWait = r.cfg.Now().Sub(start)
 	return nil
 }
 

@@ -56,11 +56,20 @@ type Config struct {
 	Jobs       int  // platform packages published at once; 0 means 4
 	DryRun     bool // the pre-flight and the plan, no publish
 	AllowToken bool // go on although a long-lived npm token is configured
-	Retry      retry.Policy
-	Poll       registry.Poll     // waiting for the registry to show the platform packages
-	Progress   progress.Reporter // nil shows nothing
-	Out        io.Writer
-	LogDir     string // npm's output of each publish, redacted; "" means release under Dist.Logs()
+	// Deadline bounds every wait of the release (FACET_WAIT from its start):
+	// retries of what failed, the registry showing what was published, the
+	// CDN's max-age before the wrapper. Zero means DefaultWait from the start
+	// of Run. No wait that would end later is begun.
+	Deadline time.Time
+	Retry    retry.Policy
+	Poll     registry.Poll // waiting for the registry to show the platform packages
+	// Now and Sleep are the release's clock; nil means the real one. Retry
+	// and Poll use it unless they set their own.
+	Now      func() time.Time
+	Sleep    func(ctx context.Context, d time.Duration) error
+	Progress progress.Reporter // nil shows nothing
+	Out      io.Writer
+	LogDir   string // npm's output of each publish, redacted; "" means release under Dist.Logs()
 }
 
 // Action is what the release did with a package.
@@ -80,8 +89,14 @@ type Result struct {
 	Action   Action
 	Attempts int
 	Duration time.Duration
+	Done     time.Time // when it was published, on the release's clock
 	Err      error
 }
+
+// DefaultWait is how long a release waits on the registry in all when
+// Config.Deadline is not set: the CDN's max-age (5 minutes on npmjs.com) and
+// room for rate limits.
+const DefaultWait = 20 * time.Minute
 
 // Plan is what the pre-flight found: the version, its dist-tag, and what
 // each package needs.
@@ -89,6 +104,12 @@ type Plan struct {
 	Version string
 	Tag     string
 	Items   []Item // the 12 platform packages, then the wrapper
+	// CDNMaxAge is how long the registry's CDN may serve a package document
+	// without asking the origin (its Cache-Control on a plain read): the
+	// wrapper goes out no sooner than this after the last platform package.
+	CDNMaxAge time.Duration
+	// CDNWait is how long the release waited for it before the wrapper.
+	CDNWait time.Duration
 }
 
 // Item is one package to release.
@@ -96,6 +117,9 @@ type Item struct {
 	Record  dist.PackRecord
 	Tarball string // its path
 	Skip    bool   // already on the registry with this tarball
+	// SupersededBy is the newer version the dist-tag points at, for a
+	// package already published whose tag a later release moved on.
+	SupersededBy string
 }
 
 // Run checks everything, then publishes the platform packages, waits until
@@ -105,6 +129,26 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 	r := &run{cfg: cfg, redactor: &secret.Redactor{}}
 	if r.cfg.Jobs <= 0 {
 		r.cfg.Jobs = 4
+	}
+	if r.cfg.Now == nil {
+		r.cfg.Now = time.Now
+	}
+	if r.cfg.Sleep == nil {
+		r.cfg.Sleep = retry.Sleep
+	}
+	if r.cfg.Deadline.IsZero() {
+		r.cfg.Deadline = r.cfg.Now().Add(DefaultWait)
+	}
+	// Every wait, the registry's retries among them, ends by the deadline,
+	// on the release's clock.
+	r.cfg.Retry = r.policy(r.cfg.Retry)
+	reg := *cfg.Registry
+	reg.Retry = r.policy(reg.Retry)
+	r.cfg.Registry = &reg
+	if r.cfg.Poll.Now == nil {
+		// A Poll with a clock of its own keeps its own bounds.
+		r.cfg.Poll.Now, r.cfg.Poll.Sleep = r.cfg.Now, r.cfg.Sleep
+		r.cfg.Poll.Deadline = r.cfg.Deadline
 	}
 	if r.cfg.LogDir == "" {
 		r.cfg.LogDir = filepath.Join(cfg.Dist.Logs(), "release")
@@ -134,6 +178,24 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 		return plan, results, r.fail(err)
 	}
 	return plan, results, nil
+}
+
+// policy is p bounded by the release's deadline, on its clock.
+// A policy with a clock of its own keeps its own bounds.
+func (r *run) policy(p retry.Policy) retry.Policy {
+	if p.Now == nil {
+		p.Now = r.cfg.Now
+		if p.Sleep == nil {
+			p.Sleep = r.cfg.Sleep
+		}
+		if p.Deadline.IsZero() || r.cfg.Deadline.Before(p.Deadline) {
+			p.Deadline = r.cfg.Deadline
+		}
+	}
+	if p.What == "" {
+		p.What = "FACET_WAIT"
+	}
+	return p
 }
 
 // fail is err as the release returns it: prefixed, and its message redacted
@@ -172,12 +234,18 @@ func (r *run) printPlan(p *Plan) {
 	w := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
 	for _, it := range p.Items {
 		what := "publish " + it.Record.Tarball
-		if it.Skip {
+		switch {
+		case it.Skip && it.SupersededBy != "":
+			what = fmt.Sprintf("skip: already published with this tarball (superseded: %s points at %s)", p.Tag, it.SupersededBy)
+		case it.Skip:
 			what = "skip: already published with this tarball"
 		}
 		fmt.Fprintf(w, "  %s\t%s\n", it.Record.Name, what)
 	}
 	w.Flush()
+	if p.CDNMaxAge > 0 {
+		fmt.Fprintf(r.out, "the registry's CDN may serve a package document up to %s old (its Cache-Control): the wrapper goes out no sooner than that after the last platform package\n", p.CDNMaxAge)
+	}
 }
 
 // printTable prints the final table: package, action, attempts, duration.

@@ -10,6 +10,7 @@ import (
 	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registry"
+	"github.com/agent-facets/facets/scripts/release"
 	"github.com/agent-facets/facets/scripts/seed"
 	"github.com/agent-facets/facets/scripts/trust"
 	"github.com/agent-facets/facets/scripts/verify"
@@ -97,7 +98,7 @@ func VerifyRelease(ctx context.Context, env Env, v string) error {
 	if err != nil {
 		return fmt.Errorf("verify:release: %w", err)
 	}
-	wait, err := env.duration("FACET_WAIT", 5*time.Minute)
+	wait, err := env.duration("FACET_WAIT", release.DefaultWait)
 	if err != nil {
 		return fmt.Errorf("verify:release: %w", err)
 	}

@@ -26,15 +26,17 @@ func Release(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
-	wait, err := env.duration("FACET_WAIT", 5*time.Minute)
+	wait, err := env.duration("FACET_WAIT", release.DefaultWait)
 	if err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
+	// One deadline for every wait of the release and its verification.
+	deadline := time.Now().Add(wait)
 	reg, err := env.registry(ctx)
 	if err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
-	poll := registry.Poll{Timeout: wait}
+	poll := registry.Poll{Timeout: wait, Deadline: deadline}
 	plan, _, err := release.Run(ctx, release.Config{
 		Dist:       env.Layout(),
 		Registry:   reg,
@@ -47,6 +49,7 @@ func Release(ctx context.Context, env Env) error {
 		Jobs:       jobs,
 		DryRun:     flags.dryRun,
 		AllowToken: flags.allowToken,
+		Deadline:   deadline,
 		Poll:       poll,
 		Progress:   env.Progress,
 		Out:        env.Stdout,

@@ -16,7 +16,10 @@
 //	FACET_DRY_RUN        1: say what would change, change nothing
 //	FACET_TRUST_REPLACE  1: trust replaces a trusted publisher that differs
 //	FACET_VERIFY_INSTALL 1: verify:release also installs the release with npm and runs it
-//	FACET_WAIT           how long to wait for the registry to show a release (default 5m)
+//	FACET_WAIT           how long a release, or verify:release, may wait on the registry in
+//	                     all (default 20m): retries of what failed (429s, 5xx, lost
+//	                     connections, exchanges), the registry showing what was published,
+//	                     the CDN's max-age before the wrapper, which it must exceed
 //	FACET_DIST_TAG       the dist-tag of a prerelease (default next)
 //	NPM_CONFIG_*         npm's own configuration: the registry, a one-time password
 //

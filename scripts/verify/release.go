@@ -88,7 +88,9 @@ func Release(ctx context.Context, cfg ReleaseConfig) ([]registry.Status, error) 
 		}
 	}
 	if len(problems) == 0 && cfg.Install {
-		if err := install(ctx, cfg); err != nil {
+		if err := cfg.awaitServed(ctx, cfg.Poll); err != nil {
+			problems = append(problems, "  "+err.Error())
+		} else if err := install(ctx, cfg); err != nil {
 			problems = append(problems, "  "+err.Error())
 		} else {
 			fmt.Fprintf(cfg.Out, "npm install %s@%s: facet --version prints %s\n", platforms.Wrapper, cfg.Version, cfg.Version)
@@ -99,6 +101,33 @@ func Release(ctx context.Context, cfg ReleaseConfig) ([]registry.Status, error) 
 	}
 	fmt.Fprintf(cfg.Out, "Release %s is complete: %d packages under %s.\n", cfg.Version, len(statuses), cfg.Tag)
 	return statuses, nil
+}
+
+// awaitServed waits until what users' npm is served (a plain read, through
+// the registry's CDN, which may keep a copy for its max-age) shows every
+// package at the version: npm install reads that, not the origin.
+func (cfg ReleaseConfig) awaitServed(ctx context.Context, poll registry.Poll) error {
+	wants := Wants(cfg.Version, cfg.Tag, nil)
+	for i := range wants {
+		wants[i].Served, wants[i].OptionalDependencies = true, nil
+	}
+	notify := poll.Notify
+	poll.Notify = func(pending []registry.Status, wait time.Duration) {
+		fmt.Fprintf(cfg.Out, "the registry's CDN still serves an older document of %d packages (npm install reads it)\n", len(pending))
+		if notify != nil {
+			notify(pending, wait)
+		}
+	}
+	var late []string
+	for _, s := range cfg.Registry.Await(ctx, wants, poll) {
+		if !s.OK() {
+			late = append(late, s.Name)
+		}
+	}
+	if len(late) > 0 {
+		return fmt.Errorf("the registry shows the release, but what npm install is served (its CDN) still lacks it for %s when FACET_WAIT ran out: try the install later", strings.Join(late, ", "))
+	}
+	return nil
 }
 
 // packed returns the pack records of version in dist, or a note saying why
@@ -150,6 +179,9 @@ func Table(out io.Writer, statuses []registry.Status) {
 			tag = s.Tag + " → " + target
 		}
 		state := "ok"
+		if s.Superseded {
+			state = "ok (superseded)"
+		}
 		switch {
 		case s.Err != nil:
 			state = "error"
