@@ -35,6 +35,7 @@ const (
 	everyBranch      = `/.*/`
 	releaseContext   = "release"
 	releaseJob       = "release"
+	testJob          = "test"
 	switchParameter  = "scale-out"
 	matrixJob        = "build"
 	npmCommand       = "install-npm"
@@ -67,21 +68,98 @@ func TestConfigIsPlain(t *testing.T) {
 	assert.Equal(t, "2.1", c.Version)
 	assert.Empty(t, c.Orbs, "no orbs: everything the pipeline runs is in the repository")
 
-	// One image for every job: the Go that go.mod's toolchain line pins (the
-	// build would fetch it otherwise), and Node.js.
-	goMod, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "go.mod"))
-	require.NoError(t, err)
-	toolchain := regexp.MustCompile(`(?m)^toolchain go(\d+\.\d+\.\d+)$`).FindSubmatch(goMod)
-	require.NotNil(t, toolchain, "go.mod pins the toolchain")
+	// One image for every job (TestJobsRunGoModsToolchain holds what it is).
 	require.Len(t, c.Executors, 1)
 	for name, e := range c.Executors {
 		require.Len(t, e.Docker, 1)
-		assert.Equal(t, "cimg/go:"+string(toolchain[1])+"-node", e.Docker[0].Image,
-			"the image's Go is go.mod's toolchain, with Node.js")
 		for jobName, j := range c.Jobs {
 			assert.Equal(t, name, j.Executor, "job %s", jobName)
 		}
 	}
+}
+
+// imageTag is the tag of a cimg/go image with Node.js of one Go patch
+// release. The moving tags (cimg/go:1.26-node) change Go and Node under the
+// pipeline.
+var imageTag = regexp.MustCompile(`^cimg/go:(\d+\.\d+\.\d+)-node$`)
+
+// Every job runs the Go that go.mod's toolchain line pins, though the image
+// ships an older one (cimg/go tags only the Go releases CircleCI has built an
+// image for): the image's Go is of the same minor release and not newer (a
+// newer one would run itself, go.mod's toolchain line being only a minimum)
+// nor older than go.mod's go line (the build reads go.mod with the Go on PATH
+// and GOTOOLCHAIN=local, which refuses a go.mod asking for a newer Go), and
+// the executor sets GOTOOLCHAIN=auto, with which that go command fetches
+// and runs go.mod's toolchain, whatever its own go.env or a go env file says.
+// Nothing else in the configuration or .ci/run sets GOTOOLCHAIN or what the
+// fetch needs (GOPROXY, GOSUMDB, GOFLAGS, …): the model has no environment
+// but the executor's.
+func TestJobsRunGoModsToolchain(t *testing.T) {
+	c := load(t)
+	root := testenv.RepoRoot(t)
+	goMod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^toolchain go(\d+\.\d+\.\d+)$`).FindSubmatch(goMod)
+	require.NotNil(t, m, "go.mod pins the toolchain")
+	toolchain := semver.MustParse(string(m[1]))
+	m = regexp.MustCompile(`(?m)^go (\d+\.\d+(?:\.\d+)?)$`).FindSubmatch(goMod)
+	require.NotNil(t, m, "go.mod has a go line")
+	goLine := semver.MustParse(string(m[1]))
+
+	require.Len(t, c.Executors, 1)
+	for name, e := range c.Executors {
+		require.Len(t, e.Docker, 1)
+		tag := imageTag.FindStringSubmatch(e.Docker[0].Image)
+		require.NotNil(t, tag, "executor %s: %s is not a cimg/go:<Go patch release>-node image", name, e.Docker[0].Image)
+		image := semver.MustParse(tag[1])
+		assert.Equal(t, [2]uint64{toolchain.Major(), toolchain.Minor()}, [2]uint64{image.Major(), image.Minor()},
+			"executor %s: the image's Go %s is not of the minor release of go.mod's toolchain go%s: move both together", name, image, toolchain)
+		assert.False(t, image.GreaterThan(toolchain),
+			"executor %s: the image's Go %s is newer than go.mod's toolchain go%s, so the jobs would run the image's: raise go.mod's toolchain line", name, image, toolchain)
+		assert.False(t, image.LessThan(goLine),
+			"executor %s: the image's Go %s is older than go.mod's go line %s, and the build reads go.mod with it (GOTOOLCHAIN=local): use a newer image", name, image, goLine)
+
+		assert.Equal(t, "auto", e.Environment["GOTOOLCHAIN"], "executor %s: GOTOOLCHAIN=auto, so that the go command switches to go.mod's toolchain", name)
+		for k := range e.Environment {
+			assert.False(t, strings.HasPrefix(k, "GO") && k != "GOTOOLCHAIN", "executor %s sets %s, which may keep the go command from fetching go.mod's toolchain", name, k)
+		}
+		switches(t, e.Environment)
+	}
+
+	run, err := os.ReadFile(filepath.Join(root, ".ci", "run"))
+	require.NoError(t, err)
+	commands := []string{string(run)}
+	for _, j := range c.Jobs {
+		for _, s := range c.flatSteps(j.Steps) {
+			commands = append(commands, s.Command)
+		}
+	}
+	for _, cmd := range commands {
+		assert.NotContains(t, cmd, "GOTOOLCHAIN", "only the executor sets GOTOOLCHAIN")
+	}
+}
+
+// switches checks that a go command older than a module's toolchain line,
+// run in the environment env adds to a machine that sets no Go variable and
+// has no go env file (as the cimg/go images), sets out to fetch that
+// toolchain: here refused (GOPROXY=off, no network), but fetching it is the
+// switch. This machine's go.env may say GOTOOLCHAIN=local, as any Go
+// distribution's may: env must override it.
+func switches(t *testing.T, env map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/m\n\ngo 1.26.0\n\ntoolchain go1.99.0\n"), 0o644))
+	vars := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GO") })
+	vars = append(vars, "GOENV=off")
+	for k, v := range env {
+		vars = append(vars, k+"="+v)
+	}
+	vars = append(vars, "GOPROXY=off")
+	cmd := exec.CommandContext(t.Context(), "go", "version")
+	cmd.Dir, cmd.Env = dir, vars
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "go version ran without fetching go.mod's toolchain: %s", out)
+	assert.Contains(t, string(out), "go: downloading go1.99.0", "the go command fetches go.mod's toolchain")
 }
 
 func TestEveryJobIsDefinedAndUsed(t *testing.T) {
@@ -262,7 +340,9 @@ func releaseWorkflows(t *testing.T, c config) map[string]workflow {
 }
 
 // The release runs only for a release tag, on no branch, in the release
-// context, one at a time; the tests run on every branch and never on a tag.
+// context, one at a time; the test workflow runs on every branch and never on
+// a tag. Every job of a release workflow, its test job too, has the tag
+// filter, and only the release job gets the context.
 func TestReleaseRunsOnlyOnReleaseTags(t *testing.T) {
 	c := load(t)
 	serialGroups := map[string]bool{}
@@ -305,6 +385,50 @@ func TestReleaseRunsOnlyOnReleaseTags(t *testing.T) {
 	for _, tag := range []string{"v1.2.3", "agent-facets@v1.2.3", "agent-facets@next", "facets@1.2.3", "x-agent-facets@1.2.3"} {
 		assert.False(t, re.MatchString(tag), tag)
 	}
+}
+
+// A tag on a commit whose tests fail publishes nothing: every release
+// workflow runs the test job (the one the branch workflow runs, with the tag
+// filter and no context, TestReleaseRunsOnlyOnReleaseTags), and its release
+// job requires it, directly.
+func TestReleaseWaitsForTheTests(t *testing.T) {
+	c := load(t)
+	for name, w := range releaseWorkflows(t, c) {
+		var tests, releases []workflowJob
+		for _, wj := range w.Jobs {
+			switch wj.Job {
+			case testJob:
+				tests = append(tests, wj)
+			case releaseJob:
+				releases = append(releases, wj)
+			}
+		}
+		assert.Len(t, tests, 1, "workflow %s runs the test job", name)
+		require.Len(t, releases, 1, "workflow %s", name)
+		assert.Contains(t, releases[0].Requires, testJob, "workflow %s: the release requires the test job", name)
+	}
+}
+
+// No cache reaches what is published: in a release workflow, a job that
+// restores a cache (the test job, whose caches branch builds wrote) hands
+// nothing on through the workspace, and the release job restores none.
+func TestNoCacheReachesTheRelease(t *testing.T) {
+	c := load(t)
+	var restoring []string
+	for name, w := range releaseWorkflows(t, c) {
+		for _, inst := range c.instances(t, w) {
+			steps := c.steps(t, inst)
+			if !slices.ContainsFunc(steps, func(s step) bool { return s.Kind == "restore_cache" }) {
+				continue
+			}
+			restoring = append(restoring, inst.Name)
+			assert.NotEqual(t, releaseJob, inst.Job, "workflow %s: the release job restores a cache", name)
+			assert.False(t, slices.ContainsFunc(steps, func(s step) bool { return s.Kind == "persist_to_workspace" }),
+				"workflow %s: %s restores a cache and persists to the workspace, from which the release publishes", name, inst.Name)
+		}
+	}
+	slices.Sort(restoring)
+	assert.Equal(t, []string{testJob, testJob}, restoring, "the test job of each release workflow restores caches (and only it)")
 }
 
 // One visible switch chooses how a release builds: the scale-out pipeline
@@ -476,7 +600,8 @@ func TestWorkspaceIsDist(t *testing.T) {
 	for name, w := range releaseWorkflows(t, c) {
 		jobs := c.play(t, w)
 		for i, a := range jobs {
-			if a.inst.Job != releaseJob {
+			// The test job hands nothing on (TestNoCacheReachesTheRelease).
+			if a.inst.Job != releaseJob && a.inst.Job != testJob {
 				assert.NotEmpty(t, a.persisted, "workflow %s: %s hands nothing on", name, a.inst.Name)
 			}
 			if len(a.persisted) > 0 {
@@ -747,9 +872,10 @@ func TestTestJob(t *testing.T) {
 	var restored [][]string // the keys of each restore_cache
 	saved := map[string][]string{}
 	var ciRunStep step
-	// The order: the Go version is written before the caches keyed on it
-	// are restored, all of them before .ci/run, which they are for, and
-	// saved after it.
+	// The order: the module cache (which holds the toolchain go.mod's
+	// toolchain line fetches) is restored before the first go command, the
+	// Go version written before the caches keyed on it are restored, all of
+	// them before .ci/run, which they are for, and saved after it.
 	goVersion, ciRun := -1, -1
 	var restores, saves []int
 	for i, s := range c.flatSteps(j.Steps) {
@@ -777,7 +903,6 @@ func TestTestJob(t *testing.T) {
 	require.GreaterOrEqual(t, goVersion, 0, "the test job writes the Go version")
 	require.GreaterOrEqual(t, ciRun, 0, "the test job runs bash .ci/run")
 	require.NotEmpty(t, restores)
-	assert.Less(t, goVersion, slices.Min(restores), "the Go version is written before the caches are restored")
 	assert.Less(t, slices.Max(restores), ciRun, "the caches are restored before .ci/run")
 	assert.Greater(t, slices.Min(saves), ciRun, "the caches are saved after .ci/run")
 
@@ -804,6 +929,10 @@ func TestTestJob(t *testing.T) {
 		switch {
 		case slices.Equal(paths, []string{"~/go/pkg/mod"}):
 			assert.Contains(t, key, `{{ checksum "go.sum" }}`)
+			// A toolchain line changed without go.sum would otherwise
+			// restore a cache without the toolchain, saved never again.
+			assert.Contains(t, key, `{{ checksum "go.mod" }}`, "the module cache holds go.mod's toolchain")
+			assert.Less(t, restores[i], goVersion, "the module cache, with the toolchain, is restored before the first go command, which would fetch it")
 		case slices.Equal(paths, []string{"~/.cache/go-build"}):
 			// What it holds follows scripts/ as it changes: a key written once
 			// would keep the first commit's cache for good.
@@ -812,6 +941,7 @@ func TestTestJob(t *testing.T) {
 			assert.Equal(t, prefix, keys[0], "the build cache is restored from the most recent save of this Go and go.sum")
 			assert.Contains(t, key, `{{ checksum "go.sum" }}`)
 			assert.Contains(t, key, `{{ checksum "/tmp/go-version" }}`, "the build cache is keyed on the Go version")
+			assert.Greater(t, restores[i], goVersion, "the Go version is written before the build cache keyed on it is restored")
 			assert.Contains(t, commands, "go version > /tmp/go-version")
 		case slices.Equal(paths, []string{"~/.npm"}):
 			for _, m := range installed {
@@ -828,11 +958,13 @@ func TestTestJob(t *testing.T) {
 // go tool mage rehearse runs the scale-out release workflow's jobs
 // (tasks.ReleaseJobs) in the config's order, each running the config's Mage
 // call and persisting the config's paths, the jobs of a stage being those
-// the config may run at once.
+// the config may run at once. All but the test job: the rehearsal plays what
+// builds and publishes, and is itself one of the tests (TestRehearse); the
+// test job hands nothing on (TestNoCacheReachesTheRelease).
 func TestRehearsalIsTheWorkflow(t *testing.T) {
 	c := load(t)
 	w := releaseWorkflows(t, c)["release"]
-	insts := c.instances(t, w)
+	insts := slices.DeleteFunc(c.instances(t, w), func(inst instance) bool { return inst.Job == testJob })
 	rehearsed := tasks.ReleaseJobs()
 	require.Len(t, rehearsed, len(insts), "the rehearsal runs as many jobs as the workflow")
 	for i, inst := range insts {

@@ -37,6 +37,7 @@ type executor struct {
 	Docker []struct {
 		Image string `yaml:"image"`
 	} `yaml:"docker"`
+	Environment map[string]string `yaml:"environment"`
 }
 
 type command struct {
