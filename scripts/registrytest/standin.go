@@ -24,8 +24,11 @@ type StandInConfig struct {
 	// AgeSeconds mints tokens as if this long ago (iat, nbf and exp move
 	// back): a token kept too long before use, for the exchange's limit on
 	// a token's age (IDTokenMaxAge).
-	AgeSeconds int    `json:"age_seconds"`
-	Fail       string `json:"fail"` // if set, minting fails with this message
+	AgeSeconds int `json:"age_seconds"`
+	// Garble prints three dot-separated segments that are no JWT, as a
+	// broken CLI might: the exchange finds the request malformed (400).
+	Garble bool   `json:"garble"`
+	Fail   string `json:"fail"` // if set, minting fails with this message
 	// LeakToken makes a failing mint print a token on both its outputs
 	// first, as a confused CLI might: what quotes circleci must mask it.
 	LeakToken bool `json:"leak_token"`

@@ -111,6 +111,9 @@ func run(args []string, getenv func(string) string, stdout io.Writer, now time.T
 	if err != nil {
 		return err
 	}
+	if cfg.Garble {
+		token = "x.y.z"
+	}
 	if cfg.Fail != "" {
 		if cfg.LeakToken {
 			fmt.Fprintln(stdout, token)

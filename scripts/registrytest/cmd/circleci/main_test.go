@@ -110,6 +110,14 @@ func TestAge(t *testing.T) {
 	assert.InDelta(t, now.Add(54*time.Minute).Unix(), claims["exp"], 0)
 }
 
+// A garbled token is three segments, no JWT.
+func TestGarble(t *testing.T) {
+	_, getenv := job(t, func(c *registrytest.StandInConfig) { c.Garble = true })
+	var out strings.Builder
+	require.NoError(t, run([]string{"run", "oidc", "get"}, getenv, &out, time.Now()))
+	assert.Equal(t, "x.y.z\n", out.String())
+}
+
 // Only "aud" may be customized; anything else is refused, and no token is
 // printed.
 func TestOnlyAudience(t *testing.T) {
