@@ -190,7 +190,7 @@ func (s *Server) serveExchange(w http.ResponseWriter, r *http.Request, pkg strin
 		}
 		writeJSON(w, status, map[string]string{"message": msg})
 	}
-	if r.Method != http.MethodPost || !bearer || idToken == "" {
+	if r.Method != http.MethodPost || !bearer {
 		refuse(http.StatusBadRequest, exchangeBadRequest)
 		return
 	}

@@ -355,7 +355,7 @@ func TestExchangeRefusals(t *testing.T) {
 	}{
 		{"no Authorization", "agent-facets", "", http.StatusBadRequest},
 		{"not a bearer token", "agent-facets", "Basic " + valid, http.StatusBadRequest},
-		{"an empty bearer token", "agent-facets", "Bearer ", http.StatusBadRequest},
+		{"an empty bearer token", "agent-facets", "Bearer  ", http.StatusBadRequest},
 		{"not a JWT", "agent-facets", "Bearer npm_0123456789", http.StatusBadRequest},
 		{"a JWT cut short", "agent-facets", "Bearer " + valid[:strings.LastIndexByte(valid, '.')], http.StatusBadRequest},
 
@@ -406,11 +406,17 @@ func TestExchangeRefusals(t *testing.T) {
 		assert.Len(t, body, 4, "%s: token_type, token, created, expires", tt.name)
 	}
 
-	// Not a POST.
-	resp, err := http.Get(bed.URL + "-/npm/v1/oidc/token/exchange/package/agent-facets")
+	// Not a POST, with a token that a POST exchanges.
+	get, err := http.NewRequestWithContext(t.Context(), http.MethodGet, bed.URL+"-/npm/v1/oidc/token/exchange/package/agent-facets", nil)
 	require.NoError(t, err)
+	get.Header.Set("Authorization", "Bearer "+valid)
+	resp, err := http.DefaultClient.Do(get)
+	require.NoError(t, err)
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, refusal("bad request"), body)
 
 	// A careless registry quotes the token it refused.
 	bed.Front.LeakTokensInErrors(true)
