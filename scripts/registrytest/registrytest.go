@@ -7,7 +7,8 @@
 // npm's documentation and CLI describe them, and passes every other request
 // through to the registry behind it. It can also fail on demand (500, 429 with
 // Retry-After, a dropped connection), for a share of requests or for one
-// package, and it records every request it answered.
+// package, rate-limit its OIDC exchange (LimitExchanges), and it records
+// every request it answered.
 package registrytest
 
 import (
