@@ -84,8 +84,10 @@ func (b *Bed) NPMEnv(login bool) ([]string, error) {
 
 // CircleCIJob is the environment of a job of p's pipeline: the circleci
 // stand-in first on PATH, minting ID tokens with the job's claims signed by a
-// key the bed's OIDC exchange trusts, and CIRCLECI=true. The stand-in is
-// built on first use.
+// key the bed's OIDC exchange trusts, and CIRCLECI=true. The job is one of
+// the main branch's pipeline unless its environment names a tag (CIRCLE_TAG,
+// as a release job's does): see JobClaims. The stand-in is built on first
+// use.
 func (b *Bed) CircleCIJob(ctx context.Context, p circleci.Publisher) ([]string, error) {
 	b.once.Do(func() {
 		signer, err := NewSigner(p.Issuer())
@@ -102,7 +104,7 @@ func (b *Bed) CircleCIJob(ctx context.Context, p circleci.Publisher) ([]string, 
 			b.err = err
 			return
 		}
-		config, err := WriteStandInConfig(dir, signer, JobClaims(p))
+		config, err := WriteStandInConfig(dir, signer, JobClaims(p, "refs/heads/main"))
 		if err != nil {
 			b.err = err
 			return

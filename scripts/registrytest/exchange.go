@@ -132,40 +132,66 @@ func (s *Server) IssuedTokens() []string {
 	return tokens
 }
 
+// IDTokenMaxAge is how long after it was issued (its iat) the exchange
+// accepts a CircleCI ID token, as npmjs.com is reported to: about 5 minutes,
+// although the token itself is valid for an hour.
+const IDTokenMaxAge = 5 * time.Minute
+
+// The exchange's refusals, worded exactly as npmjs.com words them: the
+// message is all a refusal says.
+const (
+	exchangeBadRequest   = "OIDC token exchange error - bad request"
+	exchangeUnauthorized = "OIDC token exchange error - unauthorized"
+	exchangeNotFound     = "OIDC token exchange error - package not found"
+	exchangeServerError  = "OIDC token exchange error - internal server error"
+)
+
 // serveExchange is npm's OIDC token exchange:
 //
 //	POST /-/npm/v1/oidc/token/exchange/package/<name>   Authorization: Bearer <ID token>
 //
-// The ID token must be an RS256 JWT from a trusted issuer, for the audience
-// npm:<this host>, unexpired, not from an SSH rerun, and its claims must match
-// the package's trusted publisher. Then the answer is 201 with an npm token
-// good for that package only; otherwise 404, as npmjs.com answers both for a
-// package that does not exist and for claims that match no trusted publisher.
+// with no body (npm also sends npm-command: publish, or stage, which the
+// stand-in does not need). The answers are npmjs.com's:
+//
+//   - 201 {"token_type":"oidc","token","created","expires"}: an npm token
+//     good for that package only, for an hour;
+//   - 400 "bad request": not a POST, no Authorization header, not a bearer
+//     token, or a bearer token that is not a JWT at all;
+//   - 401 "unauthorized": a JWT that does not prove a CircleCI job: not
+//     RS256, an issuer the exchange does not trust or a signature not its
+//     key's, an audience other than npm:<this host>, no exp or expired, not
+//     yet valid, or no iat or one more than IDTokenMaxAge ago (checked on the
+//     real clock, which the circleci stand-in mints with);
+//   - 404 "package not found", the same for every reason npmjs.com gives it:
+//     the package does not exist, it has no trusted publisher, none matches
+//     the token's claims (organization, project, pipeline definition, VCS
+//     origin, contexts), or the token is from an SSH rerun (or does not say);
+//   - 500 "internal server error": the registry behind could not say whether
+//     the package exists.
+//
+// Each refusal is {"message": …} with one of the four messages, no more; a
+// rate limit (LimitExchanges) answers 429 before any of this.
 func (s *Server) serveExchange(w http.ResponseWriter, r *http.Request, pkg string) {
-	if r.Method != http.MethodPost {
-		writeError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path)
+	if s.limitExchange(w) {
 		return
 	}
-	idToken, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	idToken, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
+	s.ensureExchange()
 	ex := s.exchange
-	leaky := ex != nil && ex.leaky
-	if ex != nil && ok {
+	leaky := ex.leaky
+	if bearer {
 		ex.idTokens = append(ex.idTokens, idToken)
 	}
 	s.mu.Unlock()
-	deny := func(why string) {
-		if leaky {
-			why += " (ID token " + idToken + ")"
+	refuse := func(status int, msg string) {
+		if leaky && idToken != "" {
+			msg += " (ID token " + idToken + ")"
 		}
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": why, "error": why})
+		writeJSON(w, status, map[string]string{"message": msg})
 	}
-	if !ok {
-		deny("no ID token")
-		return
-	}
-	if ex == nil {
-		deny("OIDC token exchange is not configured")
+	if r.Method != http.MethodPost || !bearer {
+		refuse(http.StatusBadRequest, exchangeBadRequest)
 		return
 	}
 	claims := jwt.MapClaims{}
@@ -177,22 +203,26 @@ func (s *Server) serveExchange(w http.ResponseWriter, r *http.Request, pkg strin
 			return key, nil
 		}
 		return nil, fmt.Errorf("untrusted issuer %q", iss)
-	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience("npm:"+hostOf(r)), jwt.WithExpirationRequired())
-	if err != nil {
-		deny("invalid ID token: " + err.Error())
+	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience("npm:"+hostOf(r)), jwt.WithExpirationRequired(), jwt.WithIssuedAt())
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		refuse(http.StatusBadRequest, exchangeBadRequest)
 		return
-	}
-	if rerun, ok := claims[ClaimSSHRerun].(bool); !ok || rerun {
-		deny("ID tokens of SSH reruns are not accepted (or the token does not say)")
+	case err != nil || !fresh(claims, time.Now()):
+		refuse(http.StatusUnauthorized, exchangeUnauthorized)
 		return
 	}
 	exists, err := s.upstreamExists(r.Context(), pkg)
-	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+	switch {
+	case err != nil:
+		refuse(http.StatusInternalServerError, exchangeServerError)
+		return
+	case !exists:
+		refuse(http.StatusNotFound, exchangeNotFound)
 		return
 	}
-	if !exists {
-		deny("package " + pkg + " not found")
+	if rerun, ok := claims[ClaimSSHRerun].(bool); !ok || rerun {
+		refuse(http.StatusNotFound, exchangeNotFound)
 		return
 	}
 	var match *Trust
@@ -203,7 +233,7 @@ func (s *Server) serveExchange(w http.ResponseWriter, r *http.Request, pkg strin
 		}
 	}
 	if match == nil {
-		deny("no trusted publisher of " + pkg + " matches the ID token's claims")
+		refuse(http.StatusNotFound, exchangeNotFound)
 		return
 	}
 	token := "npm_" + (strings.ReplaceAll(newID(), "-", "") + strings.ReplaceAll(newID(), "-", ""))[:36]
@@ -213,15 +243,22 @@ func (s *Server) serveExchange(w http.ResponseWriter, r *http.Request, pkg strin
 	ex.grants[token] = grant{seq: ex.issued, pkg: pkg, permissions: slices.Clone(match.Permissions), expires: now.Add(time.Hour)}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, map[string]string{
-		"token": token, "token_type": "Bearer",
+		"token": token, "token_type": "oidc",
 		"created": now.UTC().Format(time.RFC3339), "expires": now.Add(time.Hour).UTC().Format(time.RFC3339),
 	})
 }
 
+// fresh reports whether the ID token was issued at most IDTokenMaxAge before
+// now; a token without iat is not.
+func fresh(claims jwt.MapClaims, now time.Time) bool {
+	iat, err := claims.GetIssuedAt()
+	return err == nil && iat != nil && now.Sub(iat.Time) <= IDTokenMaxAge
+}
+
 // matchesClaims reports whether the ID token's claims are those of the
-// trusted publisher t: its organization is the token's issuer's, and every
-// other claim it sets is the token's, every context it names among the
-// token's.
+// trusted publisher t: its organization is the token's (its org-id claim,
+// and the organization of its issuer), and every other claim it sets is the
+// token's, every context it names among the token's.
 func matchesClaims(t Trust, claims jwt.MapClaims) bool {
 	if t.Type != "circleci" {
 		return false
@@ -229,7 +266,7 @@ func matchesClaims(t Trust, claims jwt.MapClaims) bool {
 	for name, want := range t.Claims {
 		if name == ClaimOrgID {
 			iss, _ := claims["iss"].(string)
-			if iss != "https://oidc.circleci.com/org/"+fmt.Sprint(want) {
+			if claims[ClaimOrgID] != want || iss != "https://oidc.circleci.com/org/"+fmt.Sprint(want) {
 				return false
 			}
 			continue
@@ -305,8 +342,10 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, pkg string
 	case g.pkg != pkg:
 		writeError(w, http.StatusForbidden, fmt.Sprintf("this token may publish %s, not %s", g.pkg, pkg))
 		return
-	case !slices.Contains(g.permissions, "createPackage"):
-		writeError(w, http.StatusForbidden, "OIDC permission denied")
+	case !slices.Contains(g.permissions, PublishPermission):
+		// A publisher that may only stage (see WebTrust); npm prints
+		// "403 Forbidden - PUT <url> - OIDC permission denied for this action".
+		writeError(w, http.StatusForbidden, "OIDC permission denied for this action")
 		return
 	case s.upstreamToken == "":
 		writeError(w, http.StatusInternalServerError, errors.New("registrytest: no upstream token to publish with").Error())

@@ -7,7 +7,8 @@
 // npm's documentation and CLI describe them, and passes every other request
 // through to the registry behind it. It can also fail on demand (500, 429 with
 // Retry-After, a dropped connection), for a share of requests or for one
-// package, and it records every request it answered.
+// package, rate-limit its OIDC exchange (LimitExchanges), and it records
+// every request it answered.
 package registrytest
 
 import (
@@ -75,6 +76,9 @@ type Server struct {
 	cdnHits    int
 	busy       int        // requests being handled
 	settled    *sync.Cond // on mu: busy fell to 0
+
+	// exchangeLimit rate-limits the exchange (LimitExchanges); nil: no limit.
+	exchangeLimit *limiter
 }
 
 // Start starts a Server in front of opts.Upstream. Close stops it.
@@ -167,6 +171,7 @@ type Request struct {
 	Package string // the package it concerns, "" if none
 	Status  int    // 0 for a dropped connection
 	Fault   bool   // failed on purpose
+	Limited bool   // refused by a rate limit (LimitExchanges): a 429
 	// Grant is which token from the exchange the request carries: 1 for
 	// the first handed out (see Exchanged), 0 for none. A request carrying
 	// a token handed out after Exchanged returned n has a grant above n,
@@ -207,7 +212,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.busy++
 	s.mu.Unlock()
 	defer func() {
-		entry.Status = rec.status
+		entry.Status, entry.Limited = rec.status, rec.limited
 		s.mu.Lock()
 		s.requests = append(s.requests, entry)
 		observe := s.observe
@@ -302,7 +307,8 @@ func unescape(s string) string {
 // connection.
 type recorder struct {
 	http.ResponseWriter
-	status int
+	status  int
+	limited bool // a rate limit refused the request
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -416,10 +422,12 @@ func escapeName(name string) string {
 	return name
 }
 
-// newID returns a random identifier in UUID form.
+// newID returns a random (version 4) UUID.
 func newID() string {
 	var b [16]byte
 	_, _ = crand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

@@ -3,6 +3,7 @@ package registrytest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -205,17 +206,21 @@ func mustVersion(t *testing.T, v string) *semver.Version {
 // The OIDC exchange as the real npm drives it from a CircleCI job: with a
 // token from the circleci stand-in in NPM_ID_TOKEN, npm exchanges it for a
 // token of that one package and publishes; a package whose trusted publisher
-// does not match is refused (404), and npm says so only at verbose level.
+// does not match is refused (404 "package not found"), and npm says so only
+// at verbose level; a publisher made on the website without "npm publish"
+// ticked passes the exchange and is refused the publish.
 func TestExchangeWithTheRealNPM(t *testing.T) {
 	bed := testenv.RegistryBed(t)
 	p := circleci.Facets()
 	job := bed.CircleCIJob(t, p)
-	pkgs := []string{"@agent-facets/cli-linux-x64", "@agent-facets/cli-darwin-arm64", "agent-facets"}
+	pkgs := []string{"@agent-facets/cli-linux-x64", "@agent-facets/cli-darwin-arm64", "agent-facets", "@agent-facets/cli-win32-x64", "@agent-facets/cli-win32-arm64"}
 	bed.Publish(t, "0.0.1", pkgs...)
 	bed.Front.SetTrust(pkgs[0], registrytest.TrustFor(p))
 	other := p
 	other.ProjectID = "99999999-9999-4999-8999-999999999999"
 	bed.Front.SetTrust(pkgs[1], registrytest.TrustFor(other))
+	bed.Front.SetTrust(pkgs[3], registrytest.WebTrust(p, false))
+	bed.Front.SetTrust(pkgs[4], registrytest.WebTrust(p, true))
 
 	reg, err := registry.New(bed.URL)
 	require.NoError(t, err)
@@ -240,89 +245,310 @@ func TestExchangeWithTheRealNPM(t *testing.T) {
 
 	out, err = publishWith(t, pkgs[1], "1.0.0")
 	require.Error(t, err)
-	assert.Contains(t, out, "Failed token exchange request with body message: no trusted publisher of @agent-facets/cli-darwin-arm64 matches the ID token's claims")
+	assert.Contains(t, out, "Failed token exchange request with body message: OIDC token exchange error - package not found\n")
 
 	out, err = publishWith(t, pkgs[0], "1.0.1", "--dry-run")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "Successfully retrieved and set token", "the exchange happens in a dry run too: a safe probe")
 
+	// Stage-only: the exchange passes, the publish does not; with "npm
+	// publish" ticked on the website, it does.
+	out, err = publishWith(t, pkgs[3], "1.0.0")
+	require.Error(t, err)
+	assert.Contains(t, out, "Successfully retrieved and set token")
+	assert.Contains(t, out, "403 Forbidden - PUT "+bed.URL+"@agent-facets%2fcli-win32-x64 - OIDC permission denied for this action")
+	out, err = publishWith(t, pkgs[4], "1.0.0")
+	require.NoError(t, err, out)
+
 	// The token is for one package only.
 	bed.Front.SetTrust(pkgs[2], registrytest.TrustFor(p))
 	token, err := minter.Mint(t.Context(), circleci.Audience(reg.Host()))
 	require.NoError(t, err)
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, bed.URL+"-/npm/v1/oidc/token/exchange/package/agent-facets", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusCreated, resp.StatusCode)
-	var exchanged struct {
-		Token string `json:"token"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&exchanged))
+	status, body := exchange(t, bed.URL, "agent-facets", "Bearer "+token)
+	require.Equal(t, http.StatusCreated, status, body)
 	put, err := http.NewRequestWithContext(t.Context(), http.MethodPut, bed.URL+"@agent-facets%2fcli-linux-x64", strings.NewReader("{}"))
 	require.NoError(t, err)
-	put.Header.Set("Authorization", "Bearer "+exchanged.Token)
+	put.Header.Set("Authorization", "Bearer "+body["token"].(string))
 	resp2, err := http.DefaultClient.Do(put)
 	require.NoError(t, err)
 	resp2.Body.Close()
 	assert.Equal(t, http.StatusForbidden, resp2.StatusCode, "a token of agent-facets cannot publish another package")
 }
 
-// The exchange refuses what npmjs.com refuses: a wrong audience, an expired
-// token, an SSH rerun, an unknown issuer.
+// exchange posts to the stand-in's OIDC exchange for pkg with the given
+// Authorization header ("" for none) and returns the answer's status and
+// body.
+func exchange(t *testing.T, base, pkg, auth string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"-/npm/v1/oidc/token/exchange/package/"+strings.Replace(pkg, "/", "%2f", 1), nil)
+	require.NoError(t, err)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	req.Header.Set("npm-command", "publish")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	return resp.StatusCode, body
+}
+
+// refusal is the body of the exchange's refusals: one of four messages, and
+// nothing else.
+func refusal(what string) map[string]any {
+	return map[string]any{"message": "OIDC token exchange error - " + what}
+}
+
+// The exchange answers what npmjs.com answers, for each way a token can be
+// wrong: 400 for a request without a JWT, 401 for a JWT that proves no
+// CircleCI job (signature, issuer, audience, expiry, older than 5 minutes),
+// 404 "package not found" for every mismatch of package, publisher or job.
 func TestExchangeRefusals(t *testing.T) {
 	bed := testenv.RegistryBed(t)
 	p := circleci.Facets()
-	bed.Publish(t, "0.0.1", "agent-facets")
+	bed.Publish(t, "0.0.1", "agent-facets", "@agent-facets/untrusted", "@agent-facets/staged")
 	bed.Front.SetTrust("agent-facets", registrytest.TrustFor(p))
+	bed.Front.SetTrust("@agent-facets/staged", registrytest.WebTrust(p, false))
 	signer, err := registrytest.NewSigner(p.Issuer())
 	require.NoError(t, err)
 	bed.Front.TrustIssuer(signer)
 	stranger, err := registrytest.NewSigner(p.Issuer())
 	require.NoError(t, err)
+	untrusted, err := registrytest.NewSigner("https://oidc.circleci.com/org/66666666-6666-4666-8666-666666666666")
+	require.NoError(t, err)
 	// A trusted issuer of another organization, whose token claims this
 	// project: the organization is the issuer's.
-	otherOrg, err := registrytest.NewSigner("https://oidc.circleci.com/org/55555555-5555-4555-8555-555555555555")
+	const otherOrgID = "55555555-5555-4555-8555-555555555555"
+	otherOrg, err := registrytest.NewSigner("https://oidc.circleci.com/org/" + otherOrgID)
 	require.NoError(t, err)
 	bed.Front.TrustIssuer(otherOrg)
 	now := time.Now()
 	base := func() jwt.MapClaims {
-		c := jwt.MapClaims{"aud": "npm:127.0.0.1", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
-		for k, v := range registrytest.JobClaims(p) {
+		c := jwt.MapClaims{"aud": "npm:127.0.0.1", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "nbf": now.Unix()}
+		for k, v := range registrytest.JobClaims(p, "refs/tags/agent-facets@1.0.0") {
 			c[k] = v
 		}
 		return c
 	}
-	tests := []struct {
-		name   string
-		signer *registrytest.Signer
-		change func(jwt.MapClaims)
-		want   int
-	}{
-		{"valid", signer, func(jwt.MapClaims) {}, http.StatusCreated},
-		{"another audience", signer, func(c jwt.MapClaims) { c["aud"] = "npm:registry.npmjs.org" }, http.StatusNotFound},
-		{"expired", signer, func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Minute).Unix() }, http.StatusNotFound},
-		{"SSH rerun", signer, func(c jwt.MapClaims) { c[registrytest.ClaimSSHRerun] = true }, http.StatusNotFound},
-		{"another pipeline", signer, func(c jwt.MapClaims) { c[registrytest.ClaimPipelineDefinitionID] = "x" }, http.StatusNotFound},
-		{"not in the context", signer, func(c jwt.MapClaims) { c[registrytest.ClaimContextIDs] = []any{} }, http.StatusNotFound},
-		{"unknown key", stranger, func(jwt.MapClaims) {}, http.StatusNotFound},
-		{"no word on SSH reruns", signer, func(c jwt.MapClaims) { delete(c, registrytest.ClaimSSHRerun) }, http.StatusNotFound},
-		{"another organization", otherOrg, func(c jwt.MapClaims) { c["iss"] = otherOrg.Issuer }, http.StatusNotFound},
+	minutesAgo := func(m float64) func(jwt.MapClaims) {
+		return func(c jwt.MapClaims) {
+			at := now.Add(-time.Duration(m * float64(time.Minute))).Unix()
+			c["iat"], c["nbf"] = at, at
+		}
 	}
-	for _, tt := range tests {
+	signed := func(signer *registrytest.Signer, change func(jwt.MapClaims)) string {
 		claims := base()
-		tt.change(claims)
-		token, err := tt.signer.Sign(claims)
+		change(claims)
+		token, err := signer.Sign(claims)
 		require.NoError(t, err)
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, bed.URL+"-/npm/v1/oidc/token/exchange/package/agent-facets", nil)
+		return token
+	}
+	valid := signed(signer, func(jwt.MapClaims) {})
+	hs256, err := jwt.NewWithClaims(jwt.SigningMethodHS256, base()).SignedString([]byte("a shared secret"))
+	require.NoError(t, err)
+
+	tests := []struct {
+		name string
+		pkg  string
+		auth string
+		want int
+	}{
+		{"no Authorization", "agent-facets", "", http.StatusBadRequest},
+		{"not a bearer token", "agent-facets", "Basic " + valid, http.StatusBadRequest},
+		{"an empty bearer token", "agent-facets", "Bearer  ", http.StatusBadRequest},
+		{"not a JWT", "agent-facets", "Bearer npm_0123456789", http.StatusBadRequest},
+		{"a JWT cut short", "agent-facets", "Bearer " + valid[:strings.LastIndexByte(valid, '.')], http.StatusBadRequest},
+
+		{"another audience", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c["aud"] = "npm:registry.npmjs.org" }), http.StatusUnauthorized},
+		{"CircleCI's default audience, the organization", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c["aud"] = p.OrgID }), http.StatusUnauthorized},
+		{"expired", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Minute).Unix() }), http.StatusUnauthorized},
+		{"no expiry", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { delete(c, "exp") }), http.StatusUnauthorized},
+		{"not valid yet", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c["nbf"] = now.Add(time.Minute).Unix() }), http.StatusUnauthorized},
+		{"no iat", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { delete(c, "iat") }), http.StatusUnauthorized},
+		{"issued in the future", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c["iat"] = now.Add(time.Minute).Unix() }), http.StatusUnauthorized},
+		{"issued 6 minutes ago", "agent-facets", "Bearer " + signed(signer, minutesAgo(6)), http.StatusUnauthorized},
+		{"unknown key", "agent-facets", "Bearer " + signed(stranger, func(jwt.MapClaims) {}), http.StatusUnauthorized},
+		{"untrusted issuer", "agent-facets", "Bearer " + signed(untrusted, func(c jwt.MapClaims) { c["iss"] = untrusted.Issuer }), http.StatusUnauthorized},
+		{"HS256", "agent-facets", "Bearer " + hs256, http.StatusUnauthorized},
+
+		{"no such package", "agent-facets-nothing", "Bearer " + valid, http.StatusNotFound},
+		{"no trusted publisher", "@agent-facets/untrusted", "Bearer " + valid, http.StatusNotFound},
+		{"SSH rerun", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c[registrytest.ClaimSSHRerun] = true }), http.StatusNotFound},
+		{"no word on SSH reruns", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { delete(c, registrytest.ClaimSSHRerun) }), http.StatusNotFound},
+		{"another project", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c[registrytest.ClaimProjectID] = "x" }), http.StatusNotFound},
+		{"another pipeline", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c[registrytest.ClaimPipelineDefinitionID] = "x" }), http.StatusNotFound},
+		{"another VCS origin", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c[registrytest.ClaimVCSOrigin] = "github.com/someone/facets" }), http.StatusNotFound},
+		{"not in the context", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c[registrytest.ClaimContextIDs] = []any{} }), http.StatusNotFound},
+		{"another organization", "agent-facets", "Bearer " + signed(otherOrg, func(c jwt.MapClaims) { c["iss"], c[registrytest.ClaimOrgID] = otherOrg.Issuer, otherOrgID }), http.StatusNotFound},
+		{"another organization's claim", "agent-facets", "Bearer " + signed(signer, func(c jwt.MapClaims) { c[registrytest.ClaimOrgID] = otherOrgID }), http.StatusNotFound},
+
+		{"valid", "agent-facets", "Bearer " + valid, http.StatusCreated},
+		{"issued 4 minutes ago", "agent-facets", "Bearer " + signed(signer, minutesAgo(4)), http.StatusCreated},
+		{"a stage-only publisher", "@agent-facets/staged", "Bearer " + valid, http.StatusCreated},
+	}
+	messages := map[int]string{400: "bad request", 401: "unauthorized", 404: "package not found"}
+	for _, tt := range tests {
+		status, body := exchange(t, bed.URL, tt.pkg, tt.auth)
+		if !assert.Equal(t, tt.want, status, "%s: %v", tt.name, body) {
+			continue
+		}
+		if tt.want != http.StatusCreated {
+			assert.Equal(t, refusal(messages[tt.want]), body, tt.name)
+			continue
+		}
+		assert.Equal(t, "oidc", body["token_type"], tt.name)
+		assert.Regexp(t, `^npm_\w{36}$`, body["token"], tt.name)
+		created, err := time.Parse(time.RFC3339, fmt.Sprint(body["created"]))
+		require.NoError(t, err, tt.name)
+		expires, err := time.Parse(time.RFC3339, fmt.Sprint(body["expires"]))
+		require.NoError(t, err, tt.name)
+		assert.Equal(t, time.Hour, expires.Sub(created), tt.name)
+		assert.Len(t, body, 4, "%s: token_type, token, created, expires", tt.name)
+	}
+
+	// Not a POST, with a token that a POST exchanges.
+	get, err := http.NewRequestWithContext(t.Context(), http.MethodGet, bed.URL+"-/npm/v1/oidc/token/exchange/package/agent-facets", nil)
+	require.NoError(t, err)
+	get.Header.Set("Authorization", "Bearer "+valid)
+	resp, err := http.DefaultClient.Do(get)
+	require.NoError(t, err)
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, refusal("bad request"), body)
+
+	// A careless registry quotes the token it refused.
+	bed.Front.LeakTokensInErrors(true)
+	token := signed(signer, func(c jwt.MapClaims) { c[registrytest.ClaimSSHRerun] = true })
+	status, body := exchange(t, bed.URL, "agent-facets", "Bearer "+token)
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Equal(t, map[string]any{"message": "OIDC token exchange error - package not found (ID token " + token + ")"}, body)
+}
+
+// A registry behind that cannot say whether the package exists makes the
+// exchange answer 500 "internal server error".
+func TestExchangeServerError(t *testing.T) {
+	t.Parallel()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer upstream.Close()
+	front, p, token := exchangeFront(t, upstream.URL, registrytest.Options{})
+	front.SetTrust("agent-facets", registrytest.TrustFor(p))
+	status, body := exchange(t, front.URL, "agent-facets", "Bearer "+token(t))
+	assert.Equal(t, http.StatusInternalServerError, status)
+	assert.Equal(t, refusal("internal server error"), body)
+}
+
+// exchangeFront starts a stand-in in front of upstream whose exchange trusts
+// a signer of the project's organization; token mints a valid ID token for
+// it.
+func exchangeFront(t *testing.T, upstream string, opts registrytest.Options) (*registrytest.Server, circleci.Publisher, func(*testing.T) string) {
+	t.Helper()
+	opts.Upstream = upstream
+	front, err := registrytest.Start(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = front.Close() })
+	p := circleci.Facets()
+	signer, err := registrytest.NewSigner(p.Issuer())
+	require.NoError(t, err)
+	front.TrustIssuer(signer)
+	return front, p, func(t *testing.T) string {
+		now := time.Now() // the JWT checks are on the real clock
+		claims := jwt.MapClaims{"aud": "npm:127.0.0.1", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
+		for k, v := range registrytest.JobClaims(p, "refs/tags/agent-facets@1.0.0") {
+			claims[k] = v
+		}
+		token, err := signer.Sign(claims)
 		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
+		return token
+	}
+}
+
+// The exchange's rate limit is a window on the stand-in's clock: at most n
+// exchanges in any window; one more gets 429 with Retry-After, in whole
+// seconds rounded up, until the oldest leaves the window; other requests are
+// not limited.
+func TestExchangeRateLimit(t *testing.T) {
+	t.Parallel()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/agent-facets" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"name":"agent-facets"}`)
+	}))
+	defer upstream.Close()
+	clock := registrytest.NewClock(time.Date(2027, 1, 4, 9, 0, 0, 0, time.UTC))
+	front, p, token := exchangeFront(t, upstream.URL, registrytest.Options{Now: clock.Now})
+	front.SetTrust("agent-facets", registrytest.TrustFor(p))
+	front.LimitExchanges(3, 10*time.Second)
+	post := func() (int, string, map[string]any) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, front.URL+"-/npm/v1/oidc/token/exchange/package/agent-facets", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token(t))
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
-		resp.Body.Close()
-		assert.Equal(t, tt.want, resp.StatusCode, tt.name)
+		defer resp.Body.Close()
+		var body map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+		return resp.StatusCode, resp.Header.Get("Retry-After"), body
+	}
+	steps := []struct {
+		advance    time.Duration // before the request
+		want       int
+		retryAfter string
+	}{
+		{0, http.StatusCreated, ""},                                // t=0
+		{time.Second, http.StatusCreated, ""},                      // t=1
+		{time.Second, http.StatusCreated, ""},                      // t=2
+		{0, http.StatusTooManyRequests, "8"},                       // t=2: the first leaves at 10
+		{2500 * time.Millisecond, http.StatusTooManyRequests, "6"}, // t=4.5: 5.5 s, rounded up
+		{5500 * time.Millisecond, http.StatusCreated, ""},          // t=10: the first has left
+		{0, http.StatusTooManyRequests, "1"},                       // t=10: the second leaves at 11
+		{999 * time.Millisecond, http.StatusTooManyRequests, "1"},  // t=10.999: 1 ms, rounded up
+		{time.Millisecond, http.StatusCreated, ""},                 // t=11
+	}
+	for i, step := range steps {
+		clock.Advance(step.advance)
+		status, retryAfter, body := post()
+		assert.Equal(t, step.want, status, "step %d: %v", i, body)
+		assert.Equal(t, step.retryAfter, retryAfter, "step %d", i)
+		if status == http.StatusTooManyRequests {
+			assert.Equal(t, map[string]any{"error": "Too Many Requests"}, body, "step %d", i)
+		}
+	}
+	// Other requests are not limited.
+	resp, err := http.Get(front.URL + "agent-facets")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	var limited, passed int
+	for _, r := range front.Requests() {
+		switch {
+		case r.Limited:
+			limited++
+			assert.Equal(t, http.StatusTooManyRequests, r.Status)
+			assert.False(t, r.Fault, "a limit is no injected fault")
+			assert.Equal(t, "agent-facets", r.Package)
+		case r.Method == http.MethodPost:
+			passed++
+			assert.Equal(t, http.StatusCreated, r.Status)
+		}
+	}
+	assert.Equal(t, 4, limited, "the refused exchanges are recorded as limited")
+	assert.Equal(t, 5, passed)
+	assert.Equal(t, 5, front.Exchanged())
+
+	// No limit.
+	front.LimitExchanges(0, 0)
+	for range 4 {
+		status, _, body := post()
+		assert.Equal(t, http.StatusCreated, status, body)
 	}
 }
 

@@ -19,18 +19,29 @@ const StandInEnv = "FACET_CIRCLECI_STANDIN"
 // StandInConfig is what the circleci stand-in mints tokens with.
 type StandInConfig struct {
 	KeyFile    string         `json:"key_file"`    // the signer's private key, PEM
-	Claims     map[string]any `json:"claims"`      // the job's claims, iss among them
+	Claims     map[string]any `json:"claims"`      // the job's claims (JobClaims), iss among them
 	TTLSeconds int            `json:"ttl_seconds"` // lifetime of a token; 0 means an hour
-	Fail       string         `json:"fail"`        // if set, minting fails with this message
+	// AgeSeconds mints tokens as if this long ago (iat, nbf and exp move
+	// back): a token kept too long before use, for the exchange's limit on
+	// a token's age (IDTokenMaxAge).
+	AgeSeconds int `json:"age_seconds"`
+	// Garble prints three dot-separated segments that are no JWT, as a
+	// broken CLI might: the exchange finds the request malformed (400).
+	Garble bool   `json:"garble"`
+	Fail   string `json:"fail"` // if set, minting fails with this message
 	// LeakToken makes a failing mint print a token on both its outputs
 	// first, as a confused CLI might: what quotes circleci must mask it.
 	LeakToken bool `json:"leak_token"`
 }
 
 // JobClaims are the claims of an ID token minted in a job of p's pipeline, as
-// CircleCI sets them: the organization is in the issuer (and the subject),
-// not a claim of its own.
-func JobClaims(p circleci.Publisher) map[string]any {
+// CircleCI sets them: the organization is a claim and in the issuer (and the
+// subject); the pipeline, workflow and job have IDs of their own (new ones
+// at each call: one job); ref is the job's vcs-ref ("refs/heads/main",
+// "refs/tags/agent-facets@1.2.3"). The circleci stand-in takes the ref from
+// the job's CIRCLE_TAG or CIRCLE_BRANCH instead when its environment has one,
+// as both come from the pipeline in CircleCI. Not an SSH rerun.
+func JobClaims(p circleci.Publisher, ref string) map[string]any {
 	ctx := make([]any, len(p.ContextIDs))
 	for i, id := range p.ContextIDs {
 		ctx[i] = id
@@ -38,17 +49,43 @@ func JobClaims(p circleci.Publisher) map[string]any {
 	return map[string]any{
 		"iss":                     p.Issuer(),
 		"sub":                     "org/" + p.OrgID + "/project/" + p.ProjectID + "/user/00000000-0000-4000-8000-000000000000",
+		ClaimOrgID:                p.OrgID,
 		ClaimProjectID:            p.ProjectID,
 		ClaimPipelineDefinitionID: p.PipelineDefinitionID,
+		ClaimPipelineID:           newID(),
+		ClaimWorkflowID:           newID(),
+		ClaimJobID:                newID(),
 		ClaimVCSOrigin:            p.VCSOrigin,
+		ClaimVCSRef:               ref,
 		ClaimContextIDs:           ctx,
 		ClaimSSHRerun:             false,
 	}
 }
 
-// TrustFor is the trusted-publisher configuration npm trust circleci makes
-// for p, allowed to publish.
+// TrustFor is the trusted publisher that `npm trust circleci … --allow-publish`
+// makes for p (circleci.Publisher.TrustArgs): its claims, and permission to
+// publish only ([PublishPermission], as npm's trust command posts it).
 func TrustFor(p circleci.Publisher) Trust {
+	t := publisherOf(p)
+	t.Permissions = []string{PublishPermission}
+	return t
+}
+
+// WebTrust is the trusted publisher a maintainer makes for p on the package's
+// page on npmjs.com: stage-only unless "npm publish" was ticked (publish), as
+// npmjs.com makes them since 2026-09-03; with it, the website lists
+// [PublishPermission, StagePermission].
+func WebTrust(p circleci.Publisher, publish bool) Trust {
+	t := publisherOf(p)
+	t.Permissions = []string{StagePermission}
+	if publish {
+		t.Permissions = []string{PublishPermission, StagePermission}
+	}
+	return t
+}
+
+// publisherOf is p as a trusted publisher's claims, with no permission.
+func publisherOf(p circleci.Publisher) Trust {
 	ctx := make([]any, len(p.ContextIDs))
 	for i, id := range p.ContextIDs {
 		ctx[i] = id
@@ -60,7 +97,7 @@ func TrustFor(p circleci.Publisher) Trust {
 	if len(ctx) > 0 {
 		claims[ClaimContextIDs] = ctx
 	}
-	return Trust{Type: "circleci", Claims: claims, Permissions: []string{"createPackage"}}
+	return Trust{Type: "circleci", Claims: claims}
 }
 
 // WriteStandInConfig writes the stand-in's configuration into dir for a job

@@ -13,17 +13,32 @@ type Trust struct {
 	ID          string         `json:"id"`
 	Type        string         `json:"type"` // "circleci", "github", "gitlab"
 	Claims      map[string]any `json:"claims"`
-	Permissions []string       `json:"permissions,omitempty"` // "createPackage", "createStagedPackage"
+	Permissions []string       `json:"permissions,omitempty"` // PublishPermission, StagePermission
 }
 
-// CircleCI claims of a trusted publisher.
+// The permissions of a trusted publisher, as npm's API names them. Since
+// 2026-09-03 npmjs.com makes a publisher without PublishPermission stage-only:
+// its ID tokens are exchanged all the same, and a publish with the npm token
+// is refused with 403 "OIDC permission denied for this action". A publisher
+// cannot be edited, only replaced.
+const (
+	PublishPermission = "createPackage"       // npm publish
+	StagePermission   = "createStagedPackage" // npm stage publish
+)
+
+// Claims of CircleCI's ID tokens; the first five (and context-ids) are what a
+// trusted publisher matches.
 const (
 	ClaimOrgID                = "oidc.circleci.com/org-id"
 	ClaimProjectID            = "oidc.circleci.com/project-id"
 	ClaimPipelineDefinitionID = "oidc.circleci.com/pipeline-definition-id"
 	ClaimVCSOrigin            = "oidc.circleci.com/vcs-origin"
-	ClaimContextIDs           = "oidc.circleci.com/context-ids"
-	ClaimSSHRerun             = "oidc.circleci.com/ssh-rerun"
+	ClaimContextIDs           = "oidc.circleci.com/context-ids" // an array
+	ClaimSSHRerun             = "oidc.circleci.com/ssh-rerun"   // a bool
+	ClaimVCSRef               = "oidc.circleci.com/vcs-ref"     // refs/heads/<branch>, refs/tags/<tag>
+	ClaimPipelineID           = "oidc.circleci.com/pipeline-id"
+	ClaimWorkflowID           = "oidc.circleci.com/workflow-id"
+	ClaimJobID                = "oidc.circleci.com/job-id"
 )
 
 // requiredCircleCIClaims must be in every CircleCI configuration.
@@ -111,7 +126,9 @@ func (s *Server) serveTrust(w http.ResponseWriter, r *http.Request, pkg string) 
 	}
 }
 
-// createTrust handles the POST: one configuration per package.
+// createTrust handles the POST: one configuration per package, kept as
+// posted, its permissions among it (npm trust … --allow-publish posts
+// [PublishPermission]; without it, the publisher may only stage).
 func (s *Server) createTrust(w http.ResponseWriter, r *http.Request, pkg string) {
 	body, err := readBody(r)
 	if err != nil {

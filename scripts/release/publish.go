@@ -80,23 +80,51 @@ var (
 // give a token: what npm said, whether npm tried it at all (it logs the
 // attempt: the exchange's http line or its "Failed token exchange" line),
 // and whether another try may do better: a server error, rate limiting or a
-// lost connection may pass; a 404 (no such package, or no trusted publisher
-// matching the token) will not.
+// lost connection may pass; a 400, 401 or 404 will not (see likelyCauses).
 func exchangeFailure(out string) (msg string, tried, transient bool) {
 	failed := exchangeFailed.FindStringSubmatch(out)
-	status := exchangeStatus.FindAllStringSubmatch(out, -1)
-	if failed == nil && len(status) == 0 {
+	code := exchangeCode(out)
+	if failed == nil && code == 0 {
 		return "", false, false
 	}
 	msg = "the OIDC token exchange failed"
 	if failed != nil {
 		msg += ": " + strings.TrimSpace(failed[1])
 	}
-	if len(status) == 0 {
+	if code == 0 {
 		return msg + " (no answer)", true, true
 	}
-	code, _ := strconv.Atoi(status[len(status)-1][1])
 	return fmt.Sprintf("%s (HTTP %d)", msg, code), true, code >= 500 || code == 429 || code == 408
+}
+
+// exchangeCode is the status of npm's last exchange request in its output, 0
+// when it logged none.
+func exchangeCode(out string) int {
+	status := exchangeStatus.FindAllStringSubmatch(out, -1)
+	if len(status) == 0 {
+		return 0
+	}
+	code, _ := strconv.Atoi(status[len(status)-1][1])
+	return code
+}
+
+// causesOf is what the exchange's answer code says went wrong (likelyCauses),
+// for a registry whose host is host.
+func causesOf(code int, host string) string {
+	var causes string
+	switch {
+	case code == 404:
+		causes = causesNotFound
+	case code == 401:
+		causes = causesUnauthorized
+	case code == 400:
+		causes = causesBadRequest
+	case code == 429 || code == 408 || code >= 500:
+		causes = causesTransient
+	default:
+		return likelyCauses
+	}
+	return "likely causes: " + strings.ReplaceAll(causes, "<registry host>", host)
 }
 
 // npmFailure is a failed npm command that is not about the exchange: a
@@ -110,9 +138,23 @@ func npmFailure(what string, out string, err error) error {
 	return fmt.Errorf("%s: %s", what, line)
 }
 
-// likelyCauses explains a refused exchange.
-const likelyCauses = "likely causes: the package has no trusted publisher (go tool mage trust), or one for another project, pipeline definition or context (go tool mage verify), " +
-	"or this is an SSH rerun, whose tokens npm refuses (rerun the workflow without SSH)"
+// What each answer of npm's OIDC exchange means. npmjs.com answers with one
+// of four messages and nothing more, and gives the same 404 "package not
+// found" for every mismatch, so the release names every cause of each.
+const (
+	causesNotFound = "the package has no trusted publisher (go tool mage trust), or one for another organization, project, pipeline definition, VCS origin or context (go tool mage verify); " +
+		"or this job is an SSH rerun, whose tokens npm refuses (rerun the workflow without SSH); or the package does not exist (go tool mage seed)"
+	causesUnauthorized = "the ID token is older than about 5 minutes (npm accepts a CircleCI token only that long after it was issued: rerun the job), or the job's clock is off; " +
+		"or its audience is not npm:<registry host>; or CircleCI did not sign it"
+	causesBadRequest = "npm sent a malformed request (no or a malformed ID token): an npm bug, see the package's npm output in the release's logs"
+	causesTransient  = "the registry's trouble (a server error, a rate limit), already retried"
+	// likelyCauses explains a refused exchange by its answer.
+	likelyCauses = "what the exchange's answer means:\n" +
+		"  404 package not found: " + causesNotFound + "\n" +
+		"  401 unauthorized: " + causesUnauthorized + "\n" +
+		"  400 bad request: " + causesBadRequest + "\n" +
+		"  5xx, 429: " + causesTransient
+)
 
 // probe proves, before anything is published, that npm can exchange an ID
 // token for every package: npm publish --dry-run does the exchange and
@@ -331,7 +373,7 @@ func (r *run) classify(ctx context.Context, it Item, out string, err error) erro
 			if transient {
 				return retry.Transient(errors.New(msg), 0)
 			}
-			return fmt.Errorf("%s; %s", msg, likelyCauses)
+			return fmt.Errorf("%s; %s", msg, causesOf(exchangeCode(out), r.cfg.Registry.Host()))
 		}
 	}
 	if strings.Contains(telling(out, err), "OIDC permission denied") {

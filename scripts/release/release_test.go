@@ -367,26 +367,75 @@ func TestReleaseThroughFailures(t *testing.T) {
 	secretsNowhere(t, f, out.String())
 }
 
-// A package whose trusted publisher does not match stops the release in the
-// pre-flight: nothing is published, and the package is named with the likely
-// causes.
+// A refused exchange stops the release in the pre-flight: nothing is
+// published, and each package refused is named with npm's answer and what
+// that answer means. npmjs.com answers 404 "package not found" for a
+// publisher that does not match, none at all, an SSH rerun and a missing
+// package alike; 401 "unauthorized" for a token older than 5 minutes; 400
+// "bad request" for a token that is no JWT.
 func TestExchangeDenied(t *testing.T) {
 	t.Parallel()
 	f := setup(t, "1.3.0")
+	linuxArm := platforms.All()[3].Package()
 	other := circleci.Facets()
 	other.PipelineDefinitionID = "22222222-2222-4222-8222-222222222222"
-	linuxArm := platforms.All()[3].Package()
-	f.bed.Front.SetTrust(linuxArm, registrytest.TrustFor(other))
-	cfg, out := f.config(t)
-	_, _, err := release.Run(t.Context(), cfg)
-	require.Error(t, err, out.String())
-	msg := err.Error()
-	assert.Contains(t, msg, "release: the OIDC probe failed for 1 of 13 packages, so nothing was published:")
-	assert.Contains(t, msg, "  "+linuxArm+": the OIDC token exchange failed: no trusted publisher of "+linuxArm+" matches the ID token's claims (HTTP 404)")
-	assert.Contains(t, msg, "likely causes: the package has no trusted publisher (go tool mage trust)")
-	assert.Contains(t, msg, "SSH rerun")
-	assert.Empty(t, f.puts(), "nothing published")
-	secretsNowhere(t, f, out.String()+msg)
+	const notFound, unauthorized, badRequest = "OIDC token exchange error - package not found (HTTP 404)",
+		"OIDC token exchange error - unauthorized (HTTP 401)", "OIDC token exchange error - bad request (HTTP 400)"
+	tests := []struct {
+		name    string
+		spoil   func(t *testing.T) (undo func())
+		refused int    // how many packages
+		answer  string // what the exchange answered
+	}{
+		{"a publisher of another pipeline definition", func(t *testing.T) func() {
+			f.bed.Front.SetTrust(linuxArm, registrytest.TrustFor(other))
+			return func() { f.bed.Front.SetTrust(linuxArm, registrytest.TrustFor(circleci.Facets())) }
+		}, 1, notFound},
+		{"no trusted publisher", func(t *testing.T) func() {
+			f.bed.Front.SetTrust(linuxArm)
+			return func() { f.bed.Front.SetTrust(linuxArm, registrytest.TrustFor(circleci.Facets())) }
+		}, 1, notFound},
+		{"an SSH rerun", func(t *testing.T) func() {
+			f.job.Configure(t, func(c *registrytest.StandInConfig) { c.Claims[registrytest.ClaimSSHRerun] = true })
+			return func() {
+				f.job.Configure(t, func(c *registrytest.StandInConfig) { c.Claims[registrytest.ClaimSSHRerun] = false })
+			}
+		}, 13, notFound},
+		{"a token older than 5 minutes", func(t *testing.T) func() {
+			f.job.Configure(t, func(c *registrytest.StandInConfig) { c.AgeSeconds = 6 * 60 })
+			return func() { f.job.Configure(t, func(c *registrytest.StandInConfig) { c.AgeSeconds = 0 }) }
+		}, 13, unauthorized},
+		{"a token that is no JWT", func(t *testing.T) func() {
+			f.job.Configure(t, func(c *registrytest.StandInConfig) { c.Garble = true })
+			return func() { f.job.Configure(t, func(c *registrytest.StandInConfig) { c.Garble = false }) }
+		}, 13, badRequest},
+		{"a package that does not exist", func(t *testing.T) func() { // last: it stays unpublished
+			_, err := f.bed.NPM(t, true).Run(t.Context(), t.TempDir(), "unpublish", linuxArm, "--force")
+			require.NoError(t, err)
+			return func() {}
+		}, 1, notFound},
+	}
+	causes := map[string][]string{
+		notFound: {"404 package not found: the package has no trusted publisher (go tool mage trust), or one for another organization, project, pipeline definition, VCS origin or context (go tool mage verify); " +
+			"or this job is an SSH rerun, whose tokens npm refuses (rerun the workflow without SSH); or the package does not exist (go tool mage seed)"},
+		unauthorized: {"401 unauthorized: the ID token is older than about 5 minutes", "or the job's clock is off", "or its audience is not npm:<registry host>"},
+		badRequest:   {"400 bad request: npm sent a malformed request"},
+	}
+	for _, tt := range tests {
+		undo := tt.spoil(t)
+		cfg, out := f.config(t)
+		_, _, err := release.Run(t.Context(), cfg)
+		undo()
+		require.Error(t, err, "%s: %s", tt.name, out.String())
+		msg := err.Error()
+		assert.Contains(t, msg, fmt.Sprintf("release: the OIDC probe failed for %d of 13 packages, so nothing was published:", tt.refused), tt.name)
+		assert.Contains(t, msg, "  "+linuxArm+": the OIDC token exchange failed: "+tt.answer+"\n", tt.name)
+		for _, c := range causes[tt.answer] {
+			assert.Contains(t, msg, c, tt.name)
+		}
+		assert.Empty(t, f.puts(), "%s: nothing published", tt.name)
+		secretsNowhere(t, f, out.String()+msg)
+	}
 }
 
 // Refusals: each one clear message, and nothing published.
@@ -742,21 +791,20 @@ func TestRegistryDoesNotShowIt(t *testing.T) {
 	assert.Zero(t, f.puts()[platforms.Wrapper])
 }
 
-// A trusted publisher that may only stage passes the probe (the exchange
-// works) and fails the publish: the release says what to do, and the wrapper
-// stays back.
+// A trusted publisher made on the website without "npm publish" ticked may
+// only stage: it passes the probe (the exchange works) and fails the publish
+// with npmjs.com's 403: the release says what to do, and the wrapper stays
+// back.
 func TestStagedOnlyPublisher(t *testing.T) {
 	t.Parallel()
 	f := setup(t, "1.13.0")
 	x64 := platforms.All()[1].Package()
-	staged := registrytest.TrustFor(circleci.Facets())
-	staged.Permissions = []string{"createStagedPackage"}
-	f.bed.Front.SetTrust(x64, staged)
+	f.bed.Front.SetTrust(x64, registrytest.WebTrust(circleci.Facets(), false))
 	cfg, out := f.config(t)
 	_, _, err := release.Run(t.Context(), cfg)
 	require.Error(t, err, out.String())
 	assert.Contains(t, err.Error(), x64+": npm publish:")
-	assert.Contains(t, err.Error(), "OIDC permission denied")
+	assert.Contains(t, err.Error(), "403 Forbidden - PUT "+f.bed.URL+strings.Replace(x64, "/", "%2f", 1)+" - OIDC permission denied for this action")
 	assert.Contains(t, err.Error(), "the trusted publisher may only stage, not publish (FACET_TRUST_REPLACE=1 go tool mage trust sets one that may)")
 	assert.Zero(t, f.puts()[x64])
 	assert.Zero(t, f.puts()[platforms.Wrapper])
@@ -774,7 +822,8 @@ func TestLeakedTokensAreMasked(t *testing.T) {
 	cfg, out := f.config(t)
 	_, _, err := release.Run(t.Context(), cfg)
 	require.Error(t, err, out.String())
-	assert.Contains(t, err.Error(), "(ID token [redacted])", "the refusal quoted the token, masked")
+	assert.Contains(t, err.Error(), platforms.Wrapper+": the OIDC token exchange failed: OIDC token exchange error - package not found (ID token [redacted]) (HTTP 404)",
+		"the refusal quoted the token, masked")
 	secretsNowhere(t, f, out.String()+err.Error())
 	assert.NotContains(t, out.String()+err.Error(), "eyJ", "no JWT at all")
 

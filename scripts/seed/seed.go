@@ -203,10 +203,14 @@ func report(out io.Writer, results []Result) {
 
 // NextSteps prints what the maintainer does after seeding: attach the
 // trusted publisher to every package, with go tool mage trust or on each
-// package's access page, with these values.
+// package's access page, with these values and "npm publish" ticked: since
+// 2026-09-03 npmjs.com makes a publisher without it stage-only, and a
+// publisher cannot be edited, only deleted and made again.
 func NextSteps(out io.Writer, p circleci.Publisher, packages []string) {
 	fmt.Fprintln(out, "\nNext: make CircleCI the trusted publisher of every package. Run go tool mage trust,")
-	fmt.Fprintln(out, "or on each package's page below choose Trusted Publisher → CircleCI, allow publishing, and enter:")
+	fmt.Fprintln(out, "or on each package's page below choose Trusted Publisher → CircleCI, enter these values,")
+	fmt.Fprintln(out, `and tick "npm publish": without it the publisher may only stage, never publish, and a`)
+	fmt.Fprintln(out, "publisher cannot be edited later (delete it and make it again):")
 	fmt.Fprintln(out)
 	width := 0
 	for _, f := range p.Fields() {

@@ -317,3 +317,21 @@ func TestAlreadyPublished(t *testing.T) {
 	assert.True(t, seed.AlreadyPublished(&npm.Error{Stderr: "npm error You cannot publish over the previously published versions: 0.0.1."}))
 	assert.False(t, seed.AlreadyPublished(&npm.Error{Stderr: strings.Repeat("x", 10)}))
 }
+
+// The website steps say to tick "npm publish", and why: a publisher made
+// without it may only stage, and cannot be edited later.
+func TestNextSteps(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	p := circleci.Facets()
+	seed.NextSteps(&out, p, []string{"agent-facets", "@agent-facets/cli-linux-x64"})
+	text := out.String()
+	assert.Contains(t, text, "Run go tool mage trust,")
+	assert.Contains(t, text, `tick "npm publish": without it the publisher may only stage, never publish, and a`+"\n"+
+		"publisher cannot be edited later (delete it and make it again):\n")
+	for _, f := range p.Fields() {
+		assert.Regexp(t, `(?m)^  `+f.Name+` +`+f.Value+`$`, text)
+	}
+	assert.Contains(t, text, "  https://www.npmjs.com/package/agent-facets/access\n  https://www.npmjs.com/package/@agent-facets/cli-linux-x64/access\n")
+	assert.Contains(t, text, "Then check the setup with go tool mage verify.")
+}

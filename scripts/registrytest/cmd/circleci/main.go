@@ -7,6 +7,16 @@
 // that the npmjs.com stand-in (registrytest) trusts. Its configuration is the
 // file named by FACET_CIRCLECI_STANDIN (registrytest.StandInConfig); without
 // it, it is not "inside a job" and fails, as the real one does.
+//
+// As CircleCI's do (https://circleci.com/docs/openid-connect-tokens/), its
+// tokens carry the job's claims (registrytest.JobClaims: organization,
+// project, pipeline definition, pipeline, workflow and job IDs, VCS origin
+// and ref, contexts, whether it is an SSH rerun), iss
+// https://oidc.circleci.com/org/<org id>, a jti of their own, and the
+// organization ID as their audience unless --claims sets "aud". Only "aud"
+// may be customized (https://circleci.com/docs/oidc-tokens-with-custom-claims/);
+// the stand-in refuses any other claim and exits non-zero. The real command's
+// wording of that refusal is not published: the stand-in's is its own.
 package main
 
 import (
@@ -18,6 +28,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,13 +38,15 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout, time.Now()); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stdout io.Writer) error {
+// run is the command with its arguments, the job's environment (getenv), and
+// the time it mints at.
+func run(args []string, getenv func(string) string, stdout io.Writer, now time.Time) error {
 	if len(args) < 3 || args[0] != "run" || args[1] != "oidc" || args[2] != "get" {
 		return errors.New("this stand-in knows only: circleci run oidc get --claims '<json>'")
 	}
@@ -42,7 +56,11 @@ func run(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args[3:]); err != nil {
 		return err
 	}
-	path := os.Getenv(registrytest.StandInEnv)
+	custom, err := customClaims(*claimsJSON)
+	if err != nil {
+		return err
+	}
+	path := getenv(registrytest.StandInEnv)
 	if path == "" {
 		return errors.New("OIDC tokens can only be generated inside a CircleCI job")
 	}
@@ -66,31 +84,35 @@ func run(args []string, stdout io.Writer) error {
 	for k, v := range cfg.Claims {
 		claims[k] = v
 	}
-	if *claimsJSON != "" {
-		var extra map[string]any
-		if err := json.Unmarshal([]byte(*claimsJSON), &extra); err != nil {
-			return fmt.Errorf("--claims: %w", err)
-		}
-		for k, v := range extra {
-			claims[k] = v
-		}
+	// The job's ref, as its pipeline has it.
+	if tag := getenv("CIRCLE_TAG"); tag != "" {
+		claims[registrytest.ClaimVCSRef] = "refs/tags/" + tag
+	} else if branch := getenv("CIRCLE_BRANCH"); branch != "" {
+		claims[registrytest.ClaimVCSRef] = "refs/heads/" + branch
+	}
+	claims["aud"] = claims[registrytest.ClaimOrgID] // CircleCI's default audience
+	for k, v := range custom {
+		claims[k] = v
 	}
 	ttl := time.Duration(cfg.TTLSeconds) * time.Second
 	if ttl == 0 {
 		ttl = time.Hour
 	}
-	now := time.Now()
+	issued := now.Add(-time.Duration(cfg.AgeSeconds) * time.Second)
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return err
 	}
 	claims["jti"] = hex.EncodeToString(id[:]) // every token its own, as CircleCI's are
-	claims["iat"] = now.Unix()
-	claims["nbf"] = now.Unix()
-	claims["exp"] = now.Add(ttl).Unix()
+	claims["iat"] = issued.Unix()
+	claims["nbf"] = issued.Unix()
+	claims["exp"] = issued.Add(ttl).Unix()
 	token, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(key)
 	if err != nil {
 		return err
+	}
+	if cfg.Garble {
+		token = "x.y.z"
 	}
 	if cfg.Fail != "" {
 		if cfg.LeakToken {
@@ -101,4 +123,32 @@ func run(args []string, stdout io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, token)
 	return err
+}
+
+// customClaims reads --claims: a JSON object that may set "aud", a string,
+// and nothing else.
+func customClaims(text string) (map[string]any, error) {
+	if text == "" {
+		return nil, nil
+	}
+	var claims map[string]any
+	if err := json.Unmarshal([]byte(text), &claims); err != nil {
+		return nil, fmt.Errorf("--claims must be a JSON object: %w", err)
+	}
+	var others []string
+	for k := range claims {
+		if k != "aud" {
+			others = append(others, fmt.Sprintf("%q", k))
+		}
+	}
+	if len(others) > 0 {
+		slices.Sort(others)
+		return nil, fmt.Errorf("--claims: only the \"aud\" claim can be customized, not %s", strings.Join(others, ", "))
+	}
+	if aud, ok := claims["aud"]; ok {
+		if s, _ := aud.(string); s == "" {
+			return nil, errors.New("--claims: \"aud\" must be a non-empty string")
+		}
+	}
+	return claims, nil
 }
