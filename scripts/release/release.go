@@ -52,15 +52,14 @@ type Config struct {
 	Rehearsal bool
 	// DistTag is the dist-tag to publish under (FACET_DIST_TAG); "" means
 	// latest for a release, next for a prerelease.
-	DistTag    string
-	Jobs       int  // platform packages published at once; 0 means 4
-	DryRun     bool // the pre-flight and the plan, no publish
-	AllowToken bool // go on although a long-lived npm token is configured
-	Retry      retry.Policy
-	Poll       registry.Poll     // waiting for the registry to show the platform packages
-	Progress   progress.Reporter // nil shows nothing
-	Out        io.Writer
-	LogDir     string // npm's output of each publish, redacted; "" means release under Dist.Logs()
+	DistTag  string
+	Jobs     int  // platform packages published at once; 0 means 4
+	DryRun   bool // the pre-flight and the plan, no publish; refused in a CircleCI job unless a rehearsal
+	Retry    retry.Policy
+	Poll     registry.Poll     // waiting for the registry to show the platform packages
+	Progress progress.Reporter // nil shows nothing
+	Out      io.Writer
+	LogDir   string // npm's output of each publish, redacted; "" means release under Dist.Logs()
 }
 
 // Action is what the release did with a package.
