@@ -25,18 +25,33 @@ import (
 type CLI struct {
 	Path string   // the npm executable; "" means "npm" from PATH
 	Env  []string // its environment; nil means this process's
-	// Registry, if set, is passed to every command as --registry, so that a
-	// command run outside the repository (in a temporary directory with a
+	// Registry, if set, is the registry of every command, so that a command
+	// run outside the repository (in a temporary directory with a
 	// package.json of its own, which npm takes for the project) still talks
-	// to the registry that was read in the repository and shown.
+	// to the registry that was read in the repository and shown. It goes in
+	// the command's environment as npm_config_registry, which npm puts above
+	// every npmrc file, never on its command line, where anyone on the
+	// machine could read a password in it (ps).
 	Registry string
 }
 
+// registryVar is the variable npm reads its registry from; npm matches the
+// npm_config_ prefix and the name without regard to case.
+const registryVar = "npm_config_registry"
+
 // With returns c with the variables kv ("NAME=value") added to its
-// environment, replacing any of the same name, for the processes it starts
-// and no others.
+// environment, replacing any of the same name (in any case), for the
+// processes it starts and no others. Registry still wins over an
+// npm_config_registry among them.
 func (c CLI) With(kv ...string) CLI {
-	env := c.Env
+	c.Env = with(c.Env, kv...)
+	return c
+}
+
+// with is env (nil: this process's) with the variables kv, and none other of
+// their names in any case: npm reads npm_config_* without regard to case, and
+// Windows names all variables so.
+func with(env []string, kv ...string) []string {
 	if env == nil {
 		env = os.Environ()
 	}
@@ -47,8 +62,7 @@ func (c CLI) With(kv ...string) CLI {
 			return strings.EqualFold(nn, name)
 		})
 	})
-	c.Env = append(env, kv...)
-	return c
+	return append(env, kv...)
 }
 
 // Error is a failed npm command.
@@ -117,19 +131,12 @@ func (c CLI) run(ctx context.Context, dir string, stdin io.Reader, stdout, stder
 	if path == "" {
 		path = "npm"
 	}
-	argv := args
-	if c.Registry != "" {
-		// npm's own options go before "--": what follows is another
-		// command's (npm exec -- facet --version).
-		end := len(args)
-		if i := slices.Index(args, "--"); i >= 0 {
-			end = i
-		}
-		argv = slices.Concat(args[:end], []string{"--registry", c.Registry}, args[end:])
-	}
-	cmd := exec.CommandContext(ctx, path, argv...)
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Dir = dir
 	cmd.Env = c.Env
+	if c.Registry != "" {
+		cmd.Env = with(c.Env, registryVar+"="+c.Registry)
+	}
 	cmd.Stdin = stdin
 	cmd.Stdout = stdout
 	var errBuf bytes.Buffer
@@ -175,9 +182,16 @@ func (c CLI) RequireVersion(ctx context.Context, min, why string) (*semver.Versi
 // ConfiguredRegistry is the registry npm is configured with in dir, as `npm
 // config get registry` prints it: NPM_CONFIG_REGISTRY, the npmrc files (the
 // project's in dir among them), or npm's default.
+//
+// npm will not print a registry URL with a password in it: that is an error
+// saying where the password belongs instead.
 func (c CLI) ConfiguredRegistry(ctx context.Context, dir string) (string, error) {
 	c.Registry = ""
 	out, err := c.Run(ctx, dir, "config", "get", "registry")
+	var e *Error
+	if errors.As(err, &e) && strings.Contains(e.Stderr, "option is protected") {
+		return "", errors.New("npm's registry URL holds a password, so npm will not say which registry it uses (npm config get registry: \"the registry option is protected\"): take the user and password out of the URL, and log in to the registry instead (npm login, or its //<host>/:_auth setting)")
+	}
 	if err != nil {
 		return "", err
 	}

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +34,10 @@ func (r *run) preflight(ctx context.Context) (*Plan, error) {
 		return nil, fmt.Errorf("a rehearsal must not publish to the public registry, and npm is configured with %s: point it at a local registry (go tool mage rehearse does)", cfg.Registry)
 	case !cfg.Job.InCircleCI && !cfg.Rehearsal:
 		return nil, errors.New("not in a CircleCI job (CIRCLECI is not true): releases run in CircleCI, on a tag agent-facets@X.Y.Z (to try the whole release locally, run go tool mage rehearse)")
+	case cfg.DryRun && cfg.Job.InCircleCI && !cfg.Rehearsal:
+		// A dry run left in the release context would make every tag
+		// pipeline pass having published nothing.
+		return nil, errors.New("FACET_DRY_RUN is set in a CircleCI release job, which would pass having published nothing: remove FACET_DRY_RUN from the release context (and the job's environment), then rerun the workflow; to try the release without publishing to the registry, run go tool mage rehearse (a local registry) or, outside CircleCI, FACET_REHEARSAL=1 FACET_DRY_RUN=1")
 	}
 	if err := cfg.Registry.Ping(ctx); err != nil {
 		return nil, err
@@ -217,50 +220,49 @@ func orNothing(v string) string {
 	return v
 }
 
-// protected finds npm's credentials in `npm config list`, which shows them as
-// "(protected)".
-var protected = regexp.MustCompile(`(?m)^(\S*(?:_authToken|_auth|_password))\s*=\s*\(protected\)`)
+// tokenVars are the variables that CI setups (actions/setup-node, most
+// guides) hand npm a token in. npm reads them only where an npmrc names them
+// (//registry.npmjs.org/:_authToken=${NPM_TOKEN}), and such a key is what
+// checkCredentials judges.
+var tokenVars = []string{"NPM_TOKEN", "NODE_AUTH_TOKEN"}
 
-// source finds the headings of `npm config list`: `; "user" config from …`.
-var source = regexp.MustCompile(`^; "([a-z]+)" config from (.*)$`)
-
-// checkCredentials refuses a long-lived npm credential: it would hide an
-// OIDC failure (npm falls back to it silently) and is what trusted publishing
-// exists to remove.
+// checkCredentials refuses a long-lived credential that npm would send to
+// the registry the release publishes to: npm falls back to it silently when
+// the OIDC exchange fails, hiding the failure, and it is what trusted
+// publishing exists to remove. Credentials for other registries (a GitHub
+// Packages token to install private dependencies) are left alone, each named
+// on a line of its own.
 func (r *run) checkCredentials(ctx context.Context) error {
-	var found []string
+	creds, err := r.cfg.NPM.Credentials(ctx, r.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	reg := r.cfg.Registry
+	var refused []string
+	for _, c := range creds {
+		switch {
+		case c.SentTo(reg.URL):
+			refused = append(refused, fmt.Sprintf("  %s (%s)", c.Key, c.Where))
+		case c.Scope() == "" && !c.Alone:
+			refused = append(refused, fmt.Sprintf("  %s (%s): scoped to no registry, which npm 11 takes for invalid configuration and older npm sends to the default registry", c.Key, c.Where))
+		default:
+			fmt.Fprintf(r.out, "npm credential %s (%s): not sent to %s, left alone\n", c.Key, c.Where, reg)
+		}
+	}
 	env := r.cfg.NPM.Env
 	if env == nil {
 		env = os.Environ()
 	}
 	for _, kv := range env {
 		name, value, _ := strings.Cut(kv, "=")
-		if (name == "NPM_TOKEN" || name == "NODE_AUTH_TOKEN") && value != "" {
-			found = append(found, name+" in the environment")
+		if slices.Contains(tokenVars, name) && value != "" {
+			fmt.Fprintf(r.out, "%s is set in the environment: npm reads it only through an npmrc key that names it (${%s}), and those keys are checked; left alone\n", name, name)
 		}
 	}
-	out, err := r.cfg.NPM.Run(ctx, r.cfg.Dir, "config", "list")
-	if err != nil {
-		return fmt.Errorf("reading npm's configuration for credentials: %w", err)
-	}
-	from := ""
-	for line := range strings.SplitSeq(string(out), "\n") {
-		if m := source.FindStringSubmatch(line); m != nil {
-			from = m[1] + " config " + m[2]
-			continue
-		}
-		if m := protected.FindStringSubmatch(line); m != nil {
-			found = append(found, m[1]+" in npm's "+from)
-		}
-	}
-	if len(found) == 0 {
+	if len(refused) == 0 {
 		return nil
 	}
-	if r.cfg.AllowToken {
-		fmt.Fprintf(r.out, "warning: a long-lived npm credential is present (%s); going on because FACET_ALLOW_TOKEN=1\n", strings.Join(found, "; "))
-		return nil
-	}
-	return fmt.Errorf("a long-lived npm credential is present: %s. npm would fall back to it silently if the OIDC exchange failed, and trusted publishing exists so that no such token is needed: remove it from the job and its contexts (or set FACET_ALLOW_TOKEN=1 to go on anyway)", strings.Join(found, "; "))
+	return fmt.Errorf("npm is configured with a long-lived credential for %s, which it would send with the release's requests:\n%s\nnpm falls back to such a credential silently when the OIDC exchange fails, hiding the failure, and trusted publishing exists so that none is needed: remove each from where it is set (the npmrc file named; for the environment, the release context or the job); a credential for another registry, such as npm.pkg.github.com, may stay", reg, strings.Join(refused, "\n"))
 }
 
 // checkRegistry reads each package's document on the origin: a version

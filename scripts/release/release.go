@@ -52,10 +52,9 @@ type Config struct {
 	Rehearsal bool
 	// DistTag is the dist-tag to publish under (FACET_DIST_TAG); "" means
 	// latest for a release, next for a prerelease.
-	DistTag    string
-	Jobs       int  // platform packages published at once; 0 means 4
-	DryRun     bool // the pre-flight and the plan, no publish
-	AllowToken bool // go on although a long-lived npm token is configured
+	DistTag string
+	Jobs    int  // platform packages published at once; 0 means 4
+	DryRun  bool // the pre-flight and the plan, no publish; refused in a CircleCI job unless a rehearsal
 	// Deadline bounds every wait of the release (FACET_WAIT from its start):
 	// retries of what failed, the registry showing what was published, the
 	// CDN's max-age before the wrapper. Zero means DefaultWait from the start

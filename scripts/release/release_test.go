@@ -6,10 +6,13 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -463,12 +466,32 @@ func TestRefusals(t *testing.T) {
 			`tag "v1.4.0" (CIRCLE_TAG) is not a release tag: want agent-facets@X.Y.Z`},
 		{"nothing packed", func(t *testing.T, cfg *release.Config) { cfg.Dist = dist.Layout{Root: t.TempDir()} },
 			"release: dist/ is not ready: nothing has been packed"},
-		{"NPM_TOKEN", func(t *testing.T, cfg *release.Config) {
-			cfg.NPM = cfg.NPM.With("NPM_TOKEN=npm_abcdefghijklmnopqrstuvwxyz0123456789")
-		},
-			"release: a long-lived npm credential is present: NPM_TOKEN in the environment."},
-		{"a token in an npmrc", func(t *testing.T, cfg *release.Config) { cfg.NPM.Env = append(f.bed.NPM(t, true).Env, f.job.Env...) },
-			":_authToken in npm's user config "},
+		// Credentials npm would send to the registry released to: one
+		// refused line each, whichever npmrc or variable holds it.
+		{"a token for the registry", func(t *testing.T, cfg *release.Config) {
+			npmrc(t, f, cfg, "//"+f.host()+"/:_authToken="+token)
+		}, "release: npm is configured with a long-lived credential for " + f.bed.URL + ", which it would send with the release's requests:\n  //" + f.host() + "/:_authToken (user config "},
+		{"a token for the registry's host and port, in the project's npmrc", func(t *testing.T, cfg *release.Config) {
+			require.NoError(t, os.WriteFile(filepath.Join(cfg.Dir, ".npmrc"), []byte("//"+f.host()+":_authToken="+token+"\n"), 0o600))
+		}, "\n  //" + f.host() + ":_authToken (project config "},
+		{"a token for a path under the registry, in the environment", func(t *testing.T, cfg *release.Config) {
+			cfg.NPM = cfg.NPM.With("npm_config_//" + f.host() + "/agent-facets:_authToken=" + token)
+		}, "\n  //" + f.host() + "/agent-facets:_authToken (environment)\n"},
+		{"a user and password for the registry", func(t *testing.T, cfg *release.Config) {
+			npmrc(t, f, cfg, "//"+f.host()+"/:username=maintainer", "//"+f.host()+"/:_password="+token)
+		}, "/:_password (user config "},
+		{"_auth for the registry", func(t *testing.T, cfg *release.Config) {
+			npmrc(t, f, cfg, "//"+f.host()+"/:_auth="+token)
+		}, "\n  //" + f.host() + "/:_auth (user config "},
+		{"NPM_TOKEN named by an npmrc key for the registry", func(t *testing.T, cfg *release.Config) {
+			npmrc(t, f, cfg, "//"+f.host()+"/:_authToken=${NPM_TOKEN}")
+			cfg.NPM = cfg.NPM.With("NPM_TOKEN=" + token)
+		}, "\n  //" + f.host() + "/:_authToken (user config "},
+		{"a token scoped to no registry", func(t *testing.T, cfg *release.Config) {
+			npmrc(t, f, cfg, "_authToken="+token)
+		}, "\n  _authToken (user config "},
+		{"the bed's login", func(t *testing.T, cfg *release.Config) { cfg.NPM.Env = append(f.bed.NPM(t, true).Env, f.job.Env...) },
+			"/:_authToken (user config "},
 		{"a dist-tag npm refuses", func(t *testing.T, cfg *release.Config) { cfg.DistTag = "1.x" },
 			`release: FACET_DIST_TAG="1.x": npm refuses a dist-tag that is a valid semver range`},
 	}
@@ -479,26 +502,72 @@ func TestRefusals(t *testing.T) {
 			_, _, err := release.Run(t.Context(), cfg)
 			require.Error(t, err, out.String())
 			assert.Contains(t, err.Error(), tt.want)
-			assert.NotContains(t, err.Error(), "npm_abcdefghijklmnopqrstuvwxyz0123456789")
+			assert.NotContains(t, err.Error()+out.String(), token)
 		})
 	}
 	assert.Empty(t, f.puts(), "nothing published")
 	assert.Zero(t, f.bed.Front.Exchanged(), "no token was even exchanged: the refusals come before the probe")
 }
 
-// A token in an npmrc is allowed when asked, with a warning; OIDC still
-// publishes.
-func TestAllowToken(t *testing.T) {
+// Credentials for other registries stay where they are: the release names
+// each and publishes with OIDC; so do NPM_TOKEN and NODE_AUTH_TOKEN, which
+// npm reads only through a key naming them.
+func TestCredentialsForOtherRegistries(t *testing.T) {
 	t.Parallel()
 	f := setup(t, "1.5.0")
 	cfg, out := f.config(t)
-	cfg.NPM.Env = append(f.bed.NPM(t, true).Env, f.job.Env...)
-	cfg.AllowToken = true
-	_, _, err := release.Run(t.Context(), cfg)
+	const ghp = "ghp_0123456789abcdefghijklmnopqrstuvwxyz"
+	host, port, err := net.SplitHostPort(f.host())
+	require.NoError(t, err)
+	other := fmt.Sprintf("%s:%d", host, mustAtoi(t, port)+1)
+	user := npmrc(t, f, &cfg,
+		"//npm.pkg.github.com/:_authToken=${NODE_AUTH_TOKEN}", // GitHub Packages, as actions/setup-node writes it
+		"//"+other+"/:_authToken="+token,                      // another port of the same host
+		"//"+host+"/:_authToken="+token,                       // the host without the port
+		"//"+f.host()+"/:username=maintainer",                 // no password with it: not a credential
+	)
+	cfg.NPM = cfg.NPM.With("NODE_AUTH_TOKEN="+ghp, "NPM_TOKEN="+token)
+	_, _, err = release.Run(t.Context(), cfg)
 	require.NoError(t, err, out.String())
-	assert.Contains(t, out.String(), "warning: a long-lived npm credential is present")
+	text := out.String()
+	for _, key := range []string{"//npm.pkg.github.com/:_authToken", "//" + other + "/:_authToken", "//" + host + "/:_authToken", "//" + f.host() + "/:username"} {
+		assert.Contains(t, text, "npm credential "+key+" (user config "+user+"): not sent to "+f.bed.URL+", left alone\n")
+	}
+	assert.Contains(t, text, "NPM_TOKEN is set in the environment: npm reads it only through an npmrc key that names it (${NPM_TOKEN}), and those keys are checked; left alone\n")
+	assert.Contains(t, text, "NODE_AUTH_TOKEN is set in the environment")
+	assert.NotContains(t, text, token)
+	assert.NotContains(t, text, ghp)
 	f.released(t, "latest")
-	assert.GreaterOrEqual(t, f.bed.Front.Exchanged(), 26, "published with OIDC all the same")
+	assert.GreaterOrEqual(t, f.bed.Front.Exchanged(), 26, "published with OIDC")
+}
+
+// token is a long-lived npm token in the tests' npm configurations.
+const token = "npm_abcdefghijklmnopqrstuvwxyz0123456789"
+
+// host is the host and port of the bed's registry, as npm's keys name it.
+func (f *fixture) host() string {
+	u, err := url.Parse(f.bed.URL)
+	if err != nil {
+		panic(err)
+	}
+	return u.Host
+}
+
+// npmrc makes lines, after the bed's registry, the user configuration of
+// cfg's npm, and returns its path.
+func npmrc(t *testing.T, f *fixture, cfg *release.Config, lines ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "npmrc")
+	require.NoError(t, os.WriteFile(path, []byte("registry="+f.bed.URL+"\n"+strings.Join(lines, "\n")+"\n"), 0o600))
+	cfg.NPM = cfg.NPM.With("NPM_CONFIG_USERCONFIG=" + path)
+	return path
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err)
+	return n
 }
 
 // dist/ must be what was packed and verified.
@@ -675,13 +744,23 @@ func TestPrerelease(t *testing.T) {
 	assert.Equal(t, "0.0.1", p.DistTags["latest"], "a prerelease does not become latest")
 }
 
-// A dry run runs the whole pre-flight, the OIDC probe included, and
-// publishes nothing.
+// A dry run, in a rehearsal, runs the whole pre-flight, the OIDC probe
+// included, and publishes nothing. In a CircleCI job it would pass having
+// published nothing: it fails there, before anything reaches the registry.
 func TestDryRun(t *testing.T) {
 	t.Parallel()
 	f := setup(t, "1.8.0")
+	before := len(f.bed.Front.Requests())
 	cfg, out := f.config(t)
 	cfg.DryRun = true
+	_, _, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Equal(t, "release: FACET_DRY_RUN is set in a CircleCI release job, which would pass having published nothing: remove FACET_DRY_RUN from the release context (and the job's environment), then rerun the workflow; to try the release without publishing to the registry, run go tool mage rehearse (a local registry) or, outside CircleCI, FACET_REHEARSAL=1 FACET_DRY_RUN=1", err.Error())
+	assert.Len(t, f.bed.Front.Requests(), before, "nothing asked of the registry")
+
+	cfg, out = f.config(t)
+	cfg.DryRun = true
+	cfg.Job.InCircleCI, cfg.Rehearsal = false, true
 	_, results, err := release.Run(t.Context(), cfg)
 	require.NoError(t, err, out.String())
 	assert.Nil(t, results)

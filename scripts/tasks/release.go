@@ -14,8 +14,8 @@ import (
 // Release publishes the release dist/ holds, from a CircleCI job, with npm's
 // trusted publishing, then verifies it on the registry.
 func Release(ctx context.Context, env Env) error {
-	var flags struct{ dryRun, allowToken, rehearsal bool }
-	for name, into := range map[string]*bool{"FACET_DRY_RUN": &flags.dryRun, "FACET_ALLOW_TOKEN": &flags.allowToken, "FACET_REHEARSAL": &flags.rehearsal} {
+	var flags struct{ dryRun, rehearsal bool }
+	for name, into := range map[string]*bool{"FACET_DRY_RUN": &flags.dryRun, "FACET_REHEARSAL": &flags.rehearsal} {
 		v, err := env.flag(name)
 		if err != nil {
 			return fmt.Errorf("release: %w", err)
@@ -38,21 +38,20 @@ func Release(ctx context.Context, env Env) error {
 	}
 	poll := registry.Poll{Timeout: wait, Deadline: deadline}
 	plan, _, err := release.Run(ctx, release.Config{
-		Dist:       env.Layout(),
-		Registry:   reg,
-		NPM:        env.npmAt(reg),
-		Dir:        env.Root,
-		Tokens:     circleci.Minter{Env: env.Environ},
-		Job:        circleci.ReadJob(env.Getenv),
-		Rehearsal:  flags.rehearsal,
-		DistTag:    env.Getenv("FACET_DIST_TAG"),
-		Jobs:       jobs,
-		DryRun:     flags.dryRun,
-		AllowToken: flags.allowToken,
-		Deadline:   deadline,
-		Poll:       poll,
-		Progress:   env.Progress,
-		Out:        env.Stdout,
+		Dist:      env.Layout(),
+		Registry:  reg,
+		NPM:       env.npmAt(reg),
+		Dir:       env.Root,
+		Tokens:    circleci.Minter{Env: env.Environ},
+		Job:       circleci.ReadJob(env.Getenv),
+		Rehearsal: flags.rehearsal,
+		DistTag:   env.Getenv("FACET_DIST_TAG"),
+		Jobs:      jobs,
+		DryRun:    flags.dryRun,
+		Deadline:  deadline,
+		Poll:      poll,
+		Progress:  env.Progress,
+		Out:       env.Stdout,
 	})
 	if err != nil || flags.dryRun {
 		return err

@@ -13,15 +13,21 @@
 //
 // and, for the registry steps (seed, trust, verify, release):
 //
-//	FACET_DRY_RUN        1: say what would change, change nothing
+//	FACET_DRY_RUN        1: say what would change, change nothing (release: refused
+//	                     in a CircleCI job, where it would pass having published nothing)
 //	FACET_TRUST_REPLACE  1: trust replaces a trusted publisher that differs
 //	FACET_VERIFY_INSTALL 1: verify:release also installs the release with npm and runs it
 //	FACET_WAIT           how long a release, or verify:release, may wait on the registry in
 //	                     all (default 20m): retries of what failed (429s, 5xx, lost
 //	                     connections, exchanges), the registry showing what was published,
 //	                     the CDN's max-age before the wrapper, which it must exceed
-//	FACET_DIST_TAG       the dist-tag of a prerelease (default next)
-//	NPM_CONFIG_*         npm's own configuration: the registry, a one-time password
+//	FACET_DIST_TAG       the dist-tag to publish under (default latest, next for a
+//	                     prerelease, which never goes to latest; a stable version takes
+//	                     another tag only as a backport, when latest is newer); trimmed,
+//	                     then a letter or digit followed by letters, digits, ".", "_",
+//	                     "-", and no semver range as npm reads one (1.x, v2, x)
+//	NPM_CONFIG_*         npm's own configuration: the registry, a one-time password; a
+//	                     credential npm would send to the registry stops a release
 //
 // Without FACET_VERSION or CIRCLE_TAG the version is 0.0.0-dev.g<commit>, with
 // .dirty when files differ from HEAD (untracked ones too; ignored ones not),

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -291,14 +292,17 @@ func Checkout(ctx context.Context, root string) Git {
 const DefaultPrereleaseTag = "next"
 
 // DistTag is the npm dist-tag version v is published under: tag when it is
-// given (FACET_DIST_TAG); otherwise latest for a release and "next" for a
-// prerelease (1.2.3-rc.1). A prerelease never goes to latest, and a tag that
-// npm refuses (a semver range, a name with "/" or spaces) is an error.
+// given (FACET_DIST_TAG, trimmed of surrounding white space, as npm trims
+// it); otherwise latest for a release and "next" for a prerelease
+// (1.2.3-rc.1). A prerelease never goes to latest; a tag is a letter or digit
+// followed by letters, digits, ".", "_" and "-"; and a tag that npm refuses
+// (a valid semver range, such as 1.x or v2) is an error.
 func DistTag(v, tag string) (string, error) {
 	sv, err := semver.StrictNewVersion(v)
 	if err != nil {
 		return "", Check(v)
 	}
+	tag = strings.TrimSpace(tag)
 	if tag == "" {
 		if sv.Prerelease() == "" {
 			return "latest", nil
@@ -306,13 +310,68 @@ func DistTag(v, tag string) (string, error) {
 		return DefaultPrereleaseTag, nil
 	}
 	switch {
+	case !distTagPattern.MatchString(tag):
+		return "", fmt.Errorf("FACET_DIST_TAG=%q is not a dist-tag the release takes: want a letter or digit, then only letters, digits, '.', '_' and '-' (such as next, beta or latest-1.x)", tag)
+	case isSemverRange(tag):
+		return "", fmt.Errorf("FACET_DIST_TAG=%q: npm refuses a dist-tag that is a valid semver range (npm install agent-facets@%s would mean versions, not the tag): name the tag with a word, such as next or latest-%d.x", tag, tag, sv.Major())
 	case tag == "latest" && sv.Prerelease() != "":
-		return "", fmt.Errorf("FACET_DIST_TAG=latest: the prerelease %s must not become what npm install agent-facets gets; name another tag", v)
-	case strings.ContainsAny(tag, " /@%:?#\\") || strings.HasPrefix(tag, "."):
-		return "", fmt.Errorf("FACET_DIST_TAG=%q is not a valid npm dist-tag", tag)
-	}
-	if _, err := semver.NewConstraint(tag); err == nil {
-		return "", fmt.Errorf("FACET_DIST_TAG=%q: npm refuses a dist-tag that is a valid semver range", tag)
+		return "", fmt.Errorf("FACET_DIST_TAG=latest: the prerelease %s must not become what npm install agent-facets gets; name another tag (such as %s), or unset FACET_DIST_TAG for %s", v, DefaultPrereleaseTag, DefaultPrereleaseTag)
 	}
 	return tag, nil
+}
+
+// distTagPattern is what a dist-tag may be made of: nothing that a shell, a
+// URL or npm's package specs (name@tag) would read as something else.
+var distTagPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// semverRange is node-semver's x-range (its XRANGE expression, with the
+// repetition bounds of its "safe" expressions), for strings without white
+// space or operators, which distTagPattern rules out: any number of "v", a
+// major, then optionally a minor, then optionally a patch, each a number
+// without leading zeros or an x, and a prerelease only after a patch.
+var semverRange = func() *regexp.Regexp {
+	const (
+		number = `0|[1-9]\d{0,256}`
+		part   = `(` + number + `|x|X|\*)`
+		ident  = `(?:\d{0,256}[a-zA-Z-][a-zA-Z0-9-]{0,250}|` + number + `)`
+	)
+	return regexp.MustCompile(`^v*` + part + `(?:\.` + part + `(?:\.` + part + `(?:-` + ident + `(?:\.` + ident + `)*)?)?)?$`)
+}()
+
+// maxSafeInteger is JavaScript's Number.MAX_SAFE_INTEGER, the largest part of
+// a version node-semver takes.
+const maxSafeInteger = 1<<53 - 1
+
+// isSemverRange reports whether node-semver's validRange, which npm's publish
+// --tag and dist-tag add ask, takes tag (made of distTagPattern's
+// characters) for a valid range. It follows node-semver 7 (Range,
+// replaceXRange, Comparator and SemVer): an x-range becomes "*" (x, X, v1.x)
+// or a pair of comparators (1 is >=1.0.0 <2.0.0-0, 1.2 is >=1.2.0 <1.3.0-0)
+// whose numbers, the bound one higher among them, must not pass
+// maxSafeInteger; an x after a number (1.x.3, x.1) is no range; and a whole
+// version is a comparator of its own, with one "v" at most and at most 256
+// characters. TestDistTagAgreesWithNodeSemver holds it to the real one.
+func isSemverRange(tag string) bool {
+	m := semverRange.FindStringSubmatch(tag)
+	if m == nil {
+		return false
+	}
+	major, minor, patch := m[1], m[2], m[3]
+	isX := func(s string) bool { return s == "" || s == "x" || s == "X" || s == "*" }
+	upTo := func(s string, most uint64) bool {
+		n, err := strconv.ParseUint(s, 10, 64)
+		return err == nil && n <= most
+	}
+	switch {
+	case isX(major) && !isX(minor), isX(minor) && patch != "" && !isX(patch):
+		return false
+	case isX(major):
+		return true
+	case isX(minor):
+		return upTo(major, maxSafeInteger-1)
+	case isX(patch):
+		return upTo(major, maxSafeInteger) && upTo(minor, maxSafeInteger-1)
+	}
+	vs := len(tag) - len(strings.TrimLeft(tag, "v"))
+	return vs <= 1 && len(tag) <= 256 && upTo(major, maxSafeInteger) && upTo(minor, maxSafeInteger) && upTo(patch, maxSafeInteger)
 }
