@@ -1,6 +1,7 @@
 // Package verify is the stage that checks what the registry serves: the
 // setup before a first release (every package exists, with CircleCI as its
-// trusted publisher) and a release (every package at the version, the very
+// trusted publisher, and the release context on CircleCI is confined to
+// release tags) and a release (every package at the version, the very
 // tarballs in dist/, under the right dist-tag, the wrapper depending on
 // exactly the 12 platform packages, and, if asked, an install that works).
 package verify
@@ -27,8 +28,9 @@ type SetupConfig struct {
 	Packages  []string           // the 12 platform packages and the wrapper
 	Publisher circleci.Publisher // every package's expected trusted publisher
 	// Account reads trusted publishers with the caller's npm login. Where npm
-	// is not logged in (or cannot read them), Setup says it could not check
-	// them, and why, instead of failing.
+	// is not logged in, Setup says it could not check them instead of
+	// failing; any other reason it cannot read them (npm whoami failing, an
+	// npm without npm trust) is a failure, named.
 	Account *npm.Account
 	// CircleCI reads the restrictions of the release context (the
 	// Publisher's context) with a CircleCI API token: Setup fails unless an
