@@ -1,7 +1,10 @@
 // Package circleci is everything the release knows about CircleCI: the
 // project that publishes facet (the values npm's trusted publisher must
-// match), the job's environment, and OIDC tokens minted with the circleci
-// command. It is a helper, used by the seed, trust, verify and release stages.
+// match), the job's environment, OIDC tokens minted with the circleci
+// command, and the lock on the release context: its restrictions, read
+// through CircleCI's API, and whether their expressions (in CircleCI's
+// expression language, parsed here) confine it to release tags. It is a
+// helper, used by the seed, trust, verify and release stages.
 package circleci
 
 import (

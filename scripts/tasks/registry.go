@@ -68,8 +68,14 @@ func Trust(ctx context.Context, env Env) error {
 	return err
 }
 
-// VerifySetup checks that every package exists with its trusted publisher.
+// VerifySetup checks that every package exists with its trusted publisher
+// and, given a CircleCI API token (CIRCLE_TOKEN), that the release context
+// is restricted to release tags.
 func VerifySetup(ctx context.Context, env Env) error {
+	api, err := env.circleCI()
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
 	reg, err := env.registry(ctx)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
@@ -79,9 +85,23 @@ func VerifySetup(ctx context.Context, env Env) error {
 		Packages:  platforms.Packages(),
 		Publisher: circleci.Facets(),
 		Account:   env.account(reg),
+		CircleCI:  api,
 		Out:       env.Stdout,
 	})
 	return err
+}
+
+// circleCI is a client of CircleCI's API with the token in CIRCLE_TOKEN, or
+// nil when there is none.
+func (e Env) circleCI() (*circleci.API, error) {
+	token := strings.TrimSpace(e.Getenv("CIRCLE_TOKEN"))
+	if token == "" {
+		return nil, nil
+	}
+	if err := circleci.CheckToken(token); err != nil {
+		return nil, fmt.Errorf("CIRCLE_TOKEN: %w", err)
+	}
+	return &circleci.API{BaseURL: e.CircleCIAPI, Token: token}, nil
 }
 
 // VerifyRelease checks that the registry serves release v as it should.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/circlecitest"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/progress"
 	"github.com/agent-facets/facets/scripts/registrytest"
@@ -21,6 +22,7 @@ import (
 	"github.com/agent-facets/facets/scripts/syncbuf"
 	"github.com/agent-facets/facets/scripts/tasks"
 	"github.com/agent-facets/facets/scripts/testenv"
+	"github.com/agent-facets/facets/scripts/version"
 )
 
 // bedEnv is a task environment of a maintainer after npm login: the
@@ -87,9 +89,24 @@ func TestFirstTimeSetup(t *testing.T) {
 	for _, pkg := range platforms.Packages() {
 		assert.Len(t, bed.Front.TrustOf(pkg), 1, pkg)
 	}
-	env, out = bedEnv(t, bed, nil)
+	// verify, with a CircleCI API token in CIRCLE_TOKEN, reads the release
+	// context's restrictions too; the token shows nowhere.
+	const circleToken = "CCIPAT_tasksTestToken_never_shown_0123456789abcdef"
+	api, err := circlecitest.Start(circlecitest.Options{Token: circleToken})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = api.Close() })
+	api.SetContext(circleci.Facets().ContextIDs[0],
+		circlecitest.Restriction{Type: "expression", Pattern: circleci.LockExpression(version.TagPrefix)},
+		circlecitest.Restriction{Type: "project", Pattern: circleci.Facets().ProjectID, Name: "facets"},
+		circlecitest.Restriction{Type: "group", Pattern: "5678", Name: "release-managers"})
+	env, out = bedEnv(t, bed, map[string]string{"CIRCLE_TOKEN": circleToken + "\n"})
+	env.CircleCIAPI = api.URL
 	require.NoError(t, tasks.VerifySetup(t.Context(), env), out.String())
+	assert.Contains(t, out.String(), "confines to agent-facets@ tags; no SSH reruns")
 	assert.Contains(t, out.String(), "The setup is complete.")
+	assert.NotContains(t, out.String(), circleToken)
+	require.Len(t, api.Requests(), 1)
+	assert.Equal(t, "bearer", api.Requests()[0].Auth, "the token, trimmed, as a Bearer header")
 
 	// A trusted publisher set by hand for another project is replaced only
 	// when asked.
@@ -148,6 +165,9 @@ func TestRegistryTasksRejectBadInput(t *testing.T) {
 			map[string]string{"FACET_WAIT": "soon"}, `verify:release: FACET_WAIT="soon": want a duration such as 90s or 10m`},
 		{"release install", func(e tasks.Env) error { return tasks.VerifyRelease(t.Context(), e, "1.2.3") },
 			map[string]string{"FACET_VERIFY_INSTALL": "y"}, `verify:release: FACET_VERIFY_INSTALL="y": want 1 or 0`},
+		{"CircleCI token", func(e tasks.Env) error { return tasks.VerifySetup(t.Context(), e) },
+			map[string]string{"CIRCLE_TOKEN": "CCIPAT_secret part\n, and another"},
+			"verify: CIRCLE_TOKEN: the CircleCI API token has spaces or characters that are not printable ASCII: copy the token alone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,6 +176,7 @@ func TestRegistryTasksRejectBadInput(t *testing.T) {
 			err := tt.run(e)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "secret part", "a token is never shown")
 			assert.Empty(t, out.String())
 		})
 	}

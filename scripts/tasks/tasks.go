@@ -28,6 +28,8 @@
 //	                     "-", and no semver range as npm reads one (1.x, v2, x)
 //	NPM_CONFIG_*         npm's own configuration: the registry, a one-time password; a
 //	                     credential npm would send to the registry stops a release
+//	CIRCLE_TOKEN         a CircleCI personal API token: verify then checks that the
+//	                     release context is restricted to release tags (never printed)
 //
 // Without FACET_VERSION or CIRCLE_TAG the version is 0.0.0-dev.g<commit>, with
 // .dirty when files differ from HEAD (untracked ones too; ignored ones not),
@@ -68,6 +70,10 @@ type Env struct {
 	// Dist is the dist directory; "" means the repository's dist/. The
 	// rehearsal builds and releases in a directory of its own.
 	Dist string
+	// CircleCIAPI is the root of CircleCI's API v3, where verify reads the
+	// release context's restrictions; "" means https://circleci.com/api/v3/.
+	// Tests and the rehearsal point it at a stand-in (scripts/circlecitest).
+	CircleCIAPI string
 }
 
 // OS returns the Env of this process, rooted at the working directory (Mage

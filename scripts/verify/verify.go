@@ -1,6 +1,7 @@
 // Package verify is the stage that checks what the registry serves: the
 // setup before a first release (every package exists, with CircleCI as its
-// trusted publisher) and a release (every package at the version, the very
+// trusted publisher, and the release context on CircleCI is confined to
+// release tags) and a release (every package at the version, the very
 // tarballs in dist/, under the right dist-tag, the wrapper depending on
 // exactly the 12 platform packages, and, if asked, an install that works).
 package verify
@@ -18,6 +19,7 @@ import (
 	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registry"
+	"github.com/agent-facets/facets/scripts/version"
 )
 
 // SetupConfig is what Setup needs.
@@ -26,10 +28,17 @@ type SetupConfig struct {
 	Packages  []string           // the 12 platform packages and the wrapper
 	Publisher circleci.Publisher // every package's expected trusted publisher
 	// Account reads trusted publishers with the caller's npm login. Where npm
-	// is not logged in (or cannot read them), Setup says it could not check
-	// them, and why, instead of failing.
+	// is not logged in, Setup says it could not check them instead of
+	// failing; any other reason it cannot read them (npm whoami failing, an
+	// npm without npm trust) is a failure, named.
 	Account *npm.Account
-	Out     io.Writer
+	// CircleCI reads the restrictions of the release context (the
+	// Publisher's context) with a CircleCI API token: Setup fails unless an
+	// expression restriction confines the context to release tags. nil means
+	// no token was given: Setup says, on a line of its own, that the
+	// restrictions were not checked, and how to check them.
+	CircleCI *circleci.API
+	Out      io.Writer
 }
 
 // SetupResult is one package's setup.
@@ -60,11 +69,15 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 	wg.Wait()
 
 	var problems []string
-	// Not logged in (or an npm without npm trust), the trusted publishers
-	// cannot be read: say so, and why. Logged in, a failure to read them is a
-	// failure: the setup is not known to be complete.
-	why := trustReadable(ctx, cfg)
-	if why == "" {
+	// Not logged in, the trusted publishers cannot be read: say so. Any other
+	// reason they cannot be read (npm whoami failing, an npm too old) is a
+	// failure, as is a failure to read them: the setup is not known to be
+	// complete.
+	why, err := trustReadable(ctx, cfg)
+	if err != nil {
+		problems = append(problems, "  "+err.Error())
+	}
+	if why == "" && err == nil {
 		for i := range results {
 			r := &results[i]
 			if !r.Exists {
@@ -105,35 +118,112 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 		}
 	}
 	w.Flush()
+	problems = append(problems, checkContexts(ctx, cfg)...)
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return results, fmt.Errorf("verify: the setup is not complete:\n%s", strings.Join(problems, "\n"))
 	}
-	if why != "" {
+	switch {
+	case why != "":
 		fmt.Fprintf(cfg.Out, "Every package exists. Trusted publishers not checked: %s.\n", why)
-		return results, nil
+	case cfg.CircleCI == nil:
+		fmt.Fprintln(cfg.Out, "Every package exists with its trusted publisher.")
+	default:
+		fmt.Fprintln(cfg.Out, "The setup is complete.")
 	}
-	fmt.Fprintln(cfg.Out, "The setup is complete.")
+	if cfg.CircleCI == nil {
+		fmt.Fprintln(cfg.Out, NotChecked)
+	}
 	return results, nil
 }
 
-// trustReadable says why trusted publishers cannot be read with the caller's
-// npm, or "" when they can.
-func trustReadable(ctx context.Context, cfg SetupConfig) string {
+// NotChecked is Setup's line when it was given no CircleCI API token.
+const NotChecked = "The release context's restrictions were not checked: set CIRCLE_TOKEN to a CircleCI personal API token (CircleCI → User Settings → Personal API Tokens) and run go tool mage verify again."
+
+// trustReadable says why trusted publishers are not to be read with the
+// caller's npm (it is not logged in), or what keeps them from being read.
+func trustReadable(ctx context.Context, cfg SetupConfig) (why string, err error) {
 	if cfg.Account == nil {
-		return "no npm account to read them with"
+		return "no npm account to read them with", nil
 	}
 	cli, dir := cfg.Account.CLI, cfg.Account.Dir
 	if _, err := cli.RequireVersion(ctx, npm.TrustMinVersion, "reading trusted publishers"); err != nil {
-		return firstLine(err)
+		return "", fmt.Errorf("the trusted publishers could not be read: %s", firstLine(err))
 	}
 	if _, err := cli.Whoami(ctx, dir); err != nil {
 		if errors.Is(err, npm.ErrNotLoggedIn) {
-			return fmt.Sprintf("npm is not logged in to %s (npm login, then verify again)", cfg.Registry)
+			return fmt.Sprintf("npm is not logged in to %s (npm login, then verify again)", cfg.Registry), nil
 		}
-		return "npm whoami failed: " + firstLine(err)
+		return "", fmt.Errorf("the trusted publishers could not be read: %s; check the registry and your network, then verify again", npmFailure(err))
 	}
-	return ""
+	return "", nil
+}
+
+// npmFailure names a failed npm command: the command, npm's error code and
+// what npm said of it, on one line.
+func npmFailure(err error) string {
+	var e *npm.Error
+	if !errors.As(err, &e) {
+		return firstLine(err)
+	}
+	s := fmt.Sprintf("npm %s failed", strings.Join(e.Args, " "))
+	if e.Code != "" {
+		s += " (" + e.Code + ")"
+	}
+	for _, line := range strings.Split(e.Stderr, "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "npm error"))
+		if line == "" || strings.HasPrefix(line, "code ") || strings.HasPrefix(line, "A complete log") || strings.HasPrefix(line, "/") {
+			continue
+		}
+		if r := []rune(line); len(r) > 300 {
+			line = string(r[:300]) + "…"
+		}
+		return s + ": " + line
+	}
+	return s + ": " + firstLine(e.Err)
+}
+
+// checkContexts reads and shows the restrictions of the publisher's
+// contexts, and returns what is wrong with them.
+func checkContexts(ctx context.Context, cfg SetupConfig) []string {
+	if cfg.CircleCI == nil {
+		return nil
+	}
+	if len(cfg.Publisher.ContextIDs) == 0 {
+		return []string{"  the trusted publisher names no CircleCI context: a job of the pipeline on any branch can publish; run the release jobs in the release context and give its ID to circleci.Facets()"}
+	}
+	fix := fmt.Sprintf("add the expression restriction %s at CircleCI → Organization Settings → Contexts → %s → Restrictions (Add Expression Restriction)",
+		circleci.LockExpression(version.TagPrefix), circleci.ReleaseContext)
+	var problems []string
+	for _, id := range cfg.Publisher.ContextIDs {
+		name := fmt.Sprintf("CircleCI context %s (%s)", circleci.ReleaseContext, id)
+		fmt.Fprintf(cfg.Out, "\n%s\n", name)
+		rs, err := cfg.CircleCI.ContextRestrictions(ctx, id)
+		if err != nil {
+			fmt.Fprintln(cfg.Out, "restrictions not read")
+			problems = append(problems, fmt.Sprintf("  %s: could not read its restrictions: %v", name, err))
+			continue
+		}
+		lock := circleci.LockOf(rs, version.TagPrefix)
+		w := tabwriter.NewWriter(cfg.Out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(w, "restriction\tvalue\tverdict")
+		if len(rs) == 0 {
+			fmt.Fprintln(w, "(none)\t\tanyone in the organization, any project, any branch")
+		}
+		for _, r := range rs {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", r.Type, strings.Join(strings.Fields(r.Shown()), " "), lock.Verdicts[r.ID])
+		}
+		w.Flush()
+		if !lock.Locked() {
+			problems = append(problems, fmt.Sprintf("  %s: no expression restriction confines it to %s tags, so a job on any branch that names the context gets an ID token npm accepts: %s",
+				name, version.TagPrefix, fix))
+			continue
+		}
+		for _, warning := range lock.Warnings(cfg.Publisher.ProjectID) {
+			fmt.Fprintf(cfg.Out, "warning: %s\n", warning)
+		}
+	}
+	return problems
 }
 
 func firstLine(err error) string {

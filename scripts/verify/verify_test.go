@@ -14,6 +14,7 @@ import (
 
 	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/circlecitest"
 	"github.com/agent-facets/facets/scripts/dist"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registry"
@@ -63,6 +64,30 @@ func trusted(bed *testenv.Bed, p circleci.Publisher, pkgs ...string) {
 	}
 }
 
+// circleToken is the CircleCI API token of the tests: it must never show.
+const circleToken = "CCIPAT_verifyTestToken_never_shown_0123456789abcdef"
+
+// locked are the restrictions of a release context locked as README says.
+func locked() []circlecitest.Restriction {
+	return []circlecitest.Restriction{
+		{ID: "e", Type: "expression", Pattern: `pipeline.git.tag starts-with "agent-facets@" and not job.ssh.enabled`},
+		{ID: "p", Type: "project", Pattern: circleci.Facets().ProjectID, Name: "facets"},
+		{ID: "g", Type: "group", Pattern: "5678", Name: "release-managers"},
+	}
+}
+
+// circleCI is CircleCI's API stand-in, with the release context restricted
+// by rs, and a client of it whose retries wait on a fake clock.
+func circleCI(t *testing.T, rs ...circlecitest.Restriction) (*circlecitest.Server, *circleci.API) {
+	t.Helper()
+	s, err := circlecitest.Start(circlecitest.Options{Token: circleToken})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	s.SetContext(circleci.Facets().ContextIDs[0], rs...)
+	clk := &clock{now: time.Now()}
+	return s, &circleci.API{BaseURL: s.URL, Token: circleToken, Retry: retry.Policy{Attempts: 3, Sleep: clk.Sleep}}
+}
+
 func setupConfig(t *testing.T, bed *testenv.Bed, login bool) (verify.SetupConfig, *syncbuf.Buffer) {
 	var out syncbuf.Buffer
 	clk := &clock{now: time.Now()}
@@ -84,6 +109,7 @@ func TestSetup(t *testing.T) {
 
 	t.Run("complete", func(t *testing.T) {
 		cfg, out := setupConfig(t, bed, true)
+		_, cfg.CircleCI = circleCI(t, locked()...)
 		results, err := verify.Setup(t.Context(), cfg)
 		require.NoError(t, err, out.String())
 		for _, r := range results {
@@ -91,9 +117,14 @@ func TestSetup(t *testing.T) {
 			assert.Equal(t, "ok", r.Trust, r.Package)
 		}
 		assert.Regexp(t, `(?m)^agent-facets +yes +ok$`, out.String())
-		assert.Contains(t, out.String(), "The setup is complete.")
+		assert.Contains(t, out.String(), "\nCircleCI context release (84962527-275c-495e-83c3-31c79cf1e181)\n")
+		assert.Regexp(t, `(?m)^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled +confines to agent-facets@ tags; no SSH reruns$`, out.String())
+		assert.Regexp(t, `(?m)^project +facets \(c7b3dd0a-e9b0-4e95-8345-fc984443e02b\) +only jobs of this project$`, out.String())
+		assert.Regexp(t, `(?m)^group +release-managers \(5678\) +only members of this group$`, out.String())
+		assert.NotContains(t, out.String(), "warning:")
+		assert.True(t, strings.HasSuffix(out.String(), "\nThe setup is complete.\n"), out.String())
 	})
-	t.Run("not logged in: trusted publishers not checked", func(t *testing.T) {
+	t.Run("not logged in, no CircleCI token: trusted publishers and the release context not checked", func(t *testing.T) {
 		cfg, out := setupConfig(t, bed, false)
 		results, err := verify.Setup(t.Context(), cfg)
 		require.NoError(t, err, out.String())
@@ -101,7 +132,48 @@ func TestSetup(t *testing.T) {
 			assert.Equal(t, "not checked", r.Trust)
 		}
 		assert.Contains(t, out.String(), "Every package exists. Trusted publishers not checked: npm is not logged in to "+bed.URL+" (npm login, then verify again).")
+		assert.Contains(t, out.String(), "\nThe release context's restrictions were not checked: set CIRCLE_TOKEN to a CircleCI personal API token (CircleCI → User Settings → Personal API Tokens) and run go tool mage verify again.\n",
+			"on a line of its own")
+		assert.NotContains(t, out.String(), "CircleCI context release")
 		assert.NotContains(t, out.String(), "The setup is complete.")
+	})
+	t.Run("no CircleCI token: the release context not checked", func(t *testing.T) {
+		cfg, out := setupConfig(t, bed, true)
+		_, err := verify.Setup(t.Context(), cfg)
+		require.NoError(t, err, out.String())
+		assert.Regexp(t, `(?m)^agent-facets +yes +ok$`, out.String())
+		assert.True(t, strings.HasSuffix(out.String(), "\nEvery package exists with its trusted publisher.\n"+verify.NotChecked+"\n"), out.String())
+		assert.NotContains(t, out.String(), "The setup is complete.")
+	})
+	t.Run("npm whoami fails: a failure, not a setup left unchecked", func(t *testing.T) {
+		// npm whoami asks the registry who the token is (GET /-/whoami);
+		// the registry fails. npm retries a 500 after 10 s and more: not here.
+		remove := bed.Front.Inject(registrytest.Fault{Kind: registrytest.Status500, Path: "/-/whoami"})
+		defer remove()
+		cfg, out := setupConfig(t, bed, true)
+		cfg.Account.CLI = cfg.Account.CLI.With("NPM_CONFIG_FETCH_RETRIES=0")
+		_, cfg.CircleCI = circleCI(t, locked()...)
+		results, err := verify.Setup(t.Context(), cfg)
+		require.Error(t, err, out.String())
+		assert.Contains(t, err.Error(), "verify: the setup is not complete:\n  the trusted publishers could not be read: npm whoami failed (E500): 500 Internal Server Error - GET "+bed.URL+"-/whoami - internal server error (registrytest fault); check the registry and your network, then verify again")
+		assert.Equal(t, "not checked", results[0].Trust)
+		assert.NotContains(t, out.String(), "not checked:")
+		assert.NotContains(t, out.String(), "complete.")
+		whoami := 0
+		for _, r := range bed.Front.Requests() {
+			if r.Path == "/-/whoami" && r.Fault {
+				whoami++
+			}
+		}
+		assert.Positive(t, whoami, "npm asked the registry, and the registry failed")
+	})
+	t.Run("npm too old to read trusted publishers: a failure", func(t *testing.T) {
+		cfg, out := setupConfig(t, bed, true)
+		cfg.Account.CLI = testenv.OldNPM(t, cfg.Account.CLI.Env)
+		_, cfg.CircleCI = circleCI(t, locked()...)
+		_, err := verify.Setup(t.Context(), cfg)
+		require.Error(t, err, out.String())
+		assert.Contains(t, err.Error(), "  the trusted publishers could not be read: npm 11.10.1 is too old: reading trusted publishers needs npm 11.15.0 or later (npm install -g npm@11)")
 	})
 	t.Run("logged in, but the trusted publishers cannot be read: a failure", func(t *testing.T) {
 		cfg, out := setupConfig(t, bed, true)
@@ -113,6 +185,97 @@ func TestSetup(t *testing.T) {
 		assert.Equal(t, "error", results[0].Trust)
 		assert.Equal(t, "not checked", results[1].Trust, "the same would happen to every package: stop asking")
 		assert.NotContains(t, out.String(), "complete.")
+	})
+}
+
+// With a CircleCI API token, verify reads the release context's
+// restrictions: it fails unless an expression restriction confines the
+// context to release tags, saying what to add and where.
+func TestSetupReleaseContext(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	bed.Publish(t, "0.0.1", platforms.Packages()...)
+	const fix = "add the expression restriction pipeline.git.tag starts-with \"agent-facets@\" and not job.ssh.enabled at CircleCI → Organization Settings → Contexts → release → Restrictions (Add Expression Restriction)"
+	const notConfined = "verify: the setup is not complete:\n  CircleCI context release (84962527-275c-495e-83c3-31c79cf1e181): no expression restriction confines it to agent-facets@ tags, so a job on any branch that names the context gets an ID token npm accepts: " + fix
+	expr := func(s string) circlecitest.Restriction {
+		return circlecitest.Restriction{ID: "e", Type: "expression", Pattern: s}
+	}
+	project, group := locked()[1], locked()[2]
+	tests := []struct {
+		name     string
+		rs       []circlecitest.Restriction
+		setup    func(*circlecitest.Server, *circleci.API)
+		err      string   // "" for none
+		out      []string // lines (regular expressions) of the output
+		warnings int
+	}{
+		{name: "locked", rs: locked(), out: []string{`^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled +confines to agent-facets@ tags; no SSH reruns$`}},
+		{name: "an expression alone: warnings", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent-facets@"`)},
+			out: []string{
+				"^warning: no expression restriction forbids SSH reruns: add `and not job.ssh.enabled` to it",
+				"^warning: no project restriction: any project of the organization may use the context; add a project restriction for project c7b3dd0a-e9b0-4e95-8345-fc984443e02b$",
+				"^warning: no security group: every member of the organization may run a job with the context; add a security group of the release managers$",
+			}, warnings: 3},
+		{name: "a multi-line expression", rs: []circlecitest.Restriction{expr("pipeline.git.tag starts-with \"agent-facets@\"\n  and not job.ssh.enabled"), project, group},
+			out: []string{`^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled +confines`}},
+		{name: "no restriction", err: notConfined,
+			out: []string{`^\(none\) +anyone in the organization, any project, any branch$`}},
+		{name: "project and group only", rs: []circlecitest.Restriction{project, group}, err: notConfined},
+		{name: "too wide a prefix", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent"`), project, group}, err: notConfined,
+			out: []string{`^expression +pipeline\.git\.tag starts-with "agent" +does not confine to agent-facets@ tags$`}},
+		{name: "or a branch", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent-facets@" or pipeline.git.branch == "main"`), project, group}, err: notConfined},
+		{name: "negated", rs: []circlecitest.Restriction{expr(`not (pipeline.git.tag starts-with "agent-facets@")`), project, group}, err: notConfined},
+		{name: "unparsable", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent-facets@`), project, group}, err: notConfined,
+			out: []string{`^expression +pipeline\.git\.tag starts-with "agent-facets@ +cannot be parsed: at offset 29: a string without its closing '"'$`}},
+		{name: "token refused", rs: locked(), setup: func(_ *circlecitest.Server, a *circleci.API) {
+			a.Token = "CCIPAT_wrong_token_also_never_shown_0123456789"
+		},
+			err: "verify: the setup is not complete:\n  CircleCI context release (84962527-275c-495e-83c3-31c79cf1e181): could not read its restrictions: CircleCI refused the API token (GET ",
+			out: []string{`^restrictions not read$`}},
+		{name: "no such context", rs: locked(), setup: func(s *circlecitest.Server, _ *circleci.API) { s.DeleteContext(circleci.Facets().ContextIDs[0]) },
+			err: "could not read its restrictions: context 84962527-275c-495e-83c3-31c79cf1e181: no such context, or the token's user may not see it"},
+		{name: "server error", rs: locked(), setup: func(s *circlecitest.Server, _ *circleci.API) {
+			s.Inject(circlecitest.Fault{Kind: circlecitest.Status500})
+		},
+			err: "could not read its restrictions: GET "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, api := circleCI(t, tt.rs...)
+			s.LeakTokenInErrors(true)
+			if tt.setup != nil {
+				tt.setup(s, api)
+			}
+			cfg, out := setupConfig(t, bed, false)
+			cfg.Account = nil // the trusted publishers are TestSetup's
+			cfg.CircleCI = api
+			_, err := verify.Setup(t.Context(), cfg)
+			if tt.err == "" {
+				require.NoError(t, err, out.String())
+			} else {
+				require.Error(t, err, out.String())
+				assert.Contains(t, err.Error(), tt.err)
+				assert.NotContains(t, err.Error(), api.Token)
+				assert.NotContains(t, err.Error(), circleToken)
+			}
+			for _, line := range tt.out {
+				assert.Regexp(t, "(?m)"+line, out.String())
+			}
+			assert.Equal(t, tt.warnings, strings.Count(out.String(), "warning:"), out.String())
+			assert.NotContains(t, out.String(), api.Token)
+			assert.NotContains(t, out.String(), circleToken)
+			assert.NotContains(t, out.String(), "restrictions were not checked")
+		})
+	}
+	t.Run("a server error is retried before it fails", func(t *testing.T) {
+		s, api := circleCI(t, locked()...)
+		s.Inject(circlecitest.Fault{Kind: circlecitest.Status500})
+		cfg, out := setupConfig(t, bed, false)
+		cfg.Account, cfg.CircleCI = nil, api
+		_, err := verify.Setup(t.Context(), cfg)
+		require.Error(t, err, out.String())
+		assert.Contains(t, err.Error(), "could not read its restrictions: GET "+s.URL+"context-restrictions?filter%5Bcontext_id%5D=84962527-275c-495e-83c3-31c79cf1e181: 500 Internal Server Error: Internal server error (circlecitest fault) (gave up after 3 attempts)")
+		assert.Len(t, s.Requests(), 3)
 	})
 }
 
