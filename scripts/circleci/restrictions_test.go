@@ -45,7 +45,7 @@ func (w *waits) sleep(_ context.Context, d time.Duration) error {
 
 func api(s *circlecitest.Server, w *waits) *circleci.API {
 	return &circleci.API{BaseURL: s.URL, Token: token, Retry: retry.Policy{
-		Attempts: 3, Initial: time.Second, Max: 30 * time.Second, Sleep: w.sleep, Rand: func() float64 { return 0.5 }}}
+		For: 5 * time.Minute, Attempts: 3, Initial: time.Second, Max: 30 * time.Second, Sleep: w.sleep, Rand: func() float64 { return 0.5 }}}
 }
 
 var created = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -184,7 +184,7 @@ func TestContextRestrictionsTransient(t *testing.T) {
 			if tt.waits == nil {
 				// An hour is longer than this waits: it says so.
 				require.Error(t, err)
-				assert.Contains(t, err.Error(), "429 Too Many Requests: Too many requests (circlecitest fault) (the registry asked to wait")
+				assert.Contains(t, err.Error(), "429 Too Many Requests: Too many requests (circlecitest fault) (the server asked to wait")
 				return
 			}
 			require.NoError(t, err)

@@ -255,7 +255,7 @@ func TestRetryAfter(t *testing.T) {
 	c.Retry.For, c.Retry.What = 5*time.Minute, "FACET_WAIT"
 	_, err = c.Packument(t.Context(), "agent-facets")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "the registry asked to wait 10m0s before another try, and FACET_WAIT leaves 5m0s")
+	assert.Contains(t, err.Error(), "the server asked to wait 10m0s before another try, and FACET_WAIT leaves 5m0s")
 	assert.Empty(t, waits)
 	assert.Equal(t, int32(1), s.calls.Load())
 }

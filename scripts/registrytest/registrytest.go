@@ -168,6 +168,8 @@ func (s *Server) Settle() {
 type Request struct {
 	Method  string
 	Path    string // escaped, as sent
+	Query   string // the raw query ("write=true" reads the origin)
+	Agent   string // the User-Agent: npm's, or the release's own reads ("facets-release")
 	Package string // the package it concerns, "" if none
 	Status  int    // 0 for a dropped connection
 	Fault   bool   // failed on purpose
@@ -207,7 +209,7 @@ func (s *Server) Observe(fn func(Request)) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pkg := PackageOf(r.URL.EscapedPath())
 	rec := &recorder{ResponseWriter: w}
-	entry := Request{Method: r.Method, Path: r.URL.EscapedPath(), Package: pkg, Grant: s.grantOf(r)}
+	entry := Request{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery, Agent: r.Header.Get("User-Agent"), Package: pkg, Grant: s.grantOf(r)}
 	s.mu.Lock()
 	s.busy++
 	s.mu.Unlock()

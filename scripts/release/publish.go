@@ -443,8 +443,14 @@ func (r *run) awaitCDN(ctx context.Context, plan *Plan, results []Result, shown 
 	if wait <= 0 {
 		return nil
 	}
-	fmt.Fprintf(r.out, "waiting %s before publishing the wrapper: the registry's CDN may serve a package document up to %s old (Cache-Control), and the last platform package, %s, was published %s ago; once users' npm can see the wrapper, it must see all %d platform packages\n",
-		wait.Round(time.Second), plan.CDNMaxAge, lastName, r.cfg.Now().Sub(last).Round(time.Second), len(shown))
+	ago := "just now"
+	// An HTTP Date is to the second, so a publish time told on this clock
+	// may lie a little ahead: the wait errs on the long side.
+	if d := r.cfg.Now().Sub(last).Round(time.Second); d > 0 {
+		ago = d.String() + " ago"
+	}
+	fmt.Fprintf(r.out, "waiting %s before publishing the wrapper: the registry's CDN may serve a package document up to %s old (Cache-Control), and the last platform package, %s, was published %s; once users' npm can see the wrapper, it must see all %d platform packages\n",
+		wait.Round(time.Second), plan.CDNMaxAge, lastName, ago, len(shown))
 	if until.After(r.cfg.Deadline) {
 		return fmt.Errorf("the wrapper must wait until %s for the CDN, and FACET_WAIT ends at %s, so it was not published; every platform package is published: rerun the workflow (with a longer FACET_WAIT if this recurs) to publish it",
 			until.Format(time.TimeOnly), r.cfg.Deadline.Format(time.TimeOnly))

@@ -33,6 +33,7 @@ import (
 	"github.com/agent-facets/facets/scripts/retry"
 	"github.com/agent-facets/facets/scripts/syncbuf"
 	"github.com/agent-facets/facets/scripts/testenv"
+	"github.com/agent-facets/facets/scripts/verify"
 )
 
 // fixture is a seeded registry whose 13 packages trust the CircleCI
@@ -870,21 +871,51 @@ func TestRegistryDoesNotShowIt(t *testing.T) {
 	assert.Zero(t, f.puts()[platforms.Wrapper])
 }
 
-// A trusted publisher made on the website without "npm publish" ticked may
-// only stage: it passes the probe (the exchange works) and fails the publish
-// with npmjs.com's 403: the release says what to do, and the wrapper stays
-// back.
+// Since 2026-09-03 a trusted publisher made on npmjs.com may only stage
+// unless "npm publish" was ticked. The exchange works for it (the probe
+// passes); only the publish is refused. The release publishes one package
+// alone first: refused, it stops with nothing published and says how to fix
+// it. A package whose publisher alone may only stage keeps the wrapper back.
 func TestStagedOnlyPublisher(t *testing.T) {
 	t.Parallel()
 	f := setup(t, "1.13.0")
-	x64 := platforms.All()[1].Package()
-	f.bed.Front.SetTrust(x64, registrytest.WebTrust(circleci.Facets(), false))
+	for _, pkg := range platforms.Packages() {
+		f.bed.Front.SetTrust(pkg, registrytest.WebTrust(circleci.Facets(), false))
+	}
+	canary := platforms.All()[0].Package()
 	cfg, out := f.config(t)
-	_, _, err := release.Run(t.Context(), cfg)
+	_, results, err := release.Run(t.Context(), cfg)
 	require.Error(t, err, out.String())
-	assert.Contains(t, err.Error(), x64+": npm publish:")
-	assert.Contains(t, err.Error(), "403 Forbidden - PUT "+f.bed.URL+strings.Replace(x64, "/", "%2f", 1)+" - OIDC permission denied for this action")
-	assert.Contains(t, err.Error(), "the trusted publisher may only stage, not publish (FACET_TRUST_REPLACE=1 go tool mage trust sets one that may)")
+	assert.Contains(t, err.Error(), "release: the registry refused to publish "+canary+", the first package, for want of permission, so nothing was published")
+	assert.Contains(t, err.Error(), "403 Forbidden - PUT "+f.bed.URL+strings.Replace(canary, "/", "%2f", 1)+" - OIDC permission denied for this action")
+	assert.Contains(t, err.Error(), "it lacks the permission createPackage")
+	assert.Contains(t, err.Error(), "FACET_TRUST_REPLACE=1 go tool mage trust")
+	assert.Contains(t, err.Error(), `"npm publish" ticked`)
+	assert.Empty(t, f.puts(), "nothing published")
+	var puts []string
+	for _, r := range f.bed.Front.Requests() {
+		if r.Method == http.MethodPut {
+			puts = append(puts, r.Package)
+		}
+	}
+	assert.Equal(t, []string{canary}, puts, "only the canary was tried, once: a refusal is not retried")
+	assert.Equal(t, release.Failed, resultOf(t, results, canary).Action)
+	assert.Equal(t, release.NotDone, resultOf(t, results, platforms.All()[1].Package()).Action)
+
+	// Replaced, but for one package: the canary goes out, that one fails,
+	// the wrapper stays back.
+	x64 := platforms.All()[1].Package()
+	for _, pkg := range platforms.Packages() {
+		f.bed.Front.SetTrust(pkg, registrytest.TrustFor(circleci.Facets()))
+	}
+	f.bed.Front.SetTrust(x64, registrytest.WebTrust(circleci.Facets(), false))
+	cfg, out = f.config(t)
+	_, _, err = release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "platform packages failed, so the wrapper was not published:\n  "+x64+": npm publish:")
+	assert.Contains(t, err.Error(), "OIDC permission denied for this action")
+	assert.Contains(t, err.Error(), "it lacks the permission createPackage")
+	assert.Equal(t, 1, f.puts()[canary])
 	assert.Zero(t, f.puts()[x64])
 	assert.Zero(t, f.puts()[platforms.Wrapper])
 }
@@ -958,4 +989,191 @@ func TestSkippedButTagMoved(t *testing.T) {
 	require.Error(t, err, out2.String())
 	assert.Contains(t, err.Error(), linuxArm+"@1.16.0 is published, but its dist-tag latest points at 0.0.1: a maintainer can set it (npm dist-tag add "+linuxArm+"@1.16.0 latest), then rerun")
 	assert.Equal(t, before, f.puts())
+}
+
+// onClock puts the release and the stand-in on one virtual clock: the
+// release's waits (its retries, the registry's, the CDN's max-age) pass at
+// once, and the stand-in (its CDN, its rate limit) sees them pass.
+func (f *fixture) onClock(cfg *release.Config, wait time.Duration) *registrytest.Clock {
+	clock := registrytest.NewClock(time.Now())
+	f.bed.Front.SetClock(clock.Now)
+	cfg.Now, cfg.Sleep = clock.Now, clock.Sleep
+	cfg.Deadline = clock.Now().Add(wait)
+	cfg.Poll = registry.Poll{} // on the release's clock, to its deadline
+	return clock
+}
+
+// The public registry's CDN serves a package document up to its max-age old,
+// and a publish does not purge it. The release decides from the origin
+// (?write=true) and publishes the wrapper no sooner than max-age after the
+// last platform package: once users' npm can see the wrapper, it sees every
+// platform package at the version.
+func TestCDNWait(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.17.0")
+	cfg, out := f.config(t)
+	clock := f.onClock(&cfg, 20*time.Minute)
+	f.bed.Front.SetCDN(5 * time.Minute)
+	users, err := registry.New(f.bed.URL)
+	require.NoError(t, err)
+	users.Retry.Now = clock.Now
+	users.HTTP = &http.Client{Transport: userAgent("npm/11.19.1 (a user)")}
+	// Users' npm has read every package: the CDN holds copies without 1.17.0.
+	for _, pkg := range platforms.Packages() {
+		_, err := users.Served(t.Context(), pkg)
+		require.NoError(t, err)
+	}
+	var missing []string
+	var checked atomic.Bool
+	f.bed.Front.Before(func(r registrytest.Request) {
+		if r.Method != http.MethodPut || r.Package != platforms.Wrapper {
+			return
+		}
+		// What a user's npm is served the moment the wrapper goes out.
+		for _, tg := range platforms.All() {
+			p, err := users.Served(context.Background(), tg.Package())
+			if _, ok := p.Versions["1.17.0"]; err != nil || !ok {
+				missing = append(missing, tg.Package())
+			}
+		}
+		checked.Store(true)
+	})
+	start := clock.Now()
+	plan, _, err := release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	require.True(t, checked.Load(), "the wrapper was published")
+	assert.Empty(t, missing, "users are served every platform package when the wrapper goes out")
+	assert.Equal(t, 5*time.Minute, plan.CDNMaxAge, "read from the registry's own Cache-Control")
+	assert.Greater(t, plan.CDNWait, 4*time.Minute, "the wait ends max-age after the last platform package")
+	assert.LessOrEqual(t, plan.CDNWait, 5*time.Minute+time.Second, "an HTTP Date is to the second: the wait errs on the long side")
+	assert.Less(t, clock.Now().Sub(start), 6*time.Minute)
+	text := out.String()
+	assert.Contains(t, text, "the registry's CDN may serve a package document up to 5m0s old (its Cache-Control)")
+	assert.Regexp(t, `waiting \dm\d+s before publishing the wrapper: the registry's CDN may serve a package document up to 5m0s old \(Cache-Control\), and the last platform package, @agent-facets/cli-\S+, was published (just now|\d+s ago); once users' npm can see the wrapper, it must see all 12 platform packages`, text)
+	assert.Contains(t, text, "still waiting for the CDN:", "a line at least a minute: CircleCI ends a quiet step")
+
+	// Every read the release decided by went to the origin; its one plain
+	// read asked what the CDN may keep.
+	plain := 0
+	for _, r := range f.bed.Front.Requests() {
+		if r.Agent == "facets-release" && r.Method == http.MethodGet && r.Package != "" && r.Query != "write=true" {
+			plain++
+		}
+	}
+	assert.Equal(t, 1, plain, "the release reads the origin")
+	f.released(t, "latest")
+}
+
+// userAgent is a transport that says it is another client.
+type userAgent string
+
+func (ua userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", string(ua))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A FACET_WAIT no longer than the CDN's max-age cannot cover the wait before
+// the wrapper: the release says so before anything is published.
+func TestWaitShorterThanCDN(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.18.0")
+	cfg, out := f.config(t)
+	f.onClock(&cfg, 4*time.Minute)
+	f.bed.Front.SetCDN(5 * time.Minute)
+	_, _, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "release: the registry's CDN may serve a package document up to 5m0s old (Cache-Control), so the wrapper must wait that long after the last platform package, and FACET_WAIT leaves 4m0s: set FACET_WAIT to 10m0s or more")
+	assert.Empty(t, f.puts())
+	assert.Zero(t, f.bed.Front.Exchanged(), "stopped before the probe")
+}
+
+// npm's token exchange is rate limited. A 429 means slow down: the release
+// keeps trying with backoff until FACET_WAIT runs out, not for 5 quick
+// attempts; all 13 go out under a limit whose waits are longer than the
+// whole budget the release once had (5 attempts in about 10 s).
+func TestRateLimited(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.19.0")
+	cfg, out := f.config(t)
+	clock := f.onClock(&cfg, 30*time.Minute)
+	cfg.Retry = retry.Policy{} // the release's own backoff: 0.5 s doubling to 30 s
+	f.bed.Front.LimitExchanges(6, time.Minute)
+	start := clock.Now()
+	_, results, err := release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	limited := 0
+	for _, r := range f.bed.Front.Requests() {
+		if r.Limited {
+			limited++
+		}
+	}
+	assert.Positive(t, limited, "the limit was hit")
+	// 26 exchanges (13 probes, 13 publishes) at 6 a minute.
+	assert.Greater(t, clock.Now().Sub(start), 4*time.Minute)
+	most := 0
+	for _, r := range results {
+		assert.Equal(t, release.Published, r.Action, r.Package)
+		most = max(most, r.Attempts)
+	}
+	assert.Greater(t, most, 5, "more attempts than the release once gave up after")
+	f.released(t, "latest")
+	for _, pkg := range platforms.Packages() {
+		assert.Equal(t, 1, f.puts()[pkg], pkg)
+	}
+}
+
+// Rerunning a finished release after a newer one went out is done: its
+// packages are published, and latest points at the newer one, as it should.
+// Nothing is published, no tag is moved back, and verify:release passes.
+func TestRerunSuperseded(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.20.0")
+	cfg, out := f.config(t)
+	_, _, err := release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	require.NoError(t, f.bed.Seed(t.Context(), "1.20.1", circleci.Publisher{}, platforms.Packages()...))
+	before := f.puts()
+
+	again, out2 := f.config(t)
+	_, results, err := release.Run(t.Context(), again)
+	require.NoError(t, err, out2.String())
+	for _, r := range results {
+		assert.Equal(t, release.Skipped, r.Action, r.Package)
+	}
+	assert.Contains(t, out2.String(), "skip: already published with this tarball (superseded: latest points at 1.20.1)")
+	assert.NotContains(t, out2.String(), "dist-tag add")
+	assert.Equal(t, before, f.puts())
+	reg, err := registry.New(f.bed.URL)
+	require.NoError(t, err)
+	p, err := reg.Packument(t.Context(), platforms.Wrapper)
+	require.NoError(t, err)
+	assert.Equal(t, "1.20.1", p.DistTags["latest"], "latest stays on the newer release")
+	// tasks.Release verifies after the release; verify:release alone passes too.
+	var vout strings.Builder
+	statuses, err := verify.Release(t.Context(), verify.ReleaseConfig{Registry: reg, Version: "1.20.0", Tag: "latest", Dist: f.dist,
+		Poll: registry.Poll{Initial: time.Millisecond, Max: time.Millisecond, Timeout: 10 * time.Second}, Out: &vout})
+	require.NoError(t, err, vout.String())
+	for _, s := range statuses {
+		assert.True(t, s.Superseded, s.Name)
+	}
+	assert.Contains(t, vout.String(), "latest → 1.20.1")
+	assert.Contains(t, vout.String(), "ok (superseded)")
+}
+
+// A FACET_DIST_TAG left in the release context after a backport must not
+// send the next release beside latest: a stable version takes another tag
+// only as a backport, when latest is newer.
+func TestLeftoverDistTag(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "2.1.0")
+	require.NoError(t, f.bed.Seed(t.Context(), "2.0.0", circleci.Publisher{}, platforms.Packages()...))
+	cfg, out := f.config(t)
+	cfg.DistTag = "latest-1.x"
+	_, _, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "release: FACET_DIST_TAG=latest-1.x would publish 2.1.0 beside latest, but it is no backport: @agent-facets/cli-darwin-arm64's latest points at 2.0.0, not newer than 2.1.0")
+	assert.Contains(t, err.Error(), "remove it and rerun")
+	assert.Empty(t, f.puts())
+	assert.Zero(t, f.bed.Front.Exchanged())
 }

@@ -147,7 +147,7 @@ func Do(ctx context.Context, p Policy, op func(attempt int) error) error {
 			left := end.Sub(now)
 			switch {
 			case t.After > 0 && t.After > left:
-				return fmt.Errorf("%w (the registry asked to wait %s before another try, and %s leaves %s%s)",
+				return fmt.Errorf("%w (the server asked to wait %s before another try, and %s leaves %s%s)",
 					err, round(t.After), p.budget(), round(max(left, 0)), p.tried(attempt, now.Sub(start)))
 			case wait > left:
 				// The backoff would outlast the budget: one last try at its

@@ -116,7 +116,7 @@ func TestDo(t *testing.T) {
 				assert.Equal(t, []time.Duration{40 * time.Second, 40 * time.Second}, waits)
 			}},
 		{name: "a Retry-After longer than what is left ends it at once, saying so", errs: busy(1, time.Hour), policy: retry.Policy{For: 10 * time.Minute, What: "FACET_WAIT"},
-			wantCalls: 1, wantErr: "503 Service Unavailable (the registry asked to wait 1h0m0s before another try, and FACET_WAIT leaves 10m0s)"},
+			wantCalls: 1, wantErr: "503 Service Unavailable (the server asked to wait 1h0m0s before another try, and FACET_WAIT leaves 10m0s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

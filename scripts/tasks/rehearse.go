@@ -17,6 +17,7 @@ import (
 	"github.com/agent-facets/facets/platforms"
 	"github.com/agent-facets/facets/scripts/ciconfig"
 	"github.com/agent-facets/facets/scripts/circleci"
+	"github.com/agent-facets/facets/scripts/circlecitest"
 	"github.com/agent-facets/facets/scripts/dist"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/procgroup"
@@ -99,7 +100,25 @@ func Rehearse(ctx context.Context, env Env) error {
 		return fmt.Errorf("rehearse: starting the test bed: %w", err)
 	}
 	defer bed.Close()
-	fmt.Fprintf(env.Stdout, "registry %s (Verdaccio behind the npmjs.com stand-in)\n\n", bed.URL)
+	// npmjs.com as it is: a CDN in front of the package documents, a rate
+	// limit on the OIDC exchange (shorter than the real ones, so that the
+	// rehearsal takes seconds, not minutes).
+	bed.Front.SetCDN(RehearsalCDN)
+	bed.Front.LimitExchanges(RehearsalExchanges, RehearsalWindow)
+	fmt.Fprintf(env.Stdout, "registry %s (Verdaccio behind the npmjs.com stand-in: a CDN keeping documents %s, at most %d OIDC exchanges in %s)\n",
+		bed.URL, RehearsalCDN, RehearsalExchanges, RehearsalWindow)
+	// CircleCI's API, for verify to read the release context's restrictions.
+	api, err := circlecitest.Start(circlecitest.Options{Token: rehearsalCircleToken})
+	if err != nil {
+		return fmt.Errorf("rehearse: %w", err)
+	}
+	defer api.Close()
+	api.SetContext(circleci.Facets().ContextIDs[0],
+		circlecitest.Restriction{Type: "expression", Pattern: circleci.LockExpression(version.TagPrefix)},
+		circlecitest.Restriction{Type: "project", Pattern: circleci.Facets().ProjectID, Name: "facets"},
+		circlecitest.Restriction{Type: "group", Pattern: "00000000-0000-4000-8000-00000000beef", Name: "release-managers"})
+	r.env.CircleCIAPI = api.URL
+	fmt.Fprintf(env.Stdout, "CircleCI API %s (the stand-in: the release context restricted to release tags)\n\n", api.URL)
 
 	maintainer, err := bed.NPMEnv(true)
 	if err != nil {
@@ -120,7 +139,7 @@ func Rehearse(ctx context.Context, env Env) error {
 	steps := []rehearsalStep{
 		{name: "seed", run: r.inProcess(maintainer, Seed)},
 		{name: "trust", run: r.inProcess(maintainer, Trust)},
-		{name: "verify", run: r.inProcess(maintainer, VerifySetup)},
+		{name: "verify", run: r.inProcess(append(slices.Clone(maintainer), "CIRCLE_TOKEN="+rehearsalCircleToken), VerifySetup)},
 	}
 	for _, j := range ReleaseJobs() {
 		steps = append(steps, rehearsalStep{name: j.Name, run: r.ciJob(ci, j)})
@@ -148,6 +167,20 @@ func Rehearse(ctx context.Context, env Env) error {
 	fmt.Fprintf(env.Stdout, "The rehearsal of %s passed: seeded, trusted, built, packed, released with OIDC, verified and installed.\n", v.Version)
 	return nil
 }
+
+// What the rehearsal's npmjs.com stand-in does as the real one does, in
+// short: a CDN that keeps package documents RehearsalCDN (npmjs.com's keeps
+// them 5 minutes), and at most RehearsalExchanges OIDC exchanges in
+// RehearsalWindow.
+const (
+	RehearsalCDN       = 3 * time.Second
+	RehearsalExchanges = 10
+	RehearsalWindow    = 5 * time.Second
+)
+
+// rehearsalCircleToken is the CircleCI API token of the rehearsal's
+// stand-in: not a secret, never a real one.
+const rehearsalCircleToken = "CCIPAT_rehearsal_stand_in_token"
 
 // rehearsal is one run of Rehearse.
 type rehearsal struct {
