@@ -26,6 +26,9 @@ type BenchRow struct {
 	Method string
 	NPMs   int           // npm processes per run
 	Wall   time.Duration // median
+	// CDNWait is the median wait for the registry's CDN before the wrapper
+	// (part of Wall): time spent waiting, not working.
+	CDNWait time.Duration
 }
 
 // Bench times this stage's release of the 13 packages against a plain loop
@@ -36,13 +39,16 @@ func Bench(ctx context.Context, cfg BenchConfig) ([]BenchRow, error) {
 	if cfg.Runs <= 0 {
 		cfg.Runs = 3
 	}
-	var ours, loop []time.Duration
+	var ours, loop, cdn []time.Duration
 	jobs := 0
 	for i := 0; i < cfg.Runs; i++ {
 		for _, way := range []func(context.Context, Config) error{
 			func(ctx context.Context, c Config) error {
 				c.Out, c.Progress = io.Discard, nil
-				_, _, err := Run(ctx, c)
+				plan, _, err := Run(ctx, c)
+				if plan != nil {
+					cdn = append(cdn, plan.CDNWait)
+				}
 				return err
 			},
 			sequential,
@@ -70,14 +76,23 @@ func Bench(ctx context.Context, cfg BenchConfig) ([]BenchRow, error) {
 		}
 	}
 	rows := []BenchRow{
-		{Method: fmt.Sprintf("go tool mage release (%d at a time)", jobs), NPMs: 26, Wall: median(ours)},
+		{Method: fmt.Sprintf("go tool mage release (%d at a time)", jobs), NPMs: 26, Wall: median(ours), CDNWait: median(cdn)},
 		{Method: "sequential npm publish loop", NPMs: 13, Wall: median(loop)},
 	}
 	fmt.Fprintf(cfg.Out, "releasing 13 packages to a local registry, a fresh OIDC token per npm publish; median of %d runs each\n\n", cfg.Runs)
-	fmt.Fprintf(cfg.Out, "%-36s  %8s  %s\n", "method", "wall", "npm runs")
-	fmt.Fprintf(cfg.Out, "%-36s  %8s  %d (13 OIDC probes, 13 publishes)\n", rows[0].Method, rows[0].Wall.Round(10*time.Millisecond), rows[0].NPMs)
-	fmt.Fprintf(cfg.Out, "%-36s  %8s  %d\n", rows[1].Method, rows[1].Wall.Round(10*time.Millisecond), rows[1].NPMs)
-	fmt.Fprintf(cfg.Out, "\nrelease ÷ loop: %.2f×\n", float64(rows[0].Wall)/float64(rows[1].Wall))
+	fmt.Fprintf(cfg.Out, "%-36s  %8s  %8s  %8s  %s\n", "method", "wall", "CDN wait", "working", "npm runs")
+	for i, row := range rows {
+		runs := fmt.Sprint(row.NPMs)
+		if i == 0 {
+			runs += " (13 OIDC probes, 13 publishes)"
+		}
+		fmt.Fprintf(cfg.Out, "%-36s  %8s  %8s  %8s  %s\n", row.Method, row.Wall.Round(10*time.Millisecond), row.CDNWait.Round(10*time.Millisecond), (row.Wall - row.CDNWait).Round(10*time.Millisecond), runs)
+	}
+	fmt.Fprintf(cfg.Out, "\nrelease ÷ loop: %.2f× (working, the CDN wait apart: %.2f×)\n",
+		float64(rows[0].Wall)/float64(rows[1].Wall), float64(rows[0].Wall-rows[0].CDNWait)/float64(rows[1].Wall))
+	if rows[0].CDNWait > 0 {
+		fmt.Fprintln(cfg.Out, "The CDN wait is the registry's max-age after the last platform package: the loop publishes the wrapper without it, so that users may see the wrapper before its platform packages.")
+	}
 	return rows, nil
 }
 
@@ -106,6 +121,9 @@ func sequential(ctx context.Context, c Config) error {
 }
 
 func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
