@@ -9,6 +9,7 @@ tool github.com/magefile/mage
 require (
 	github.com/Masterminds/semver/v3 v3.5.0
 	github.com/cheggaaa/pb/v3 v3.3.0
+	github.com/creack/pty v1.1.24
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/magefile/mage v1.17.2
 	github.com/sourcegraph/conc v0.3.0

@@ -127,6 +127,19 @@ func (c CLI) RunAttached(ctx context.Context, dir string, s Stdio, args ...strin
 }
 
 func (c CLI) run(ctx context.Context, dir string, stdin io.Reader, stdout, stderr io.Writer, args []string) error {
+	cmd := c.command(ctx, dir, args)
+	cmd.Stdin = stdin
+	cmd.Stdout = stdout
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	if stderr != nil {
+		cmd.Stderr = io.MultiWriter(stderr, &errBuf)
+	}
+	return failed(args, errBuf.String, cmd.Run())
+}
+
+// command is npm with args in dir, its standard streams not yet set.
+func (c CLI) command(ctx context.Context, dir string, args []string) *exec.Cmd {
 	path := c.Path
 	if path == "" {
 		path = "npm"
@@ -137,21 +150,20 @@ func (c CLI) run(ctx context.Context, dir string, stdin io.Reader, stdout, stder
 	if c.Registry != "" {
 		cmd.Env = with(c.Env, registryVar+"="+c.Registry)
 	}
-	cmd.Stdin = stdin
-	cmd.Stdout = stdout
-	var errBuf bytes.Buffer
-	cmd.Stderr = &errBuf
-	if stderr != nil {
-		cmd.Stderr = io.MultiWriter(stderr, &errBuf)
+	return cmd
+}
+
+// failed is the *Error of npm with args that ended with err (nil for
+// success), its standard error read by stderr once it has ended.
+func failed(args []string, stderr func() string, err error) error {
+	if err == nil {
+		return nil
 	}
-	if err := cmd.Run(); err != nil {
-		e := &Error{Args: args, Stderr: errBuf.String(), Err: err}
-		if m := codeLine.FindStringSubmatch(e.Stderr); m != nil {
-			e.Code = m[1]
-		}
-		return e
+	e := &Error{Args: args, Stderr: stderr(), Err: err}
+	if m := codeLine.FindStringSubmatch(e.Stderr); m != nil {
+		e.Code = m[1]
 	}
-	return nil
+	return e
 }
 
 // Version is npm's own version.

@@ -327,9 +327,7 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, pkg string
 		s.mu.Lock()
 		needOTP := s.publishOTP
 		s.mu.Unlock()
-		if needOTP && r.Header.Get("npm-otp") != s.otp {
-			w.Header().Set("WWW-Authenticate", "OTP")
-			writeError(w, http.StatusUnauthorized, "This operation requires a one-time password.")
+		if needOTP && !s.secondFactor(w, r) {
 			return
 		}
 		s.proxy.ServeHTTP(w, r)

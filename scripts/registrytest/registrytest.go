@@ -37,7 +37,7 @@ const DefaultOTP = "123456"
 // Options configure a Server.
 type Options struct {
 	Upstream string // URL of the registry behind, e.g. a Verdaccio's
-	OTP      string // the one-time password the account API accepts; "" means DefaultOTP
+	OTP      string // the account's authenticator code (see SetAuthenticator); "" means DefaultOTP
 	Seed     uint64 // seeds the choice of failing requests when a Fault has a Share
 	// UpstreamToken is a token of the registry behind that may publish: a
 	// publish with a token from the OIDC exchange goes through with it.
@@ -67,6 +67,7 @@ type Server struct {
 	trust    map[string][]Trust // trusted publishers by package name
 	logins   map[string]string  // bearer token → user name, as the upstream confirmed it
 	exchange *exchange          // the OIDC exchange, once configured
+	web      *webAuth           // the account's second factor, once configured (webauth.go)
 	observe  func(Request)      // hears of each request answered
 	before   func(Request)      // hears of each request before it is handled
 	// publishOTP makes a user's publish need a one-time password.
@@ -254,6 +255,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, pkg string) {
 		s.serveTrust(rec, r, pkg)
 	case strings.HasPrefix(path, "/-/npm/v1/oidc/token/exchange/package/"):
 		s.serveExchange(rec, r, pkg)
+	case isWebAuth(path):
+		s.serveWebAuth(rec, r)
 	case r.Method == http.MethodPut && pkg != "" && !strings.HasPrefix(path, "/-/"):
 		s.servePublish(rec, r, pkg)
 	case s.cached(r, pkg):

@@ -71,9 +71,9 @@ func (s *Server) TrustOf(pkg string) []Trust {
 //	DELETE /-/package/<name>/trust/<id>   revoke
 //
 // Each needs a logged-in user (a bearer token the registry behind accepts) and
-// a one-time password in the npm-otp header (401 with WWW-Authenticate: OTP
-// otherwise, which makes npm ask for one); a package the registry does not
-// have is 404.
+// a second factor (secondFactor: an authenticator's code or a web login's
+// token in the npm-otp header; 401 with WWW-Authenticate: OTP otherwise); a
+// package the registry does not have is 404.
 func (s *Server) serveTrust(w http.ResponseWriter, r *http.Request, pkg string) {
 	user, err := s.user(r.Context(), r)
 	if err != nil {
@@ -84,9 +84,7 @@ func (s *Server) serveTrust(w http.ResponseWriter, r *http.Request, pkg string) 
 		writeError(w, http.StatusUnauthorized, "You must be logged in to manage trusted publishers")
 		return
 	}
-	if r.Header.Get("npm-otp") != s.otp {
-		w.Header().Set("WWW-Authenticate", "OTP")
-		writeError(w, http.StatusUnauthorized, "This operation requires a one-time password.")
+	if !s.secondFactor(w, r) {
 		return
 	}
 	exists, err := s.upstreamExists(r.Context(), pkg)

@@ -1,7 +1,6 @@
 package seed_test
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -257,13 +256,15 @@ func TestSeedPreviouslyPublishedCountsAsDone(t *testing.T) {
 	assert.Contains(t, out.String(), "cannot publish over the previously published versions", "npm's words reach the terminal")
 }
 
-// The registry wants a one-time password to publish (a maintainer with
-// two-factor authentication): NPM_CONFIG_OTP serves, and so does the
-// terminal, where npm asks for it because seed leaves it attached.
+// The registry wants a second factor to publish (a maintainer with
+// two-factor authentication): NPM_CONFIG_OTP, an authenticator's code,
+// serves, and so does the terminal, where npm shows a page to approve in the
+// browser because seed leaves it attached.
 func TestSeedOneTimePassword(t *testing.T) {
 	t.Parallel()
 	bed := testenv.RegistryBed(t)
 	bed.Front.RequireOTPForPublish(true)
+	bed.Front.SetWebLoginRetryAfter(20 * time.Millisecond)
 	pkgs := few()
 
 	cfg, out := config(t, bed, true)
@@ -279,34 +280,17 @@ func TestSeedOneTimePassword(t *testing.T) {
 	assert.Equal(t, pkgs[:1], placeholders(t, bed))
 
 	control, term := testenv.PTY(t)
+	user := testenv.AtTerminal(t, control)
 	cfg, out = config(t, bed, true)
 	cfg.Packages = pkgs[1:2]
 	cfg.Stdio = npm.Stdio{In: term, Out: term, Err: term}
-	asked := make(chan struct{})
-	go func() { // the maintainer: reads the terminal, answers the prompt once
-		var screen []byte
-		buf := make([]byte, 4096)
-		for {
-			n, err := control.Read(buf)
-			screen = append(screen, buf[:n]...)
-			if strings.Contains(string(screen), "Enter OTP:") {
-				close(asked) // before answering: npm goes on only once answered
-				_, _ = control.Write([]byte(registrytest.DefaultOTP + "\r"))
-				_, _ = io.Copy(io.Discard, control)
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
 	_, err = seed.Run(t.Context(), cfg)
 	require.NoError(t, err, out.String())
-	select {
-	case <-asked:
-	default:
-		t.Fatal("npm did not ask for a one-time password on the terminal")
-	}
+	logins := bed.Front.WebLogins()
+	require.NotEmpty(t, logins)
+	last := logins[len(logins)-1]
+	assert.Equal(t, []string{last.AuthURL}, user.Opened(), "npm showed the page to approve on the terminal")
+	assert.True(t, last.Used)
 	assert.Equal(t, pkgs[:2], placeholders(t, bed))
 }
 

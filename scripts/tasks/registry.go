@@ -179,18 +179,14 @@ func (e Env) registry(ctx context.Context) (*registry.Client, error) {
 	return reg, nil
 }
 
-// account runs npm trust as the user, paced as npm asks, asking for a
-// one-time password on the terminal when there is one.
+// account runs npm trust as the user, paced as npm asks, with npm on the
+// terminal when there is one, so that it can ask for the second factor.
 func (e Env) account(reg *registry.Client) *npm.Account {
 	pace := e.TrustPace
 	if pace == 0 {
 		pace = npm.TrustPace
 	}
-	a := &npm.Account{CLI: e.npmAt(reg), Dir: e.Root, Stdio: e.Terminal, Pace: pace}
-	if e.Interactive {
-		a.AskOTP = npm.PromptOTP(e.Terminal.In, e.Terminal.Out, reg.String())
-	}
-	return a
+	return &npm.Account{CLI: e.npmAt(reg), Dir: e.Root, Stdio: e.Terminal, Terminal: e.Interactive, Pace: pace}
 }
 
 // flag reads a FACET_* switch: 1, true or yes; 0, false, no or unset.

@@ -27,9 +27,8 @@ import (
 
 // bedEnv is a task environment of a maintainer after npm login: the
 // registry is set only in the repository's .npmrc (so every npm command must
-// run with it, in whatever directory), the login in the user's npmrc, and
-// the one-time passwords come from the terminal, where the maintainer types
-// them.
+// run with it, in whatever directory), the login in the user's npmrc; no
+// terminal (see atTerminal).
 func bedEnv(t *testing.T, bed *testenv.Bed, vars map[string]string) (tasks.Env, *syncbuf.Buffer) {
 	t.Helper()
 	var out syncbuf.Buffer
@@ -51,44 +50,33 @@ func bedEnv(t *testing.T, bed *testenv.Bed, vars map[string]string) (tasks.Env, 
 		Environ:     environ,
 		Stdout:      &out,
 		Progress:    progress.NewPlain(&out),
-		Terminal:    npm.Stdio{In: strings.NewReader(strings.Repeat(registrytest.DefaultOTP+"\n", 100)), Out: &out, Err: &out},
-		Interactive: true,
+		Terminal:    npm.Stdio{Out: &out, Err: &out},
+		Interactive: false,
 		TrustPace:   time.Millisecond,
 	}, &out
 }
 
+// atTerminal puts env on a terminal where a maintainer sits, who opens every
+// page npm asks to have approved.
+func atTerminal(t *testing.T, env *tasks.Env) *testenv.User {
+	t.Helper()
+	control, term := testenv.PTY(t)
+	env.Terminal = npm.Stdio{In: term, Out: term, Err: term}
+	env.Interactive = true
+	return testenv.AtTerminal(t, control)
+}
+
 // A maintainer's first-time setup, end to end through the tasks the Mage
 // targets run, against the registry npm is configured with (in the
-// repository's .npmrc only): seed, trust, verify, each dry run first.
+// repository's .npmrc only): seed, trust, verify, each dry run first. The
+// maintainer has two-factor authentication with a security key, no
+// authenticator app: at the terminal, npm shows a page to approve for every
+// call that needs it, and the maintainer opens it.
 func TestFirstTimeSetup(t *testing.T) {
 	bed := testenv.RegistryBed(t)
-	env, out := bedEnv(t, bed, nil)
-	dry, dryOut := bedEnv(t, bed, map[string]string{"FACET_DRY_RUN": "1"})
-
-	require.NoError(t, tasks.Seed(t.Context(), dry), dryOut.String())
-	assert.Contains(t, dryOut.String(), "would publish 0.0.1 placeholders of 13 packages")
-	require.NoError(t, tasks.Seed(t.Context(), env), out.String())
-	assert.Contains(t, out.String(), "registry "+bed.URL+"\n", "the registry npm is configured with")
-	for _, pkg := range platforms.Packages() {
-		exists, err := bed.Verdaccio.NPM().Run(t.Context(), t.TempDir(), "view", pkg+"@0.0.1", "version")
-		require.NoError(t, err, "seeded on the registry the repository names: %s", pkg)
-		assert.Equal(t, "0.0.1", strings.TrimSpace(string(exists)))
-	}
-
-	dryOut.Reset()
-	require.NoError(t, tasks.Trust(t.Context(), dry), dryOut.String())
-	assert.Contains(t, dryOut.String(), "agent-facets  would create (dry run)")
-	for _, pkg := range platforms.Packages() {
-		assert.Empty(t, bed.Front.TrustOf(pkg), "a dry run creates nothing")
-	}
-	// The terminal's input is a fixed text here, which an attached npm reads
-	// to the end: each task gets a terminal of its own.
-	env, out = bedEnv(t, bed, nil)
-	require.NoError(t, tasks.Trust(t.Context(), env), out.String())
-	assert.Contains(t, out.String(), "npm asks for a one-time password for "+bed.URL+"\nEnter OTP: ", "asked on the terminal")
-	for _, pkg := range platforms.Packages() {
-		assert.Len(t, bed.Front.TrustOf(pkg), 1, pkg)
-	}
+	bed.Front.SetAuthenticator("")
+	bed.Front.RequireOTPForPublish(true)
+	bed.Front.SetWebLoginRetryAfter(20 * time.Millisecond)
 	// verify, with a CircleCI API token in CIRCLE_TOKEN, reads the release
 	// context's restrictions too; the token shows nowhere.
 	const circleToken = "CCIPAT_tasksTestToken_never_shown_0123456789abcdef"
@@ -99,23 +87,65 @@ func TestFirstTimeSetup(t *testing.T) {
 		circlecitest.Restriction{Type: "expression", Pattern: circleci.LockExpression(version.TagPrefix)},
 		circlecitest.Restriction{Type: "project", Pattern: circleci.Facets().ProjectID, Name: "facets"},
 		circlecitest.Restriction{Type: "group", Pattern: "5678", Name: "release-managers"})
-	env, out = bedEnv(t, bed, map[string]string{"CIRCLE_TOKEN": circleToken + "\n"})
+	env, out := bedEnv(t, bed, map[string]string{"CIRCLE_TOKEN": circleToken + "\n"})
 	env.CircleCIAPI = api.URL
+	user := atTerminal(t, &env)
+	dry, dryOut := bedEnv(t, bed, map[string]string{"FACET_DRY_RUN": "1"})
+	atTerminal(t, &dry)
+
+	require.NoError(t, tasks.Seed(t.Context(), dry), dryOut.String())
+	assert.Contains(t, dryOut.String(), "would publish 0.0.1 placeholders of 13 packages")
+	require.NoError(t, tasks.Seed(t.Context(), env), out.String())
+	assert.Contains(t, out.String(), "registry "+bed.URL+"\n", "the registry npm is configured with")
+	for _, pkg := range platforms.Packages() {
+		exists, err := bed.Verdaccio.NPM().Run(t.Context(), t.TempDir(), "view", pkg+"@0.0.1", "version")
+		require.NoError(t, err, "seeded on the registry the repository names: %s", pkg)
+		assert.Equal(t, "0.0.1", strings.TrimSpace(string(exists)))
+	}
+	assert.Len(t, user.Opened(), 13, "a page approved for each publish")
+
+	dryOut.Reset()
+	require.NoError(t, tasks.Trust(t.Context(), dry), dryOut.String())
+	assert.Contains(t, dryOut.String(), "agent-facets  would create (dry run)")
+	for _, pkg := range platforms.Packages() {
+		assert.Empty(t, bed.Front.TrustOf(pkg), "a dry run creates nothing")
+	}
+	require.NoError(t, tasks.Trust(t.Context(), env), out.String())
+	for _, pkg := range platforms.Packages() {
+		assert.Len(t, bed.Front.TrustOf(pkg), 1, pkg)
+	}
+	assert.Len(t, user.Opened(), 13+2*13, "and for each read and each creation")
 	require.NoError(t, tasks.VerifySetup(t.Context(), env), out.String())
 	assert.Contains(t, out.String(), "confines to agent-facets@ tags; no SSH reruns")
 	assert.Contains(t, out.String(), "The setup is complete.")
 	assert.NotContains(t, out.String(), circleToken)
 	require.Len(t, api.Requests(), 1)
 	assert.Equal(t, "bearer", api.Requests()[0].Auth, "the token, trimmed, as a Bearer header")
+	assert.Len(t, user.Opened(), 13+3*13, "and for each read of verify")
+	for _, l := range bed.Front.WebLogins() {
+		if l.Approved {
+			assert.True(t, l.Used, l.Request)
+		}
+		assert.NotContains(t, out.String()+dryOut.String(), l.ID, "npm's web login is shown on the terminal only")
+	}
+
+	// Off a terminal, without NPM_CONFIG_OTP, trust and verify say what to do.
+	detached, detachedOut := bedEnv(t, bed, nil)
+	err = tasks.Trust(t.Context(), detached)
+	require.Error(t, err, detachedOut.String())
+	assert.Contains(t, err.Error(), "npm asks for a second factor only on a terminal: run on a terminal, where npm shows a page to approve in your browser (or asks for a code), or set NPM_CONFIG_OTP")
+	err = tasks.VerifySetup(t.Context(), detached)
+	require.Error(t, err, detachedOut.String())
+	assert.Contains(t, err.Error(), "npm asks for a second factor only on a terminal")
 
 	// A trusted publisher set by hand for another project is replaced only
 	// when asked.
 	other := circleci.Facets()
 	other.ProjectID = "33333333-3333-4333-8333-333333333333"
 	bed.Front.SetTrust(platforms.Wrapper, registrytest.TrustFor(other))
-	env, out = bedEnv(t, bed, nil)
 	require.Error(t, tasks.Trust(t.Context(), env), out.String())
 	replace, replaceOut := bedEnv(t, bed, map[string]string{"FACET_TRUST_REPLACE": "1"})
+	atTerminal(t, &replace)
 	require.NoError(t, tasks.Trust(t.Context(), replace), replaceOut.String())
 	assert.Contains(t, replaceOut.String(), "agent-facets  replaced")
 

@@ -60,8 +60,9 @@ type Env struct {
 	Progress progress.Reporter // how builds show progress
 	Host     build.Host        // what this machine can execute
 	// Terminal is what npm is attached to when it may ask the maintainer
-	// something (a one-time password); Interactive says whether it is a
-	// terminal someone can answer at.
+	// something (a second factor: a page to approve in the browser, or a
+	// one-time password); Interactive says whether it is a terminal someone
+	// can answer at, whose In and Out are its files.
 	Terminal    npm.Stdio
 	Interactive bool
 	// TrustPace is the least time between two npm trust calls; 0 means the

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -18,11 +19,19 @@ func PTY(t testing.TB) (control, term *os.File) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { control.Close() })
-	if err := unix.IoctlSetPointerInt(int(control.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+	// Through SyscallConn, not Fd, which would make the file blocking: its
+	// reads could not be ended by closing it, nor have deadlines.
+	rc, err := control.SyscallConn()
+	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := unix.IoctlGetInt(int(control.Fd()), unix.TIOCGPTN)
-	if err != nil {
+	var n int
+	ctlErr := rc.Control(func(fd uintptr) {
+		if err = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); err == nil {
+			n, err = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
+		}
+	})
+	if err = errors.Join(ctlErr, err); err != nil {
 		t.Fatal(err)
 	}
 	term, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)

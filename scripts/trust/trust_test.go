@@ -238,30 +238,78 @@ func TestTrustRefuses(t *testing.T) {
 	assert.Empty(t, bed.Front.TrustOf(platforms.Wrapper))
 }
 
-// The registry wants a one-time password: without NPM_CONFIG_OTP the
-// maintainer is asked once, on the terminal; with no terminal the error says
-// what to set.
-func TestTrustOneTimePassword(t *testing.T) {
+// Off a terminal, the second factor the registry wants is NPM_CONFIG_OTP,
+// an authenticator's code. Without it, or with one the registry refuses,
+// trust fails saying what to do, changes nothing, and does not repeat the
+// addresses of npm's web login.
+func TestTrustOffTerminal(t *testing.T) {
 	t.Parallel()
 	bed := testenv.RegistryBed(t)
 	pkgs := []string{platforms.All()[0].Package(), platforms.Wrapper}
 	bed.Publish(t, "0.0.1", pkgs...)
 
-	cfg, out, _ := config(t, bed)
+	cfg, _, _ := config(t, bed)
 	cfg.Packages = pkgs
 	cfg.Account.CLI = bed.NPM(t, true)
 	_, err := trust.Run(t.Context(), cfg)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "the registry asks for a one-time password")
-	assert.Contains(t, err.Error(), "set NPM_CONFIG_OTP to a current one-time password, or run on a terminal to be asked")
+	assert.Contains(t, err.Error(), "@agent-facets/cli-darwin-arm64: the registry asks for a one-time password: npm trust list @agent-facets/cli-darwin-arm64: "+
+		"npm asks for a second factor only on a terminal: run on a terminal, where npm shows a page to approve in your browser (or asks for a code), "+
+		"or set NPM_CONFIG_OTP to a current one-time password from your authenticator app")
+	require.NotEmpty(t, bed.Front.WebLogins(), "npm was offered a web login")
+	for _, l := range bed.Front.WebLogins() {
+		assert.NotContains(t, err.Error(), l.ID, "the web login's addresses are npm's to show, on a terminal")
+	}
 	assert.Empty(t, bed.Front.TrustOf(pkgs[0]))
 
-	asked := 0
-	cfg.Account = &npm.Account{CLI: bed.NPM(t, true), Dir: t.TempDir(), Stdio: npm.Stdio{Out: out, Err: out}, Pace: time.Millisecond,
-		AskOTP: func(context.Context) (string, error) { asked++; return registrytest.DefaultOTP, nil }}
+	cfg.Account.CLI = bed.NPM(t, true).With("NPM_CONFIG_OTP=000000")
+	_, err = trust.Run(t.Context(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "npm trust list @agent-facets/cli-darwin-arm64: the registry refused NPM_CONFIG_OTP (an authenticator's code lasts 30 seconds): "+
+		"set NPM_CONFIG_OTP to a current one-time password, or run on a terminal without it to approve each command in the browser")
+	assert.Empty(t, bed.Front.TrustOf(pkgs[0]))
+	assert.Empty(t, bed.Front.TrustOf(pkgs[1]))
+}
+
+// On the maintainer's terminal, with a security key or a passkey and no
+// authenticator app: npm shows a page to approve for each call, the
+// maintainer opens it, and trust reads, creates and replaces.
+func TestTrustOnTerminal(t *testing.T) {
+	t.Parallel()
+	bed := testenv.RegistryBed(t)
+	pkgs := []string{platforms.All()[3].Package(), platforms.Wrapper}
+	bed.Publish(t, "0.0.1", pkgs...)
+	other := circleci.Facets()
+	other.ProjectID = "33333333-3333-4333-8333-333333333333"
+	bed.Front.SetTrust(pkgs[1], registrytest.TrustFor(other))
+	bed.Front.SetAuthenticator("")
+	bed.Front.SetWebLoginRetryAfter(20 * time.Millisecond)
+
+	control, term := testenv.PTY(t)
+	user := testenv.AtTerminal(t, control)
+	cfg, out, _ := config(t, bed)
+	cfg.Packages, cfg.Replace = pkgs, true
+	cfg.Account.CLI = bed.NPM(t, true) // no NPM_CONFIG_OTP
+	cfg.Account.Stdio = npm.Stdio{In: term, Out: term, Err: term}
+	cfg.Account.Terminal = true
 	results, err := trust.Run(t.Context(), cfg)
-	require.NoError(t, err, out.String())
+	require.NoError(t, err, "%s\n--- terminal:\n%s", out, user.Screen())
 	assert.Equal(t, trust.Created, results[0].State)
-	assert.Equal(t, trust.Created, results[1].State)
-	assert.Equal(t, 1, asked, "one password serves the calls that follow")
+	assert.Equal(t, trust.Replaced, results[1].State)
+	for _, pkg := range pkgs {
+		assert.True(t, matches(t, bed, pkg), pkg)
+	}
+
+	// list, create; list, revoke, create: a web login each, opened by the
+	// maintainer from the terminal, its token used once.
+	logins := bed.Front.WebLogins()
+	require.Len(t, logins, 5)
+	var pages []string
+	for _, l := range logins {
+		assert.True(t, l.Used, l.Request)
+		pages = append(pages, l.AuthURL)
+		assert.NotContains(t, out.String()+user.Screen(), l.Token)
+	}
+	assert.Equal(t, pages, user.Opened())
+	assert.Equal(t, map[string]int{"GET": 2, "POST": 2, "DELETE": 1}, calls(bed))
 }
