@@ -20,3 +20,8 @@ func (c CLI) RunOnTerminal(ctx context.Context, dir string, s Stdio, args ...str
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// OpenTerminal fails: see PTYSupported.
+func OpenTerminal() (control, terminal *os.File, err error) {
+	return nil, nil, errors.New("opening a pseudo-terminal: not supported on this system")
+}

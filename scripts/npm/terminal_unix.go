@@ -159,3 +159,8 @@ func isTerminal(f *os.File) bool {
 	fd, err := fdOf(f)
 	return err == nil && term.IsTerminal(fd)
 }
+
+// OpenTerminal opens a pseudo-terminal: its controlling side, which shows
+// what is written to the terminal, and the terminal itself, for a program to
+// run on as if a user sat at it (the rehearsal's maintainer).
+func OpenTerminal() (control, terminal *os.File, err error) { return pty.Open() }

@@ -124,8 +124,22 @@ func Rehearse(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
 	}
-	// The maintainer's authenticator: the stand-in's one-time password.
-	maintainer = append(maintainer, "NPM_CONFIG_OTP="+registrytest.DefaultOTP)
+	// The maintainer's account has a security key and no authenticator, as
+	// most on npmjs.com now: for every write, and for npm trust, npm shows a
+	// page to approve in the browser, a flow npm follows only on a terminal.
+	// Each maintainer step runs on a pseudo-terminal of its own, and the
+	// stand-in approves each page as the maintainer would. Without
+	// pseudo-terminals (Windows), the account has an authenticator, and npm
+	// gets its code.
+	if npm.PTYSupported {
+		r.terminal = true
+		bed.Front.SetAuthenticator("")
+		bed.Front.RequireOTPForPublish(true)
+		bed.Front.ApproveWebLogins(true)
+		bed.Front.SetWebLoginRetryAfter(50 * time.Millisecond)
+	} else {
+		maintainer = append(maintainer, "NPM_CONFIG_OTP="+registrytest.DefaultOTP)
+	}
 	job, err := bed.CircleCIJob(ctx, circleci.Facets())
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
@@ -191,6 +205,7 @@ type rehearsal struct {
 	owner     map[string]CIJob // the job that persisted each file of the workspace
 	origin    string           // the repository the CI jobs clone (see snapshot)
 	tag       string           // the release tag in origin, which the CI jobs check out
+	terminal  bool             // the maintainer steps run on a pseudo-terminal
 }
 
 type rehearsalStep struct {
@@ -267,7 +282,26 @@ func (r *rehearsal) inProcess(environ []string, task func(context.Context, Env) 
 		e.Interactive = false
 		e.TrustPace = time.Millisecond // a local registry needs no pacing
 		e.Dist = filepath.Join(r.workspace, "dist")
-		return task(ctx, e)
+		if !r.terminal {
+			return task(ctx, e)
+		}
+		// The maintainer at a terminal: what npm shows there goes to the log.
+		control, terminal, err := npm.OpenTerminal()
+		if err != nil {
+			return err
+		}
+		shown := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(log, control) // ends when the terminal is closed
+			close(shown)
+		}()
+		e.Terminal = npm.Stdio{In: terminal, Out: terminal, Err: log}
+		e.Interactive = true
+		err = task(ctx, e)
+		terminal.Close()
+		<-shown
+		control.Close()
+		return err
 	}
 }
 

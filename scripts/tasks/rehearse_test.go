@@ -17,6 +17,7 @@ import (
 
 	"github.com/agent-facets/facets/scripts/build"
 	"github.com/agent-facets/facets/scripts/progress"
+	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/tasks"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
@@ -82,6 +83,16 @@ func TestRehearse(t *testing.T) {
 		require.NoError(t, err)
 		return string(data)
 	}
+	// npmjs.com as it is: a maintainer approving npm's web logins at a
+	// terminal, the release context's restrictions read from CircleCI's API,
+	// a CDN whose max-age the release waits out before the wrapper.
+	if npm.PTYSupported {
+		assert.Contains(t, read("01-seed.log"), "Authenticate your account at", "npm followed the web login on the terminal")
+		assert.Contains(t, read("02-trust.log"), "Authenticate your account at")
+	}
+	assert.Contains(t, read("03-verify.log"), "confines to agent-facets@ tags; no SSH reruns")
+	assert.Contains(t, read("03-verify.log"), "The setup is complete.")
+	assert.Contains(t, read("15-release.log"), "the registry's CDN may serve a package document up to 3s old")
 	assert.Contains(t, read("04-tool.log"), "go tool mage -compile ")
 	assert.Regexp(t, `\$ \S+/dist/tool/mage build:target linux-x64 linux-x64-musl`, read("09-build-*.log"), "the compiled tool runs the job")
 	assert.Contains(t, read("09-build-*.log"), "facet 1.0.0: 2 verified binaries", "the version from CIRCLE_TAG, not this shell's FACET_VERSION")
