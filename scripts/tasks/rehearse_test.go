@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agent-facets/facets/scripts/build"
-	"github.com/agent-facets/facets/scripts/progress"
 	"github.com/agent-facets/facets/scripts/npm"
+	"github.com/agent-facets/facets/scripts/progress"
 	"github.com/agent-facets/facets/scripts/tasks"
 	"github.com/agent-facets/facets/scripts/testenv"
 )
