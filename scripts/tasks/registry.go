@@ -126,6 +126,7 @@ func VerifyRelease(ctx context.Context, env Env, v string) error {
 	if err != nil {
 		return fmt.Errorf("verify:release: %w", err)
 	}
+	reg.Retry.Deadline, reg.Retry.What = time.Now().Add(wait), "FACET_WAIT"
 	_, err = verify.Release(ctx, verify.ReleaseConfig{
 		Registry: reg,
 		Version:  v,

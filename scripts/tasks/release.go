@@ -36,6 +36,7 @@ func Release(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
+	reg.Retry.Deadline, reg.Retry.What = deadline, "FACET_WAIT"
 	poll := registry.Poll{Timeout: wait, Deadline: deadline}
 	plan, _, err := release.Run(ctx, release.Config{
 		Dist:      env.Layout(),
