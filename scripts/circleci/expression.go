@@ -73,7 +73,15 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("at offset %d: %s", e.
 const (
 	TagVariable = "pipeline.git.tag" // the tag of a tag pipeline
 	SSHVariable = "job.ssh.enabled"  // true in a job rerun with SSH
+	// ConfigSourceVariable says where a pipeline's configuration came from;
+	// it starts with "api" when the run's configuration was given through
+	// CircleCI's API rather than read from the repository.
+	ConfigSourceVariable = "pipeline.config_source"
 )
+
+// APIConfigSource is how pipeline.config_source starts for a configuration
+// given through the API.
+const APIConfigSource = "api"
 
 // ConfinesTag reports whether e, when it lets a job use the context, proves
 // that the pipeline's tag (pipeline.git.tag) starts with prefix. It decides
@@ -87,6 +95,31 @@ func (e *Expression) ConfinesTag(prefix string) bool { return confines(e.root, p
 // `not job.ssh.enabled` or `job.ssh.enabled == false` (`!= true`), joined by
 // and (either side) or or (both sides).
 func (e *Expression) ForbidsSSH() bool { return forbidsSSH(e.root) }
+
+// ForbidsAPIConfig reports whether e keeps the context from a pipeline whose
+// configuration came through CircleCI's API (which could run any config on
+// an existing release tag): `not (pipeline.config_source starts-with "api")`
+// (or a shorter prefix of "api"), joined by and (either side) or or (both
+// sides).
+func (e *Expression) ForbidsAPIConfig() bool { return forbidsAPIConfig(e.root) }
+
+func forbidsAPIConfig(n node) bool {
+	switch n := unwrap(n).(type) {
+	case logical:
+		if n.op == "and" {
+			return forbidsAPIConfig(n.left) || forbidsAPIConfig(n.right)
+		}
+		return forbidsAPIConfig(n.left) && forbidsAPIConfig(n.right)
+	case not:
+		b, ok := unwrap(n.x).(binary)
+		if !ok || b.op != "starts-with" || !isVar(unwrap(b.left), ConfigSourceVariable) {
+			return false
+		}
+		s, ok := unwrap(b.right).(str)
+		return ok && s.value != "" && strings.HasPrefix(APIConfigSource, s.value)
+	}
+	return false
+}
 
 func confines(n node, prefix string) bool {
 	switch n := unwrap(n).(type) {

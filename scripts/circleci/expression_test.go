@@ -162,11 +162,34 @@ func TestConfinesTag(t *testing.T) {
 }
 
 func TestLockExpression(t *testing.T) {
-	assert.Equal(t, `pipeline.git.tag starts-with "agent-facets@" and not job.ssh.enabled`, circleci.LockExpression("agent-facets@"))
-	assert.Equal(t, `pipeline.git.tag starts-with "a\"b\\" and not job.ssh.enabled`, circleci.LockExpression(`a"b\`))
+	assert.Equal(t, `pipeline.git.tag starts-with "agent-facets@" and not job.ssh.enabled and not (pipeline.config_source starts-with "api")`, circleci.LockExpression("agent-facets@"))
+	assert.Equal(t, `pipeline.git.tag starts-with "a\"b\\" and not job.ssh.enabled and not (pipeline.config_source starts-with "api")`, circleci.LockExpression(`a"b\`))
 	e, err := circleci.ParseExpression(circleci.LockExpression(`a"b\`))
 	require.NoError(t, err)
 	assert.True(t, e.ConfinesTag(`a"b\`), "quoted so that it reads back")
+	assert.True(t, e.ForbidsAPIConfig())
+	assert.True(t, e.ForbidsSSH())
+}
+
+// A pipeline triggered through CircleCI's API with a configuration of its
+// own can run it on an existing release tag: the lock refuses it.
+func TestForbidsAPIConfig(t *testing.T) {
+	for in, want := range map[string]bool{
+		`not (pipeline.config_source starts-with "api")`:                               true,
+		`not pipeline.config_source starts-with "api"`:                                 false, // not binds tighter: (not x) starts-with "api"
+		`not (pipeline.config_source starts-with "a")`:                                 true,
+		`not (pipeline.config_source starts-with "apix")`:                              false,
+		`not (pipeline.config_source starts-with "")`:                                  false,
+		`pipeline.config_source starts-with "api"`:                                     false,
+		`not (pipeline.config_source == "api")`:                                        false,
+		`x == 1 and not ((pipeline.config_source) starts-with ("api"))`:                true,
+		`not (pipeline.config_source starts-with "api") or pipeline.git.branch == "x"`: false,
+		`not (pipeline.git.branch starts-with "api")`:                                  false,
+	} {
+		e, err := circleci.ParseExpression(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, e.ForbidsAPIConfig(), in)
+	}
 }
 
 func TestLockOf(t *testing.T) {
@@ -183,13 +206,23 @@ func TestLockOf(t *testing.T) {
 		assert.True(t, l.Locked())
 		assert.True(t, l.NoSSH)
 		assert.Empty(t, l.Warnings(project))
-		assert.Equal(t, map[string]string{"e": "confines to agent-facets@ tags; no SSH reruns", "p": "only jobs of this project", "g": "only members of this group"}, l.Verdicts)
+		assert.Equal(t, map[string]string{"e": "confines to agent-facets@ tags; no configuration from the API; no SSH reruns", "p": "only jobs of this project", "g": "only members of this group"}, l.Verdicts)
 	})
-	t.Run("every expression must hold: one confining is enough", func(t *testing.T) {
-		l := circleci.LockOf([]circleci.Restriction{expr("wide", `pipeline.git.branch == "main" or true`), expr("e", `pipeline.git.tag starts-with "agent-facets@"`)}, "agent-facets@")
-		assert.True(t, l.Locked())
+	t.Run("tags alone: a configuration from the API passes", func(t *testing.T) {
+		l := circleci.LockOf([]circleci.Restriction{expr("e", `pipeline.git.tag starts-with "agent-facets@" and not job.ssh.enabled`), proj, group}, "agent-facets@")
+		assert.False(t, l.Locked())
+		assert.Equal(t, "confines to agent-facets@ tags; allows a configuration from the API; no SSH reruns", l.Verdicts["e"])
+	})
+	t.Run("whether every expression must hold or one is not documented: each must confine", func(t *testing.T) {
+		l := circleci.LockOf([]circleci.Restriction{expr("wide", `pipeline.git.branch == "main" or true`), expr("e", circleci.LockExpression("agent-facets@"))}, "agent-facets@")
+		assert.False(t, l.Locked())
 		assert.Equal(t, "e", l.Confining[0].ID)
-		assert.Equal(t, "does not confine to agent-facets@ tags", l.Verdicts["wide"])
+		assert.Equal(t, "wide", l.Wide[0].ID)
+		assert.Equal(t, "does not confine to agent-facets@ tags; allows a configuration from the API", l.Verdicts["wide"])
+		two := circleci.LockOf([]circleci.Restriction{expr("a", `pipeline.git.tag starts-with "agent-facets@" and not (pipeline.config_source starts-with "api")`),
+			expr("b", circleci.LockExpression("agent-facets@"))}, "agent-facets@")
+		assert.True(t, two.Locked(), "two that each confine")
+		assert.False(t, two.NoSSH, "one allows SSH reruns")
 	})
 	t.Run("not locked", func(t *testing.T) {
 		l := circleci.LockOf([]circleci.Restriction{expr("x", `pipeline.git.tag starts-with "agent"`), expr("bad", `pipeline.git.tag starts-with`), all}, "agent-facets@")
@@ -197,7 +230,7 @@ func TestLockOf(t *testing.T) {
 		assert.Contains(t, l.Verdicts["bad"], "cannot be parsed: at offset 28: expected an expression")
 		assert.Equal(t, "every member of the organization: restricts nothing", l.Verdicts["a"])
 		assert.Equal(t, []string{
-			"no expression restriction forbids SSH reruns: add `and not job.ssh.enabled` to it (npm refuses SSH-rerun tokens anyway; this keeps the job from starting)",
+			"an expression restriction allows SSH reruns: add `and not job.ssh.enabled` to it (npm refuses SSH-rerun tokens anyway; this keeps the job from starting)",
 			"no project restriction: any project of the organization may use the context; add a project restriction for project " + project,
 			"no security group: every member of the organization may run a job with the context; add a security group of the release managers",
 		}, l.Warnings(project))

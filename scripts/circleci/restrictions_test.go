@@ -61,7 +61,7 @@ func TestContextRestrictions(t *testing.T) {
 	rs, err := api(s, &w).ContextRestrictions(t.Context(), contextID)
 	require.NoError(t, err)
 	assert.Equal(t, []circleci.Restriction{
-		{ID: "e1", Type: "expression", Pattern: `pipeline.git.tag starts-with "agent-facets@" and not job.ssh.enabled`, CreatedAt: created, ContextID: contextID},
+		{ID: "e1", Type: "expression", Pattern: `pipeline.git.tag starts-with "agent-facets@" and not job.ssh.enabled and not (pipeline.config_source starts-with "api")`, CreatedAt: created, ContextID: contextID},
 		{ID: "p1", Type: "project", Pattern: projectID, Name: "facets", ContextID: contextID, SubjectID: projectID},
 		{ID: "g1", Type: "group", Pattern: "5678", Name: "release-managers", ContextID: contextID, SubjectID: "5678"},
 	}, rs)

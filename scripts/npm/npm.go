@@ -214,14 +214,14 @@ func (c CLI) ConfiguredRegistry(ctx context.Context, dir string) (string, error)
 // registry.
 var ErrNotLoggedIn = errors.New("not logged in")
 
-// Whoami is the user npm is logged in as. No login is an error wrapping
-// ErrNotLoggedIn; any other failure (the registry down, say) is returned as
-// it is.
+// Whoami is the user npm is logged in as. No login (npm's ENEEDAUTH, a 401)
+// is an error wrapping ErrNotLoggedIn; any other failure (the registry down,
+// a proxy's 403) is returned as it is.
 func (c CLI) Whoami(ctx context.Context, dir string) (string, error) {
 	out, err := c.Run(ctx, dir, "whoami")
 	if err != nil {
 		switch ErrorCode(err) {
-		case "ENEEDAUTH", "E401", "E403":
+		case "ENEEDAUTH", "E401":
 			return "", fmt.Errorf("%w: %w", ErrNotLoggedIn, err)
 		}
 		return "", err

@@ -11,9 +11,12 @@ import (
 // stand-in reads it (its CDN, its rate limit), so that minutes of waiting
 // cost no real time and a test still sees them pass.
 //
-// Sleepers may overlap: each Sleep moves the clock to at least the end of
-// its own wait, never back. A goroutine whose wait ended earlier than
-// another's sees the later time when it wakes, as if it had woken late.
+// Sleepers may overlap, and there is no scheduler to line their waits up:
+// each Sleep moves the clock on by its own duration from wherever it is.
+// So every sleeper waits at least its duration, and overlapping sleepers
+// make virtual time pass faster than real time would: a test may rely on a
+// wait having lasted at least so long, never on the clock's total as a
+// measure of how long something took.
 type Clock struct {
 	mu sync.Mutex
 	t  time.Time

@@ -73,10 +73,14 @@ type Server struct {
 	// publishOTP makes a user's publish need a one-time password.
 	publishOTP bool
 	cdn        map[string]cdnCopy // the CDN's copies (SetCDN)
-	cdnMaxAge  time.Duration
-	cdnHits    int
-	busy       int        // requests being handled
-	settled    *sync.Cond // on mu: busy fell to 0
+	// virtualClock is set by SetClock: versions published through the
+	// stand-in and its answers' Dates are then on its clock (times.go).
+	virtualClock bool
+	published    map[string]map[string]time.Time // package → version → published, on the clock
+	cdnMaxAge    time.Duration
+	cdnHits      int
+	busy         int        // requests being handled
+	settled      *sync.Cond // on mu: busy fell to 0
 
 	// exchangeLimit rate-limits the exchange (LimitExchanges); nil: no limit.
 	exchangeLimit *limiter
@@ -117,7 +121,8 @@ func Start(opts Options) (*Server, error) {
 			// for: keep ours, so that clients come back through us.
 			r.Out.Host = r.In.Host
 		},
-		ErrorLog: nil,
+		ModifyResponse: func(resp *http.Response) error { return s.dateAnswer(resp) },
+		ErrorLog:       nil,
 	}
 	// No deadlines: only a client closes an idle connection, whether or not
 	// it has carried a request (Go's transport keeps unused ones), so that
@@ -140,6 +145,7 @@ func (s *Server) now() time.Time {
 func (s *Server) SetClock(now func() time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.virtualClock = now != nil
 	if now == nil {
 		now = time.Now
 	}
@@ -258,7 +264,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, pkg string) {
 	case isWebAuth(path):
 		s.serveWebAuth(rec, r)
 	case r.Method == http.MethodPut && pkg != "" && !strings.HasPrefix(path, "/-/"):
-		s.servePublish(rec, r, pkg)
+		var body bytes.Buffer
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.TeeReader(r.Body, &body), r.Body}
+		st := &recorder{ResponseWriter: rec}
+		s.servePublish(st, r, pkg)
+		s.notePublish(pkg, body.Bytes(), st.status)
 	case s.cached(r, pkg):
 		s.serveCDN(rec, r)
 	default:

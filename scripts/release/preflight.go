@@ -37,7 +37,7 @@ func (r *run) preflight(ctx context.Context) (*Plan, error) {
 	case cfg.DryRun && cfg.Job.InCircleCI && !cfg.Rehearsal:
 		// A dry run left in the release context would make every tag
 		// pipeline pass having published nothing.
-		return nil, errors.New("FACET_DRY_RUN is set in a CircleCI release job, which would pass having published nothing: remove FACET_DRY_RUN from the release context (and the job's environment), then rerun the workflow; to try the release without publishing to the registry, run go tool mage rehearse (a local registry) or, outside CircleCI, FACET_REHEARSAL=1 FACET_DRY_RUN=1")
+		return nil, errors.New("FACET_DRY_RUN is set in a CircleCI release job, which would pass having published nothing: remove FACET_DRY_RUN from the release context (and the job's environment), then rerun the workflow; to try the release without publishing to the registry, run go tool mage rehearse (a local registry)")
 	}
 	if err := cfg.Registry.Ping(ctx); err != nil {
 		return nil, err
@@ -311,8 +311,12 @@ func (r *run) checkRegistry(ctx context.Context, plan *Plan) error {
 		// To be published under the tag: never move it back to an older
 		// version (a backport must not become what npm install gets).
 		if registry.Newer(s.TagVersion, plan.Version) {
-			problems = append(problems, fmt.Sprintf("  %s: its dist-tag %s points at %s, newer than %s: publishing under %s would move it back; publish a backport under another tag (FACET_DIST_TAG=%s-%d.x)",
-				s.Name, plan.Tag, s.TagVersion, plan.Version, plan.Tag, plan.Tag, v.Major()))
+			another := fmt.Sprintf("FACET_DIST_TAG=latest-%d.x", v.Major())
+			if plan.Tag != "latest" {
+				another = "FACET_DIST_TAG"
+			}
+			problems = append(problems, fmt.Sprintf("  %s: its dist-tag %s points at %s, newer than %s: publishing under %s would move it back; publish a backport under another tag (%s)",
+				s.Name, plan.Tag, s.TagVersion, plan.Version, plan.Tag, another))
 		}
 	}
 	if len(problems) > 0 {

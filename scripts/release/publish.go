@@ -89,7 +89,7 @@ func exchangeFailure(out string) (msg string, tried, transient bool) {
 	}
 	msg = "the OIDC token exchange failed"
 	if failed != nil {
-		msg += ": " + strings.TrimSpace(failed[1])
+		msg += ": " + clip(strings.TrimSpace(failed[1]))
 	}
 	if code == 0 {
 		return msg + " (no answer)", true, true
@@ -243,10 +243,14 @@ func (r *run) publishAll(ctx context.Context, plan *Plan) ([]Result, error) {
 	if canary >= 0 {
 		results[canary] = r.publishOne(ctx, items[canary], plan.Tag, false)
 		if res := results[canary]; res.Action == Failed {
-			if errors.Is(res.Err, errPermission) {
-				return results, fmt.Errorf("the registry refused to publish %s, the first package, for want of permission, so nothing was published: %w", res.Package, res.Err)
+			nothing := "nothing was published"
+			if canary > 0 || slices.ContainsFunc(items, func(it Item) bool { return it.Skip }) {
+				nothing = "nothing more was published" // an earlier run published some
 			}
-			return results, fmt.Errorf("publishing %s, the first package, failed, so nothing else was published: %w\nRerun the workflow once the cause is fixed", res.Package, res.Err)
+			if errors.Is(res.Err, errPermission) {
+				return results, fmt.Errorf("the registry refused to publish %s, the first package, for want of permission, so %s: %w", res.Package, nothing, res.Err)
+			}
+			return results, fmt.Errorf("publishing %s, the first package, failed, so %s: %w\nRerun the workflow once the cause is fixed", res.Package, nothing, res.Err)
 		}
 		if err := ctx.Err(); err != nil {
 			return results, err
@@ -409,9 +413,9 @@ func (r *run) await(ctx context.Context, plan *Plan, results []Result) ([]regist
 	return statuses, nil
 }
 
-// cdnNotice is the longest the release stays quiet while it waits for the
-// CDN: CircleCI ends a step that prints nothing for 10 minutes.
-const cdnNotice = time.Minute
+// cdnMargin is added to the CDN's max-age: the time between a publish and a
+// copy of the document the CDN may have fetched just before it showed it.
+const cdnMargin = 5 * time.Second
 
 // awaitCDN waits, before the wrapper goes out, until the CDN in front of the
 // registry can no longer serve a copy of a platform package's document made
@@ -427,18 +431,22 @@ func (r *run) awaitCDN(ctx context.Context, plan *Plan, results []Result, shown 
 	var last time.Time
 	lastName := ""
 	for i, s := range shown {
+		// The registry stamps a version's time before its document shows
+		// it: a copy made in between lives max-age past the stamp. So the
+		// later of the stamp and when npm said it was done (for what this
+		// run published); unknown, as if just now.
 		at := s.PublishedAt
-		if at.IsZero() {
+		if results[i].Action == Published && results[i].Done.After(at) {
 			at = results[i].Done
 		}
 		if at.IsZero() {
-			at = r.cfg.Now() // not known: as if just now
+			at = r.cfg.Now()
 		}
 		if at.After(last) {
 			last, lastName = at, s.Name
 		}
 	}
-	until := last.Add(plan.CDNMaxAge)
+	until := last.Add(plan.CDNMaxAge + cdnMargin)
 	wait := until.Sub(r.cfg.Now())
 	if wait <= 0 {
 		return nil
@@ -456,13 +464,8 @@ func (r *run) awaitCDN(ctx context.Context, plan *Plan, results []Result, shown 
 			until.Format(time.TimeOnly), r.cfg.Deadline.Format(time.TimeOnly))
 	}
 	start := r.cfg.Now()
-	for left := wait; left > 0; left = until.Sub(r.cfg.Now()) {
-		if err := r.cfg.Sleep(ctx, min(left, cdnNotice)); err != nil {
-			return err
-		}
-		if left := until.Sub(r.cfg.Now()); left > 0 {
-			fmt.Fprintf(r.out, "still waiting for the CDN: %s left\n", left.Round(time.Second))
-		}
+	if err := r.cfg.Sleep(ctx, wait); err != nil {
+		return err
 	}
 	plan.CDNWait = r.cfg.Now().Sub(start)
 	return nil
@@ -478,9 +481,21 @@ func telling(out string, err error) string {
 		}
 	}
 	if len(lines) == 0 {
-		return firstLine(err)
+		return clip(firstLine(err))
 	}
-	return strings.Join(lines, " ")
+	return clip(strings.Join(lines, " "))
+}
+
+// maxQuoted is the most of npm's words, or a registry's relayed by npm, that
+// an error quotes: the rest is in the release's log of that publish.
+const maxQuoted = 400
+
+// clip cuts s to maxQuoted characters.
+func clip(s string) string {
+	if r := []rune(s); len(r) > maxQuoted {
+		return string(r[:maxQuoted]) + "… (the rest in dist/logs/release/)"
+	}
+	return s
 }
 
 func plural(n int, what string) string {

@@ -135,6 +135,10 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 	if r.cfg.Sleep == nil {
 		r.cfg.Sleep = retry.Sleep
 	}
+	// No wait is quiet for long: CircleCI ends a step that prints nothing
+	// for 10 minutes.
+	sleep := r.cfg.Sleep
+	r.cfg.Sleep = func(ctx context.Context, d time.Duration) error { return r.sleep(ctx, sleep, d) }
 	if r.cfg.Deadline.IsZero() {
 		r.cfg.Deadline = r.cfg.Now().Add(DefaultWait)
 	}
@@ -148,6 +152,15 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 		// A Poll with a clock of its own keeps its own bounds.
 		r.cfg.Poll.Now, r.cfg.Poll.Sleep = r.cfg.Now, r.cfg.Sleep
 		r.cfg.Poll.Deadline = r.cfg.Deadline
+	}
+	if r.cfg.Poll.Notify == nil {
+		r.cfg.Poll.Notify = func(pending []registry.Status, wait time.Duration) {
+			names := make([]string, len(pending))
+			for i, s := range pending {
+				names[i] = s.Name
+			}
+			fmt.Fprintf(r.out, "waiting %s for the registry to show %d packages: %s\n", wait.Round(100*time.Millisecond), len(pending), strings.Join(names, ", "))
+		}
 	}
 	if r.cfg.LogDir == "" {
 		r.cfg.LogDir = filepath.Join(cfg.Dist.Logs(), "release")
@@ -177,6 +190,23 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 		return plan, results, r.fail(err)
 	}
 	return plan, results, nil
+}
+
+// quiet is the longest a wait of the release goes without a line.
+const quiet = time.Minute
+
+// sleep waits d with sleep, saying every minute how long is left.
+func (r *run) sleep(ctx context.Context, sleep func(context.Context, time.Duration) error, d time.Duration) error {
+	until := r.cfg.Now().Add(d)
+	for left := d; left > 0; left = until.Sub(r.cfg.Now()) {
+		if err := sleep(ctx, min(left, quiet)); err != nil {
+			return err
+		}
+		if left := until.Sub(r.cfg.Now()); left > 0 {
+			fmt.Fprintf(r.out, "still waiting: %s left (FACET_WAIT ends at %s)\n", left.Round(time.Second), r.cfg.Deadline.Format(time.TimeOnly))
+		}
+	}
+	return nil
 }
 
 // policy is p bounded by the release's deadline, on its clock.

@@ -756,7 +756,7 @@ func TestDryRun(t *testing.T) {
 	cfg.DryRun = true
 	_, _, err := release.Run(t.Context(), cfg)
 	require.Error(t, err, out.String())
-	assert.Equal(t, "release: FACET_DRY_RUN is set in a CircleCI release job, which would pass having published nothing: remove FACET_DRY_RUN from the release context (and the job's environment), then rerun the workflow; to try the release without publishing to the registry, run go tool mage rehearse (a local registry) or, outside CircleCI, FACET_REHEARSAL=1 FACET_DRY_RUN=1", err.Error())
+	assert.Equal(t, "release: FACET_DRY_RUN is set in a CircleCI release job, which would pass having published nothing: remove FACET_DRY_RUN from the release context (and the job's environment), then rerun the workflow; to try the release without publishing to the registry, run go tool mage rehearse (a local registry)", err.Error())
 	assert.Len(t, f.bed.Front.Requests(), before, "nothing asked of the registry")
 
 	cfg, out = f.config(t)
@@ -1045,12 +1045,12 @@ func TestCDNWait(t *testing.T) {
 	assert.Empty(t, missing, "users are served every platform package when the wrapper goes out")
 	assert.Equal(t, 5*time.Minute, plan.CDNMaxAge, "read from the registry's own Cache-Control")
 	assert.Greater(t, plan.CDNWait, 4*time.Minute, "the wait ends max-age after the last platform package")
-	assert.LessOrEqual(t, plan.CDNWait, 5*time.Minute+time.Second, "an HTTP Date is to the second: the wait errs on the long side")
+	assert.LessOrEqual(t, plan.CDNWait, 5*time.Minute+6*time.Second, "a margin of 5 s, and an HTTP Date is to the second: the wait errs on the long side")
 	assert.Less(t, clock.Now().Sub(start), 6*time.Minute)
 	text := out.String()
 	assert.Contains(t, text, "the registry's CDN may serve a package document up to 5m0s old (its Cache-Control)")
 	assert.Regexp(t, `waiting \dm\d+s before publishing the wrapper: the registry's CDN may serve a package document up to 5m0s old \(Cache-Control\), and the last platform package, @agent-facets/cli-\S+, was published (just now|\d+s ago); once users' npm can see the wrapper, it must see all 12 platform packages`, text)
-	assert.Contains(t, text, "still waiting for the CDN:", "a line at least a minute: CircleCI ends a quiet step")
+	assert.Regexp(t, `still waiting: \dm\d+s left \(FACET_WAIT ends at `, text, "a line a minute: CircleCI ends a quiet step")
 
 	// Every read the release decided by went to the origin; its one plain
 	// read asked what the CDN may keep.
@@ -1109,7 +1109,9 @@ func TestRateLimited(t *testing.T) {
 		}
 	}
 	assert.Positive(t, limited, "the limit was hit")
-	// 26 exchanges (13 probes, 13 publishes) at 6 a minute.
+	// 26 exchanges (13 probes, 13 publishes) at 6 a minute: at least four
+	// minutes passed (the virtual clock runs fast where waits overlap, so
+	// this is a floor, not a measure).
 	assert.Greater(t, clock.Now().Sub(start), 4*time.Minute)
 	most := 0
 	for _, r := range results {
@@ -1176,4 +1178,87 @@ func TestLeftoverDistTag(t *testing.T) {
 	assert.Contains(t, err.Error(), "remove it and rerun")
 	assert.Empty(t, f.puts())
 	assert.Zero(t, f.bed.Front.Exchanged())
+}
+
+// The CDN wait counts from the last platform package published, not the
+// first: one whose upload takes minutes, and whose document a user's npm
+// read just before it went out, is still seen at its new version when the
+// wrapper appears.
+func TestCDNWaitFromTheLast(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.21.0")
+	cfg, out := f.config(t)
+	clock := f.onClock(&cfg, 20*time.Minute)
+	f.bed.Front.SetCDN(5 * time.Minute)
+	users, err := registry.New(f.bed.URL)
+	require.NoError(t, err)
+	users.Retry.Now = clock.Now
+	users.HTTP = &http.Client{Transport: userAgent("npm/11.19.1 (a user)")}
+	slow := platforms.All()[7].Package()
+	var missing []string
+	var slowAt, wrapperAt time.Time
+	var slowOnce, wrapperOnce sync.Once
+	f.bed.Front.Before(func(r registrytest.Request) {
+		if r.Method != http.MethodPut {
+			return
+		}
+		switch r.Package {
+		case slow:
+			slowOnce.Do(func() {
+				clock.Advance(3 * time.Minute) // a slow upload
+				slowAt = clock.Now()
+				// A user reads it just before the new version shows: the CDN
+				// keeps that copy for 5 minutes from now.
+				_, err := users.Served(context.Background(), slow)
+				assert.NoError(t, err)
+			})
+		case platforms.Wrapper:
+			wrapperOnce.Do(func() {
+				wrapperAt = clock.Now()
+				for _, tg := range platforms.All() {
+					p, err := users.Served(context.Background(), tg.Package())
+					if _, ok := p.Versions["1.21.0"]; err != nil || !ok {
+						missing = append(missing, tg.Package())
+					}
+				}
+			})
+		}
+	})
+	_, _, err = release.Run(t.Context(), cfg)
+	require.NoError(t, err, out.String())
+	assert.Empty(t, missing, "users are served every platform package when the wrapper goes out")
+	assert.GreaterOrEqual(t, wrapperAt.Sub(slowAt), 5*time.Minute, "the wrapper went out max-age after the slow package")
+}
+
+// A deadline that covers the CDN's max-age but runs out before the wait
+// after the last platform package ends keeps the wrapper back, saying why;
+// the rerun publishes it, waiting from the platform packages' publish times.
+func TestCDNWaitOutlastsTheDeadline(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "1.22.0")
+	cfg, out := f.config(t)
+	clock := f.onClock(&cfg, 7*time.Minute)
+	f.bed.Front.SetCDN(5 * time.Minute)
+	slow := platforms.All()[2].Package()
+	var once sync.Once
+	f.bed.Front.Before(func(r registrytest.Request) {
+		if r.Method == http.MethodPut && r.Package == slow {
+			once.Do(func() { clock.Advance(3 * time.Minute) })
+		}
+	})
+	_, results, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Regexp(t, `release: the wrapper must wait until \S+ for the CDN, and FACET_WAIT ends at \S+, so it was not published; every platform package is published: rerun the workflow`, err.Error())
+	assert.Equal(t, release.NotDone, resultOf(t, results, platforms.Wrapper).Action)
+	assert.Zero(t, f.puts()[platforms.Wrapper])
+	f.bed.Front.Before(nil)
+
+	again, out2 := f.config(t)
+	again.Now, again.Sleep, again.Poll = clock.Now, clock.Sleep, registry.Poll{}
+	again.Deadline = clock.Now().Add(20 * time.Minute)
+	plan, results, err := release.Run(t.Context(), again)
+	require.NoError(t, err, out2.String())
+	assert.Equal(t, release.Published, resultOf(t, results, platforms.Wrapper).Action)
+	assert.Greater(t, plan.CDNWait, 4*time.Minute, "the rerun waits out the max-age from the platform packages' publish times")
+	f.released(t, "latest")
 }

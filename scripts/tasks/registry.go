@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,7 +142,14 @@ func VerifyRelease(ctx context.Context, env Env, v string) error {
 }
 
 // npm is the npm of this environment: its configuration is the user's.
-func (e Env) npm() npm.CLI { return npm.CLI{Env: e.Environ} }
+// CIRCLE_TOKEN, the maintainer's CircleCI API token, is not npm's: it never
+// reaches npm, nor what npm runs (verify:release runs the installed facet).
+func (e Env) npm() npm.CLI {
+	return npm.CLI{Env: slices.DeleteFunc(slices.Clone(e.Environ), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return strings.EqualFold(name, "CIRCLE_TOKEN")
+	})}
+}
 
 // npmAt is the npm of this environment, told to use reg whatever directory it
 // runs in.

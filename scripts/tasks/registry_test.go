@@ -116,7 +116,7 @@ func TestFirstTimeSetup(t *testing.T) {
 	}
 	assert.Len(t, user.Opened(), 13+2*13, "and for each read and each creation")
 	require.NoError(t, tasks.VerifySetup(t.Context(), env), out.String())
-	assert.Contains(t, out.String(), "confines to agent-facets@ tags; no SSH reruns")
+	assert.Contains(t, out.String(), "confines to agent-facets@ tags; no configuration from the API; no SSH reruns")
 	assert.Contains(t, out.String(), "The setup is complete.")
 	assert.NotContains(t, out.String(), circleToken)
 	require.Len(t, api.Requests(), 1)

@@ -45,3 +45,10 @@ func TestSnapshotIsATagBuild(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, version.Info{Version: "1.0.0", Commit: commit, Source: "tag"}, info)
 }
+
+// The maintainer's CircleCI API token never reaches npm, nor what npm runs.
+func TestNPMGetsNoCircleToken(t *testing.T) {
+	e := Env{Environ: []string{"PATH=/bin", "CIRCLE_TOKEN=CCIPAT_secret", "circle_token=x", "NPM_CONFIG_OTP=123456"}}
+	assert.Equal(t, []string{"PATH=/bin", "NPM_CONFIG_OTP=123456"}, e.npm().Env)
+	assert.Equal(t, []string{"PATH=/bin", "NPM_CONFIG_OTP=123456"}, e.npm().With().Env)
+}

@@ -90,7 +90,7 @@ func TestRehearse(t *testing.T) {
 		assert.Contains(t, read("01-seed.log"), "Authenticate your account at", "npm followed the web login on the terminal")
 		assert.Contains(t, read("02-trust.log"), "Authenticate your account at")
 	}
-	assert.Contains(t, read("03-verify.log"), "confines to agent-facets@ tags; no SSH reruns")
+	assert.Contains(t, read("03-verify.log"), "confines to agent-facets@ tags; no configuration from the API; no SSH reruns")
 	assert.Contains(t, read("03-verify.log"), "The setup is complete.")
 	assert.Contains(t, read("15-release.log"), "the registry's CDN may serve a package document up to 3s old")
 	assert.Contains(t, read("04-tool.log"), "go tool mage -compile ")

@@ -215,8 +215,11 @@ func checkContexts(ctx context.Context, cfg SetupConfig) []string {
 		}
 		w.Flush()
 		if !lock.Locked() {
-			problems = append(problems, fmt.Sprintf("  %s: no expression restriction confines it to %s tags, so a job on any branch that names the context gets an ID token npm accepts: %s",
-				name, version.TagPrefix, fix))
+			why := fmt.Sprintf("no expression restriction confines it to %s tags and to the repository's configuration, so a job on any branch, or a pipeline given its configuration through CircleCI's API on an existing tag, that names the context gets an ID token npm accepts", version.TagPrefix)
+			if len(lock.Wide) > 0 && len(lock.Confining) > 0 {
+				why = fmt.Sprintf("the expression restriction %q does not confine it to %s tags and to the repository's configuration, and CircleCI's documentation does not say that every expression restriction must hold rather than any one", lock.Wide[0].Pattern, version.TagPrefix)
+			}
+			problems = append(problems, fmt.Sprintf("  %s: %s: %s (and remove the others)", name, why, fix))
 			continue
 		}
 		for _, warning := range lock.Warnings(cfg.Publisher.ProjectID) {

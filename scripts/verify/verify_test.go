@@ -70,7 +70,7 @@ const circleToken = "CCIPAT_verifyTestToken_never_shown_0123456789abcdef"
 // locked are the restrictions of a release context locked as README says.
 func locked() []circlecitest.Restriction {
 	return []circlecitest.Restriction{
-		{ID: "e", Type: "expression", Pattern: `pipeline.git.tag starts-with "agent-facets@" and not job.ssh.enabled`},
+		{ID: "e", Type: "expression", Pattern: circleci.LockExpression("agent-facets@")},
 		{ID: "p", Type: "project", Pattern: circleci.Facets().ProjectID, Name: "facets"},
 		{ID: "g", Type: "group", Pattern: "5678", Name: "release-managers"},
 	}
@@ -118,7 +118,7 @@ func TestSetup(t *testing.T) {
 		}
 		assert.Regexp(t, `(?m)^agent-facets +yes +ok$`, out.String())
 		assert.Contains(t, out.String(), "\nCircleCI context release (84962527-275c-495e-83c3-31c79cf1e181)\n")
-		assert.Regexp(t, `(?m)^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled +confines to agent-facets@ tags; no SSH reruns$`, out.String())
+		assert.Regexp(t, `(?m)^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled and not \(pipeline\.config_source starts-with "api"\) +confines to agent-facets@ tags; no configuration from the API; no SSH reruns$`, out.String())
 		assert.Regexp(t, `(?m)^project +facets \(c7b3dd0a-e9b0-4e95-8345-fc984443e02b\) +only jobs of this project$`, out.String())
 		assert.Regexp(t, `(?m)^group +release-managers \(5678\) +only members of this group$`, out.String())
 		assert.NotContains(t, out.String(), "warning:")
@@ -195,8 +195,9 @@ func TestSetupReleaseContext(t *testing.T) {
 	t.Parallel()
 	bed := testenv.RegistryBed(t)
 	bed.Publish(t, "0.0.1", platforms.Packages()...)
-	const fix = "add the expression restriction pipeline.git.tag starts-with \"agent-facets@\" and not job.ssh.enabled at CircleCI → Organization Settings → Contexts → release → Restrictions (Add Expression Restriction)"
-	const notConfined = "verify: the setup is not complete:\n  CircleCI context release (84962527-275c-495e-83c3-31c79cf1e181): no expression restriction confines it to agent-facets@ tags, so a job on any branch that names the context gets an ID token npm accepts: " + fix
+	const fix = "add the expression restriction pipeline.git.tag starts-with \"agent-facets@\" and not job.ssh.enabled and not (pipeline.config_source starts-with \"api\") at CircleCI → Organization Settings → Contexts → release → Restrictions (Add Expression Restriction) (and remove the others)"
+	const notConfined = "verify: the setup is not complete:\n  CircleCI context release (84962527-275c-495e-83c3-31c79cf1e181): no expression restriction confines it to agent-facets@ tags and to the repository's configuration, so a job on any branch, or a pipeline given its configuration through CircleCI's API on an existing tag, that names the context gets an ID token npm accepts: " + fix
+	const api = ` and not (pipeline.config_source starts-with "api")`
 	expr := func(s string) circlecitest.Restriction {
 		return circlecitest.Restriction{ID: "e", Type: "expression", Pattern: s}
 	}
@@ -209,20 +210,24 @@ func TestSetupReleaseContext(t *testing.T) {
 		out      []string // lines (regular expressions) of the output
 		warnings int
 	}{
-		{name: "locked", rs: locked(), out: []string{`^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled +confines to agent-facets@ tags; no SSH reruns$`}},
-		{name: "an expression alone: warnings", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent-facets@"`)},
+		{name: "locked", rs: locked(), out: []string{`^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled and not \(pipeline\.config_source starts-with "api"\) +confines to agent-facets@ tags; no configuration from the API; no SSH reruns$`}},
+		{name: "an expression alone: warnings", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent-facets@"` + api)},
 			out: []string{
-				"^warning: no expression restriction forbids SSH reruns: add `and not job.ssh.enabled` to it",
+				"^warning: an expression restriction allows SSH reruns: add `and not job.ssh.enabled` to it",
 				"^warning: no project restriction: any project of the organization may use the context; add a project restriction for project c7b3dd0a-e9b0-4e95-8345-fc984443e02b$",
 				"^warning: no security group: every member of the organization may run a job with the context; add a security group of the release managers$",
 			}, warnings: 3},
-		{name: "a multi-line expression", rs: []circlecitest.Restriction{expr("pipeline.git.tag starts-with \"agent-facets@\"\n  and not job.ssh.enabled"), project, group},
-			out: []string{`^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled +confines`}},
+		{name: "a multi-line expression", rs: []circlecitest.Restriction{expr("pipeline.git.tag starts-with \"agent-facets@\"\n  and not job.ssh.enabled" + api), project, group},
+			out: []string{`^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled and not \(pipeline\.config_source starts-with "api"\) +confines`}},
 		{name: "no restriction", err: notConfined,
 			out: []string{`^\(none\) +anyone in the organization, any project, any branch$`}},
 		{name: "project and group only", rs: []circlecitest.Restriction{project, group}, err: notConfined},
-		{name: "too wide a prefix", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent"`), project, group}, err: notConfined,
-			out: []string{`^expression +pipeline\.git\.tag starts-with "agent" +does not confine to agent-facets@ tags$`}},
+		{name: "tags alone: a configuration through the API passes", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent-facets@" and not job.ssh.enabled`), project, group}, err: notConfined,
+			out: []string{`^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled +confines to agent-facets@ tags; allows a configuration from the API; no SSH reruns$`}},
+		{name: "a second, wide expression", rs: []circlecitest.Restriction{locked()[0], {ID: "w", Type: "expression", Pattern: `pipeline.git.branch == "main"`}, project, group},
+			err: `: the expression restriction "pipeline.git.branch == \"main\"" does not confine it to agent-facets@ tags and to the repository's configuration, and CircleCI's documentation does not say that every expression restriction must hold rather than any one: ` + fix},
+		{name: "too wide a prefix", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent"` + api), project, group}, err: notConfined,
+			out: []string{`^expression +pipeline\.git\.tag starts-with "agent" and not \(pipeline\.config_source starts-with "api"\) +does not confine to agent-facets@ tags; no configuration from the API$`}},
 		{name: "or a branch", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent-facets@" or pipeline.git.branch == "main"`), project, group}, err: notConfined},
 		{name: "negated", rs: []circlecitest.Restriction{expr(`not (pipeline.git.tag starts-with "agent-facets@")`), project, group}, err: notConfined},
 		{name: "unparsable", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent-facets@`), project, group}, err: notConfined,
