@@ -160,10 +160,22 @@ const (
 // token for every package: npm publish --dry-run does the exchange and
 // publishes nothing. A package whose exchange is refused stops the release.
 func (r *run) probe(ctx context.Context, plan *Plan) error {
-	fmt.Fprintf(r.out, "OIDC probe: npm publish --dry-run of the %d packages, each with a fresh ID token\n", len(plan.Items))
+	todo := 0
+	for _, it := range plan.Items {
+		if !it.Skip {
+			todo++
+		}
+	}
+	if todo == 0 {
+		return nil // nothing to publish, nothing to exchange for
+	}
+	fmt.Fprintf(r.out, "OIDC probe: npm publish --dry-run of the %d packages to publish, each with a fresh ID token\n", todo)
 	errs := make([]error, len(plan.Items))
 	p := pool.New().WithMaxGoroutines(r.cfg.Jobs)
 	for i, it := range plan.Items {
+		if it.Skip {
+			continue // published already: no token is needed for it
+		}
 		p.Go(func() {
 			errs[i] = retry.Do(ctx, r.cfg.Retry, func(int) error {
 				out, err := r.npmPublish(ctx, it, plan.Tag, true)
@@ -195,7 +207,7 @@ func (r *run) probe(ctx context.Context, plan *Plan) error {
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("the OIDC probe failed for %d of %d packages, so nothing was published:\n%s\n%s",
-			len(problems), len(plan.Items), strings.Join(problems, "\n"), likelyCauses)
+			len(problems), todo, strings.Join(problems, "\n"), likelyCauses)
 	}
 	return nil
 }

@@ -182,11 +182,12 @@ func TestRelease(t *testing.T) {
 	}
 	text := out.String()
 	assert.Contains(t, text, "release 1.0.0 to "+f.bed.URL+" under dist-tag latest: 13 to publish, 0 already published")
-	assert.Contains(t, text, "OIDC probe: npm publish --dry-run of the 13 packages")
+	assert.Contains(t, text, "OIDC probe: npm publish --dry-run of the 13 packages to publish")
 	assert.Regexp(t, `(?m)^agent-facets +published +1 +\S+$`, text)
 	assert.Contains(t, text, "13/13 finished, 13 published")
 	assert.GreaterOrEqual(t, f.bed.Front.Exchanged(), 26, "a fresh token for each probe and each publish")
 
+	exchanged := f.bed.Front.Exchanged()
 	again, out2 := f.config(t)
 	_, results, err = release.Run(t.Context(), again)
 	require.NoError(t, err, out2.String())
@@ -194,6 +195,7 @@ func TestRelease(t *testing.T) {
 		assert.Equal(t, release.Skipped, r.Action, r.Package)
 	}
 	assert.Contains(t, out2.String(), "0 to publish, 13 already published")
+	assert.Equal(t, exchanged, f.bed.Front.Exchanged(), "nothing to publish: no token exchanged, not even by the probe")
 	for _, pkg := range platforms.Packages() {
 		assert.Equal(t, 1, f.puts()[pkg], "nothing published twice: %s", pkg)
 	}

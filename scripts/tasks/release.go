@@ -11,6 +11,9 @@ import (
 	"github.com/agent-facets/facets/scripts/verify"
 )
 
+// verifyWait is the least time the verification after a release gets.
+const verifyWait = 2 * time.Minute
+
 // Release publishes the release dist/ holds, from a CircleCI job, with npm's
 // trusted publishing, then verifies it on the registry.
 func Release(ctx context.Context, env Env) error {
@@ -58,6 +61,14 @@ func Release(ctx context.Context, env Env) error {
 		return err
 	}
 	fmt.Fprintln(env.Stdout)
+	// The release waited for the registry already: verify needs little time,
+	// and gets at least verifyWait even when the release's waits used up
+	// FACET_WAIT, so that a complete release does not go red for want of it.
+	end := deadline
+	if least := time.Now().Add(verifyWait); least.After(end) {
+		end = least
+	}
+	reg.Retry.Deadline, poll.Deadline = end, end
 	_, err = verify.Release(ctx, verify.ReleaseConfig{
 		Registry: reg,
 		Version:  plan.Version,

@@ -28,6 +28,8 @@
 //	                     "-", and no semver range as npm reads one (1.x, v2, x)
 //	NPM_CONFIG_*         npm's own configuration: the registry, a one-time password; a
 //	                     credential npm would send to the registry stops a release
+//	FACET_REHEARSAL      1: release runs outside CircleCI, against a registry that is not
+//	                     the public one (a rehearsal; go tool mage rehearse needs none)
 //	CIRCLE_TOKEN         a CircleCI personal API token: verify then checks that the
 //	                     release context is restricted to release tags (never printed)
 //
