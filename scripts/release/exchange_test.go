@@ -1,7 +1,9 @@
 package release
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -69,4 +71,17 @@ func TestLikelyCauses(t *testing.T) {
 	}
 	assert.Contains(t, likelyCauses, "404 package not found: the package has no trusted publisher")
 	assert.Contains(t, likelyCauses, "401 unauthorized: the ID token is older than about 5 minutes")
+}
+
+// What npm relays of a registry's words, and npm's own error lines, are cut
+// before they reach an error: the rest is in the publish's log.
+func TestRelayedWordsAreCut(t *testing.T) {
+	long := strings.Repeat("no ", 5000)
+	msg, tried, _ := exchangeFailure(npmOutput(404, long))
+	assert.True(t, tried)
+	assert.Less(t, len(msg), 600)
+	assert.Contains(t, msg, "… (the rest in dist/logs/release/)")
+	line := telling("npm error code E403\nnpm error 403 "+long+"\n", errors.New("exit status 1"))
+	assert.Less(t, len(line), 600)
+	assert.True(t, strings.HasPrefix(line, "403 no no"), line)
 }

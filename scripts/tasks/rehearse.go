@@ -38,6 +38,9 @@ type CIJob struct {
 	// Stage groups the jobs that run at the same time (the matrix): their
 	// persisted files must not overlap.
 	Stage string
+	// Artifacts are kept after the job, whether it passed or failed, as
+	// store_artifacts keeps them (directories below the checkout).
+	Artifacts []string
 }
 
 // ToolPath is where the tool job compiles the build tool, below the
@@ -53,7 +56,7 @@ func ReleaseJobs() []CIJob {
 	}
 	return append(jobs,
 		CIJob{Name: "package", Args: []string{"package:assemble"}, Persist: []string{"dist/npm", "dist/*.tgz", "dist/packages.json", "dist/SHA256SUMS"}, Stage: "package"},
-		CIJob{Name: "release", Args: []string{"release"}, Stage: "release"},
+		CIJob{Name: "release", Args: []string{"release"}, Stage: "release", Artifacts: []string{filepath.ToSlash(dist.Layout{Root: "dist"}.Logs())}},
 	)
 }
 
@@ -171,8 +174,8 @@ func Rehearse(ctx context.Context, env Env) error {
 		fmt.Fprintf(env.Stdout, "logs in %s; the registry's storage and the workspace are kept in %s\n", r.logs, dir)
 		return failed
 	}
-	// Passed: keep the logs (npm's of each publish among them), drop the rest.
-	_ = os.Rename(filepath.Join(dist.Layout{Root: filepath.Join(r.workspace, "dist")}.Logs(), "release"), filepath.Join(r.logs, "npm-publish"))
+	// Passed: keep the logs (npm's of each publish among them, in the
+	// release job's artifacts), drop the rest.
 	_ = bed.Close()
 	_ = os.RemoveAll(r.workspace)
 	_ = os.RemoveAll(filepath.Join(dir, "bed"))
@@ -188,7 +191,7 @@ func Rehearse(ctx context.Context, env Env) error {
 // RehearsalWindow.
 const (
 	RehearsalCDN       = 3 * time.Second
-	RehearsalExchanges = 10
+	RehearsalExchanges = 5
 	RehearsalWindow    = 5 * time.Second
 )
 
@@ -337,7 +340,16 @@ func (r *rehearsal) ciJob(environ []string, j CIJob) func(context.Context, io.Wr
 		}
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = checkout, environ, log, log
 		fmt.Fprintf(log, "$ %s\n", strings.Join(cmd.Args, " "))
-		if err := procgroup.Run(cmd); err != nil {
+		err = procgroup.Run(cmd)
+		// The artifacts are kept, a failed job's too (npm's output of each
+		// publish, redacted).
+		for _, a := range j.Artifacts {
+			from := filepath.Join(checkout, filepath.FromSlash(a))
+			if _, serr := os.Stat(from); serr == nil {
+				_ = os.CopyFS(filepath.Join(r.logs, "artifacts", j.Name), os.DirFS(from))
+			}
+		}
+		if err != nil {
 			return err
 		}
 		return r.persist(checkout, j)

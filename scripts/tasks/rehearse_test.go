@@ -93,6 +93,10 @@ func TestRehearse(t *testing.T) {
 	assert.Contains(t, read("03-verify.log"), "confines to agent-facets@ tags; no configuration from the API; no SSH reruns")
 	assert.Contains(t, read("03-verify.log"), "The setup is complete.")
 	assert.Contains(t, read("15-release.log"), "the registry's CDN may serve a package document up to 3s old")
+	// The release job's artifact: npm's output of each publish.
+	npmLogs, err := filepath.Glob(filepath.Join(logs, "artifacts", "release", "release", "*.log"))
+	require.NoError(t, err)
+	assert.Len(t, npmLogs, 13, "npm's output of each publish is kept")
 	assert.Contains(t, read("04-tool.log"), "go tool mage -compile ")
 	assert.Regexp(t, `\$ \S+/dist/tool/mage build:target linux-x64 linux-x64-musl`, read("09-build-*.log"), "the compiled tool runs the job")
 	assert.Contains(t, read("09-build-*.log"), "facet 1.0.0: 2 verified binaries", "the version from CIRCLE_TAG, not this shell's FACET_VERSION")
