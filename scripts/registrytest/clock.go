@@ -32,8 +32,8 @@ func (c *Clock) Now() time.Time {
 	return c.t
 }
 
-// Sleep moves the clock d past the time it was called (unless it is there
-// already) and returns at once; a done ctx is an error, as for a real sleep.
+// Sleep moves the clock d on from where it is and returns at once; a done
+// ctx is an error, as for a real sleep.
 func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)

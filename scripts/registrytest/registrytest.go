@@ -264,6 +264,16 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, pkg string) {
 	case isWebAuth(path):
 		s.serveWebAuth(rec, r)
 	case r.Method == http.MethodPut && pkg != "" && !strings.HasPrefix(path, "/-/"):
+		s.mu.Lock()
+		virtual := s.virtualClock
+		s.mu.Unlock()
+		if !virtual {
+			s.servePublish(rec, r, pkg)
+			return
+		}
+		// Dated as a registry dates a publish: when it starts to handle it,
+		// before the version shows.
+		at := s.now()
 		var body bytes.Buffer
 		r.Body = struct {
 			io.Reader
@@ -271,7 +281,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, pkg string) {
 		}{io.TeeReader(r.Body, &body), r.Body}
 		st := &recorder{ResponseWriter: rec}
 		s.servePublish(st, r, pkg)
-		s.notePublish(pkg, body.Bytes(), st.status)
+		s.notePublish(pkg, body.Bytes(), st.status, at)
 	case s.cached(r, pkg):
 		s.serveCDN(rec, r)
 	default:

@@ -19,8 +19,8 @@ import (
 // date it seconds later.
 
 // notePublish records the versions a publish (its body, the document npm
-// PUTs) carried as published now, when the registry accepted it.
-func (s *Server) notePublish(pkg string, body []byte, status int) {
+// PUTs) carried as published at at, once the registry accepted it.
+func (s *Server) notePublish(pkg string, body []byte, status int, at time.Time) {
 	if status != http.StatusCreated && status != http.StatusOK {
 		return
 	}
@@ -30,7 +30,6 @@ func (s *Server) notePublish(pkg string, body []byte, status int) {
 	if json.Unmarshal(body, &doc) != nil {
 		return
 	}
-	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.published == nil {
@@ -40,7 +39,7 @@ func (s *Server) notePublish(pkg string, body []byte, status int) {
 		s.published[pkg] = map[string]time.Time{}
 	}
 	for v := range doc.Versions {
-		s.published[pkg][v] = now
+		s.published[pkg][v] = at
 	}
 }
 
@@ -56,8 +55,11 @@ func (s *Server) dateAnswer(resp *http.Response) error {
 		return nil
 	}
 	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
-	if segs[0] == "-" || !(len(segs) == 1 || (len(segs) == 2 && strings.HasPrefix(segs[0], "@"))) {
+	if segs[0] == "" || segs[0] == "-" || !(len(segs) == 1 || (len(segs) == 2 && strings.HasPrefix(segs[0], "@"))) {
 		return nil
+	}
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "gzip") {
+		return nil // an encoding this does not read (br): left as it is, dated by the registry
 	}
 	pkg := PackageOf(r.URL.EscapedPath())
 	var body io.Reader = resp.Body

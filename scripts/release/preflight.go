@@ -357,7 +357,7 @@ func (r *run) checkCDN(ctx context.Context, plan *Plan) error {
 		return fmt.Errorf("reading what users are served of %s (to know how long a CDN may keep it): %w", platforms.Wrapper, err)
 	}
 	plan.CDNMaxAge = p.MaxAge
-	if left := r.cfg.Deadline.Sub(r.cfg.Now()); p.MaxAge > 0 && left <= p.MaxAge {
+	if left := r.cfg.Deadline.Sub(r.cfg.Now()); p.MaxAge > 0 && left <= p.MaxAge+cdnMargin {
 		return fmt.Errorf("the registry's CDN may serve a package document up to %s old (Cache-Control), so the wrapper must wait that long after the last platform package, and FACET_WAIT leaves %s: set FACET_WAIT to %s or more for the release job",
 			p.MaxAge, left.Round(time.Second), (2 * p.MaxAge).Round(time.Second))
 	}

@@ -463,6 +463,10 @@ func (r *run) awaitCDN(ctx context.Context, plan *Plan, results []Result, shown 
 	if wait <= 0 {
 		return nil
 	}
+	if until.After(r.cfg.Deadline) {
+		return fmt.Errorf("the wrapper must wait until %s for the CDN, and FACET_WAIT ends at %s, so it was not published; every platform package is published: rerun the workflow (with a longer FACET_WAIT if this recurs) to publish it",
+			until.Format(time.TimeOnly), r.cfg.Deadline.Format(time.TimeOnly))
+	}
 	ago := "just now"
 	// An HTTP Date is to the second, so a publish time told on this clock
 	// may lie a little ahead: the wait errs on the long side.
@@ -471,10 +475,6 @@ func (r *run) awaitCDN(ctx context.Context, plan *Plan, results []Result, shown 
 	}
 	fmt.Fprintf(r.out, "waiting %s before publishing the wrapper: the registry's CDN may serve a package document up to %s old (Cache-Control), and the last platform package, %s, was published %s; once users' npm can see the wrapper, it must see all %d platform packages\n",
 		wait.Round(time.Second), plan.CDNMaxAge, lastName, ago, len(shown))
-	if until.After(r.cfg.Deadline) {
-		return fmt.Errorf("the wrapper must wait until %s for the CDN, and FACET_WAIT ends at %s, so it was not published; every platform package is published: rerun the workflow (with a longer FACET_WAIT if this recurs) to publish it",
-			until.Format(time.TimeOnly), r.cfg.Deadline.Format(time.TimeOnly))
-	}
 	start := r.cfg.Now()
 	if err := r.cfg.Sleep(ctx, wait); err != nil {
 		return err

@@ -224,6 +224,13 @@ func (r *run) policy(p retry.Policy) retry.Policy {
 	if p.What == "" {
 		p.What = "FACET_WAIT"
 	}
+	if p.Notify == nil {
+		// A line for each retry: no wait is quiet for long (CircleCI ends a
+		// step that prints nothing for 10 minutes), and the log says why.
+		p.Notify = func(attempt int, err error, wait time.Duration) {
+			fmt.Fprintf(r.out, "attempt %d failed (%s); trying again in %s\n", attempt, firstLine(err), wait.Round(100*time.Millisecond))
+		}
+	}
 	return p
 }
 

@@ -169,8 +169,9 @@ func publish(ctx context.Context, cfg Config, name string) Result {
 	}
 	if npm.ErrorCode(err) == "EOTP" {
 		// npm's own words would name the web login's URLs: say what to do.
-		return Result{Package: name, State: Failed, Err: fmt.Errorf("npm publish: the registry asks for a second factor (%w), and npm asks for one only on a terminal: "+
-			"run go tool mage seed on a terminal (npm shows a page to approve in your browser, or asks for a code), or set NPM_CONFIG_OTP to a current one-time password", npm.ErrOTP)}
+		return Result{Package: name, State: Failed, Err: fmt.Errorf("npm publish: the registry wants a second factor (%w) and did not get one: "+
+			"on a terminal, npm shows a page to approve in your browser (or asks for a code): approve it, or type a current code, and run go tool mage seed again; "+
+			"off a terminal, npm cannot ask: run on one, or set NPM_CONFIG_OTP to a current one-time password", npm.ErrOTP)}
 	}
 	// The registry may have said "missing" from a stale cache of a package
 	// that exists (npm then refuses for another reason): ask again.

@@ -219,7 +219,10 @@ func checkContexts(ctx context.Context, cfg SetupConfig) []string {
 			if len(lock.Wide) > 0 && len(lock.Confining) > 0 {
 				why = fmt.Sprintf("the expression restriction %q does not confine it to %s tags and to the repository's configuration, and CircleCI's documentation does not say that every expression restriction must hold rather than any one", lock.Wide[0].Pattern, version.TagPrefix)
 			}
-			problems = append(problems, fmt.Sprintf("  %s: %s: %s (and remove the others)", name, why, fix))
+			if len(lock.Wide) > 0 {
+				fix += " (and remove every other expression restriction)"
+			}
+			problems = append(problems, fmt.Sprintf("  %s: %s: %s", name, why, fix))
 			continue
 		}
 		for _, warning := range lock.Warnings(cfg.Publisher.ProjectID) {

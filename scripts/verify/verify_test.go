@@ -167,6 +167,16 @@ func TestSetup(t *testing.T) {
 		}
 		assert.Positive(t, whoami, "npm asked the registry, and the registry failed")
 	})
+	t.Run("npm whoami refused by a proxy (403): a failure, not a missing login", func(t *testing.T) {
+		remove := bed.Front.Inject(registrytest.Fault{Kind: registrytest.Forbidden, Path: "/-/whoami"})
+		defer remove()
+		cfg, out := setupConfig(t, bed, true)
+		_, cfg.CircleCI = circleCI(t, locked()...)
+		_, err := verify.Setup(t.Context(), cfg)
+		require.Error(t, err, out.String())
+		assert.Contains(t, err.Error(), "the trusted publishers could not be read: npm whoami failed (E403)")
+		assert.NotContains(t, out.String(), "not logged in")
+	})
 	t.Run("npm too old to read trusted publishers: a failure", func(t *testing.T) {
 		cfg, out := setupConfig(t, bed, true)
 		cfg.Account.CLI = testenv.OldNPM(t, cfg.Account.CLI.Env)
@@ -195,7 +205,7 @@ func TestSetupReleaseContext(t *testing.T) {
 	t.Parallel()
 	bed := testenv.RegistryBed(t)
 	bed.Publish(t, "0.0.1", platforms.Packages()...)
-	const fix = "add the expression restriction pipeline.git.tag starts-with \"agent-facets@\" and not job.ssh.enabled and not (pipeline.config_source starts-with \"api\") at CircleCI → Organization Settings → Contexts → release → Restrictions (Add Expression Restriction) (and remove the others)"
+	const fix = "add the expression restriction pipeline.git.tag starts-with \"agent-facets@\" and not job.ssh.enabled and not (pipeline.config_source starts-with \"api\") at CircleCI → Organization Settings → Contexts → release → Restrictions (Add Expression Restriction)"
 	const notConfined = "verify: the setup is not complete:\n  CircleCI context release (84962527-275c-495e-83c3-31c79cf1e181): no expression restriction confines it to agent-facets@ tags and to the repository's configuration, so a job on any branch, or a pipeline given its configuration through CircleCI's API on an existing tag, that names the context gets an ID token npm accepts: " + fix
 	const api = ` and not (pipeline.config_source starts-with "api")`
 	expr := func(s string) circlecitest.Restriction {
@@ -225,7 +235,7 @@ func TestSetupReleaseContext(t *testing.T) {
 		{name: "tags alone: a configuration through the API passes", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent-facets@" and not job.ssh.enabled`), project, group}, err: notConfined,
 			out: []string{`^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled +confines to agent-facets@ tags; allows a configuration from the API; no SSH reruns$`}},
 		{name: "a second, wide expression", rs: []circlecitest.Restriction{locked()[0], {ID: "w", Type: "expression", Pattern: `pipeline.git.branch == "main"`}, project, group},
-			err: `: the expression restriction "pipeline.git.branch == \"main\"" does not confine it to agent-facets@ tags and to the repository's configuration, and CircleCI's documentation does not say that every expression restriction must hold rather than any one: ` + fix},
+			err: `: the expression restriction "pipeline.git.branch == \"main\"" does not confine it to agent-facets@ tags and to the repository's configuration, and CircleCI's documentation does not say that every expression restriction must hold rather than any one: ` + fix + " (and remove every other expression restriction)"},
 		{name: "too wide a prefix", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent"` + api), project, group}, err: notConfined,
 			out: []string{`^expression +pipeline\.git\.tag starts-with "agent" and not \(pipeline\.config_source starts-with "api"\) +does not confine to agent-facets@ tags; no configuration from the API$`}},
 		{name: "or a branch", rs: []circlecitest.Restriction{expr(`pipeline.git.tag starts-with "agent-facets@" or pipeline.git.branch == "main"`), project, group}, err: notConfined},
