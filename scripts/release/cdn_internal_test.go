@@ -33,7 +33,7 @@ func TestAwaitCDNFromTheLast(t *testing.T) {
 	}
 	results := []Result{
 		{Action: Published, Done: t0.Add(-30 * time.Second)}, // stamped a minute ago, shown only when npm was done
-		{Action: Skipped, Done: t0},                           // an earlier run's: its registry time counts
+		{Action: Skipped, Done: t0},                          // an earlier run's: its registry time counts
 		{Action: Skipped},
 	}
 	require.NoError(t, r.awaitCDN(t.Context(), plan, results, shown))
