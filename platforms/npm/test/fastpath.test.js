@@ -146,7 +146,7 @@ function layout(t) {
   const site = (over = {}) => fastpath.site({
     packageDir: pkg, version: '1.0.0', locate: (name) => (name === 'pkg' ? binary : null),
     env: {}, home: path.join(dir, 'home'), tmpdir: path.join(dir, 'tmp'), platform: process.platform, pnp: false,
-    processes: () => [], ...over,
+    processes: () => [], argv1: path.join(dir, 'node_modules', '.bin', 'facet'), versions: { node: '20' }, ...over,
   });
   return { dir, pkg, bin: path.join(pkg, 'bin'), launcher: path.join(pkg, 'bin', 'facet'), binary, found, site };
 }
@@ -164,9 +164,11 @@ test('a swap\'s files are named by pid and random bytes: a swap with the same pi
   fs.utimesSync(installed, new Date(Date.now() - 3600e3), new Date(Date.now() - 3600e3));
   fs.linkSync(installed, path.join(l.bin, theirs[2]));
   const names = [];
+  let during = null; // the directory as the swap renames the binary in
   const rename = fs.renameSync;
   fs.renameSync = function (from, to) {
     names.push(path.basename(String(from)));
+    during = fs.readdirSync(l.bin).map((n) => [n, fs.readFileSync(path.join(l.bin, n), 'utf8')]);
     return rename.call(this, from, to);
   };
   let done;
@@ -178,25 +180,38 @@ test('a swap\'s files are named by pid and random bytes: a swap with the same pi
   assert.equal(done, 'replaced');
   assert.equal(fs.statSync(l.launcher).ino, fs.statSync(l.binary).ino);
   assert.match(names[0], new RegExp(`^\\.facet\\.${process.pid}\\.[0-9a-f]{12}\\.tmp$`));
-  assert.deepEqual(fs.readdirSync(l.bin).sort(), [...theirs, 'facet'].sort(), 'their files left alone, none of ours left');
-  for (const name of theirs) assert.equal(fs.readFileSync(path.join(l.bin, name), 'utf8'), 'theirs');
+  for (const name of theirs) assert.deepEqual(during.find(([n]) => n === name), [name, 'theirs'], `${name} left alone during the swap`);
+  assert.equal(during.length, theirs.length + 3, 'beside the launcher, ours are two files of their own');
+  // Once it has succeeded, a swap under way elsewhere finds the launcher
+  // changed and gives up: what it left is swept.
+  assert.deepEqual(fs.readdirSync(l.bin), ['facet']);
 });
 
-test('a swap sweeps leftovers of swaps only once they are a minute old, whatever their pid', { skip: !unix }, (t) => {
+test('a swap sweeps leftovers of swaps a minute old before it begins, and all of them once it has succeeded', { skip: !unix }, (t) => {
   const l = layout(t);
   const leftovers = [`.facet.${process.pid}.0a1b2c3d4e5f.tmp`, '.facet.1.js', '.facet.12345.abcdef012345.js'];
   for (const name of leftovers) fs.writeFileSync(path.join(l.bin, name), '');
-  // The launcher is back, so that the next swap can sweep.
-  const keepLauncher = () => {
-    fs.rmSync(l.launcher);
-    fs.writeFileSync(l.launcher, '#!/usr/bin/env node\n', { mode: 0o755 });
-  };
-  assert.equal(fastpath.optimize(l.site({ now: () => Date.now() + 59000 }), l.found), 'replaced');
+  // A swap that gives up (another version is being installed) after its sweep.
+  const version = (v) => fs.writeFileSync(path.join(l.pkg, 'package.json'), JSON.stringify({ name: 'agent-facets', version: v }));
+  version('2.0.0');
+  assert.equal(fastpath.optimize(l.site({ now: () => Date.now() + 59000 }), l.found), 'cached');
   assert.deepEqual(fs.readdirSync(l.bin).sort(), [...leftovers, 'facet'].sort(), 'under a minute: maybe a swap under way');
-  keepLauncher();
-  assert.equal(fastpath.optimize(l.site({ now: () => Date.now() + 61000 }), l.found), 'replaced');
+  assert.equal(fastpath.optimize(l.site({ now: () => Date.now() + 61000 }), l.found), 'cached');
   assert.deepEqual(fs.readdirSync(l.bin), ['facet'], 'a minute old: swept');
+  assertUnchanged(l);
+
+  // Leftovers of a swap interrupted a moment ago (Ctrl-C, a crash): once the
+  // swap succeeds no launcher runs again to sweep them, so it sweeps them all.
+  version('1.0.0');
+  for (const name of leftovers) fs.writeFileSync(path.join(l.bin, name), 'a copy of the binary');
+  assert.equal(fastpath.optimize(l.site(), l.found), 'replaced');
+  assert.deepEqual(fs.readdirSync(l.bin), ['facet'], 'swept with the swap');
 });
+
+/** The launcher of layout l is still the launcher. */
+function assertUnchanged(l) {
+  assert.equal(fs.readFileSync(l.launcher, 'utf8'), '#!/usr/bin/env node\n');
+}
 
 test('a launcher that another install replaced, or a package.json that changed, is left alone', { skip: !unix }, (t) => {
   const l = layout(t);

@@ -20,6 +20,17 @@ const asRoot = unix && process.getuid() === 0;
 const HOST_CANDIDATES = platform.candidates(platform.TABLE, platform.detectHost(platform.systemIO()));
 
 /**
+ * The package whose binary takes the launcher's place here: the best
+ * candidate's, except on x64, where it is the baseline build of its libc. A
+ * project with that package alone runs and swaps in that one.
+ */
+const SWAPPED = (() => {
+  const best = HOST_CANDIDATES[0];
+  if (best.cpu !== 'x64' || best.baseline) return best.package;
+  return platform.TABLE.packages.find((e) => e.os === best.os && e.cpu === 'x64' && e.baseline && (e.libc || null) === (best.libc || null)).package;
+})();
+
+/**
  * A project with agent-facets installed in node_modules and, for each entry of
  * packages (package name → shell script body), a platform package whose binary
  * is that script; each notes its --version runs (the launcher's checks) in a
@@ -388,7 +399,7 @@ function assertLauncher(p, why) {
 }
 
 test('first run where .bin/facet links to the launcher: the checked binary takes its place', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
   const first = command(p, ['x']);
   assert.equal(first.stderr, '');
@@ -416,7 +427,7 @@ test('first run: a candidate that fails --version (a wrong AVX2 guess) is passed
 });
 
 test('no candidate prints the version: the first one runs and nothing changes', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: 'echo "facet 9.9.9 $*"; echo oops >&2; exit 4' }, 'link');
   const r = command(p, ['x']);
   assert.deepEqual([r.status, r.stdout, r.stderr], [4, 'facet 9.9.9 x\n', 'oops\n'], 'its outcome and output, nothing added');
@@ -542,7 +553,7 @@ test('a cached binary that cannot start is forgotten', { skip: !unix }, (t) => {
 });
 
 test('a read-only node_modules is left as it is', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
   childProcess.execFileSync('chmod', ['-R', 'a-w', path.join(p.dir, 'node_modules')]);
   for (const arg of ['first', 'second']) {
@@ -553,23 +564,55 @@ test('a read-only node_modules is left as it is', { skip: !unix }, (t) => {
   assert.equal(cached(p).entry.fastPath, false, 'the lookup is cached instead, for good');
 });
 
-test('a swap that fails (a file system mounted read-only) is not tried again', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+/**
+ * A preload (NODE_OPTIONS=--require) that makes placing the binary in bin/
+ * fail with code, as a full disk (ENOSPC), a read-only mount (EROFS) or a
+ * file system without links (EPERM) do, for root too.
+ */
+function failingSwap(p, code) {
+  const file = path.join(p.dir, `swap-${code}.cjs`);
+  fs.writeFileSync(file, `const fs = require('fs');
+const fail = (f) => { if (/\\.facet\\.\\d+\\.[0-9a-f]+\\.tmp$/.test(String(f))) throw Object.assign(new Error('${code}: cannot write ' + f), { code: '${code}' }); };
+for (const name of ['linkSync', 'copyFileSync']) {
+  const real = fs[name];
+  fs[name] = function (from, to, ...rest) { fail(to); return real.call(this, from, to, ...rest); };
+}\n`);
+  return file;
+}
+
+for (const code of ['ENOSPC', 'EROFS', 'EIO', 'EBUSY']) {
+  test(`a swap that fails with ${code} (it may pass) is tried again a minute later`, { skip: !unix }, (t) => {
+    const best = SWAPPED;
+    const p = project(t, { [best]: started(best) }, 'link');
+    const want = (arg, as = p.binaries[best]) => [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${as}\n`, ''];
+    const r = command(p, ['x'], { NODE_OPTIONS: `--require ${failingSwap(p, code)}` });
+    assert.deepEqual([r.status, r.stdout, r.stderr], want('x'), 'the command works, nothing printed');
+    assertLauncher(p, 'nothing changed');
+    assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet'], 'nothing left of the attempt');
+    const { entry } = cached(p);
+    assert.equal(entry.fastPath, true, 'the fast path stays on');
+    assert.ok(entry.retryAfter > Date.now(), 'for a later call');
+    const soon = command(p, ['y']);
+    assert.deepEqual([soon.status, soon.stdout, soon.stderr], want('y'), 'from the cached lookup');
+    assertLauncher(p, 'not tried again within the minute');
+    // Space freed, the file system writable again.
+    const later1 = command(p, ['z'], { NODE_OPTIONS: `--require ${later(p, 61000)}` });
+    assert.deepEqual([later1.status, later1.stdout, later1.stderr], want('z'));
+    assert.equal(ino(p.launcher), ino(p.binaries[best]), 'a minute later it takes the fast path');
+    assert.deepEqual(command(p, ['w']).stdout, want('w', p.command)[1]);
+    assert.equal(checks(p), 1, 'checked once');
+  });
+}
+
+test('a swap that cannot work here (EPERM: no hard links, no renames) is not tried again', { skip: !unix }, (t) => {
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
-  // Renaming into bin/ fails as on a read-only mount, which root cannot
-  // write either.
-  const readOnly = path.join(p.dir, 'read-only.cjs');
-  fs.writeFileSync(readOnly, `const fs = require('fs'); const rename = fs.renameSync;
-fs.renameSync = function (from, to) {
-  if (/\\.facet\\.\\d+\\.[0-9a-f]+\\.tmp$/.test(String(from))) throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
-  return rename.call(this, from, to);
-};\n`);
-  const r = command(p, ['x'], { NODE_OPTIONS: `--require ${readOnly}` });
+  const r = command(p, ['x'], { NODE_OPTIONS: `--require ${failingSwap(p, 'EPERM')}` });
   assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: x\nas ${p.binaries[best]}\n`, '']);
   assertLauncher(p, 'nothing changed');
   assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet'], 'nothing left of the attempt');
   assert.equal(cached(p).entry.fastPath, false, 'the lookup is cached, for good');
-  assert.equal(command(p, ['y']).status, 0);
+  assert.equal(command(p, ['y'], { NODE_OPTIONS: `--require ${later(p, 61000)}` }).status, 0);
   assertLauncher(p, 'a later run does not try again');
   assert.equal(checks(p), 1, 'it runs the cached binary');
 });
@@ -601,7 +644,7 @@ for (const name of ['writeFileSync', 'mkdirSync', 'renameSync', 'rmSync', 'unlin
 });
 
 test('under Plug\'n\'Play the launcher is left as it is', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
   // yarn's PnP runtime, as far as the launcher can see it.
   const pnp = path.join(p.dir, 'pnp.cjs');
@@ -621,7 +664,7 @@ for (const [what, give] of [
 ]) {
   test(`a launcher whose ${what} belongs to another user is left as it is`, { skip: !unix || (!asRoot && !process.env.CI) }, (t) => {
     assert.ok(asRoot, 'run as root to give the package to another user');
-    const best = HOST_CANDIDATES[0].package;
+    const best = SWAPPED;
     const p = project(t, { [best]: started(best) }, 'link');
     give(p);
     const r = command(p);
@@ -635,7 +678,7 @@ for (const [what, give] of [
 // it without ../lib): fastpath.test.js checks that it would be left alone.
 
 test('a launcher hard-linked from a package store is replaced, never written through', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: honest(best) }, 'link');
   const store = path.join(p.dir, 'store-facet');
   fs.renameSync(p.launcher, store);
@@ -662,7 +705,7 @@ const elsewhere = unix ? otherFileSystem() : null;
 
 test('a binary on another file system is copied into the launcher\'s place, executable by all', { skip: !unix || (!elsewhere && !process.env.CI) }, (t) => {
   assert.ok(elsewhere, 'a writable directory on another file system than the temporary one (/dev/shm)');
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link', elsewhere);
   fs.chmodSync(p.binaries[best], 0o700); // the copy is the launcher's, for everyone who ran it
   const first = command(p, ['x']);
@@ -675,7 +718,7 @@ test('a binary on another file system is copied into the launcher\'s place, exec
 });
 
 test('what an interrupted swap left behind is swept once it is a minute old', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: honest(best) }, 'link');
   const bin = path.dirname(p.launcher);
   // Names of older launchers, and of this one (pid and random bytes).
@@ -688,7 +731,7 @@ test('what an interrupted swap left behind is swept once it is a minute old', { 
 });
 
 test('a parent that names the command (sh -c, timeout, xargs) does not hold the swap back', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: honest(best) }, 'link');
   // sh runs the command as its child, and waits for it.
   const r = childProcess.spawnSync('sh', ['-c', '"$0" "$@"; exit $?', p.command, 'x'], { encoding: 'utf8', env: envOf(p) });
@@ -697,7 +740,7 @@ test('a parent that names the command (sh -c, timeout, xargs) does not hold the 
 });
 
 test('while another process may be starting the launcher, the swap waits for a later run', { skip: !unix }, async (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
   // A process that names the command in its arguments, as a launcher that
   // Node has not read yet does.
@@ -752,7 +795,7 @@ fs.renameSync = function (from, to) {
 }
 
 test('a launcher that starts while the binary takes its place still runs: the launcher is put back in time', { skip: !unix, timeout: 60000 }, async (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
   const want = (arg) => `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`;
   // A's swap stops just before its rename: the processes have been looked at,
@@ -776,7 +819,7 @@ test('a launcher that starts while the binary takes its place still runs: the la
 });
 
 test('concurrent first runs all succeed, and the fast path is taken', { skip: !unix }, async (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: honest(best) }, 'link');
   const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => start(p, [String(i)])));
   runs.forEach((r, i) => {
