@@ -830,3 +830,172 @@ test('concurrent first runs all succeed, and the fast path is taken', { skip: !u
   assert.equal(ino(p.launcher), ino(p.binaries[best]));
   assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet']);
 });
+
+// Issue 15: the swap never breaks a command, and never runs another user's binary.
+
+test('a launcher started as JavaScript (node on bin/facet, a shim of pnpm global hoisted) is never swapped, and a later call through the link still is', { skip: !unix }, (t) => {
+  const best = SWAPPED;
+  const p = project(t, { [best]: started(best) }, 'link');
+  const want = (arg, as = p.binaries[best]) => [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${as}\n`, ''];
+  // pnpm's global shim with the hoisted linker: exec node …/agent-facets/bin/facet.
+  const shim = path.join(p.dir, 'global-bin', 'facet');
+  fs.mkdirSync(path.dirname(shim));
+  fs.writeFileSync(shim, `#!/bin/sh\nexec "${process.execPath}" "${p.launcher}" "$@"\n`, { mode: 0o755 });
+  const entryIno = () => ino(cached(p).file);
+  let before = null;
+  for (const [how, run] of [
+    ['node on bin/facet', (arg) => launch(p, [arg])],
+    ['a shim that runs node on bin/facet', (arg) => childProcess.spawnSync(shim, [arg], { encoding: 'utf8', env: envOf(p) })],
+  ]) {
+    for (const arg of ['first', 'second']) {
+      const r = run(arg);
+      assert.deepEqual([r.status, r.stdout, r.stderr], want(arg), `${how}, ${arg} call`);
+      assertLauncher(p, `${how}: bin/facet stays JavaScript`);
+      if (before !== null) assert.equal(entryIno(), before, `${how}, ${arg} call: the cached lookup is only read`);
+      before = entryIno();
+    }
+  }
+  assert.equal(cached(p).entry.fastPath, true, 'not switched off for good');
+  const linked = command(p, ['x']);
+  assert.deepEqual([linked.status, linked.stdout, linked.stderr], want('x'));
+  assert.equal(ino(p.launcher), ino(p.binaries[best]), 'through the command link: swapped');
+  assert.equal(checks(p), 1, 'checked once');
+});
+
+/** A preload (NODE_OPTIONS=--require) under which this Node says it is the runtime name (bun, deno). */
+function runtime(p, name) {
+  const file = path.join(p.dir, `runtime-${name}.cjs`);
+  fs.writeFileSync(file, `Object.defineProperty(process.versions, ${JSON.stringify(name)}, { value: '1.0.0', enumerable: true });\n`);
+  return file;
+}
+
+test('Bun or Deno running the launcher, or a project with deno.json, deno.jsonc or deno.lock: the launcher stays for good', { skip: !unix }, (t) => {
+  const best = SWAPPED;
+  const cases = [
+    ['bun --bun through the link', (p) => ({ NODE_OPTIONS: `--require ${runtime(p, 'bun')}` })],
+    ['deno through the link', (p) => ({ NODE_OPTIONS: `--require ${runtime(p, 'deno')}` })],
+    ...['deno.json', 'deno.jsonc', 'deno.lock'].map((f) => [`a project with ${f}`, (p) => {
+      fs.writeFileSync(path.join(p.dir, f), '{}\n');
+      return {};
+    }]),
+  ];
+  for (const [what, setup] of cases) {
+    const p = project(t, { [best]: started(best) }, 'link');
+    const r = command(p, ['x'], setup(p));
+    assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: x\nas ${p.binaries[best]}\n`, ''], what);
+    assertLauncher(p, what);
+    assert.equal(cached(p).entry.fastPath, false, `${what}: for good`);
+    assert.equal(command(p, ['y']).status, 0);
+    assertLauncher(p, `${what}: a later call through the link under Node leaves it too`);
+  }
+});
+
+test('on x64 the baseline build takes the launcher\'s place: the node_modules may move to a CPU without AVX2', { skip: !unix || HOST_CANDIDATES[0].package === SWAPPED }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: started(best), [SWAPPED]: started(SWAPPED) }, 'link');
+  const r = command(p, ['x']);
+  assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: x\nas ${p.binaries[best]}\n`, ''], 'the launcher runs the best build');
+  assert.equal(ino(p.launcher), ino(p.binaries[SWAPPED]), 'the baseline build takes its place');
+  assert.equal(checks(p), 2, 'both checked');
+  assert.equal(command(p, ['y']).stdout, `facet ${VERSION}\nfrom ${SWAPPED}\nargs: y\nas ${p.command}\n`);
+
+  // Without a baseline build that passes its check, the launcher stays, for good.
+  for (const [what, packages] of [
+    ['no baseline build installed', { [best]: started(best) }],
+    ['a baseline build that fails its check', { [best]: started(best), [SWAPPED]: 'echo "facet 0.0.1"' }],
+  ]) {
+    const q = project(t, packages, 'link');
+    const first = command(q, ['x']);
+    assert.deepEqual([first.status, first.stderr], [0, ''], what);
+    assertLauncher(q, what);
+    assert.equal(cached(q).entry.fastPath, false, what);
+    assert.equal(command(q, ['y']).stdout, `facet ${VERSION}\nfrom ${best}\nargs: y\nas ${q.binaries[best]}\n`, `${what}: the cached lookup`);
+  }
+});
+
+test('a swap killed half-way leaves files that the next swap sweeps, however young', { skip: !unix }, (t) => {
+  const best = SWAPPED;
+  const p = project(t, { [best]: started(best) }, 'link');
+  // Killed (SIGKILL: no finally runs) once the binary is placed beside the launcher.
+  const kill = path.join(p.dir, 'kill.cjs');
+  fs.writeFileSync(kill, `const fs = require('fs'); const link = fs.linkSync;
+fs.linkSync = function (from, to) { const r = link.call(this, from, to); if (/\\.facet\\.\\d+\\.[0-9a-f]+\\.js$/.test(String(to))) process.kill(process.pid, 'SIGKILL'); return r; };\n`);
+  const killed = command(p, ['x'], { NODE_OPTIONS: `--require ${kill}` });
+  assert.equal(killed.signal, 'SIGKILL');
+  const bin = path.dirname(p.launcher);
+  assert.equal(fs.readdirSync(bin).length, 3, 'the launcher, the placed binary and the kept launcher');
+  assertLauncher(p, 'killed before the rename');
+  const r = command(p, ['y']);
+  assert.deepEqual([r.status, r.stderr], [0, '']);
+  assert.equal(ino(p.launcher), ino(p.binaries[best]));
+  assert.deepEqual(fs.readdirSync(bin), ['facet'], 'swept with the swap, though under a minute old');
+});
+
+test('a platform package above the project (another user may put one in /tmp/node_modules) is never run, and the message says why', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  // The project lives in a shared directory whose node_modules has the package; the project's own has none.
+  const shared = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-shared-'));
+  t.after(() => fs.rmSync(shared, { recursive: true, force: true }));
+  const planted = path.join(shared, 'node_modules', ...best.split('/'));
+  fs.mkdirSync(path.join(planted, 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(planted, 'package.json'), JSON.stringify({ name: best, version: VERSION }));
+  const pwned = path.join(shared, 'pwned');
+  fs.writeFileSync(path.join(planted, 'bin', 'facet'), `#!/bin/sh\ntouch '${pwned}'\necho "facet ${VERSION}"\n`, { mode: 0o755 });
+  const p = project(t, {}, 'link');
+  const moved = path.join(shared, 'project');
+  fs.renameSync(p.dir, moved);
+  t.after(() => fs.rmSync(moved, { recursive: true, force: true }));
+  const q = { ...p, dir: moved, command: path.join(moved, 'node_modules', '.bin', 'facet'), launcher: path.join(moved, 'node_modules', 'agent-facets', 'bin', 'facet') };
+  const r = command(q, ['x']);
+  assert.equal(r.status, 1);
+  assert.equal(r.stdout, '');
+  assert.ok(!fs.existsSync(pwned), 'never run');
+  const file = path.join(planted, 'bin', 'facet');
+  assert.ok(r.stderr.includes(`Found, but never run:\n  ${file} (${best}): it lies outside this project's node_modules (${path.join(moved, 'node_modules')})\n`), r.stderr);
+  assert.match(r.stderr, /^facet: your package manager did not install the facet binary for this machine\./);
+
+  // The project's own baseline build runs; the one above is named in one line.
+  const base = HOST_CANDIDATES.find((e) => e.package !== best).package;
+  const own = path.join(moved, 'node_modules', ...base.split('/'));
+  fs.mkdirSync(path.join(own, 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(own, 'package.json'), JSON.stringify({ name: base, version: VERSION }));
+  fs.writeFileSync(path.join(own, 'bin', 'facet'), `#!/bin/sh\n${honest(base)}\n`, { mode: 0o755 });
+  const ok = command(q, ['y']);
+  assert.deepEqual([ok.status, ok.stdout, ok.stderr], [0, `facet ${VERSION}\nfrom ${base}\nargs: y\n`,
+    `facet: not running ${file} (${best}): it lies outside this project's node_modules (${path.join(moved, 'node_modules')})\n`]);
+  assert.ok(!fs.existsSync(pwned), 'never run');
+});
+
+test('a platform binary of another user (not root, not the owner of agent-facets) is never run', { skip: !unix || (!asRoot && !process.env.CI) }, (t) => {
+  assert.ok(asRoot, 'run as root to give the binary to another user');
+  const best = SWAPPED;
+  const p = project(t, { [best]: started(best) }, 'link');
+  fs.chownSync(p.binaries[best], 4242, 4242);
+  const r = command(p, ['x']);
+  assert.equal(r.status, 1);
+  assert.ok(r.stderr.includes(`  ${p.binaries[best]} (${best}): it belongs to uid 4242, not to you (uid 0), root or the owner of agent-facets (uid 0)\n`), r.stderr);
+  assert.equal(checks(p), 0, 'not even checked');
+  assertLauncher(p, 'nothing swapped');
+  // The owner of agent-facets (a node_modules installed by another user) may.
+  for (const file of [p.launcher, path.join(p.wrapper, 'lib', 'platform.js')]) fs.chownSync(file, 4242, 4242);
+  const ok = command(p, ['y']);
+  assert.deepEqual([ok.status, ok.stderr], [0, '']);
+  assert.equal(checks(p), 1);
+});
+
+test('a package directory that is a link into a cache (bun --backend symlink): the platform package is found from the command\'s path, and the cache is left alone', { skip: !unix }, (t) => {
+  const best = SWAPPED;
+  const p = project(t, { [best]: started(best) }, 'link');
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-cache-'));
+  t.after(() => fs.rmSync(cache, { recursive: true, force: true }));
+  const stored = path.join(cache, `agent-facets@${VERSION}@@@1`);
+  fs.renameSync(p.wrapper, stored);
+  fs.symlinkSync(stored, p.wrapper);
+  for (const arg of ['first', 'second']) {
+    const r = command(p, [arg]);
+    assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`, ''], arg);
+  }
+  assert.equal(fs.readFileSync(path.join(stored, 'bin', 'facet'), 'utf8'), JS, 'the cache, shared by projects, keeps the launcher');
+  assert.deepEqual(fs.readdirSync(path.join(stored, 'bin')), ['facet']);
+  assert.equal(cached(p).entry.fastPath, false);
+});
