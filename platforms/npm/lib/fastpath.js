@@ -122,27 +122,37 @@ function inside(dir, file) {
 
 /**
  * How this process was started, from process.argv[1] (argv1) and
- * process.versions: { runtime: 'node', 'bun' or 'deno'; apparent: the path of
- * the launcher as the command reached it, its symlinks followed one by one but
- * its directories as written (node_modules/agent-facets may itself be a link
- * into a store), or null when argv1 does not lead to launcher; link: whether
- * argv1 is a symlink that leads to it }. The kernel runs a command link with
- * its path as the script's argument; node or bun given bin/facet itself, and
- * pnpm's shims, give its path. (node given the link itself cannot be told
- * from the kernel.)
+ * process.versions: { runtime: 'node', 'bun' or 'deno'; link: whether argv1
+ * is a symlink that leads to launcher; packageDirs: the package directories
+ * that argv1's chain of symlinks passes through on its way to launcher, as
+ * written, their own symlinks not resolved (the command reached
+ * node_modules/agent-facets/bin/facet, which bun's --backend symlink makes a
+ * link into bun's cache, where Node runs it from); apparent: the first
+ * package's bin/facet on that way, or null when argv1 does not lead to
+ * launcher }. The kernel runs a command link with its path as the script's
+ * argument; node or bun given bin/facet itself, and pnpm's shims, give its
+ * path. (node given the link itself cannot be told from the kernel.)
  */
 function startedAs(launcher, argv1 = process.argv[1], versions = process.versions) {
   const runtime = versions.deno ? 'deno' : versions.bun ? 'bun' : 'node';
-  let apparent = null;
-  let hops = 0;
+  const none = { runtime, link: false, packageDirs: [], apparent: null };
   try {
-    let p = path.resolve(argv1);
-    for (; hops < 40 && fs.lstatSync(p).isSymbolicLink(); hops++) p = path.resolve(path.dirname(p), fs.readlinkSync(p));
-    if (fs.realpathSync(p) === fs.realpathSync(launcher)) apparent = p;
+    const hops = [path.resolve(argv1)];
+    while (hops.length < 40 && fs.lstatSync(hops[hops.length - 1]).isSymbolicLink()) {
+      const at = hops[hops.length - 1];
+      hops.push(path.resolve(path.dirname(at), fs.readlinkSync(at)));
+    }
+    if (fs.realpathSync(hops[hops.length - 1]) !== fs.realpathSync(launcher)) return none;
+    const binaries = hops.filter((h) => path.basename(path.dirname(h)) === 'bin' && fs.existsSync(path.join(h, '..', '..', 'package.json')));
+    return {
+      runtime,
+      link: hops.length > 1,
+      packageDirs: binaries.map((h) => path.dirname(path.dirname(h))),
+      apparent: binaries.length ? binaries[0] : null,
+    };
   } catch {
-    // no such file: started some other way
+    return none; // no such file: started some other way
   }
-  return { runtime, apparent, link: apparent !== null && hops > 0 };
 }
 
 /** The first bytes of a file (up to size), or null when it cannot be read. */
@@ -335,10 +345,14 @@ function removeQuietly(file) {
   }
 }
 
-/** What identifies a binary file: a new or changed file invalidates the cache. */
+/**
+ * What identifies a binary file: a new or changed file invalidates the cache.
+ * Its mtime in whole milliseconds: Deno, which may run the launcher too,
+ * tells no finer.
+ */
 function identity(file) {
   const st = fs.statSync(file, { bigint: true });
-  return { size: String(st.size), mtime: String(st.mtimeNs), ino: String(st.ino) };
+  return { size: String(st.size), mtime: String(st.mtimeNs / 1000000n), ino: String(st.ino) };
 }
 
 /** The cached entry in file, or null unless it is this user's and for this install, machine and binary. */

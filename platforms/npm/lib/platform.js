@@ -393,13 +393,14 @@ function walk(dir, entry, exists = fs.existsSync) {
 
 /**
  * Where this install's platform packages are looked for, and which may run:
- * { dirs, judge(file, root), resolve }. dirs are the package directory as the
- * command reached it (via.apparent: with bun's --backend symlink the real one
- * is in bun's cache, where no platform package is beside it) and its real
- * one. Where a dir lies in a node_modules tree, the lookup walks up from it as
+ * { dirs, judge(file, root), resolve }. dirs are the package directories as the
+ * command reached it (via.packageDirs: with bun's --backend symlink the real
+ * one is in bun's cache, where no platform package is beside it), then its
+ * real one. Where a dir lies in a node_modules tree, the lookup walks up from it as
  * Node does (Node's own resolution would also look above the project, and in
  * NODE_PATH); elsewhere (yarn PnP, Deno's cache) resolve, the runtime's own
- * resolution, finds it. judge says why a binary found must not run, or null:
+ * resolution, finds it (under Deno always, the tree checked all the same;
+ * under PnP by its map, with no tree). judge says why a binary found must not run, or null:
  * one outside the node_modules tree of the dir it was found from (another
  * user may have put it in a node_modules above the project, in /tmp say), or
  * one owned by neither this user, root, nor the owner of this very launcher
@@ -413,22 +414,24 @@ function systemWhere(via = fastpath.startedAs(path.join(PACKAGE_DIR, 'bin', TABL
   } catch {
     // as this user
   }
-  const dirs = [...new Set([via.apparent && path.dirname(path.dirname(via.apparent)), PACKAGE_DIR].filter(Boolean))];
+  const dirs = [...new Set([...via.packageDirs, PACKAGE_DIR])];
   return {
     dirs,
+    pnp: Boolean(process.versions.pnp),
     resolve: process.versions.pnp || via.runtime === 'deno' ? resolveFromPackage : null,
     judge(file, root) {
-      if (root && !fastpath.inside(root, file)) return `it lies outside this project's node_modules (${root})`;
-      let st;
+      const why = [];
+      if (root && !fastpath.inside(root, file)) why.push(`it lies outside this project's node_modules (${root})`);
+      let st = null;
       try {
         st = fs.statSync(file);
       } catch {
-        return null; // not there: passed over as not installed
+        // not there: passed over as not installed
       }
-      if (uid >= 0 && ![uid, 0, launcherOwner].includes(st.uid)) {
-        return `it belongs to uid ${st.uid}, not to you (uid ${uid}), root or the owner of agent-facets (uid ${launcherOwner})`;
+      if (st && uid >= 0 && ![uid, 0, launcherOwner].includes(st.uid)) {
+        why.push(`it belongs to uid ${st.uid}, not to you (uid ${uid}), root or the owner of agent-facets (uid ${launcherOwner})`);
       }
-      return null;
+      return why.length ? why.join('; ') : null;
     },
   };
 }
@@ -440,8 +443,10 @@ function systemWhere(via = fastpath.startedAs(path.join(PACKAGE_DIR, 'bin', TABL
 function findPackage(entry, where) {
   const refused = [];
   for (const dir of where.dirs) {
-    const root = fastpath.treeRoot(dir);
-    const file = root ? walk(dir, entry) : where.resolve ? locate(entry, where.resolve) : null;
+    // PnP resolves by its map, never from the file system (its packages are
+    // in zip files and .yarn/unplugged, no node_modules tree).
+    const root = where.pnp ? null : fastpath.treeRoot(dir);
+    const file = where.resolve ? locate(entry, where.resolve) : root ? walk(dir, entry) : null;
     if (!file) continue;
     const why = where.judge(file, root);
     if (!why) return { path: file, refused };

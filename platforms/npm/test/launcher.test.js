@@ -356,7 +356,7 @@ test('a cached binary that is now built for another machine is forgotten, and lo
   const { file, entry } = cached(p);
   fs.writeFileSync(p.binaries[best], foreignELF());
   const st = fs.statSync(p.binaries[best], { bigint: true });
-  fs.writeFileSync(file, JSON.stringify({ ...entry, size: String(st.size), mtime: String(st.mtimeNs), ino: String(st.ino) }));
+  fs.writeFileSync(file, JSON.stringify({ ...entry, size: String(st.size), mtime: String(st.mtimeNs / 1000000n), ino: String(st.ino) }));
   const r = command(p, ['y']);
   assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${second}\nargs: y\n`, '']);
   assert.equal(cached(p).entry.path, p.binaries[second], 'the lookup now names the binary that runs');
@@ -468,7 +468,7 @@ test('a cached lookup is trusted only when it is this user\'s, for this machine,
   const tamper = (change) => fs.writeFileSync(file, JSON.stringify({ ...entry, ...change }));
   const stat = (f) => {
     const st = fs.statSync(f, { bigint: true });
-    return { size: String(st.size), mtime: String(st.mtimeNs), ino: String(st.ino) };
+    return { size: String(st.size), mtime: String(st.mtimeNs / 1000000n), ino: String(st.ino) };
   };
   let looked = checks(p);
   const expectLookup = (why) => {
@@ -985,17 +985,27 @@ test('a platform binary of another user (not root, not the owner of agent-facets
 
 test('a package directory that is a link into a cache (bun --backend symlink): the platform package is found from the command\'s path, and the cache is left alone', { skip: !unix }, (t) => {
   const best = SWAPPED;
-  const p = project(t, { [best]: started(best) }, 'link');
-  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-cache-'));
-  t.after(() => fs.rmSync(cache, { recursive: true, force: true }));
-  const stored = path.join(cache, `agent-facets@${VERSION}@@@1`);
-  fs.renameSync(p.wrapper, stored);
-  fs.symlinkSync(stored, p.wrapper);
-  for (const arg of ['first', 'second']) {
-    const r = command(p, [arg]);
-    assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`, ''], arg);
+  // bun links each file of the package from its cache; a directory link does the same for Node.
+  for (const links of ['files', 'directory']) {
+    const p = project(t, { [best]: started(best) }, 'link');
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-cache-'));
+    t.after(() => fs.rmSync(cache, { recursive: true, force: true }));
+    const stored = path.join(cache, `agent-facets@${VERSION}@@@1`);
+    fs.renameSync(p.wrapper, stored);
+    if (links === 'directory') {
+      fs.symlinkSync(stored, p.wrapper);
+    } else {
+      for (const file of ['package.json', 'bin/facet', 'lib/platform.js', 'lib/fastpath.js', 'lib/platforms.json']) {
+        fs.mkdirSync(path.dirname(path.join(p.wrapper, file)), { recursive: true });
+        fs.symlinkSync(path.join(stored, file), path.join(p.wrapper, file));
+      }
+    }
+    for (const arg of ['first', 'second']) {
+      const r = command(p, [arg]);
+      assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`, ''], `${links}: ${arg}`);
+    }
+    assert.equal(fs.readFileSync(path.join(stored, 'bin', 'facet'), 'utf8'), JS, `${links}: the cache, shared by projects, keeps the launcher`);
+    assert.deepEqual(fs.readdirSync(path.join(stored, 'bin')), ['facet']);
+    assert.equal(cached(p).entry.fastPath, false, links);
   }
-  assert.equal(fs.readFileSync(path.join(stored, 'bin', 'facet'), 'utf8'), JS, 'the cache, shared by projects, keeps the launcher');
-  assert.deepEqual(fs.readdirSync(path.join(stored, 'bin')), ['facet']);
-  assert.equal(cached(p).entry.fastPath, false);
 });
