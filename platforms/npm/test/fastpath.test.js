@@ -351,3 +351,44 @@ test('a binary of another user\'s (not root\'s) is neither swapped in nor cached
   fs.chownSync(l.binary, 0, 0);
   assert.equal(fastpath.optimize(l.site({ uid: 0 }), l.found), 'replaced');
 });
+
+test('startedAs: a command link the kernel followed, its package directories as written, and the runtime', { skip: !unix }, (t) => {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'facet-started-')));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // npm's global layout: <prefix>/bin/facet -> ../lib/node_modules/agent-facets/bin/facet.
+  const pkg = path.join(dir, 'lib', 'node_modules', 'agent-facets');
+  fs.mkdirSync(path.join(pkg, 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(pkg, 'package.json'), '{}');
+  const launcher = path.join(pkg, 'bin', 'facet');
+  fs.writeFileSync(launcher, '');
+  fs.mkdirSync(path.join(dir, 'bin'));
+  fs.symlinkSync('../lib/node_modules/agent-facets/bin/facet', path.join(dir, 'bin', 'facet'));
+  const node = { node: '20' };
+  assert.deepEqual(fastpath.startedAs(launcher, path.join(dir, 'bin', 'facet'), node),
+    { runtime: 'node', link: true, packageDirs: [pkg], apparent: launcher });
+  assert.deepEqual(fastpath.startedAs(launcher, launcher, node), { runtime: 'node', link: false, packageDirs: [pkg], apparent: launcher }, 'node on bin/facet');
+  assert.equal(fastpath.startedAs(launcher, path.join(dir, 'bin', 'facet'), { bun: '1.4.4' }).runtime, 'bun');
+  assert.equal(fastpath.startedAs(launcher, path.join(dir, 'bin', 'facet'), { deno: '2.9.6' }).runtime, 'deno');
+  assert.deepEqual(fastpath.startedAs(launcher, path.join(dir, 'elsewhere'), node), { runtime: 'node', link: false, packageDirs: [], apparent: null }, 'not this launcher');
+  // The package directory a link into a cache (bun --backend symlink): both, as written first.
+  const project = path.join(dir, 'p', 'node_modules');
+  fs.mkdirSync(path.join(project, 'agent-facets', 'bin'), { recursive: true });
+  fs.mkdirSync(path.join(project, '.bin'));
+  fs.symlinkSync(path.join(pkg, 'package.json'), path.join(project, 'agent-facets', 'package.json'));
+  fs.symlinkSync(launcher, path.join(project, 'agent-facets', 'bin', 'facet'));
+  fs.symlinkSync('../agent-facets/bin/facet', path.join(project, '.bin', 'facet'));
+  assert.deepEqual(fastpath.startedAs(launcher, path.join(project, '.bin', 'facet'), node).packageDirs, [path.join(project, 'agent-facets'), pkg]);
+  assert.equal(fastpath.treeRoot(path.join(project, 'agent-facets')), project);
+  assert.equal(fastpath.treeRoot(path.join(dir, 'p', 'node_modules', '.pnpm', 'x', 'node_modules', 'y')), project, 'the outermost');
+  assert.equal(fastpath.treeRoot('/home/u/.bun/install/cache/agent-facets@1.0.0'), null);
+  assert.equal(fastpath.inside('/p/node_modules', '/p/node_modules/@a/b/bin/facet'), true);
+  assert.equal(fastpath.inside('/p/node_modules', '/node_modules/@a/b/bin/facet'), false);
+  assert.equal(fastpath.inside('/p/node_modules', '/p/node_modules_x/b'), false);
+  assert.equal(fastpath.inside('/p/node_modules', '/p/node_modules/..foo/b'), true, 'a name that starts with two dots is inside');
+});
+
+test('errors of a swap that may pass, and those that cannot', () => {
+  for (const code of ['ENOSPC', 'EDQUOT', 'EROFS', 'EBUSY', 'EIO', 'ETXTBSY', 'EAGAIN']) assert.equal(fastpath.passing({ code }), true, code);
+  for (const code of ['EACCES', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EINVAL']) assert.equal(fastpath.passing({ code }), false, code);
+  assert.equal(fastpath.passing(new TypeError('a bug')), false, 'no code: a bug, not the file system');
+});
