@@ -1,9 +1,10 @@
 // Package clients installs agent-facets the ways users do: with npm (with and
 // without scripts, and globally), pnpm, yarn 1, yarn 4 (node-modules linker
-// and Plug'n'Play) and bun, each run for real against a registry. Test
-// support, for the install tests and the launcher benchmark.
+// and Plug'n'Play) and bun, each run for real against a registry, and more
+// layouts of theirs (Layouts); Deno runs what npm installed. Test support,
+// for the install tests and the launcher benchmark.
 //
-// pnpm, yarn and bun are pinned in pinned/package.json and
+// pnpm, yarn, bun and Deno are pinned in pinned/package.json and
 // pinned/package-lock.json and installed from the npm registry with npm ci on
 // first use; npm is the machine's. Every client runs in a Sandbox: a home
 // directory, caches and configuration of its own, so nothing leaks between
@@ -42,6 +43,7 @@ type Set struct {
 	Yarn1    string            // yarn 1's bin/yarn.js
 	Yarn4    string            // yarn 4's bin/yarn.js (@yarnpkg/cli-dist)
 	Bun      string            // bun's native binary
+	Deno     string            // Deno's native binary
 	Versions map[string]string // package → pinned version
 }
 
@@ -52,7 +54,7 @@ type Set struct {
 func Ensure(ctx context.Context, opts Options) (*Set, error) {
 	dir := filepath.Join(opts.Root, PinnedDir)
 	if err := opts.NPM.InstallPinned(ctx, dir); err != nil {
-		return nil, fmt.Errorf("installing pnpm, yarn and bun: %w", err)
+		return nil, fmt.Errorf("installing pnpm, yarn, bun and deno: %w", err)
 	}
 	pins, err := npm.Pinned(dir)
 	if err != nil {
@@ -74,6 +76,9 @@ func Ensure(ctx context.Context, opts Options) (*Set, error) {
 	}
 	if s.Bun, err = only(filepath.Join(modules, "@oven", "bun-*", "bin", "bun")); err != nil {
 		return nil, fmt.Errorf("bun: %w", err)
+	}
+	if s.Deno, err = only(filepath.Join(modules, "@deno", "*", "deno")); err != nil {
+		return nil, fmt.Errorf("deno: %w", err)
 	}
 	return s, nil
 }
@@ -147,6 +152,7 @@ type Client struct {
 	Global bool
 
 	set     *Set
+	env     func(dir string) []string // added to the sandbox's environment, or nil
 	install func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error)
 	command func(dir string) []string
 	wrapper func(dir string) string
@@ -178,6 +184,9 @@ func (c Client) Facet(ctx context.Context, b Sandbox, dir string, args ...string
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = b.Env()
+	if c.env != nil {
+		cmd.Env = append(cmd.Env, c.env(dir)...)
+	}
 	return cmd
 }
 
@@ -207,12 +216,12 @@ func (s *Set) Clients() []Client {
 			if err := os.WriteFile(filepath.Join(dir, ".yarnrc.yml"), []byte(rc), 0o644); err != nil {
 				return nil, err
 			}
-			return run(ctx, b, dir, s.Node, s.Yarn4, "add", spec)
+			return run(ctx, b, dir, nil, s.Node, s.Yarn4, "add", spec)
 		}
 	}
 	npmInstall := func(flags ...string) func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
 		return func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
-			return run(ctx, b, dir, "npm", append(append([]string{"install"}, flags...), spec)...)
+			return run(ctx, b, dir, nil, "npm", append(append([]string{"install"}, flags...), spec)...)
 		}
 	}
 	return []Client{
@@ -221,7 +230,7 @@ func (s *Set) Clients() []Client {
 		{
 			Name: "npm install --global", FastPath: true, Global: true,
 			install: func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
-				return run(ctx, b, dir, "npm", "install", "--global", "--prefix", dir, spec)
+				return run(ctx, b, dir, nil, "npm", "install", "--global", "--prefix", dir, spec)
 			},
 			command: func(dir string) []string { return []string{filepath.Join(dir, "bin", "facet")} },
 			wrapper: func(dir string) string { return filepath.Join(dir, "lib", "node_modules", "agent-facets") },
@@ -229,14 +238,14 @@ func (s *Set) Clients() []Client {
 		{
 			Name: "pnpm " + s.Versions["pnpm"],
 			install: func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
-				return run(ctx, b, dir, s.PNPM, "add", spec, "--registry", b.Registry, "--store-dir", filepath.Join(b.Dir, "pnpm-store"))
+				return run(ctx, b, dir, nil, s.PNPM, "add", spec, "--registry", b.Registry, "--store-dir", filepath.Join(b.Dir, "pnpm-store"))
 			},
 			command: bin, wrapper: local,
 		},
 		{
 			Name: "yarn " + s.Versions["yarn"], FastPath: true,
 			install: func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
-				return run(ctx, b, dir, s.Node, s.Yarn1, "add", spec, "--registry", b.Registry, "--no-progress", "--non-interactive")
+				return run(ctx, b, dir, nil, s.Node, s.Yarn1, "add", spec, "--registry", b.Registry, "--no-progress", "--non-interactive")
 			},
 			command: bin, wrapper: local,
 		},
@@ -249,16 +258,77 @@ func (s *Set) Clients() []Client {
 		{
 			Name: "bun " + s.Versions["bun"], FastPath: true,
 			install: func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
-				return run(ctx, b, dir, s.Bun, "add", spec, "--registry", b.Registry)
+				return run(ctx, b, dir, nil, s.Bun, "add", spec, "--registry", b.Registry)
 			},
 			command: bin, wrapper: local,
 		},
 	}
 }
 
+// Layouts are more ways to install agent-facets, which the install tests
+// run besides Clients: npm's linked install strategy, bun's isolated linker
+// and its symlink backend (packages linked from bun's cache), and pnpm's
+// global installs with its default and its hoisted linker (PNPM_HOME is the
+// prefix dir, whose bin/ is on PATH, as pnpm requires).
+func (s *Set) Layouts() []Client {
+	bin := func(dir string) []string { return []string{filepath.Join(dir, "node_modules", ".bin", "facet")} }
+	local := func(dir string) string { return filepath.Join(dir, "node_modules", "agent-facets") }
+	bun := func(flags ...string) func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+		return func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+			return run(ctx, b, dir, nil, s.Bun, append([]string{"add", spec, "--registry", b.Registry}, flags...)...)
+		}
+	}
+	pnpmHome := func(dir string) []string {
+		return []string{"PNPM_HOME=" + dir, "PATH=" + filepath.Join(dir, "bin") + string(os.PathListSeparator) + os.Getenv("PATH")}
+	}
+	pnpmGlobal := func(flags ...string) func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+		return func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+			args := append([]string{"add", "--global", spec, "--registry", b.Registry, "--store-dir", filepath.Join(b.Dir, "pnpm-store")}, flags...)
+			return run(ctx, b, dir, pnpmHome(dir), s.PNPM, args...)
+		}
+	}
+	pnpmGlobalWrapper := func(dir string) string {
+		// One directory per global package, and a link to it named by a hash.
+		found, _ := filepath.Glob(filepath.Join(dir, "global", "*", "*", "node_modules", "agent-facets"))
+		real := map[string]bool{}
+		for _, f := range found {
+			if r, err := filepath.EvalSymlinks(f); err == nil {
+				real[r] = true
+			}
+		}
+		if len(real) != 1 {
+			return ""
+		}
+		for r := range real {
+			return r
+		}
+		return ""
+	}
+	return []Client{
+		{
+			Name: "npm install --install-strategy=linked", FastPath: true,
+			install: func(ctx context.Context, b Sandbox, dir, spec string) ([]byte, error) {
+				return run(ctx, b, dir, nil, "npm", "install", "--install-strategy=linked", spec)
+			},
+			command: bin, wrapper: local,
+		},
+		{Name: "bun " + s.Versions["bun"] + " --linker isolated", FastPath: true, install: bun("--linker", "isolated"), command: bin, wrapper: local},
+		{Name: "bun " + s.Versions["bun"] + " --backend symlink", install: bun("--backend", "symlink"), command: bin, wrapper: local},
+		{
+			Name: "pnpm " + s.Versions["pnpm"] + " add --global", Global: true, env: pnpmHome, install: pnpmGlobal(),
+			command: func(dir string) []string { return []string{filepath.Join(dir, "bin", "facet")} }, wrapper: pnpmGlobalWrapper,
+		},
+		{
+			Name: "pnpm " + s.Versions["pnpm"] + " add --global (hoisted)", Global: true, env: pnpmHome,
+			install: pnpmGlobal("--config.node-linker=hoisted"),
+			command: func(dir string) []string { return []string{filepath.Join(dir, "bin", "facet")} }, wrapper: pnpmGlobalWrapper,
+		},
+	}
+}
+
 // Find returns the client whose name starts with prefix.
 func (s *Set) Find(prefix string) (Client, error) {
-	for _, c := range s.Clients() {
+	for _, c := range append(s.Clients(), s.Layouts()...) {
 		if strings.HasPrefix(c.Name, prefix) {
 			return c, nil
 		}
@@ -266,11 +336,12 @@ func (s *Set) Find(prefix string) (Client, error) {
 	return Client{}, fmt.Errorf("no client %q", prefix)
 }
 
-// run runs a client in dir within the sandbox and returns what it printed.
-func run(ctx context.Context, b Sandbox, dir, name string, args ...string) ([]byte, error) {
+// run runs a client in dir within the sandbox, with env added to its
+// environment, and returns what it printed.
+func run(ctx context.Context, b Sandbox, dir string, env []string, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
-	cmd.Env = b.Env()
+	cmd.Env = append(b.Env(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

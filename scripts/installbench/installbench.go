@@ -112,7 +112,25 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 		rows = append(rows, row)
 	}
 	Print(out, cfg.Runs, rows)
+	// On x64 the launcher swaps in the baseline build, which runs on every
+	// x64 CPU, rather than the x86-64-v3 one it runs itself: what that costs.
+	modules := filepath.Join(tmp, "project-0", "node_modules", "@agent-facets")
+	v3 := filepath.Join(modules, "cli-linux-x64", "bin", "facet")
+	base := filepath.Join(modules, "cli-linux-x64-baseline", "bin", "facet")
+	if runsHere(ctx, v3) && runsHere(ctx, base) {
+		tb, tv, err := race(cfg.Runs, func() *exec.Cmd { return exec.CommandContext(ctx, base, "--version") },
+			func() *exec.Cmd { return exec.CommandContext(ctx, v3, "--version") })
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "\nthe build swapped in on x64: baseline %s, x86-64-v3 %s: baseline ÷ v3 %.2f×\n", ms(tb), ms(tv), float64(tb)/float64(tv))
+	}
 	return rows, nil
+}
+
+// runsHere reports whether the binary file runs on this machine.
+func runsHere(ctx context.Context, file string) bool {
+	return exec.CommandContext(ctx, file, "--version").Run() == nil
 }
 
 // binaryOf returns the platform binary that facet runs after installing with

@@ -3,12 +3,15 @@ package npmpkg_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,9 +67,17 @@ func TestInstallFromRegistry(t *testing.T) {
 	// one when /proc/cpuinfo lists every flag of the level, else the
 	// baseline one (a hypervisor can hide flags its CPU has: LZCNT, say).
 	picked := launcherPick(t)
-	built, err := os.ReadFile(l.Binary(picked))
-	require.NoError(t, err)
 	pkgDir := "cli-" + picked.Name()
+	// What takes the launcher's place on x64: the baseline build, which runs
+	// on every x64 CPU (a node_modules may move to one without AVX2).
+	swapped, err := platforms.Lookup("linux-x64-baseline")
+	require.NoError(t, err)
+	built, err := os.ReadFile(l.Binary(swapped))
+	require.NoError(t, err)
+	swappedDir := "cli-" + swapped.Name()
+	// The launcher runs the picked build from its platform package (under
+	// bun's --backend symlink, from bun's cache).
+	launcherRan := regexp.MustCompile(`/@agent-facets/` + regexp.QuoteMeta(pkgDir) + `(@[^/]*)?/bin/facet$`)
 
 	box, err := clients.NewSandbox(t.TempDir(), reg.URL, reg.Env())
 	require.NoError(t, err)
@@ -99,7 +110,7 @@ func TestInstallFromRegistry(t *testing.T) {
 		return real
 	}
 
-	for _, c := range set.Clients() {
+	for _, c := range append(set.Clients(), set.Layouts()...) {
 		t.Run(c.Name, func(t *testing.T) {
 			dir := t.TempDir()
 			out, err := c.Install(t.Context(), box, dir, spec)
@@ -116,9 +127,13 @@ func TestInstallFromRegistry(t *testing.T) {
 			wrapper := c.Wrapper(dir)
 			ran := about(t, c, dir)["path"]
 			if !c.FastPath {
-				// Through the launcher, which stays JavaScript: pnpm's shim and
-				// yarn run it with node.
-				assert.True(t, strings.HasSuffix(ran, "/@agent-facets/"+pkgDir+"/bin/facet"), "the launcher ran %s", ran)
+				// Through the launcher, which stays JavaScript: pnpm's shims and
+				// yarn run it with node; bun's symlink backend keeps it in
+				// bun's cache, which projects share.
+				assert.Regexp(t, launcherRan, ran, "the launcher ran the %s build", picked.Name())
+				if c.Name != "yarn "+set.Versions["@yarnpkg/cli-dist"]+" (PnP)" {
+					require.NotEmpty(t, wrapper, "the wrapper is installed as a directory")
+				}
 				if wrapper != "" {
 					launcher, err := os.ReadFile(filepath.Join(wrapper, "bin", "facet"))
 					require.NoError(t, err)
@@ -126,23 +141,23 @@ func TestInstallFromRegistry(t *testing.T) {
 				}
 				return
 			}
-			// The launcher's first call put the picked binary in its place:
+			// The launcher's first call put the baseline binary in its place:
 			// the command is that binary (the same file, the very bytes that
 			// were built), and it runs with no launcher in between.
 			launcher := filepath.Join(wrapper, "bin", "facet")
 			// Beside the wrapper, or inside it for a global install.
-			platformBin := filepath.Join(wrapper, "node_modules", "@agent-facets", pkgDir, "bin", "facet")
+			platformBin := filepath.Join(wrapper, "node_modules", "@agent-facets", swappedDir, "bin", "facet")
 			if _, err := os.Stat(platformBin); err != nil {
-				platformBin = filepath.Join(filepath.Dir(wrapper), "@agent-facets", pkgDir, "bin", "facet")
+				platformBin = filepath.Join(filepath.Dir(wrapper), "@agent-facets", swappedDir, "bin", "facet")
 			}
 			li, err := os.Stat(launcher)
 			require.NoError(t, err)
 			pi, err := os.Stat(platformBin)
 			require.NoError(t, err)
-			assert.True(t, os.SameFile(li, pi), "bin/facet is a hard link to @agent-facets/%s's binary", pkgDir)
+			assert.True(t, os.SameFile(li, pi), "bin/facet is a hard link to @agent-facets/%s's binary", swappedDir)
 			runs, err := os.ReadFile(launcher)
 			require.NoError(t, err)
-			assert.Equal(t, built, runs, "the command is the %s binary", picked.Name())
+			assert.Equal(t, built, runs, "the command is the %s binary", swapped.Name())
 			assert.Equal(t, realPath(t, launcher), ran, "run directly: no Node process started it")
 		})
 	}
@@ -315,6 +330,247 @@ func TestInstallFromRegistry(t *testing.T) {
 			assert.Contains(t, stderr, want)
 		}
 	})
+
+	// Issue 15: the swap never breaks a command, and never runs another
+	// user's binary. Each case on an install of its own, from the same bed.
+	install := func(t *testing.T, c clients.Client) string {
+		t.Helper()
+		dir := t.TempDir()
+		_, err := c.Install(t.Context(), box, dir, spec)
+		require.NoError(t, err)
+		return dir
+	}
+	// facet runs the command file (or argv) in dir and requires facet's version from it.
+	facetOK := func(t *testing.T, dir string, env []string, argv ...string) {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), argv[0], append(argv[1:], "--version")...)
+		cmd.Dir, cmd.Env = dir, append(box.Env(), env...)
+		stdout, stderr, code := run(t, cmd)
+		require.Equal(t, []any{0, "facet " + version + "\n", ""}, []any{code, stdout, stderr}, "%s", strings.Join(argv, " "))
+	}
+	isLauncher := func(t *testing.T, dir string) bool {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(dir, "node_modules", "agent-facets", "bin", "facet"))
+		require.NoError(t, err)
+		return bytes.HasPrefix(data, []byte("#!/usr/bin/env node"))
+	}
+	later := filepath.Join(t.TempDir(), "later.cjs")
+	require.NoError(t, os.WriteFile(later, []byte("const now = Date.now; Date.now = () => now() + 61000;\n"), 0o644))
+
+	t.Run("node or bun --bun running the launcher as JavaScript never swaps it", func(t *testing.T) {
+		dir := install(t, npmClient)
+		launcher := filepath.Join(dir, "node_modules", "agent-facets", "bin", "facet")
+		command := filepath.Join(dir, "node_modules", ".bin", "facet")
+		for range 2 {
+			facetOK(t, dir, nil, set.Node, launcher) // Docker's CMD ["node", …], systemd, pm2
+			require.True(t, isLauncher(t, dir), "node on bin/facet: it stays JavaScript")
+		}
+		facetOK(t, dir, nil, command)
+		assert.False(t, isLauncher(t, dir), "the fast path stayed on: the command link swaps")
+		facetOK(t, dir, nil, command)
+
+		// bun --bun runs the link as JavaScript: this install keeps the launcher.
+		dir = install(t, npmClient)
+		command = filepath.Join(dir, "node_modules", ".bin", "facet")
+		for range 2 {
+			facetOK(t, dir, nil, set.Bun, "--bun", "./node_modules/.bin/facet")
+			require.True(t, isLauncher(t, dir), "bun --bun: it stays JavaScript")
+		}
+		facetOK(t, dir, []string{"NODE_OPTIONS=--require " + later}, command)
+		assert.True(t, isLauncher(t, dir), "the command link leaves it too")
+		facetOK(t, dir, nil, set.Bun, "--bun", "./node_modules/.bin/facet")
+	})
+
+	t.Run("a CPU without x86-64-v3 runs the swapped command (qemu -cpu Nehalem)", func(t *testing.T) {
+		qemu := testenv.LookPath(t, "qemu-x86_64", "install qemu-user (Debian: apt-get install qemu-user)")
+		dir := install(t, npmClient)
+		command := filepath.Join(dir, "node_modules", ".bin", "facet")
+		facetOK(t, dir, nil, command)
+		require.False(t, isLauncher(t, dir), "swapped")
+		// That CPU lacks v3 indeed: the v3 build refuses to start there.
+		v3 := filepath.Join(dir, "node_modules", "@agent-facets", pkgDir, "bin", "facet")
+		out, err := exec.CommandContext(t.Context(), qemu, "-cpu", "Nehalem", v3, "--version").CombinedOutput()
+		require.Error(t, err)
+		assert.Contains(t, string(out), "v3 microarchitecture")
+		facetOK(t, dir, nil, qemu, "-cpu", "Nehalem", command)
+	})
+
+	t.Run("a swap killed half-way is swept by the next", func(t *testing.T) {
+		dir := install(t, npmClient)
+		kill := filepath.Join(t.TempDir(), "kill.cjs")
+		require.NoError(t, os.WriteFile(kill, []byte(`const fs = require('fs'); const link = fs.linkSync;
+fs.linkSync = function (from, to) { const r = link.call(this, from, to); if (/\.facet\.\d+\.[0-9a-f]+\.js$/.test(String(to))) process.kill(process.pid, 'SIGKILL'); return r; };
+`), 0o644))
+		cmd := npmClient.Facet(t.Context(), box, dir, "--version")
+		cmd.Env = append(cmd.Env, "NODE_OPTIONS=--require "+kill)
+		require.Error(t, cmd.Run(), "killed")
+		bin := filepath.Join(dir, "node_modules", "agent-facets", "bin")
+		entries, err := os.ReadDir(bin)
+		require.NoError(t, err)
+		require.Len(t, entries, 3, "the launcher, the placed binary and the kept launcher")
+		require.True(t, isLauncher(t, dir))
+		facetOK(t, dir, nil, filepath.Join(dir, "node_modules", ".bin", "facet"))
+		assert.False(t, isLauncher(t, dir), "swapped")
+		entries, err = os.ReadDir(bin)
+		require.NoError(t, err)
+		assert.Len(t, entries, 1, "the leftovers are swept, under a minute old")
+	})
+
+	t.Run("a full, then read-only file system: facet works, and swaps once it can", func(t *testing.T) {
+		mnt := t.TempDir()
+		// Inodes are few: a full tmpfs refuses the hard link as well as the copy.
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m,nr_inodes=400", "tmpfs", mnt).CombinedOutput(); err != nil {
+			testenv.Missing(t, "a tmpfs mount (root, CAP_SYS_ADMIN)", fmt.Sprintf("%v: %s", err, out))
+		}
+		t.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
+		for _, how := range []string{"full", "read-only"} {
+			dir := filepath.Join(mnt, how)
+			_, err := npmClient.Install(t.Context(), box, dir, spec)
+			require.NoError(t, err)
+			command := filepath.Join(dir, "node_modules", ".bin", "facet")
+			free := func() {}
+			if how == "full" {
+				fill := filepath.Join(mnt, "fill")
+				require.NoError(t, os.Mkdir(fill, 0o755))
+				for i := 0; ; i++ {
+					f, err := os.Create(filepath.Join(fill, strconv.Itoa(i)))
+					if err != nil {
+						require.ErrorIs(t, err, syscall.ENOSPC)
+						break
+					}
+					require.NoError(t, f.Close())
+				}
+				free = func() { require.NoError(t, os.RemoveAll(fill)) }
+			} else {
+				out, err := exec.Command("mount", "-o", "remount,ro", mnt).CombinedOutput()
+				require.NoError(t, err, "%s", out)
+				free = func() {
+					out, err := exec.Command("mount", "-o", "remount,rw", mnt).CombinedOutput()
+					require.NoError(t, err, "%s", out)
+				}
+			}
+			for range 2 {
+				facetOK(t, dir, nil, command)
+				require.True(t, isLauncher(t, dir), "%s: the launcher stays", how)
+			}
+			free()
+			facetOK(t, dir, nil, command)
+			require.True(t, isLauncher(t, dir), "%s: not tried again within the minute", how)
+			facetOK(t, dir, []string{"NODE_OPTIONS=--require " + later}, command)
+			assert.False(t, isLauncher(t, dir), "%s: a minute later, with space or writes back, swapped", how)
+			facetOK(t, dir, nil, command)
+		}
+	})
+
+	t.Run("a platform package another user put above the project is never run", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			testenv.Missing(t, "root", "run as root to act as two other local users")
+		}
+		const victim, attacker = 65534, 4242 // nobody, and a user with no name
+		shared, err := os.MkdirTemp("", "facet-shared-")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = os.RemoveAll(shared) })
+		require.NoError(t, os.Chmod(shared, 0o1777)) // like /tmp
+		as := func(uid int, dir string, env []string, argv ...string) *exec.Cmd {
+			cmd := exec.CommandContext(t.Context(), argv[0], argv[1:]...)
+			cmd.Dir, cmd.Env = dir, env
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+			return cmd
+		}
+		// The victim's project, its platform packages left out.
+		project := filepath.Join(shared, "project")
+		require.NoError(t, os.Mkdir(project, 0o755))
+		require.NoError(t, reg.Install(t.Context(), project, "--omit=optional", spec))
+		home := filepath.Join(shared, "home")
+		require.NoError(t, os.Mkdir(home, 0o700))
+		require.NoError(t, exec.Command("chown", "-R", fmt.Sprintf("%d:%d", victim, victim), project, home).Run())
+		// The attacker plants the package the launcher looks for, in /tmp/node_modules as it were.
+		pwned := filepath.Join(shared, "pwned")
+		planted := filepath.Join(shared, "node_modules", "@agent-facets", pkgDir)
+		script := fmt.Sprintf(`mkdir -p %[1]s/bin && echo '{"name":"@agent-facets/%[2]s","version":"%[3]s"}' > %[1]s/package.json &&
+printf '#!/bin/sh\ntouch %[4]s\necho "facet %[3]s"\n' > %[1]s/bin/facet && chmod 755 %[1]s/bin/facet`, planted, pkgDir, version, pwned)
+		out, err := as(attacker, shared, []string{"PATH=/usr/bin:/bin"}, "/bin/sh", "-c", script).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+
+		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}
+		for range 2 {
+			stdout, stderr, code := run(t, as(victim, project, env, filepath.Join(project, "node_modules", ".bin", "facet"), "--version"))
+			assert.Equal(t, 1, code)
+			assert.Empty(t, stdout)
+			assert.Contains(t, stderr, "Found, but never run:\n  "+filepath.Join(planted, "bin", "facet")+" (@agent-facets/"+pkgDir+"): it lies outside this project's node_modules ("+filepath.Join(project, "node_modules")+
+				"); it belongs to uid 4242, not to you (uid 65534), root or the owner of agent-facets (uid 65534)\n")
+			assert.Contains(t, stderr, "facet: your package manager did not install the facet binary for this machine.")
+			assert.NoFileExists(t, pwned, "the planted binary never ran")
+		}
+	})
+
+	t.Run("Deno runs what npm installed: deno run npm:agent-facets and deno task", func(t *testing.T) {
+		denoEnv := []string{"DENO_DIR=" + t.TempDir(), "DENO_NO_UPDATE_CHECK=1", "NO_COLOR=1"}
+		deno := func(t *testing.T, dir string, args ...string) (string, string, int) {
+			cmd := exec.CommandContext(t.Context(), set.Deno, args...)
+			cmd.Dir, cmd.Env = dir, append(box.Env(), denoEnv...)
+			return run(t, cmd)
+		}
+		project := func(t *testing.T, files map[string]string) string {
+			dir := install(t, npmClient)
+			pkg := `{"name":"facet-deno-test","private":true,"dependencies":{"agent-facets":"` + version + `"},"scripts":{"v":"facet --version"}}`
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), []byte(pkg), 0o644))
+			for name, text := range files {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644))
+			}
+			return dir
+		}
+		works := func(t *testing.T, dir, why string) {
+			t.Helper()
+			for _, args := range [][]string{{"task", "v"}, {"run", "-A", "npm:agent-facets", "--version"}} {
+				stdout, stderr, code := deno(t, dir, args...)
+				require.Equal(t, 0, code, "%s: deno %s: %s", why, strings.Join(args, " "), stderr)
+				assert.Contains(t, stdout, "facet "+version+"\n", "%s: deno %s", why, strings.Join(args, " "))
+			}
+		}
+		command := func(dir string) string { return filepath.Join(dir, "node_modules", ".bin", "facet") }
+
+		// deno task first: it runs the launcher in node_modules/.bin with Deno,
+		// which keeps it for good.
+		dir := project(t, nil)
+		works(t, dir, "the launcher, run by Deno")
+		facetOK(t, dir, []string{"NODE_OPTIONS=--require " + later}, command(dir))
+		assert.True(t, isLauncher(t, dir), "after Deno ran it, the command link leaves it")
+		works(t, dir, "still the launcher")
+
+		// A project with deno.json: never swapped.
+		dir = project(t, map[string]string{"deno.json": "{}\n"})
+		facetOK(t, dir, nil, command(dir))
+		assert.True(t, isLauncher(t, dir), "a Deno project keeps the launcher")
+		works(t, dir, "a Deno project")
+
+		// Deno on the machine when facet first runs (in PATH): the launcher
+		// stays, and deno task works.
+		dir = project(t, nil)
+		path := ""
+		for _, kv := range box.Env() {
+			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+				path = v
+			}
+		}
+		facetOK(t, dir, []string{"PATH=" + filepath.Dir(set.Deno) + string(os.PathListSeparator) + path}, command(dir))
+		assert.True(t, isLauncher(t, dir), "a machine with Deno keeps the launcher")
+		works(t, dir, "Deno on the machine")
+
+		// A plain npm project swapped before Deno came: deno run npm: runs the
+		// binary itself, deno task runs every node_modules/.bin command as
+		// JavaScript and fails.
+		dir = project(t, nil)
+		facetOK(t, dir, nil, command(dir))
+		require.False(t, isLauncher(t, dir), "swapped")
+		stdout, stderr, code := deno(t, dir, "run", "-A", "npm:agent-facets", "--version")
+		require.Equal(t, 0, code, stderr)
+		assert.Equal(t, "facet "+version+"\n", stdout, "deno run npm: runs a native bin as a program")
+		_, stderr, code = deno(t, dir, "task", "v")
+		assert.NotEqual(t, 0, code)
+		assert.Contains(t, stderr, "SyntaxError", "deno task reads the binary as JavaScript")
+	})
+
 }
 
 // launcherPick is the glibc x64 target whose package the launcher must run

@@ -269,7 +269,7 @@ func OldNPM(t testing.TB, env []string) npm.CLI {
 	return npm.CLI{Path: filepath.Join(dir, "node_modules", ".bin", "npm"), Env: env}
 }
 
-// Clients returns the pinned pnpm, yarn and bun, installing them first if
+// Clients returns the pinned pnpm, yarn, bun and Deno, installing them first if
 // needed. When they cannot be installed, t is skipped, and under CI it fails.
 func Clients(t testing.TB) *clients.Set {
 	t.Helper()
@@ -277,7 +277,7 @@ func Clients(t testing.TB) *clients.Set {
 	npmPath := LookPath(t, "npm", "install npm 11")
 	s, err := clients.Ensure(t.Context(), clients.Options{Root: RepoRoot(t), NPM: npm.CLI{Path: npmPath}, Node: node})
 	if err != nil {
-		Missing(t, "pnpm, yarn and bun", err.Error())
+		Missing(t, "pnpm, yarn, bun and Deno", err.Error())
 	}
 	return s
 }

@@ -7,11 +7,20 @@
 // it or ask for approval (current pnpm fails the whole install). So instead of
 // a postinstall, the launcher's first run does what esbuild's postinstall does:
 //
-// - Where the command a package manager made resolves to this package's
-//   bin/facet (a symlink to it: npm, yarn 1, yarn 4 with the node-modules
-//   linker, bun's hoisted linker, npm's global bin), it replaces bin/facet with
-//   a hard link to (else a copy of) the binary, by an atomic rename: every
-//   later call starts no Node process.
+// - Where the kernel ran this launcher through a command link (a symlink
+//   whose real path is bin/facet: node_modules/.bin/facet of npm, yarn 1, yarn
+//   4 with the node-modules linker, bun's linkers, npm's global bin), under
+//   Node, it replaces bin/facet with a hard link to (else a copy of) the
+//   binary, by an atomic rename: every later call starts no Node process. On
+//   x64 that binary is the baseline build, which runs on every x64 CPU: a
+//   node_modules may move to a machine without AVX2 (a CI cache, a volume, a
+//   migrated VM), and no launcher is left to choose again.
+// - A call that something else started as JavaScript (node or bun --bun on
+//   bin/facet, pnpm's shims, yarn run) leaves the launcher, and a later call
+//   through the link may still swap. Bun and Deno running the launcher, or a
+//   project with a deno.json, deno.jsonc or deno.lock, turn the swap off for
+//   this install: deno task runs every node_modules/.bin command as
+//   JavaScript.
 // - Where that cannot work (pnpm's shims always start node, yarn's PnP keeps
 //   packages in zip files, Windows runs .cmd shims, a node_modules that is
 //   read-only or belongs to another user) it changes nothing in node_modules
@@ -92,6 +101,57 @@ function homedir() {
     return os.homedir();
   } catch {
     return null;
+  }
+}
+
+/**
+ * The outermost directory named node_modules in dir's path, or null: the
+ * node_modules tree of the project that dir belongs to.
+ */
+function treeRoot(dir) {
+  const parts = path.resolve(dir).split(path.sep);
+  const i = parts.indexOf('node_modules');
+  return i < 0 ? null : parts.slice(0, i + 1).join(path.sep);
+}
+
+/** Whether file is dir or lies below it (both absolute, compared as written). */
+function inside(dir, file) {
+  const rel = path.relative(dir, file);
+  return rel === '' || (rel.split(path.sep)[0] !== '..' && !path.isAbsolute(rel));
+}
+
+/**
+ * How this process was started, from process.argv[1] (argv1) and
+ * process.versions: { runtime: 'node', 'bun' or 'deno'; link: whether argv1
+ * is a symlink that leads to launcher; packageDirs: the package directories
+ * that argv1's chain of symlinks passes through on its way to launcher, as
+ * written, their own symlinks not resolved (the command reached
+ * node_modules/agent-facets/bin/facet, which bun's --backend symlink makes a
+ * link into bun's cache, where Node runs it from); apparent: the first
+ * package's bin/facet on that way, or null when argv1 does not lead to
+ * launcher }. The kernel runs a command link with its path as the script's
+ * argument; node or bun given bin/facet itself, and pnpm's shims, give its
+ * path. (node given the link itself cannot be told from the kernel.)
+ */
+function startedAs(launcher, argv1 = process.argv[1], versions = process.versions) {
+  const runtime = versions.deno ? 'deno' : versions.bun ? 'bun' : 'node';
+  const none = { runtime, link: false, packageDirs: [], apparent: null };
+  try {
+    const hops = [path.resolve(argv1)];
+    while (hops.length < 40 && fs.lstatSync(hops[hops.length - 1]).isSymbolicLink()) {
+      const at = hops[hops.length - 1];
+      hops.push(path.resolve(path.dirname(at), fs.readlinkSync(at)));
+    }
+    if (fs.realpathSync(hops[hops.length - 1]) !== fs.realpathSync(launcher)) return none;
+    const binaries = hops.filter((h) => path.basename(path.dirname(h)) === 'bin' && fs.existsSync(path.join(h, '..', '..', 'package.json')));
+    return {
+      runtime,
+      link: hops.length > 1,
+      packageDirs: binaries.map((h) => path.dirname(path.dirname(h))),
+      apparent: binaries.length ? binaries[0] : null,
+    };
+  } catch {
+    return none; // no such file: started some other way
   }
 }
 
@@ -198,6 +258,8 @@ function site({
   machine = machineOf(platform),
   processes = listProcesses,
   now = () => Date.now(),
+  argv1 = process.argv[1],
+  versions = process.versions,
 }) {
   // The user's cache directory, then (on Unix) one of this user's in the
   // temporary directory: in a container that runs as a user with no home of
@@ -217,6 +279,8 @@ function site({
     packageDir,
     version,
     locate,
+    deno: denoHere(env, platform, home),
+    via: startedAs(launcher, argv1, versions),
     platform,
     pnp,
     uid,
@@ -282,10 +346,14 @@ function removeQuietly(file) {
   }
 }
 
-/** What identifies a binary file: a new or changed file invalidates the cache. */
+/**
+ * What identifies a binary file: a new or changed file invalidates the cache.
+ * Its mtime in whole milliseconds: Deno, which may run the launcher too,
+ * tells no finer.
+ */
 function identity(file) {
   const st = fs.statSync(file, { bigint: true });
-  return { size: String(st.size), mtime: String(st.mtimeNs), ino: String(st.ino) };
+  return { size: String(st.size), mtime: String(st.mtimeNs / 1000000n), ino: String(st.ino) };
 }
 
 /** The cached entry in file, or null unless it is this user's and for this install, machine and binary. */
@@ -308,7 +376,7 @@ function readEntry(s, file) {
   const now = identity(e.path);
   if (now.size !== e.size || now.mtime !== e.mtime || now.ino !== e.ino) return null;
   const retryAfter = typeof e.retryAfter === 'number' ? e.retryAfter : 0;
-  return { path: e.path, source: e.source, fastPath: e.fastPath === true, retryAfter };
+  return { path: e.path, source: e.source, fastPath: e.fastPath === true, retryAfter, cached: true };
 }
 
 /**
@@ -382,23 +450,57 @@ function commandLinks(packageDir) {
 }
 
 /**
- * Whether the launcher may be replaced: on Unix, outside PnP, when bin/facet
- * is a file (not a link into something else) that this user owns, in a bin
- * directory this user owns and may write (its owner-write bit set: a
- * node_modules made read-only stays so, even for root), and the package
- * manager's command resolves to bin/facet itself, so that running it runs
- * whatever bin/facet is. A file system that refuses the writes anyway (mounted
- * read-only) makes the swap fail, which caches the lookup instead.
+ * Whether Deno is on this machine: a deno command in PATH, or where Deno's
+ * installer puts it (~/.deno/bin). deno task runs every node_modules/.bin
+ * command as JavaScript, so where Deno may run the project the launcher
+ * stays. (Deno installed after a swap is beyond this: the README says so.)
+ */
+function denoHere(env, platform, home) {
+  if (platform === 'win32') return false;
+  const dirs = String(env.PATH || '').split(path.delimiter).filter((d) => path.isAbsolute(d));
+  if (home) dirs.push(path.join(home, '.deno', 'bin'));
+  return dirs.some((d) => {
+    try {
+      const st = fs.statSync(path.join(d, 'deno'));
+      return st.isFile() && (st.mode & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The files that say Deno runs a project, in its directory. */
+const DENO_FILES = ['deno.json', 'deno.jsonc', 'deno.lock'];
+
+/**
+ * Whether this install's launcher may be replaced, now or by a later call
+ * through its command link: on Unix, outside PnP, under Node (Bun and Deno
+ * run the launcher as JavaScript, and so does deno task for every command of
+ * node_modules/.bin), when bin/facet is a file (not a link into something
+ * else) that this user owns, in a bin directory this user owns and may write
+ * (its owner-write bit set: a node_modules made read-only stays so, even for
+ * root), that lies in the node_modules tree of the command (never in a store
+ * or cache that projects share: bun's with --backend symlink), in a project
+ * with no deno.json, deno.jsonc or deno.lock, on a machine without Deno
+ * (denoHere), and a command link leads to
+ * it: the one that ran, or node_modules/.bin/facet (npm's <prefix>/bin/facet)
+ * beside the package. A file system that refuses the writes anyway (mounted
+ * read-only, full) makes the swap fail, and a later call try again.
  */
 function canReplace(s) {
-  if (s.platform === 'win32' || s.pnp) return false;
+  if (s.platform === 'win32' || s.pnp || s.via.runtime !== 'node' || s.deno) return false;
   try {
     const binDir = path.dirname(s.launcher);
     const dir = fs.statSync(binDir);
     const file = fs.lstatSync(s.launcher);
     if (!file.isFile() || file.uid !== s.uid || dir.uid !== s.uid || !(dir.mode & 0o200)) return false;
     const real = fs.realpathSync(s.launcher);
-    return commandLinks(s.packageDir).some((link) => {
+    const apparentDir = path.dirname(path.dirname(s.via.apparent || s.launcher));
+    const root = treeRoot(apparentDir);
+    if (!root || !inside(fs.realpathSync(root), real)) return false;
+    if (DENO_FILES.some((f) => fs.existsSync(path.join(path.dirname(root), f)))) return false;
+    if (s.via.link) return true;
+    return [...new Set([...commandLinks(apparentDir), ...commandLinks(s.packageDir)])].some((link) => {
       try {
         return fs.realpathSync(link) === real;
       } catch {
@@ -553,18 +655,21 @@ function othersRunning(s, list = s.processes(), skip = list ? ancestors(s.platfo
 
 /**
  * Removes what a swap interrupted for good (Ctrl-C, a crash) left in dir: the
- * files of swaps that began more than a minute ago. A swap lasts milliseconds.
- * Its files are hard links or copies, so their ctime (the link's or copy's
- * time) says when it began; their mtime may be the install's. Whether their
- * pid is alive cannot tell: a swap in another PID namespace (a container)
- * looks gone from this one.
+ * files of swaps that began before cutoff (a time in ms). Before a swap, that
+ * is a minute ago: a swap lasts milliseconds. Its files are hard links or
+ * copies, so their ctime (the link's or copy's time) says when it began; their
+ * mtime may be the install's. Whether their pid is alive cannot tell: a swap
+ * in another PID namespace (a container) looks gone from this one. Once a swap
+ * has succeeded, every such file goes (cutoff Infinity): no launcher runs
+ * there again to sweep them, and a swap still under way elsewhere finds the
+ * launcher changed and gives up, or keeps the binary in place.
  */
-function sweep(dir, now) {
+function sweep(dir, cutoff) {
   for (const name of fs.readdirSync(dir)) {
     if (!/^\.facet\.\d+(\.[0-9a-f]+)?\.(tmp|js)$/.test(name)) continue;
     const file = path.join(dir, name);
     try {
-      if (now - fs.lstatSync(file).ctimeMs > MINUTE) fs.rmSync(file, { force: true });
+      if (fs.lstatSync(file).ctimeMs < cutoff) fs.rmSync(file, { force: true });
     } catch {
       // gone meanwhile
     }
@@ -638,10 +743,12 @@ function replace(s, binary) {
   const tmp = path.join(dir, `${name}.tmp`);
   const keep = path.join(dir, `${name}.js`);
   try {
+    // A file system mounted read-only says so here, before the processes are looked at.
+    fs.accessSync(dir, fs.constants.W_OK);
     const before = s.processes();
     const skip = before ? ancestors(s.platform, before) : new Set();
     if (othersRunning(s, before, skip)) return 'busy';
-    sweep(dir, s.now());
+    sweep(dir, s.now() - MINUTE);
     place(binary, tmp);
     fs.linkSync(s.launcher, keep);
     const swapped = fs.statSync(tmp);
@@ -660,6 +767,7 @@ function replace(s, binary) {
     } finally {
       if (!stays) fs.renameSync(keep, s.launcher);
     }
+    if (stays) sweep(dir, Infinity);
     return stays ? 'replaced' : 'busy';
   } finally {
     removeQuietly(tmp);
@@ -668,37 +776,58 @@ function replace(s, binary) {
 }
 
 /**
+ * The errors of a swap that cannot work here whatever the time (permissions,
+ * a file system without hard links or renames); any other (a full disk,
+ * EROFS, EBUSY, EIO, …) may pass, and a later call tries again.
+ */
+const LASTING = new Set(['EACCES', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EINVAL']);
+
+/** Whether err, thrown by a swap, may pass. */
+function passing(err) {
+  return Boolean(err) && typeof err.code === 'string' && !LASTING.has(err.code);
+}
+
+/**
  * Takes the fast path for found, a binary that printed this package's
  * version (or a cached lookup): replaces the launcher where it can, else
- * caches the lookup. A swap held back by another process is not tried again
- * for a minute (found.retryAfter, from the cache): until then it does
- * nothing. Returns what it did ('replaced', 'cached', 'waiting' or 'none');
- * it never throws.
+ * caches the lookup. swapIn(found) is the checked binary to put in the
+ * launcher's place ({ path, source } of found itself, or on x64 the baseline
+ * build), or null when there is none: then the launcher stays. A swap held
+ * back by another process, or failed by an error that may pass, is not tried
+ * again for a minute (found.retryAfter, from the cache): until then it does
+ * nothing, and so does a cached call that did not come through the command
+ * link. Returns what it did ('replaced', 'cached', 'waiting' or 'none'); it
+ * never throws.
  */
-function optimize(s, found) {
+function optimize(s, found, swapIn = (f) => f) {
   if (found.retryAfter && s.now() < found.retryAfter) return 'waiting';
-  // Only a binary of this user's or root's is kept for later calls: one that
-  // another user may have put in a node_modules above the project (Node looks
-  // there too) runs this once, and is looked up afresh the next time.
+  if (found.cached && !s.via.link) return 'none'; // the fast path stays on for a call through the link
+  // Only a binary of this user's or root's is kept for later calls.
   if (!ownedByUserOrRoot(s, found.path)) return 'none';
-  let replaceable = false;
+  let fastPath = false;
   let retryAfter = 0;
   try {
-    replaceable = canReplace(s);
-    if (replaceable) {
-      const done = replace(s, found.path);
-      if (done === 'replaced') return 'replaced';
-      if (done === 'busy') retryAfter = s.now() + MINUTE;
+    fastPath = canReplace(s);
+    if (fastPath && s.via.link) {
+      const binary = swapIn(found);
+      if (!binary) {
+        fastPath = false; // no binary that runs on every CPU of this kind
+      } else {
+        const done = replace(s, binary.path);
+        if (done === 'replaced') return 'replaced';
+        if (done === 'busy') retryAfter = s.now() + MINUTE;
+      }
     }
-  } catch {
-    replaceable = false; // it failed: do not try on every call
+  } catch (err) {
+    if (passing(err)) retryAfter = s.now() + MINUTE;
+    else fastPath = false; // it cannot work here: do not try on every call
   }
   try {
-    writeLookup(s, found, replaceable, retryAfter);
+    writeLookup(s, found, fastPath, retryAfter);
     return 'cached';
   } catch {
     return 'none';
   }
 }
 
-module.exports = { V3_CPUINFO_FLAGS, cpuinfoV3, site, cacheDir, machineOf, commandLinks, canReplace, listProcesses, othersRunning, readLookup, writeLookup, optimize, forget };
+module.exports = { V3_CPUINFO_FLAGS, cpuinfoV3, site, cacheDir, machineOf, commandLinks, canReplace, listProcesses, othersRunning, readLookup, writeLookup, optimize, forget, startedAs, treeRoot, inside, passing };

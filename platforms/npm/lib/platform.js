@@ -361,7 +361,7 @@ function candidates(table, host) {
     .map((x) => x.p);
 }
 
-/** Resolves a module path from the agent-facets package, as Node would. */
+/** Resolves a module path from the agent-facets package, as Node would (PnP and Deno: as they do). */
 function resolveFromPackage(id) {
   return require.resolve(id, { paths: [PACKAGE_DIR] });
 }
@@ -373,6 +373,93 @@ function locate(entry, resolve = resolveFromPackage) {
   } catch {
     return null;
   }
+}
+
+/**
+ * The binary of the platform package entry as Node's lookup finds it from
+ * dir: in the node_modules folder of dir or of the nearest directory above it
+ * that has the package. Paths stay as written: their symlinks are not
+ * resolved. Returns null when none has it.
+ */
+function walk(dir, entry, exists = fs.existsSync) {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (path.basename(d) !== 'node_modules') {
+      const pkg = path.join(d, 'node_modules', ...entry.package.split('/'));
+      if (exists(path.join(pkg, 'package.json'))) return path.join(pkg, entry.bin);
+    }
+    if (path.dirname(d) === d) return null;
+  }
+}
+
+/**
+ * Where this install's platform packages are looked for, and which may run:
+ * { dirs, judge(file, root), resolve }. dirs are the package directories as the
+ * command reached it (via.packageDirs: with bun's --backend symlink the real
+ * one is in bun's cache, where no platform package is beside it), then its
+ * real one. Where a dir lies in a node_modules tree, the lookup walks up from it as
+ * Node does (Node's own resolution would also look above the project, and in
+ * NODE_PATH); elsewhere (yarn PnP, Deno's cache) resolve, the runtime's own
+ * resolution, finds it (under Deno always, the tree checked all the same;
+ * under PnP by its map, with no tree). judge says why a binary found must not run, or null:
+ * one outside the node_modules tree of the dir it was found from (another
+ * user may have put it in a node_modules above the project, in /tmp say), or
+ * one owned by neither this user, root, nor the owner of this very launcher
+ * (who could change the launcher itself).
+ */
+function systemWhere(via = fastpath.startedAs(path.join(PACKAGE_DIR, 'bin', TABLE.command))) {
+  const uid = process.getuid ? process.getuid() : -1;
+  let launcherOwner = uid;
+  try {
+    launcherOwner = fs.statSync(__filename).uid;
+  } catch {
+    // as this user
+  }
+  const dirs = [...new Set([...via.packageDirs, PACKAGE_DIR])];
+  return {
+    dirs,
+    pnp: Boolean(process.versions.pnp),
+    resolve: process.versions.pnp || via.runtime === 'deno' ? resolveFromPackage : null,
+    judge(file, root) {
+      const why = [];
+      if (root && !fastpath.inside(root, file)) why.push(`it lies outside this project's node_modules (${root})`);
+      let st = null;
+      try {
+        st = fs.statSync(file);
+      } catch {
+        // not there: passed over as not installed
+      }
+      if (st && uid >= 0 && ![uid, 0, launcherOwner].includes(st.uid)) {
+        why.push(`it belongs to uid ${st.uid}, not to you (uid ${uid}), root or the owner of agent-facets (uid ${launcherOwner})`);
+      }
+      return why.length ? why.join('; ') : null;
+    },
+  };
+}
+
+/**
+ * The binary of the platform package entry that this install may run: {
+ * path (or null), refused: [{ package, path, why }] } (see systemWhere).
+ */
+function findPackage(entry, where) {
+  const refused = [];
+  for (const dir of where.dirs) {
+    // PnP resolves by its map, never from the file system (its packages are
+    // in zip files and .yarn/unplugged, no node_modules tree).
+    const root = where.pnp ? null : fastpath.treeRoot(dir);
+    const file = where.resolve ? locate(entry, where.resolve) : root ? walk(dir, entry) : null;
+    if (!file) continue;
+    const why = where.judge(file, root);
+    if (!why) return { path: file, refused };
+    refused.push({ package: entry.package, path: file, why });
+  }
+  return { path: null, refused };
+}
+
+/** The finder of findBinary: by resolve (tests), else by where (this install). */
+function finderOf(options) {
+  if (options.resolve) return (entry) => ({ path: locate(entry, options.resolve), refused: [] });
+  const where = options.where || systemWhere();
+  return (entry) => findPackage(entry, where);
 }
 
 /** The version in `facet --version` output: the last token of its first line. */
@@ -425,27 +512,54 @@ function overrideOf(env) {
  * (mismatched: "package: why" of each candidate built for another machine).
  */
 function findBinary(io, options = {}) {
-  const resolve = options.resolve || resolveFromPackage;
+  const find = finderOf(options);
   const host = detectHost(io);
   const list = candidates(TABLE, host);
   const mismatched = [];
+  const refused = [];
   let first = null;
   for (const entry of list) {
-    const bin = locate(entry, resolve);
+    const where = find(entry);
+    refused.push(...where.refused);
+    const bin = where.path;
     if (!bin || !io.exists(bin)) continue;
     const why = foreignBinary(io, bin, host);
     if (why) {
       mismatched.push(`${entry.package}: ${why}`);
       continue;
     }
-    if (options.version === undefined) return { path: bin, source: entry.package, checked: false };
+    const withRefused = (found) => (refused.length ? { ...found, refused } : found);
+    if (options.version === undefined) return withRefused({ path: bin, source: entry.package, checked: false });
     first = first || { path: bin, source: entry.package, checked: false };
-    const r = io.run(bin, ['--version']);
-    if (r && r.status === 0 && reportedVersion(r.output) === options.version) {
-      return { path: bin, source: entry.package, checked: true };
-    }
+    if (checks(io, bin, options.version)) return withRefused({ path: bin, source: entry.package, checked: true });
   }
-  return first || { path: null, host, candidates: list, mismatched };
+  if (first) return refused.length ? { ...first, refused } : first;
+  return { path: null, host, candidates: list, mismatched, ...(refused.length ? { refused } : {}) };
+}
+
+/** Whether bin exits 0 printing version for --version. */
+function checks(io, bin, version) {
+  const r = io.run(bin, ['--version']);
+  return Boolean(r && r.status === 0 && reportedVersion(r.output) === version);
+}
+
+/**
+ * The binary to put in the launcher's place for found (a checked binary of
+ * this install): found itself, except on x64, where it is the baseline build
+ * of the same OS and libc, checked like found was. A node_modules may move to
+ * a machine without x86-64-v3 (a CI cache restored on another runner, a
+ * volume, a migrated VM): the launcher that chose the v3 build is gone then,
+ * and the v3 build would fail every call with Go's "v3 microarchitecture"
+ * message. Null when that baseline build is not installed or fails its check.
+ */
+function swapCandidate(io, found, version, options = {}) {
+  const entry = TABLE.packages.find((e) => e.package === found.source);
+  if (!entry || entry.cpu !== 'x64' || entry.baseline) return found;
+  const base = TABLE.packages.find((e) => e.os === entry.os && e.cpu === 'x64' && e.baseline && (e.libc || null) === (entry.libc || null));
+  if (!base) return null;
+  const bin = finderOf(options)(base).path;
+  if (!bin || !io.exists(bin) || foreignBinary(io, bin, { platform: io.platform, arch: io.arch, endian: io.endian })) return null;
+  return checks(io, bin, version) ? { path: bin, source: base.package } : null;
 }
 
 /** The project directory whose node_modules holds this package, or null. */
@@ -458,12 +572,13 @@ function projectDir() {
  * Evidence of why no candidate is installed: platform packages for other
  * machines that are installed, and a lockfile that lists none of the candidates.
  */
-function diagnose(io, list, resolve = resolveFromPackage) {
+function diagnose(io, list, options = {}) {
+  const find = finderOf(options);
   const wanted = new Set(list.map((e) => e.package));
   const foreign = TABLE.packages
     .filter((e) => !wanted.has(e.package))
     .filter((e) => {
-      const bin = locate(e, resolve);
+      const bin = find(e).path;
       return bin && io.exists(bin);
     })
     .map((e) => e.package);
@@ -502,6 +617,9 @@ function notFoundMessage(host, list, evidence, version) {
     '  - package-lock.json was made on another OS and lacks this platform\'s packages (npm/cli#4828);',
     '  - node_modules was copied from another machine (from the host into a Docker image, for example).',
   ];
+  if (evidence.refused && evidence.refused.length) {
+    lines.push('', 'Found, but never run:', ...evidence.refused.map((r) => `  ${r.path} (${r.package}): ${r.why}`));
+  }
   if (evidence.mismatched && evidence.mismatched.length) {
     lines.push('', 'Installed, but built for another machine:', ...evidence.mismatched.map((m) => `  ${m}`));
   }
@@ -647,10 +765,10 @@ function packageVersion() {
   return require('../package.json').version;
 }
 
-/** The binary of the platform package name as this install resolves it, or null. */
-function locatePackage(name) {
+/** The binary of the platform package name that this install may run (see systemWhere), or null. */
+function locatePackage(where, name) {
   const entry = TABLE.packages.find((e) => e.package === name);
-  return entry ? locate(entry) : null;
+  return entry ? findPackage(entry, where).path : null;
 }
 
 /**
@@ -662,12 +780,14 @@ function main(args) {
   const io = systemIO();
   // This machine as far as it is known without a process or Node's report.
   const thisMachine = { platform: io.platform, arch: io.arch, endian: io.endian };
+  let where = null; // where this install's platform packages are looked for (systemWhere)
   const start = (found, env) => {
     if (!found.path) {
-      const evidence = { ...diagnose(io, found.candidates), mismatched: found.mismatched };
+      const evidence = { ...diagnose(io, found.candidates, { where: where || systemWhere() }), mismatched: found.mismatched, refused: found.refused };
       process.stderr.write(notFoundMessage(found.host, found.candidates, evidence, packageVersion()));
       process.exit(1);
     }
+    for (const r of found.refused || []) process.stderr.write(`facet: not running ${r.path} (${r.package}): ${r.why}\n`);
     // Never exec a binary of another machine: the kernel refuses it with
     // ENOEXEC, and /bin/sh then reads it as a script ("Syntax error").
     const why = foreignBinary(io, found.path, thisMachine);
@@ -686,10 +806,12 @@ function main(args) {
     return;
   }
   const version = packageVersion();
-  const here = fastpath.site({ packageDir: PACKAGE_DIR, version, locate: locatePackage });
+  const here = fastpath.site({ packageDir: PACKAGE_DIR, version, locate: (name) => locatePackage(where, name) });
+  where = systemWhere(here.via);
+  const swapIn = (found) => swapCandidate(io, found, version, { where });
   const lookUp = () => {
-    const found = findBinary(io, { version });
-    if (found.checked) fastpath.optimize(here, found);
+    const found = findBinary(io, { version, where });
+    if (found.checked) fastpath.optimize(here, found, swapIn);
     start(found);
   };
   const cached = fastpath.readLookup(here);
@@ -700,7 +822,7 @@ function main(args) {
     lookUp();
     return;
   }
-  if (cached.fastPath) fastpath.optimize(here, cached);
+  if (cached.fastPath) fastpath.optimize(here, cached, swapIn);
   run(cached.path, args, () => {
     // A cached binary that cannot start (copied from another machine, say): look again.
     fastpath.forget(here);
@@ -722,6 +844,10 @@ module.exports = {
   describeHost,
   overrideOf,
   findBinary,
+  swapCandidate,
+  walk,
+  findPackage,
+  systemWhere,
   diagnose,
   notFoundMessage,
   CPUS,

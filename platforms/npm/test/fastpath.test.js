@@ -78,6 +78,17 @@ test('never on Windows or in a PnP zip, whatever the layout', (t) => {
   assert.equal(fastpath.canReplace(at({ platform: 'win32' })), false);
   assert.equal(fastpath.canReplace(at({ pnp: true })), false);
   assert.equal(fastpath.canReplace(at({ uid: uid + 1 })), false, 'another user\'s');
+  // Deno on the machine (in PATH, or where its installer puts it): deno task
+  // would run the swapped binary as JavaScript.
+  const denoBin = path.join(dir, 'deno-bin');
+  fs.mkdirSync(denoBin);
+  fs.writeFileSync(path.join(denoBin, 'deno'), '#!/bin/sh\n', { mode: 0o755 });
+  assert.equal(fastpath.canReplace(at({ env: { PATH: denoBin } })), false, 'deno in PATH');
+  fs.mkdirSync(path.join(dir, '.deno', 'bin'), { recursive: true });
+  fs.copyFileSync(path.join(denoBin, 'deno'), path.join(dir, '.deno', 'bin', 'deno'));
+  fs.chmodSync(path.join(dir, '.deno', 'bin', 'deno'), 0o755);
+  assert.equal(fastpath.canReplace(at({ env: { PATH: '/nonexistent' } })), false, 'deno where its installer puts it');
+  fs.rmSync(path.join(dir, '.deno'), { recursive: true });
 });
 
 test('othersRunning: any other process naming the launcher, not this one or its ancestors', (t) => {
@@ -146,7 +157,7 @@ function layout(t) {
   const site = (over = {}) => fastpath.site({
     packageDir: pkg, version: '1.0.0', locate: (name) => (name === 'pkg' ? binary : null),
     env: {}, home: path.join(dir, 'home'), tmpdir: path.join(dir, 'tmp'), platform: process.platform, pnp: false,
-    processes: () => [], ...over,
+    processes: () => [], argv1: path.join(dir, 'node_modules', '.bin', 'facet'), versions: { node: '20' }, ...over,
   });
   return { dir, pkg, bin: path.join(pkg, 'bin'), launcher: path.join(pkg, 'bin', 'facet'), binary, found, site };
 }
@@ -164,9 +175,11 @@ test('a swap\'s files are named by pid and random bytes: a swap with the same pi
   fs.utimesSync(installed, new Date(Date.now() - 3600e3), new Date(Date.now() - 3600e3));
   fs.linkSync(installed, path.join(l.bin, theirs[2]));
   const names = [];
+  let during = null; // the directory as the swap renames the binary in
   const rename = fs.renameSync;
   fs.renameSync = function (from, to) {
     names.push(path.basename(String(from)));
+    during = fs.readdirSync(l.bin).map((n) => [n, fs.readFileSync(path.join(l.bin, n), 'utf8')]);
     return rename.call(this, from, to);
   };
   let done;
@@ -178,25 +191,38 @@ test('a swap\'s files are named by pid and random bytes: a swap with the same pi
   assert.equal(done, 'replaced');
   assert.equal(fs.statSync(l.launcher).ino, fs.statSync(l.binary).ino);
   assert.match(names[0], new RegExp(`^\\.facet\\.${process.pid}\\.[0-9a-f]{12}\\.tmp$`));
-  assert.deepEqual(fs.readdirSync(l.bin).sort(), [...theirs, 'facet'].sort(), 'their files left alone, none of ours left');
-  for (const name of theirs) assert.equal(fs.readFileSync(path.join(l.bin, name), 'utf8'), 'theirs');
+  for (const name of theirs) assert.deepEqual(during.find(([n]) => n === name), [name, 'theirs'], `${name} left alone during the swap`);
+  assert.equal(during.length, theirs.length + 3, 'beside the launcher, ours are two files of their own');
+  // Once it has succeeded, a swap under way elsewhere finds the launcher
+  // changed and gives up: what it left is swept.
+  assert.deepEqual(fs.readdirSync(l.bin), ['facet']);
 });
 
-test('a swap sweeps leftovers of swaps only once they are a minute old, whatever their pid', { skip: !unix }, (t) => {
+test('a swap sweeps leftovers of swaps a minute old before it begins, and all of them once it has succeeded', { skip: !unix }, (t) => {
   const l = layout(t);
   const leftovers = [`.facet.${process.pid}.0a1b2c3d4e5f.tmp`, '.facet.1.js', '.facet.12345.abcdef012345.js'];
   for (const name of leftovers) fs.writeFileSync(path.join(l.bin, name), '');
-  // The launcher is back, so that the next swap can sweep.
-  const keepLauncher = () => {
-    fs.rmSync(l.launcher);
-    fs.writeFileSync(l.launcher, '#!/usr/bin/env node\n', { mode: 0o755 });
-  };
-  assert.equal(fastpath.optimize(l.site({ now: () => Date.now() + 59000 }), l.found), 'replaced');
+  // A swap that gives up (another version is being installed) after its sweep.
+  const version = (v) => fs.writeFileSync(path.join(l.pkg, 'package.json'), JSON.stringify({ name: 'agent-facets', version: v }));
+  version('2.0.0');
+  assert.equal(fastpath.optimize(l.site({ now: () => Date.now() + 59000 }), l.found), 'cached');
   assert.deepEqual(fs.readdirSync(l.bin).sort(), [...leftovers, 'facet'].sort(), 'under a minute: maybe a swap under way');
-  keepLauncher();
-  assert.equal(fastpath.optimize(l.site({ now: () => Date.now() + 61000 }), l.found), 'replaced');
+  assert.equal(fastpath.optimize(l.site({ now: () => Date.now() + 61000 }), l.found), 'cached');
   assert.deepEqual(fs.readdirSync(l.bin), ['facet'], 'a minute old: swept');
+  assertUnchanged(l);
+
+  // Leftovers of a swap interrupted a moment ago (Ctrl-C, a crash): once the
+  // swap succeeds no launcher runs again to sweep them, so it sweeps them all.
+  version('1.0.0');
+  for (const name of leftovers) fs.writeFileSync(path.join(l.bin, name), 'a copy of the binary');
+  assert.equal(fastpath.optimize(l.site(), l.found), 'replaced');
+  assert.deepEqual(fs.readdirSync(l.bin), ['facet'], 'swept with the swap');
 });
+
+/** The launcher of layout l is still the launcher. */
+function assertUnchanged(l) {
+  assert.equal(fs.readFileSync(l.launcher, 'utf8'), '#!/usr/bin/env node\n');
+}
 
 test('a launcher that another install replaced, or a package.json that changed, is left alone', { skip: !unix }, (t) => {
   const l = layout(t);
@@ -335,4 +361,45 @@ test('a binary of another user\'s (not root\'s) is neither swapped in nor cached
   // Root's own binary is.
   fs.chownSync(l.binary, 0, 0);
   assert.equal(fastpath.optimize(l.site({ uid: 0 }), l.found), 'replaced');
+});
+
+test('startedAs: a command link the kernel followed, its package directories as written, and the runtime', { skip: !unix }, (t) => {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'facet-started-')));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // npm's global layout: <prefix>/bin/facet -> ../lib/node_modules/agent-facets/bin/facet.
+  const pkg = path.join(dir, 'lib', 'node_modules', 'agent-facets');
+  fs.mkdirSync(path.join(pkg, 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(pkg, 'package.json'), '{}');
+  const launcher = path.join(pkg, 'bin', 'facet');
+  fs.writeFileSync(launcher, '');
+  fs.mkdirSync(path.join(dir, 'bin'));
+  fs.symlinkSync('../lib/node_modules/agent-facets/bin/facet', path.join(dir, 'bin', 'facet'));
+  const node = { node: '20' };
+  assert.deepEqual(fastpath.startedAs(launcher, path.join(dir, 'bin', 'facet'), node),
+    { runtime: 'node', link: true, packageDirs: [pkg], apparent: launcher });
+  assert.deepEqual(fastpath.startedAs(launcher, launcher, node), { runtime: 'node', link: false, packageDirs: [pkg], apparent: launcher }, 'node on bin/facet');
+  assert.equal(fastpath.startedAs(launcher, path.join(dir, 'bin', 'facet'), { bun: '1.4.4' }).runtime, 'bun');
+  assert.equal(fastpath.startedAs(launcher, path.join(dir, 'bin', 'facet'), { deno: '2.9.6' }).runtime, 'deno');
+  assert.deepEqual(fastpath.startedAs(launcher, path.join(dir, 'elsewhere'), node), { runtime: 'node', link: false, packageDirs: [], apparent: null }, 'not this launcher');
+  // The package directory a link into a cache (bun --backend symlink): both, as written first.
+  const project = path.join(dir, 'p', 'node_modules');
+  fs.mkdirSync(path.join(project, 'agent-facets', 'bin'), { recursive: true });
+  fs.mkdirSync(path.join(project, '.bin'));
+  fs.symlinkSync(path.join(pkg, 'package.json'), path.join(project, 'agent-facets', 'package.json'));
+  fs.symlinkSync(launcher, path.join(project, 'agent-facets', 'bin', 'facet'));
+  fs.symlinkSync('../agent-facets/bin/facet', path.join(project, '.bin', 'facet'));
+  assert.deepEqual(fastpath.startedAs(launcher, path.join(project, '.bin', 'facet'), node).packageDirs, [path.join(project, 'agent-facets'), pkg]);
+  assert.equal(fastpath.treeRoot(path.join(project, 'agent-facets')), project);
+  assert.equal(fastpath.treeRoot(path.join(dir, 'p', 'node_modules', '.pnpm', 'x', 'node_modules', 'y')), project, 'the outermost');
+  assert.equal(fastpath.treeRoot('/home/u/.bun/install/cache/agent-facets@1.0.0'), null);
+  assert.equal(fastpath.inside('/p/node_modules', '/p/node_modules/@a/b/bin/facet'), true);
+  assert.equal(fastpath.inside('/p/node_modules', '/node_modules/@a/b/bin/facet'), false);
+  assert.equal(fastpath.inside('/p/node_modules', '/p/node_modules_x/b'), false);
+  assert.equal(fastpath.inside('/p/node_modules', '/p/node_modules/..foo/b'), true, 'a name that starts with two dots is inside');
+});
+
+test('errors of a swap that may pass, and those that cannot', () => {
+  for (const code of ['ENOSPC', 'EDQUOT', 'EROFS', 'EBUSY', 'EIO', 'ETXTBSY', 'EAGAIN']) assert.equal(fastpath.passing({ code }), true, code);
+  for (const code of ['EACCES', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EINVAL']) assert.equal(fastpath.passing({ code }), false, code);
+  assert.equal(fastpath.passing(new TypeError('a bug')), false, 'no code: a bug, not the file system');
 });

@@ -20,6 +20,17 @@ const asRoot = unix && process.getuid() === 0;
 const HOST_CANDIDATES = platform.candidates(platform.TABLE, platform.detectHost(platform.systemIO()));
 
 /**
+ * The package whose binary takes the launcher's place here: the best
+ * candidate's, except on x64, where it is the baseline build of its libc. A
+ * project with that package alone runs and swaps in that one.
+ */
+const SWAPPED = (() => {
+  const best = HOST_CANDIDATES[0];
+  if (best.cpu !== 'x64' || best.baseline) return best.package;
+  return platform.TABLE.packages.find((e) => e.os === best.os && e.cpu === 'x64' && e.baseline && (e.libc || null) === (best.libc || null)).package;
+})();
+
+/**
  * A project with agent-facets installed in node_modules and, for each entry of
  * packages (package name → shell script body), a platform package whose binary
  * is that script; each notes its --version runs (the launcher's checks) in a
@@ -345,7 +356,7 @@ test('a cached binary that is now built for another machine is forgotten, and lo
   const { file, entry } = cached(p);
   fs.writeFileSync(p.binaries[best], foreignELF());
   const st = fs.statSync(p.binaries[best], { bigint: true });
-  fs.writeFileSync(file, JSON.stringify({ ...entry, size: String(st.size), mtime: String(st.mtimeNs), ino: String(st.ino) }));
+  fs.writeFileSync(file, JSON.stringify({ ...entry, size: String(st.size), mtime: String(st.mtimeNs / 1000000n), ino: String(st.ino) }));
   const r = command(p, ['y']);
   assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${second}\nargs: y\n`, '']);
   assert.equal(cached(p).entry.path, p.binaries[second], 'the lookup now names the binary that runs');
@@ -388,7 +399,7 @@ function assertLauncher(p, why) {
 }
 
 test('first run where .bin/facet links to the launcher: the checked binary takes its place', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
   const first = command(p, ['x']);
   assert.equal(first.stderr, '');
@@ -416,7 +427,7 @@ test('first run: a candidate that fails --version (a wrong AVX2 guess) is passed
 });
 
 test('no candidate prints the version: the first one runs and nothing changes', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: 'echo "facet 9.9.9 $*"; echo oops >&2; exit 4' }, 'link');
   const r = command(p, ['x']);
   assert.deepEqual([r.status, r.stdout, r.stderr], [4, 'facet 9.9.9 x\n', 'oops\n'], 'its outcome and output, nothing added');
@@ -457,7 +468,7 @@ test('a cached lookup is trusted only when it is this user\'s, for this machine,
   const tamper = (change) => fs.writeFileSync(file, JSON.stringify({ ...entry, ...change }));
   const stat = (f) => {
     const st = fs.statSync(f, { bigint: true });
-    return { size: String(st.size), mtime: String(st.mtimeNs), ino: String(st.ino) };
+    return { size: String(st.size), mtime: String(st.mtimeNs / 1000000n), ino: String(st.ino) };
   };
   let looked = checks(p);
   const expectLookup = (why) => {
@@ -542,7 +553,7 @@ test('a cached binary that cannot start is forgotten', { skip: !unix }, (t) => {
 });
 
 test('a read-only node_modules is left as it is', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
   childProcess.execFileSync('chmod', ['-R', 'a-w', path.join(p.dir, 'node_modules')]);
   for (const arg of ['first', 'second']) {
@@ -553,23 +564,55 @@ test('a read-only node_modules is left as it is', { skip: !unix }, (t) => {
   assert.equal(cached(p).entry.fastPath, false, 'the lookup is cached instead, for good');
 });
 
-test('a swap that fails (a file system mounted read-only) is not tried again', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+/**
+ * A preload (NODE_OPTIONS=--require) that makes placing the binary in bin/
+ * fail with code, as a full disk (ENOSPC), a read-only mount (EROFS) or a
+ * file system without links (EPERM) do, for root too.
+ */
+function failingSwap(p, code) {
+  const file = path.join(p.dir, `swap-${code}.cjs`);
+  fs.writeFileSync(file, `const fs = require('fs');
+const fail = (f) => { if (/\\.facet\\.\\d+\\.[0-9a-f]+\\.tmp$/.test(String(f))) throw Object.assign(new Error('${code}: cannot write ' + f), { code: '${code}' }); };
+for (const name of ['linkSync', 'copyFileSync']) {
+  const real = fs[name];
+  fs[name] = function (from, to, ...rest) { fail(to); return real.call(this, from, to, ...rest); };
+}\n`);
+  return file;
+}
+
+for (const code of ['ENOSPC', 'EROFS', 'EIO', 'EBUSY']) {
+  test(`a swap that fails with ${code} (it may pass) is tried again a minute later`, { skip: !unix }, (t) => {
+    const best = SWAPPED;
+    const p = project(t, { [best]: started(best) }, 'link');
+    const want = (arg, as = p.binaries[best]) => [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${as}\n`, ''];
+    const r = command(p, ['x'], { NODE_OPTIONS: `--require ${failingSwap(p, code)}` });
+    assert.deepEqual([r.status, r.stdout, r.stderr], want('x'), 'the command works, nothing printed');
+    assertLauncher(p, 'nothing changed');
+    assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet'], 'nothing left of the attempt');
+    const { entry } = cached(p);
+    assert.equal(entry.fastPath, true, 'the fast path stays on');
+    assert.ok(entry.retryAfter > Date.now(), 'for a later call');
+    const soon = command(p, ['y']);
+    assert.deepEqual([soon.status, soon.stdout, soon.stderr], want('y'), 'from the cached lookup');
+    assertLauncher(p, 'not tried again within the minute');
+    // Space freed, the file system writable again.
+    const later1 = command(p, ['z'], { NODE_OPTIONS: `--require ${later(p, 61000)}` });
+    assert.deepEqual([later1.status, later1.stdout, later1.stderr], want('z'));
+    assert.equal(ino(p.launcher), ino(p.binaries[best]), 'a minute later it takes the fast path');
+    assert.deepEqual(command(p, ['w']).stdout, want('w', p.command)[1]);
+    assert.equal(checks(p), 1, 'checked once');
+  });
+}
+
+test('a swap that cannot work here (EPERM: no hard links, no renames) is not tried again', { skip: !unix }, (t) => {
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
-  // Renaming into bin/ fails as on a read-only mount, which root cannot
-  // write either.
-  const readOnly = path.join(p.dir, 'read-only.cjs');
-  fs.writeFileSync(readOnly, `const fs = require('fs'); const rename = fs.renameSync;
-fs.renameSync = function (from, to) {
-  if (/\\.facet\\.\\d+\\.[0-9a-f]+\\.tmp$/.test(String(from))) throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
-  return rename.call(this, from, to);
-};\n`);
-  const r = command(p, ['x'], { NODE_OPTIONS: `--require ${readOnly}` });
+  const r = command(p, ['x'], { NODE_OPTIONS: `--require ${failingSwap(p, 'EPERM')}` });
   assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: x\nas ${p.binaries[best]}\n`, '']);
   assertLauncher(p, 'nothing changed');
   assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet'], 'nothing left of the attempt');
   assert.equal(cached(p).entry.fastPath, false, 'the lookup is cached, for good');
-  assert.equal(command(p, ['y']).status, 0);
+  assert.equal(command(p, ['y'], { NODE_OPTIONS: `--require ${later(p, 61000)}` }).status, 0);
   assertLauncher(p, 'a later run does not try again');
   assert.equal(checks(p), 1, 'it runs the cached binary');
 });
@@ -601,7 +644,7 @@ for (const name of ['writeFileSync', 'mkdirSync', 'renameSync', 'rmSync', 'unlin
 });
 
 test('under Plug\'n\'Play the launcher is left as it is', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
   // yarn's PnP runtime, as far as the launcher can see it.
   const pnp = path.join(p.dir, 'pnp.cjs');
@@ -621,7 +664,7 @@ for (const [what, give] of [
 ]) {
   test(`a launcher whose ${what} belongs to another user is left as it is`, { skip: !unix || (!asRoot && !process.env.CI) }, (t) => {
     assert.ok(asRoot, 'run as root to give the package to another user');
-    const best = HOST_CANDIDATES[0].package;
+    const best = SWAPPED;
     const p = project(t, { [best]: started(best) }, 'link');
     give(p);
     const r = command(p);
@@ -635,7 +678,7 @@ for (const [what, give] of [
 // it without ../lib): fastpath.test.js checks that it would be left alone.
 
 test('a launcher hard-linked from a package store is replaced, never written through', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: honest(best) }, 'link');
   const store = path.join(p.dir, 'store-facet');
   fs.renameSync(p.launcher, store);
@@ -662,7 +705,7 @@ const elsewhere = unix ? otherFileSystem() : null;
 
 test('a binary on another file system is copied into the launcher\'s place, executable by all', { skip: !unix || (!elsewhere && !process.env.CI) }, (t) => {
   assert.ok(elsewhere, 'a writable directory on another file system than the temporary one (/dev/shm)');
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link', elsewhere);
   fs.chmodSync(p.binaries[best], 0o700); // the copy is the launcher's, for everyone who ran it
   const first = command(p, ['x']);
@@ -675,7 +718,7 @@ test('a binary on another file system is copied into the launcher\'s place, exec
 });
 
 test('what an interrupted swap left behind is swept once it is a minute old', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: honest(best) }, 'link');
   const bin = path.dirname(p.launcher);
   // Names of older launchers, and of this one (pid and random bytes).
@@ -688,7 +731,7 @@ test('what an interrupted swap left behind is swept once it is a minute old', { 
 });
 
 test('a parent that names the command (sh -c, timeout, xargs) does not hold the swap back', { skip: !unix }, (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: honest(best) }, 'link');
   // sh runs the command as its child, and waits for it.
   const r = childProcess.spawnSync('sh', ['-c', '"$0" "$@"; exit $?', p.command, 'x'], { encoding: 'utf8', env: envOf(p) });
@@ -697,7 +740,7 @@ test('a parent that names the command (sh -c, timeout, xargs) does not hold the 
 });
 
 test('while another process may be starting the launcher, the swap waits for a later run', { skip: !unix }, async (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
   // A process that names the command in its arguments, as a launcher that
   // Node has not read yet does.
@@ -752,7 +795,7 @@ fs.renameSync = function (from, to) {
 }
 
 test('a launcher that starts while the binary takes its place still runs: the launcher is put back in time', { skip: !unix, timeout: 60000 }, async (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: started(best) }, 'link');
   const want = (arg) => `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`;
   // A's swap stops just before its rename: the processes have been looked at,
@@ -776,7 +819,7 @@ test('a launcher that starts while the binary takes its place still runs: the la
 });
 
 test('concurrent first runs all succeed, and the fast path is taken', { skip: !unix }, async (t) => {
-  const best = HOST_CANDIDATES[0].package;
+  const best = SWAPPED;
   const p = project(t, { [best]: honest(best) }, 'link');
   const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => start(p, [String(i)])));
   runs.forEach((r, i) => {
@@ -786,4 +829,183 @@ test('concurrent first runs all succeed, and the fast path is taken', { skip: !u
   assert.equal(command(p, [], { NODE_OPTIONS: `--require ${later(p, 61000)}` }).status, 0);
   assert.equal(ino(p.launcher), ino(p.binaries[best]));
   assert.deepEqual(fs.readdirSync(path.dirname(p.launcher)), ['facet']);
+});
+
+// Issue 15: the swap never breaks a command, and never runs another user's binary.
+
+test('a launcher started as JavaScript (node on bin/facet, a shim of pnpm global hoisted) is never swapped, and a later call through the link still is', { skip: !unix }, (t) => {
+  const best = SWAPPED;
+  const p = project(t, { [best]: started(best) }, 'link');
+  const want = (arg, as = p.binaries[best]) => [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${as}\n`, ''];
+  // pnpm's global shim with the hoisted linker: exec node …/agent-facets/bin/facet.
+  const shim = path.join(p.dir, 'global-bin', 'facet');
+  fs.mkdirSync(path.dirname(shim));
+  fs.writeFileSync(shim, `#!/bin/sh\nexec "${process.execPath}" "${p.launcher}" "$@"\n`, { mode: 0o755 });
+  const entryIno = () => ino(cached(p).file);
+  let before = null;
+  for (const [how, run] of [
+    ['node on bin/facet', (arg) => launch(p, [arg])],
+    ['a shim that runs node on bin/facet', (arg) => childProcess.spawnSync(shim, [arg], { encoding: 'utf8', env: envOf(p) })],
+  ]) {
+    for (const arg of ['first', 'second']) {
+      const r = run(arg);
+      assert.deepEqual([r.status, r.stdout, r.stderr], want(arg), `${how}, ${arg} call`);
+      assertLauncher(p, `${how}: bin/facet stays JavaScript`);
+      if (before !== null) assert.equal(entryIno(), before, `${how}, ${arg} call: the cached lookup is only read`);
+      before = entryIno();
+    }
+  }
+  assert.equal(cached(p).entry.fastPath, true, 'not switched off for good');
+  const linked = command(p, ['x']);
+  assert.deepEqual([linked.status, linked.stdout, linked.stderr], want('x'));
+  assert.equal(ino(p.launcher), ino(p.binaries[best]), 'through the command link: swapped');
+  assert.equal(checks(p), 1, 'checked once');
+});
+
+/** A preload (NODE_OPTIONS=--require) under which this Node says it is the runtime name (bun, deno). */
+function runtime(p, name) {
+  const file = path.join(p.dir, `runtime-${name}.cjs`);
+  fs.writeFileSync(file, `Object.defineProperty(process.versions, ${JSON.stringify(name)}, { value: '1.0.0', enumerable: true });\n`);
+  return file;
+}
+
+test('Bun or Deno running the launcher, or a project with deno.json, deno.jsonc or deno.lock: the launcher stays for good', { skip: !unix }, (t) => {
+  const best = SWAPPED;
+  const cases = [
+    ['bun --bun through the link', (p) => ({ NODE_OPTIONS: `--require ${runtime(p, 'bun')}` })],
+    ['deno through the link', (p) => ({ NODE_OPTIONS: `--require ${runtime(p, 'deno')}` })],
+    ...['deno.json', 'deno.jsonc', 'deno.lock'].map((f) => [`a project with ${f}`, (p) => {
+      fs.writeFileSync(path.join(p.dir, f), '{}\n');
+      return {};
+    }]),
+  ];
+  for (const [what, setup] of cases) {
+    const p = project(t, { [best]: started(best) }, 'link');
+    const r = command(p, ['x'], setup(p));
+    assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: x\nas ${p.binaries[best]}\n`, ''], what);
+    assertLauncher(p, what);
+    assert.equal(cached(p).entry.fastPath, false, `${what}: for good`);
+    assert.equal(command(p, ['y']).status, 0);
+    assertLauncher(p, `${what}: a later call through the link under Node leaves it too`);
+  }
+});
+
+test('on x64 the baseline build takes the launcher\'s place: the node_modules may move to a CPU without AVX2', { skip: !unix || HOST_CANDIDATES[0].package === SWAPPED }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: started(best), [SWAPPED]: started(SWAPPED) }, 'link');
+  const r = command(p, ['x']);
+  assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: x\nas ${p.binaries[best]}\n`, ''], 'the launcher runs the best build');
+  assert.equal(ino(p.launcher), ino(p.binaries[SWAPPED]), 'the baseline build takes its place');
+  assert.equal(checks(p), 2, 'both checked');
+  assert.equal(command(p, ['y']).stdout, `facet ${VERSION}\nfrom ${SWAPPED}\nargs: y\nas ${p.command}\n`);
+
+  // Without a baseline build that passes its check, the launcher stays, for good.
+  for (const [what, packages] of [
+    ['no baseline build installed', { [best]: started(best) }],
+    ['a baseline build that fails its check', { [best]: started(best), [SWAPPED]: 'echo "facet 0.0.1"' }],
+  ]) {
+    const q = project(t, packages, 'link');
+    const first = command(q, ['x']);
+    assert.deepEqual([first.status, first.stderr], [0, ''], what);
+    assertLauncher(q, what);
+    assert.equal(cached(q).entry.fastPath, false, what);
+    assert.equal(command(q, ['y']).stdout, `facet ${VERSION}\nfrom ${best}\nargs: y\nas ${q.binaries[best]}\n`, `${what}: the cached lookup`);
+  }
+});
+
+test('a swap killed half-way leaves files that the next swap sweeps, however young', { skip: !unix }, (t) => {
+  const best = SWAPPED;
+  const p = project(t, { [best]: started(best) }, 'link');
+  // Killed (SIGKILL: no finally runs) once the binary is placed beside the launcher.
+  const kill = path.join(p.dir, 'kill.cjs');
+  fs.writeFileSync(kill, `const fs = require('fs'); const link = fs.linkSync;
+fs.linkSync = function (from, to) { const r = link.call(this, from, to); if (/\\.facet\\.\\d+\\.[0-9a-f]+\\.js$/.test(String(to))) process.kill(process.pid, 'SIGKILL'); return r; };\n`);
+  const killed = command(p, ['x'], { NODE_OPTIONS: `--require ${kill}` });
+  assert.equal(killed.signal, 'SIGKILL');
+  const bin = path.dirname(p.launcher);
+  assert.equal(fs.readdirSync(bin).length, 3, 'the launcher, the placed binary and the kept launcher');
+  assertLauncher(p, 'killed before the rename');
+  const r = command(p, ['y']);
+  assert.deepEqual([r.status, r.stderr], [0, '']);
+  assert.equal(ino(p.launcher), ino(p.binaries[best]));
+  assert.deepEqual(fs.readdirSync(bin), ['facet'], 'swept with the swap, though under a minute old');
+});
+
+test('a platform package above the project (another user may put one in /tmp/node_modules) is never run, and the message says why', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  // The project lives in a shared directory whose node_modules has the package; the project's own has none.
+  const shared = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-shared-'));
+  t.after(() => fs.rmSync(shared, { recursive: true, force: true }));
+  const planted = path.join(shared, 'node_modules', ...best.split('/'));
+  fs.mkdirSync(path.join(planted, 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(planted, 'package.json'), JSON.stringify({ name: best, version: VERSION }));
+  const pwned = path.join(shared, 'pwned');
+  fs.writeFileSync(path.join(planted, 'bin', 'facet'), `#!/bin/sh\ntouch '${pwned}'\necho "facet ${VERSION}"\n`, { mode: 0o755 });
+  const p = project(t, {}, 'link');
+  const moved = path.join(shared, 'project');
+  fs.renameSync(p.dir, moved);
+  t.after(() => fs.rmSync(moved, { recursive: true, force: true }));
+  const q = { ...p, dir: moved, command: path.join(moved, 'node_modules', '.bin', 'facet'), launcher: path.join(moved, 'node_modules', 'agent-facets', 'bin', 'facet') };
+  const r = command(q, ['x']);
+  assert.equal(r.status, 1);
+  assert.equal(r.stdout, '');
+  assert.ok(!fs.existsSync(pwned), 'never run');
+  const file = path.join(planted, 'bin', 'facet');
+  assert.ok(r.stderr.includes(`Found, but never run:\n  ${file} (${best}): it lies outside this project's node_modules (${path.join(moved, 'node_modules')})\n`), r.stderr);
+  assert.match(r.stderr, /^facet: your package manager did not install the facet binary for this machine\./);
+
+  // The project's own baseline build runs; the one above is named in one line.
+  const base = HOST_CANDIDATES.find((e) => e.package !== best).package;
+  const own = path.join(moved, 'node_modules', ...base.split('/'));
+  fs.mkdirSync(path.join(own, 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(own, 'package.json'), JSON.stringify({ name: base, version: VERSION }));
+  fs.writeFileSync(path.join(own, 'bin', 'facet'), `#!/bin/sh\n${honest(base)}\n`, { mode: 0o755 });
+  const ok = command(q, ['y']);
+  assert.deepEqual([ok.status, ok.stdout, ok.stderr], [0, `facet ${VERSION}\nfrom ${base}\nargs: y\n`,
+    `facet: not running ${file} (${best}): it lies outside this project's node_modules (${path.join(moved, 'node_modules')})\n`]);
+  assert.ok(!fs.existsSync(pwned), 'never run');
+});
+
+test('a platform binary of another user (not root, not the owner of agent-facets) is never run', { skip: !unix || (!asRoot && !process.env.CI) }, (t) => {
+  assert.ok(asRoot, 'run as root to give the binary to another user');
+  const best = SWAPPED;
+  const p = project(t, { [best]: started(best) }, 'link');
+  fs.chownSync(p.binaries[best], 4242, 4242);
+  const r = command(p, ['x']);
+  assert.equal(r.status, 1);
+  assert.ok(r.stderr.includes(`  ${p.binaries[best]} (${best}): it belongs to uid 4242, not to you (uid 0), root or the owner of agent-facets (uid 0)\n`), r.stderr);
+  assert.equal(checks(p), 0, 'not even checked');
+  assertLauncher(p, 'nothing swapped');
+  // The owner of agent-facets (a node_modules installed by another user) may.
+  for (const file of [p.launcher, path.join(p.wrapper, 'lib', 'platform.js')]) fs.chownSync(file, 4242, 4242);
+  const ok = command(p, ['y']);
+  assert.deepEqual([ok.status, ok.stderr], [0, '']);
+  assert.equal(checks(p), 1);
+});
+
+test('a package directory that is a link into a cache (bun --backend symlink): the platform package is found from the command\'s path, and the cache is left alone', { skip: !unix }, (t) => {
+  const best = SWAPPED;
+  // bun links each file of the package from its cache; a directory link does the same for Node.
+  for (const links of ['files', 'directory']) {
+    const p = project(t, { [best]: started(best) }, 'link');
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-cache-'));
+    t.after(() => fs.rmSync(cache, { recursive: true, force: true }));
+    const stored = path.join(cache, `agent-facets@${VERSION}@@@1`);
+    fs.renameSync(p.wrapper, stored);
+    if (links === 'directory') {
+      fs.symlinkSync(stored, p.wrapper);
+    } else {
+      for (const file of ['package.json', 'bin/facet', 'lib/platform.js', 'lib/fastpath.js', 'lib/platforms.json']) {
+        fs.mkdirSync(path.dirname(path.join(p.wrapper, file)), { recursive: true });
+        fs.symlinkSync(path.join(stored, file), path.join(p.wrapper, file));
+      }
+    }
+    for (const arg of ['first', 'second']) {
+      const r = command(p, [arg]);
+      assert.deepEqual([r.status, r.stdout, r.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: ${arg}\nas ${p.binaries[best]}\n`, ''], `${links}: ${arg}`);
+    }
+    assert.equal(fs.readFileSync(path.join(stored, 'bin', 'facet'), 'utf8'), JS, `${links}: the cache, shared by projects, keeps the launcher`);
+    assert.deepEqual(fs.readdirSync(path.join(stored, 'bin')), ['facet']);
+    assert.equal(cached(p).entry.fastPath, false, links);
+  }
 });
