@@ -544,19 +544,6 @@ printf '#!/bin/sh\ntouch %[4]s\necho "facet %[3]s"\n' > %[1]s/bin/facet && chmod
 		assert.True(t, isLauncher(t, dir), "a Deno project keeps the launcher")
 		works(t, dir, "a Deno project")
 
-		// Deno on the machine when facet first runs (in PATH): the launcher
-		// stays, and deno task works.
-		dir = project(t, nil)
-		path := ""
-		for _, kv := range box.Env() {
-			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-				path = v
-			}
-		}
-		facetOK(t, dir, []string{"PATH=" + filepath.Dir(set.Deno) + string(os.PathListSeparator) + path}, command(dir))
-		assert.True(t, isLauncher(t, dir), "a machine with Deno keeps the launcher")
-		works(t, dir, "Deno on the machine")
-
 		// A plain npm project swapped before Deno came: deno run npm: runs the
 		// binary itself, deno task runs every node_modules/.bin command as
 		// JavaScript and fails.

@@ -279,7 +279,6 @@ function site({
     packageDir,
     version,
     locate,
-    deno: denoHere(env, platform, home),
     via: startedAs(launcher, argv1, versions),
     platform,
     pnp,
@@ -449,26 +448,6 @@ function commandLinks(packageDir) {
   return links;
 }
 
-/**
- * Whether Deno is on this machine: a deno command in PATH, or where Deno's
- * installer puts it (~/.deno/bin). deno task runs every node_modules/.bin
- * command as JavaScript, so where Deno may run the project the launcher
- * stays. (Deno installed after a swap is beyond this: the README says so.)
- */
-function denoHere(env, platform, home) {
-  if (platform === 'win32') return false;
-  const dirs = String(env.PATH || '').split(path.delimiter).filter((d) => path.isAbsolute(d));
-  if (home) dirs.push(path.join(home, '.deno', 'bin'));
-  return dirs.some((d) => {
-    try {
-      const st = fs.statSync(path.join(d, 'deno'));
-      return st.isFile() && (st.mode & 0o111) !== 0;
-    } catch {
-      return false;
-    }
-  });
-}
-
 /** The files that say Deno runs a project, in its directory. */
 const DENO_FILES = ['deno.json', 'deno.jsonc', 'deno.lock'];
 
@@ -481,14 +460,13 @@ const DENO_FILES = ['deno.json', 'deno.jsonc', 'deno.lock'];
  * (its owner-write bit set: a node_modules made read-only stays so, even for
  * root), that lies in the node_modules tree of the command (never in a store
  * or cache that projects share: bun's with --backend symlink), in a project
- * with no deno.json, deno.jsonc or deno.lock, on a machine without Deno
- * (denoHere), and a command link leads to
+ * with no deno.json, deno.jsonc or deno.lock, and a command link leads to
  * it: the one that ran, or node_modules/.bin/facet (npm's <prefix>/bin/facet)
  * beside the package. A file system that refuses the writes anyway (mounted
  * read-only, full) makes the swap fail, and a later call try again.
  */
 function canReplace(s) {
-  if (s.platform === 'win32' || s.pnp || s.via.runtime !== 'node' || s.deno) return false;
+  if (s.platform === 'win32' || s.pnp || s.via.runtime !== 'node') return false;
   try {
     const binDir = path.dirname(s.launcher);
     const dir = fs.statSync(binDir);

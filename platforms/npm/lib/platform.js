@@ -421,7 +421,12 @@ function systemWhere(via = fastpath.startedAs(path.join(PACKAGE_DIR, 'bin', TABL
     resolve: process.versions.pnp || via.runtime === 'deno' ? resolveFromPackage : null,
     judge(file, root) {
       const why = [];
-      if (root && !fastpath.inside(root, file)) why.push(`it lies outside this project's node_modules (${root})`);
+      const trusted = (owner) => uid < 0 || [uid, 0, launcherOwner].includes(owner);
+      if (root && !fastpath.inside(root, file)) {
+        // A workspace's dependencies are hoisted to its root's node_modules.
+        const ws = workspaceModules(root, trusted);
+        if (!ws || !fastpath.inside(ws, file)) why.push(`it lies outside this project's node_modules (${root})`);
+      }
       let st = null;
       try {
         st = fs.statSync(file);
@@ -434,6 +439,31 @@ function systemWhere(via = fastpath.startedAs(path.join(PACKAGE_DIR, 'bin', TABL
       return why.length ? why.join('; ') : null;
     },
   };
+}
+
+/**
+ * The node_modules of the workspace that the project holding root (its
+ * node_modules tree) belongs to, or null: the nearest directory above the
+ * project whose package.json declares "workspaces" (npm, yarn, bun) or that
+ * holds a pnpm-workspace.yaml, that file owned by a trusted user, where a
+ * package manager hoists the workspace's dependencies. A directory anyone may
+ * write (/tmp) gets no say: its files are their writers'.
+ */
+function workspaceModules(root, trusted) {
+  let dir = path.dirname(path.dirname(root));
+  for (;;) {
+    for (const [name, declares] of [['package.json', (text) => Boolean(JSON.parse(text).workspaces)], ['pnpm-workspace.yaml', () => true]]) {
+      try {
+        const file = path.join(dir, name);
+        if (trusted(fs.statSync(file).uid) && declares(fs.readFileSync(file, 'utf8'))) return path.join(dir, 'node_modules');
+      } catch {
+        // none, unreadable, or not JSON: not a workspace root
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
 }
 
 /**

@@ -78,17 +78,6 @@ test('never on Windows or in a PnP zip, whatever the layout', (t) => {
   assert.equal(fastpath.canReplace(at({ platform: 'win32' })), false);
   assert.equal(fastpath.canReplace(at({ pnp: true })), false);
   assert.equal(fastpath.canReplace(at({ uid: uid + 1 })), false, 'another user\'s');
-  // Deno on the machine (in PATH, or where its installer puts it): deno task
-  // would run the swapped binary as JavaScript.
-  const denoBin = path.join(dir, 'deno-bin');
-  fs.mkdirSync(denoBin);
-  fs.writeFileSync(path.join(denoBin, 'deno'), '#!/bin/sh\n', { mode: 0o755 });
-  assert.equal(fastpath.canReplace(at({ env: { PATH: denoBin } })), false, 'deno in PATH');
-  fs.mkdirSync(path.join(dir, '.deno', 'bin'), { recursive: true });
-  fs.copyFileSync(path.join(denoBin, 'deno'), path.join(dir, '.deno', 'bin', 'deno'));
-  fs.chmodSync(path.join(dir, '.deno', 'bin', 'deno'), 0o755);
-  assert.equal(fastpath.canReplace(at({ env: { PATH: '/nonexistent' } })), false, 'deno where its installer puts it');
-  fs.rmSync(path.join(dir, '.deno'), { recursive: true });
 });
 
 test('othersRunning: any other process naming the launcher, not this one or its ancestors', (t) => {

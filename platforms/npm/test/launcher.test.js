@@ -966,6 +966,40 @@ test('a platform package above the project (another user may put one in /tmp/nod
   assert.ok(!fs.existsSync(pwned), 'never run');
 });
 
+test('a workspace root above the project (yarn 1 nohoist, npm, bun and pnpm workspaces hoist there) is the project\'s: its node_modules may hold the platform package', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-ws-'));
+  t.after(() => fs.rmSync(ws, { recursive: true, force: true }));
+  const hoisted = path.join(ws, 'node_modules', ...best.split('/'));
+  fs.mkdirSync(path.join(hoisted, 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(hoisted, 'package.json'), JSON.stringify({ name: best, version: VERSION }));
+  fs.writeFileSync(path.join(hoisted, 'bin', 'facet'), `#!/bin/sh\n${honest(best)}\n`, { mode: 0o755 });
+  const p = project(t, {}, 'link');
+  const member = path.join(ws, 'packages', 'a');
+  fs.mkdirSync(path.dirname(member), { recursive: true });
+  fs.renameSync(p.dir, member);
+  const q = { ...p, dir: member, command: path.join(member, 'node_modules', '.bin', 'facet'), launcher: path.join(member, 'node_modules', 'agent-facets', 'bin', 'facet') };
+  const outside = `it lies outside this project's node_modules (${path.join(member, 'node_modules')})`;
+  const refused = command(q, ['x']);
+  assert.equal(refused.status, 1, 'no workspace: above the project');
+  assert.ok(refused.stderr.includes(outside), refused.stderr);
+  const manifest = path.join(ws, 'package.json');
+  fs.writeFileSync(manifest, JSON.stringify({ private: true, workspaces: ['packages/*'] }));
+  if (asRoot) {
+    fs.chownSync(manifest, 4242, 4242);
+    const other = command(q, ['y']);
+    assert.equal(other.status, 1, 'a workspace root of another user\'s gets no say');
+    assert.ok(other.stderr.includes(outside), other.stderr);
+    fs.chownSync(manifest, 0, 0);
+  }
+  const ok = command(q, ['z']);
+  assert.deepEqual([ok.status, ok.stdout, ok.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: z\n`, ''], 'the workspace root\'s package runs');
+  fs.rmSync(manifest);
+  fs.writeFileSync(path.join(ws, 'pnpm-workspace.yaml'), 'packages:\n  - packages/*\n');
+  const pnpm = command(q, ['w']);
+  assert.deepEqual([pnpm.status, pnpm.stderr], [0, ''], 'a pnpm workspace root');
+});
+
 test('a platform binary of another user (not root, not the owner of agent-facets) is never run', { skip: !unix || (!asRoot && !process.env.CI) }, (t) => {
   assert.ok(asRoot, 'run as root to give the binary to another user');
   const best = SWAPPED;
