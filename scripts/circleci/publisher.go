@@ -57,7 +57,9 @@ func (p Publisher) Fields() []Field {
 func (p Publisher) Issuer() string { return "https://oidc.circleci.com/org/" + p.OrgID }
 
 // TrustArgs are the arguments of `npm trust` that make p the trusted
-// publisher of pkg, allowed to publish.
+// publisher of pkg, allowed to publish and to stage: both release modes (go
+// tool mage release, release:stage) work with it, and npmjs.com cannot edit a
+// publisher later, only delete it.
 func (p Publisher) TrustArgs(pkg string) []string {
 	args := []string{"circleci", pkg,
 		"--org-id", p.OrgID,
@@ -68,17 +70,43 @@ func (p Publisher) TrustArgs(pkg string) []string {
 	for _, id := range p.ContextIDs {
 		args = append(args, "--context-id", id)
 	}
-	return append(args, "--allow-publish")
+	return append(args, "--allow-publish", "--allow-stage-publish")
 }
 
-// PublishPermission is the trusted-publisher permission to publish, as npm's
-// API names it. Without it a publisher may only stage, and a publish fails
-// with "403 OIDC permission denied".
-const PublishPermission = "createPackage"
+// The trusted-publisher permissions, as npm's API names them: a direct
+// release (go tool mage release) needs PublishPermission, a staged one (go
+// tool mage release:stage) StagePermission. Without PublishPermission a
+// publish fails with "403 OIDC permission denied"; since 2026-09-03 a
+// publisher made on npmjs.com has only StagePermission unless "npm publish"
+// was ticked.
+const (
+	PublishPermission = "createPackage"
+	StagePermission   = "createStagedPackage"
+)
+
+// Permissions are the permissions go tool mage trust gives a publisher.
+var Permissions = []string{PublishPermission, StagePermission}
+
+// permissionName is how npm trust and npmjs.com name each permission.
+var permissionName = map[string]string{PublishPermission: "publish", StagePermission: "stage publish"}
+
+// PermissionNames names perms as npm does ("publish, stage publish"), or
+// "(none)".
+func PermissionNames(perms []string) string {
+	var names []string
+	for _, p := range perms {
+		if n, ok := permissionName[p]; ok {
+			p = n
+		}
+		names = append(names, p)
+	}
+	return orNone(strings.Join(names, ", "))
+}
 
 // Diff lists how the trusted publisher t differs from p, one line per field
-// ("Project ID: is X, want Y"); nothing when t is p, allowed to publish.
-func (p Publisher) Diff(t npm.Trust) []string {
+// ("Project ID: is X, want Y"), and a line if it lacks any of the
+// permissions need; nothing when t is p with them.
+func (p Publisher) Diff(t npm.Trust, need ...string) []string {
 	if t.Type != "circleci" {
 		return []string{fmt.Sprintf("provider: is %s, want circleci", t.Type)}
 	}
@@ -96,28 +124,32 @@ func (p Publisher) Diff(t npm.Trust) []string {
 			diffs = append(diffs, fmt.Sprintf("%s: is %s, want %s", f.Name, orNone(f.Value), orNone(want.Value)))
 		}
 	}
-	if !slices.Contains(t.Permissions, PublishPermission) {
-		diffs = append(diffs, fmt.Sprintf("permissions: is %s, want publish (npm trust … --allow-publish)", orNone(strings.Join(t.Permissions, ", "))))
+	for _, perm := range need {
+		if !slices.Contains(t.Permissions, perm) {
+			diffs = append(diffs, fmt.Sprintf("permissions: is %s, want %s (npm trust … --allow-publish --allow-stage-publish)",
+				PermissionNames(t.Permissions), PermissionNames(need)))
+			break
+		}
 	}
 	return diffs
 }
 
 // Compare says how a package's trusted publishers differ from p: nil when it
-// has exactly one and it is p, allowed to publish; otherwise one line
+// has exactly one and it is p with the permissions need; otherwise one line
 // per difference.
-func (p Publisher) Compare(list []npm.Trust) []string {
+func (p Publisher) Compare(list []npm.Trust, need ...string) []string {
 	switch len(list) {
 	case 0:
 		return []string{"no trusted publisher"}
 	case 1:
-		if d := p.Diff(list[0]); len(d) > 0 {
+		if d := p.Diff(list[0], need...); len(d) > 0 {
 			return d
 		}
 		return nil
 	}
 	diff := []string{fmt.Sprintf("%d trusted publishers, want one", len(list))}
 	for _, t := range list {
-		if d := p.Diff(t); len(d) > 0 {
+		if d := p.Diff(t, need...); len(d) > 0 {
 			diff = append(diff, fmt.Sprintf("%s %s: %s", t.Type, t.ID, strings.Join(d, "; ")))
 		}
 	}

@@ -22,31 +22,37 @@ func TestFacets(t *testing.T) {
 	assert.Equal(t, "https://oidc.circleci.com/org/d6dfd694-6b06-4d51-a5bd-a15b3efe977b", p.Issuer())
 	assert.Equal(t, []string{"circleci", "agent-facets",
 		"--org-id", p.OrgID, "--project-id", p.ProjectID, "--pipeline-definition-id", p.PipelineDefinitionID,
-		"--vcs-origin", p.VCSOrigin, "--context-id", p.ContextIDs[0], "--allow-publish"}, p.TrustArgs("agent-facets"))
+		"--vcs-origin", p.VCSOrigin, "--context-id", p.ContextIDs[0], "--allow-publish", "--allow-stage-publish"}, p.TrustArgs("agent-facets"))
 }
 
 func TestCompare(t *testing.T) {
 	p := circleci.Facets()
 	same := npm.Trust{ID: "1", Type: "circleci", OrgID: p.OrgID, ProjectID: p.ProjectID, PipelineDefinitionID: p.PipelineDefinitionID,
-		VCSOrigin: p.VCSOrigin, ContextIDs: p.ContextIDs, Permissions: []string{"createPackage"}}
+		VCSOrigin: p.VCSOrigin, ContextIDs: p.ContextIDs, Permissions: []string{"createPackage", "createStagedPackage"}}
 	with := func(f func(*npm.Trust)) npm.Trust { t := same; f(&t); return t }
+	both := []string{circleci.PublishPermission, circleci.StagePermission}
 	tests := []struct {
 		name string
 		list []npm.Trust
+		need []string
 		want []string
 	}{
-		{"the same", []npm.Trust{same}, nil},
-		{"also allowed to stage", []npm.Trust{with(func(t *npm.Trust) { t.Permissions = []string{"createStagedPackage", "createPackage"} })}, nil},
-		{"none", nil, []string{"no trusted publisher"}},
-		{"another project", []npm.Trust{with(func(t *npm.Trust) { t.ProjectID = "x" })}, []string{"Project ID: is x, want " + p.ProjectID}},
-		{"no context", []npm.Trust{with(func(t *npm.Trust) { t.ContextIDs = nil })}, []string{"Context ID: is (none), want " + p.ContextIDs[0]}},
-		{"staged only", []npm.Trust{with(func(t *npm.Trust) { t.Permissions = []string{"createStagedPackage"} })},
-			[]string{"permissions: is createStagedPackage, want publish (npm trust … --allow-publish)"}},
-		{"GitHub", []npm.Trust{{ID: "2", Type: "github"}}, []string{"provider: is github, want circleci"}},
-		{"two", []npm.Trust{same, with(func(t *npm.Trust) { t.ID = "3"; t.VCSOrigin = "github.com/o/r" })},
+		{"the same", []npm.Trust{same}, both, nil},
+		{"the same, in another order", []npm.Trust{with(func(t *npm.Trust) { t.Permissions = []string{"createStagedPackage", "createPackage"} })}, both, nil},
+		{"none", nil, both, []string{"no trusted publisher"}},
+		{"another project", []npm.Trust{with(func(t *npm.Trust) { t.ProjectID = "x" })}, both, []string{"Project ID: is x, want " + p.ProjectID}},
+		{"no context", []npm.Trust{with(func(t *npm.Trust) { t.ContextIDs = nil })}, both, []string{"Context ID: is (none), want " + p.ContextIDs[0]}},
+		{"stage only", []npm.Trust{with(func(t *npm.Trust) { t.Permissions = []string{"createStagedPackage"} })}, both,
+			[]string{"permissions: is stage publish, want publish, stage publish (npm trust … --allow-publish --allow-stage-publish)"}},
+		{"publish only", []npm.Trust{with(func(t *npm.Trust) { t.Permissions = []string{"createPackage"} })}, both,
+			[]string{"permissions: is publish, want publish, stage publish (npm trust … --allow-publish --allow-stage-publish)"}},
+		{"stage only, permissions not asked", []npm.Trust{with(func(t *npm.Trust) { t.Permissions = []string{"createStagedPackage"} })}, nil, nil},
+		{"GitHub", []npm.Trust{{ID: "2", Type: "github"}}, both, []string{"provider: is github, want circleci"}},
+		{"two", []npm.Trust{same, with(func(t *npm.Trust) { t.ID = "3"; t.VCSOrigin = "github.com/o/r" })}, both,
 			[]string{"2 trusted publishers, want one", "circleci 3: VCS origin: is github.com/o/r, want github.com/agent-facets/facets"}},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, p.Compare(tt.list), tt.name)
+		assert.Equal(t, tt.want, p.Compare(tt.list, tt.need...), tt.name)
 	}
+	assert.Equal(t, "(none)", circleci.PermissionNames(nil))
 }

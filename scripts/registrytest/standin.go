@@ -62,10 +62,21 @@ func JobClaims(p circleci.Publisher, ref string) map[string]any {
 	}
 }
 
-// TrustFor is the trusted publisher that `npm trust circleci … --allow-publish`
-// makes for p (circleci.Publisher.TrustArgs): its claims, and permission to
-// publish only ([PublishPermission], as npm's trust command posts it).
+// TrustFor is the trusted publisher that `npm trust circleci …
+// --allow-publish --allow-stage-publish` makes for p
+// (circleci.Publisher.TrustArgs): its claims, and permission to publish and
+// to stage ([PublishPermission, StagePermission], as npm's trust command
+// posts them).
 func TrustFor(p circleci.Publisher) Trust {
+	t := publisherOf(p)
+	t.Permissions = []string{PublishPermission, StagePermission}
+	return t
+}
+
+// PublishOnlyTrust is the trusted publisher that `npm trust circleci …
+// --allow-publish` makes for p, as go tool mage trust made them before staged
+// releases: it may publish, not stage.
+func PublishOnlyTrust(p circleci.Publisher) Trust {
 	t := publisherOf(p)
 	t.Permissions = []string{PublishPermission}
 	return t

@@ -3,6 +3,7 @@ package trust_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +83,8 @@ func matches(t *testing.T, bed *testenv.Bed, pkg string) bool {
 	return c.Type == "circleci" && c.Claims[registrytest.ClaimOrgID] == want.OrgID &&
 		c.Claims[registrytest.ClaimProjectID] == want.ProjectID &&
 		c.Claims[registrytest.ClaimPipelineDefinitionID] == want.PipelineDefinitionID &&
-		c.Claims[registrytest.ClaimVCSOrigin] == want.VCSOrigin
+		c.Claims[registrytest.ClaimVCSOrigin] == want.VCSOrigin &&
+		slices.Equal(c.Permissions, []string{registrytest.PublishPermission, registrytest.StagePermission})
 }
 
 // Created for every package, paced two seconds apart; the second run finds
@@ -150,9 +152,10 @@ func TestTrustMismatch(t *testing.T) {
 	results, err := trust.Run(t.Context(), cfg)
 	require.Error(t, err)
 	assert.Equal(t, trust.Differs, results[0].State)
-	assert.Equal(t, []string{"Project ID: is 00000000-0000-4000-8000-000000000000, want " + want.ProjectID}, results[0].Diff)
+	assert.Equal(t, []string{"Project ID: is 00000000-0000-4000-8000-000000000000, want " + want.ProjectID,
+		"permissions: is publish, want publish, stage publish (npm trust … --allow-publish --allow-stage-publish)"}, results[0].Diff)
 	assert.Equal(t, trust.Differs, results[1].State)
-	assert.Equal(t, []string{"permissions: is createStagedPackage, want publish (npm trust … --allow-publish)"}, results[1].Diff)
+	assert.Equal(t, []string{"permissions: is stage publish, want publish, stage publish (npm trust … --allow-publish --allow-stage-publish)"}, results[1].Diff)
 	assert.Equal(t, trust.Created, results[2].State, "the others are set up")
 	assert.Contains(t, err.Error(), "trust: 2 of 3 packages are not set up")
 	assert.Contains(t, err.Error(), "FACET_TRUST_REPLACE=1 replaces it")

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -48,6 +49,9 @@ type SetupResult struct {
 	Err     error    // the registry could not say whether it exists
 	Trust   string   // "ok", "differs", "not checked"
 	Diff    []string // how the trusted publisher differs
+	// Permissions are the trusted publisher's, when it is the expected one
+	// ("createPackage": publish, "createStagedPackage": stage).
+	Permissions []string
 }
 
 // Setup checks that every package exists and, where the caller is logged in,
@@ -92,8 +96,11 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 				}
 				continue
 			}
+			// The publisher is judged apart from its permissions: each
+			// release mode needs its own (see modes).
 			if r.Diff = cfg.Publisher.Compare(list); r.Diff == nil {
 				r.Trust = "ok"
+				r.Permissions = list[0].Permissions
 			} else {
 				r.Trust = "differs"
 			}
@@ -101,7 +108,7 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 	}
 
 	w := tabwriter.NewWriter(cfg.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "package\texists\ttrusted publisher")
+	fmt.Fprintln(w, "package\texists\ttrusted publisher\tmay")
 	for _, r := range results {
 		exists := "yes"
 		switch {
@@ -112,12 +119,19 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 			exists = "no"
 			problems = append(problems, fmt.Sprintf("  %s: does not exist (run go tool mage seed)", r.Package))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Package, exists, r.Trust)
+		fmt.Fprintf(w, "%s\t%s\t%s", r.Package, exists, r.Trust)
+		if r.Trust == "ok" {
+			fmt.Fprintf(w, "\t%s", circleci.PermissionNames(r.Permissions))
+		}
+		fmt.Fprintln(w)
 		if r.Trust == "differs" {
 			problems = append(problems, fmt.Sprintf("  %s: its trusted publisher differs: %s (run go tool mage trust)", r.Package, strings.Join(r.Diff, "; ")))
 		}
 	}
 	w.Flush()
+	if why == "" && err == nil {
+		problems = append(problems, modes(cfg.Out, results)...)
+	}
 	problems = append(problems, checkContexts(ctx, cfg)...)
 	if len(problems) > 0 {
 		sort.Strings(problems)
@@ -135,6 +149,55 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 		fmt.Fprintln(cfg.Out, NotChecked)
 	}
 	return results, nil
+}
+
+// A Mode is a way to release and the trusted-publisher permission it needs.
+type Mode struct {
+	Name       string // how the README and the pipeline parameter name it
+	Target     string // the Mage target CircleCI runs
+	Permission string
+}
+
+// Modes are the two ways to release, chosen by the pipeline parameter
+// release-mode in .circleci/config.yml.
+var Modes = []Mode{
+	{"publish", "go tool mage release", circleci.PublishPermission},
+	{"stage", "go tool mage release:stage", circleci.StagePermission},
+}
+
+// modes prints, for each release mode, whether every package's trusted
+// publisher may do it, and returns a problem when none may: a publisher
+// that may release in one mode is enough, as the pipeline chooses one.
+// Packages whose publisher differs are left to their own problem.
+func modes(out io.Writer, results []SetupResult) []string {
+	if !slices.ContainsFunc(results, func(r SetupResult) bool { return r.Trust == "ok" }) {
+		return nil // nothing to judge: each package has its own problem
+	}
+	fmt.Fprintln(out, "release modes (the pipeline parameter release-mode in .circleci/config.yml):")
+	ready := 0
+	var lines []string
+	for _, m := range Modes {
+		var lacking []string
+		for _, r := range results {
+			if r.Trust == "ok" && !slices.Contains(r.Permissions, m.Permission) {
+				lacking = append(lacking, r.Package)
+			}
+		}
+		perm := circleci.PermissionNames([]string{m.Permission})
+		if len(lacking) == 0 {
+			ready++
+			fmt.Fprintf(out, "  %-8s (%s): ready, every publisher may %s\n", m.Name, m.Target, perm)
+			continue
+		}
+		why := fmt.Sprintf("not ready, %d publishers lack %s: %s", len(lacking), perm, strings.Join(lacking, ", "))
+		fmt.Fprintf(out, "  %-8s (%s): %s\n", m.Name, m.Target, why)
+		lines = append(lines, fmt.Sprintf("%s (%s): %s", m.Name, m.Target, why))
+	}
+	if ready > 0 {
+		return nil
+	}
+	return []string{"  no release mode is possible: " + strings.Join(lines, "; ") +
+		". A publisher cannot be edited on npmjs.com: FACET_TRUST_REPLACE=1 go tool mage trust replaces each with one that may publish and stage"}
 }
 
 // NotChecked is Setup's line when it was given no CircleCI API token.

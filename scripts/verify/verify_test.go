@@ -56,7 +56,7 @@ func trusted(bed *testenv.Bed, p circleci.Publisher, pkgs ...string) {
 		for i, id := range p.ContextIDs {
 			ctx[i] = id
 		}
-		bed.Front.SetTrust(pkg, registrytest.Trust{Type: "circleci", Permissions: []string{"createPackage"}, Claims: map[string]any{
+		bed.Front.SetTrust(pkg, registrytest.Trust{Type: "circleci", Permissions: []string{"createPackage", "createStagedPackage"}, Claims: map[string]any{
 			registrytest.ClaimOrgID: p.OrgID, registrytest.ClaimProjectID: p.ProjectID,
 			registrytest.ClaimPipelineDefinitionID: p.PipelineDefinitionID, registrytest.ClaimVCSOrigin: p.VCSOrigin,
 			registrytest.ClaimContextIDs: ctx,
@@ -116,13 +116,29 @@ func TestSetup(t *testing.T) {
 			assert.True(t, r.Exists)
 			assert.Equal(t, "ok", r.Trust, r.Package)
 		}
-		assert.Regexp(t, `(?m)^agent-facets +yes +ok$`, out.String())
+		assert.Regexp(t, `(?m)^agent-facets +yes +ok +publish, stage publish$`, out.String())
 		assert.Contains(t, out.String(), "\nCircleCI context release (84962527-275c-495e-83c3-31c79cf1e181)\n")
 		assert.Regexp(t, `(?m)^expression +pipeline\.git\.tag starts-with "agent-facets@" and not job\.ssh\.enabled and not \(pipeline\.config_source starts-with "api"\) +confines to agent-facets@ tags; no configuration from the API; no SSH reruns$`, out.String())
 		assert.Regexp(t, `(?m)^project +facets \(c7b3dd0a-e9b0-4e95-8345-fc984443e02b\) +only jobs of this project$`, out.String())
 		assert.Regexp(t, `(?m)^group +release-managers \(5678\) +only members of this group$`, out.String())
 		assert.NotContains(t, out.String(), "warning:")
+		assert.Contains(t, out.String(), "release modes (the pipeline parameter release-mode in .circleci/config.yml):\n"+
+			"  publish  (go tool mage release): ready, every publisher may publish\n"+
+			"  stage    (go tool mage release:stage): ready, every publisher may stage publish\n")
 		assert.True(t, strings.HasSuffix(out.String(), "\nThe setup is complete.\n"), out.String())
+	})
+	t.Run("publishers that may only publish: the direct release is ready, the staged one is not", func(t *testing.T) {
+		old := platforms.All()[3].Package()
+		bed.Front.SetTrust(old, registrytest.PublishOnlyTrust(circleci.Facets()))
+		defer trusted(bed, circleci.Facets(), old)
+		cfg, out := setupConfig(t, bed, true)
+		_, cfg.CircleCI = circleCI(t, locked()...)
+		results, err := verify.Setup(t.Context(), cfg)
+		require.NoError(t, err, "one release mode is enough: %s", out.String())
+		assert.Equal(t, []string{"createPackage"}, results[3].Permissions)
+		assert.Regexp(t, `(?m)^@agent-facets/cli-linux-arm64 +yes +ok +publish$`, out.String())
+		assert.Contains(t, out.String(), "  publish  (go tool mage release): ready, every publisher may publish\n"+
+			"  stage    (go tool mage release:stage): not ready, 1 publishers lack stage publish: "+old+"\n")
 	})
 	t.Run("not logged in, no CircleCI token: trusted publishers and the release context not checked", func(t *testing.T) {
 		cfg, out := setupConfig(t, bed, false)
@@ -141,7 +157,7 @@ func TestSetup(t *testing.T) {
 		cfg, out := setupConfig(t, bed, true)
 		_, err := verify.Setup(t.Context(), cfg)
 		require.NoError(t, err, out.String())
-		assert.Regexp(t, `(?m)^agent-facets +yes +ok$`, out.String())
+		assert.Regexp(t, `(?m)^agent-facets +yes +ok +publish, stage publish$`, out.String())
 		assert.True(t, strings.HasSuffix(out.String(), "\nEvery package exists with its trusted publisher.\n"+verify.NotChecked+"\n"), out.String())
 		assert.NotContains(t, out.String(), "The setup is complete.")
 	})
