@@ -147,12 +147,11 @@ func (s *Server) stagedPackageOf(r *http.Request) string {
 // rejecting take a user and a second factor (secondFactor: 401 with
 // WWW-Authenticate: OTP, which npm answers with a one-time password or the
 // web login); a token from the exchange is 403. No login is 401, an unknown
-// id 404. Answers are not to be cached (Cache-Control: no-store).
+// id 404.
 //
 // The details of each are on stagePublish, stageList, approveStaged and
 // rejectStaged.
 func (s *Server) serveStage(w http.ResponseWriter, r *http.Request, pkg string) {
-	w.Header().Set("Cache-Control", "no-store")
 	rest := strings.TrimPrefix(strings.TrimPrefix(r.URL.EscapedPath(), stagePath), "/")
 	if strings.HasPrefix(rest, "package/") {
 		if r.Method != http.MethodPost {

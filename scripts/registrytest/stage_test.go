@@ -300,6 +300,14 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, string(out), "Staged package "+first.ID+" approved and published successfully.")
 		assert.Equal(t, []string{second.ID, third.ID}, ids(bed.Front.Staged()))
+		approvals := 0
+		for _, r := range bed.Front.Requests() {
+			if r.Path == "/-/stage/"+first.ID+"/approve" {
+				approvals++
+				assert.Equal(t, stageable, r.Package, "a request about a staged version is recorded with its package")
+			}
+		}
+		assert.Equal(t, 4, approvals, "with an OIDC token, without a second factor, with a wrong one, with the right one")
 
 		out, err = maintainer.Run(t.Context(), t.TempDir(), "view", stageable+"@1.0.0", "dist.integrity", "--prefer-online")
 		require.NoError(t, err)
