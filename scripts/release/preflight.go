@@ -76,7 +76,13 @@ func (r *run) preflight(ctx context.Context) (*Plan, error) {
 // the one its build record names; the wrapper depends on exactly the 12
 // platform packages at v.
 func checkDist(l dist.Layout, v, tag, commit string) ([]Item, error) {
-	const fix = "(the release publishes what go tool mage package left in dist/: rerun the build and package jobs)"
+	return CheckDist(l, v, tag, commit, "(the release publishes what go tool mage package left in dist/: rerun the build and package jobs)")
+}
+
+// CheckDist is checkDist for another stage that reads the 13 packages of
+// dist/ (the maintainer's approval of a staged release): fix, in
+// parentheses, says what to do when dist/ is not what was packed.
+func CheckDist(l dist.Layout, v, tag, commit, fix string) ([]Item, error) {
 	records, err := l.ReadPackRecords()
 	if err != nil {
 		return nil, fmt.Errorf("dist/ is not ready: %w %s", err, fix)
