@@ -1,12 +1,9 @@
 package npm
 
-// A stand-in for the stagebed branch's wrappers of npm stage (the shared
-// contract of issue 16), so that the approve stage builds before that branch
-// lands; the merge replaces it.
-
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,65 +11,163 @@ import (
 	"strings"
 )
 
-// Staged is one staged version, as npm stage list --json prints it.
+// Staged is one staged version, as `npm stage list --json` and `npm stage
+// view --json` print it (npm >= 11.15).
 type Staged struct {
-	ID          string `json:"id"`
+	ID          string `json:"id"` // a UUID
 	PackageName string `json:"packageName"`
 	Version     string `json:"version"`
-	Tag         string `json:"tag"`
-	CreatedAt   string `json:"createdAt"`
-	Actor       string `json:"actor"`
-	ActorType   string `json:"actorType"`
-	Shasum      string `json:"shasum"`
-	Integrity   string `json:"integrity"`
+	Tag         string `json:"tag"`       // the dist-tag it gets once approved
+	CreatedAt   string `json:"createdAt"` // RFC 3339
+	Actor       string `json:"actor"`     // who staged it: a user, or a trusted publisher
+	ActorType   string `json:"actorType"` // "user" or "oidc"
+	Shasum      string `json:"shasum"`    // sha1 of the tarball, hex
+	Integrity   string `json:"integrity"` // sha512-<base64> of the tarball
 }
 
-// StageList lists the staged versions of pkg (npm stage list <pkg> --json).
+// StageMinVersion is the first npm with `npm stage`.
+const StageMinVersion = "11.15.0"
+
+// ErrNoStaged is npm's E404 for a stage id the registry does not have: a
+// wrong id, or a version approved or rejected already.
+var ErrNoStaged = errors.New("no such staged version")
+
+// ErrForbidden is npm's E403: the registry refuses the login this (a token
+// that may not, a version published already).
+var ErrForbidden = errors.New("the registry refused")
+
+// stageID is the form of a stage id (npm's lib/utils/validate-uuid.js).
+var stageID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// checkID refuses what is not a stage id before npm runs: npm would take
+// one that starts with a dash for an option.
+func checkID(id string) error {
+	if !stageID.MatchString(id) {
+		return fmt.Errorf("%q is not a stage id: a stage id is a UUID, as npm stage publish and npm stage list show it", id)
+	}
+	return nil
+}
+
+// stageError classifies a failed npm stage command about id ("" for a
+// listing).
+func stageError(err error, id string) error {
+	switch ErrorCode(err) {
+	case "EOTP":
+		return fmt.Errorf("%w (approve it at the terminal, or give NPM_CONFIG_OTP): %w", ErrOTP, err)
+	case "E404":
+		if id == "" {
+			return fmt.Errorf("%w: %w", ErrNoPackage, err)
+		}
+		return fmt.Errorf("%w %s (approved or rejected already? npm stage list shows what is staged): %w", ErrNoStaged, id, err)
+	case "E403":
+		reason := refusal(err)
+		hint := "is this login a maintainer of the package? a token from the OIDC exchange may stage and list its own package only"
+		if strings.Contains(reason, "cannot publish over") {
+			hint = "the version is published already"
+		}
+		return fmt.Errorf("%w: %s (%s): %w", ErrForbidden, reason, hint, err)
+	case "ENEEDAUTH", "E401":
+		return fmt.Errorf("%w (npm login): %w", ErrNotLoggedIn, err)
+	}
+	return err
+}
+
+// refusal is the registry's reason in a failed npm command's "npm error"
+// lines ("403 Forbidden - POST <url> - <reason>"), or npm's brief error.
+func refusal(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		for line := range strings.SplitSeq(e.Stderr, "\n") {
+			rest, ok := strings.CutPrefix(strings.TrimSpace(line), "npm error ")
+			if !ok {
+				continue
+			}
+			if i := strings.LastIndex(rest, " - "); i >= 0 && strings.HasPrefix(rest, "403 ") {
+				return strings.TrimSpace(rest[i+3:])
+			}
+		}
+	}
+	return Brief(err)
+}
+
+// StageList lists the staged versions of pkg ("" for every package the
+// login may see) with `npm stage list [<pkg>] --json`, oldest first.
 func (c CLI) StageList(ctx context.Context, dir, pkg string) ([]Staged, error) {
-	out, err := c.Run(ctx, dir, "stage", "list", pkg, "--json")
+	if strings.HasPrefix(pkg, "-") {
+		return nil, fmt.Errorf("%q is not a package name", pkg)
+	}
+	args := []string{"stage", "list", "--json"}
+	if pkg != "" {
+		args = []string{"stage", "list", pkg, "--json"}
+	}
+	out, err := c.Run(ctx, dir, args...)
 	if err != nil {
-		return nil, err
+		return nil, stageError(err, "")
 	}
-	var items []Staged
-	if err := json.Unmarshal(out, &items); err != nil {
-		return nil, fmt.Errorf("reading npm stage list %s --json: %w", pkg, err)
+	var list []Staged
+	if err := json.Unmarshal(out, &list); err != nil {
+		return nil, fmt.Errorf("reading npm %s: %w", strings.Join(args, " "), err)
 	}
-	return items, nil
+	return list, nil
 }
 
 // StageDownload downloads the tarball of the staged version id into dir
-// (npm stage download <id>) and returns its path.
+// with `npm stage download <id>` and returns its path. npm names the file
+// <name>-<version>-<id>.tgz (scope and slash made a dash).
 func (c CLI) StageDownload(ctx context.Context, dir, id string) (string, error) {
-	out, err := c.Run(ctx, dir, "stage", "download", id)
-	if err != nil {
+	if err := checkID(id); err != nil {
 		return "", err
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	name := strings.TrimSpace(lines[len(lines)-1])
+	out, err := c.Run(ctx, dir, "stage", "download", id)
+	if err != nil {
+		return "", stageError(err, id)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) == 0 {
+		return "", fmt.Errorf("npm stage download %s did not say which file it wrote", id)
+	}
+	name := lines[len(lines)-1]
+	if name != filepath.Base(name) || !strings.HasSuffix(name, "-"+id+".tgz") {
+		return "", fmt.Errorf("npm stage download %s printed %q, not the name of the tarball it wrote", id, name)
+	}
 	path := filepath.Join(dir, name)
-	if _, err := os.Stat(path); err != nil || !strings.HasSuffix(name, ".tgz") {
-		return "", fmt.Errorf("npm stage download %s: no tarball named in its output %q", id, name)
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("npm stage download %s: %w", id, err)
 	}
 	return path, nil
 }
 
-// StageApprove approves the staged version id, attached to s: npm asks for
-// the second factor there.
+// StageApprove approves the staged version id with `npm stage approve <id>`
+// attached to s, publishing it. The registry wants a second factor: on a
+// terminal npm asks for it there (a page to approve in the browser, or a
+// one-time password); elsewhere only NPM_CONFIG_OTP in c's environment
+// serves, and its absence is ErrOTP.
 func (c CLI) StageApprove(ctx context.Context, dir string, s Stdio, id string) error {
-	return c.RunAttached(ctx, dir, s, "stage", "approve", id)
+	if err := checkID(id); err != nil {
+		return err
+	}
+	return stageError(c.RunAttached(ctx, dir, s, "stage", "approve", id), id)
 }
 
-// StageReject rejects the staged version id, attached to s.
+// StageReject rejects the staged version id with `npm stage reject <id>`
+// attached to s, deleting it from the registry; a second factor as for
+// StageApprove.
 func (c CLI) StageReject(ctx context.Context, dir string, s Stdio, id string) error {
-	return c.RunAttached(ctx, dir, s, "stage", "reject", id)
+	if err := checkID(id); err != nil {
+		return err
+	}
+	return stageError(c.RunAttached(ctx, dir, s, "stage", "reject", id), id)
 }
 
-var stagedLine = regexp.MustCompile(`\(staged with id ([0-9a-fA-F-]{36})\)`)
+// stagedLine is npm stage publish's line about what it staged
+// (lib/commands/publish.js): "+ <name>@<version> (staged with id <uuid>)".
+var stagedLine = regexp.MustCompile(`(?m)^\+ \S+@\S+ \(staged with id ([0-9a-fA-F-]{36})\)\r?$`)
 
-// ParseStaged reads the stage id from npm stage publish's output.
-func ParseStaged(out string) (string, bool) {
+// ParseStaged finds the stage id in npm stage publish's output (without
+// --json); ok is false when it names none.
+func ParseStaged(out string) (id string, ok bool) {
 	m := stagedLine.FindStringSubmatch(out)
-	if m == nil {
+	if m == nil || !stageID.MatchString(m[1]) {
 		return "", false
 	}
 	return m[1], true

@@ -112,10 +112,13 @@ func TestStageWithTheRealNPM(t *testing.T) {
 	}
 	// oidcNPM is npm holding a token from the exchange for pkg, as the
 	// release's own reads would.
-	oidcNPM := func(t *testing.T, pkg string) npm.CLI {
+	exchanged := func(t *testing.T, pkg string) string {
 		status, body := exchange(t, bed.URL, pkg, "Bearer "+mint(t))
 		require.Equal(t, http.StatusCreated, status, body)
-		env, err := bed.Verdaccio.NPMEnv(bed.URL, body["token"].(string))
+		return body["token"].(string)
+	}
+	oidcNPM := func(t *testing.T, pkg string) npm.CLI {
+		env, err := bed.Verdaccio.NPMEnv(bed.URL, exchanged(t, pkg))
 		require.NoError(t, err)
 		return npm.CLI{Path: maintainer.Path, Env: env}
 	}
@@ -125,8 +128,14 @@ func TestStageWithTheRealNPM(t *testing.T) {
 	big, bigTgz := packTarball(t, maintainer, stageable, "1.0.0", 3<<20)
 	require.Greater(t, len(bigTgz), 2<<20, "a tarball of some megabytes, as a platform package's")
 	var first registrytest.StagedItem
+	// Each step builds on the ones before: the first to fail ends the test.
+	step := func(name string, f func(t *testing.T)) {
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
+	}
 
-	t.Run("OIDC publisher that may stage", func(t *testing.T) {
+	step("OIDC publisher that may stage", func(t *testing.T) {
 		out, err := stageInCI(t, big, "latest")
 		require.NoError(t, err, out)
 		assert.Contains(t, out, "Successfully retrieved and set token")
@@ -150,7 +159,7 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		assert.NotZero(t, posts[0].Grant, "with the token from the exchange")
 	})
 
-	t.Run("OIDC publisher that may only publish", func(t *testing.T) {
+	step("OIDC publisher that may only publish", func(t *testing.T) {
 		tgz, _ := packTarball(t, maintainer, publishOnly, "1.0.0", 0)
 		before := bed.Front.Staged()
 		out, err := stageInCI(t, tgz, "latest")
@@ -159,16 +168,31 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		assert.Contains(t, out, "Successfully retrieved and set token", "the exchange passes")
 		assert.Contains(t, out, "403 Forbidden - POST "+stageURL+"@agent-facets%2fcli-darwin-arm64 - OIDC permission denied for this action")
 		assert.Equal(t, before, bed.Front.Staged())
+
+		// A token from the exchange stages its own package only.
+		token := exchanged(t, stageable)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, stageURL+"@agent-facets%2fcli-darwin-arm64", strings.NewReader("{}"))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+		assert.Equal(t, before, bed.Front.Staged())
 	})
 
-	invisible := func(t *testing.T, pkg, version string) {
+	// invisible checks that npm view does not show version, nor npm
+	// install install it (when install is set), nor its tarball download.
+	invisible := func(t *testing.T, pkg, version string, install bool) {
 		t.Helper()
 		_, err := run(t, maintainer, "view", pkg+"@"+version, "version", "--prefer-online")
 		assert.Equal(t, "E404", npm.ErrorCode(err), "npm view of a staged version: %v", err)
-		project := t.TempDir()
-		require.NoError(t, os.WriteFile(filepath.Join(project, "package.json"), []byte(`{"name":"p","version":"1.0.0"}`), 0o644))
-		_, err = maintainer.Run(t.Context(), project, "install", pkg+"@"+version, "--prefer-online")
-		assert.Equal(t, "ETARGET", npm.ErrorCode(err), "npm install of a staged version: %v", err)
+		if install {
+			project := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(project, "package.json"), []byte(`{"name":"p","version":"1.0.0"}`), 0o644))
+			_, err = maintainer.Run(t.Context(), project, "install", pkg+"@"+version, "--prefer-online")
+			assert.Equal(t, "ETARGET", npm.ErrorCode(err), "npm install of a staged version: %v", err)
+		}
 		base := pkg[strings.LastIndex(pkg, "/")+1:]
 		resp, err := http.Get(bed.URL + pkg + "/-/" + base + "-" + version + ".tgz")
 		require.NoError(t, err)
@@ -176,12 +200,12 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "its tarball")
 	}
 
-	t.Run("invisible until approved", func(t *testing.T) {
-		invisible(t, stageable, "1.0.0")
+	step("invisible until approved", func(t *testing.T) {
+		invisible(t, stageable, "1.0.0", true)
 	})
 
-	var second registrytest.StagedItem
-	t.Run("as a user, twice", func(t *testing.T) {
+	var second, third registrytest.StagedItem
+	step("as a user, twice", func(t *testing.T) {
 		out, err := run(t, maintainer, "stage", "publish", big, "--access", "public")
 		require.NoError(t, err, out)
 		second = stagedOf(t, bed, out)
@@ -192,9 +216,14 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		assert.Equal(t, who, second.Actor)
 		assert.Equal(t, first.Integrity, second.Integrity)
 		assert.Equal(t, []string{first.ID, second.ID}, ids(bed.Front.Staged()), "oldest first")
+
+		tgz, _ := packTarball(t, maintainer, publishOnly, "1.0.0", 0)
+		out, err = run(t, maintainer, "stage", "publish", tgz, "--access", "public")
+		require.NoError(t, err, out)
+		third = stagedOf(t, bed, out)
 	})
 
-	t.Run("a published version", func(t *testing.T) {
+	step("a published version", func(t *testing.T) {
 		tgz, _ := packTarball(t, maintainer, stageable, "0.0.1", 0)
 		before := bed.Front.Staged()
 		// --force: past npm's own check, to the registry's.
@@ -205,12 +234,12 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		assert.Equal(t, before, bed.Front.Staged())
 	})
 
-	t.Run("list", func(t *testing.T) {
+	step("list", func(t *testing.T) {
 		var list []registrytest.StagedItem
 		out, err := maintainer.Run(t.Context(), t.TempDir(), "stage", "list", stageable, "--json")
 		require.NoError(t, err)
 		require.NoError(t, json.Unmarshal(out, &list), string(out))
-		assert.Equal(t, bed.Front.Staged(), list)
+		assert.Equal(t, bed.Front.Staged()[:2], list)
 
 		own := oidcNPM(t, stageable)
 		out, err = own.Run(t.Context(), t.TempDir(), "stage", "list", stageable, "--json")
@@ -218,6 +247,16 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		list = nil
 		require.NoError(t, json.Unmarshal(out, &list), string(out))
 		assert.Equal(t, []string{first.ID, second.ID}, ids(list), "an OIDC token lists its own package")
+		out, err = own.Run(t.Context(), t.TempDir(), "stage", "list", "--json")
+		require.NoError(t, err)
+		list = nil
+		require.NoError(t, json.Unmarshal(out, &list), string(out))
+		assert.Equal(t, []string{first.ID, second.ID}, ids(list), "an OIDC token lists its own package only")
+		out, err = maintainer.Run(t.Context(), t.TempDir(), "stage", "list", "--json")
+		require.NoError(t, err)
+		list = nil
+		require.NoError(t, json.Unmarshal(out, &list), string(out))
+		assert.Equal(t, []string{first.ID, second.ID, third.ID}, ids(list), "a user lists them all")
 
 		_, err = own.Run(t.Context(), t.TempDir(), "stage", "list", publishOnly, "--json")
 		assert.Equal(t, "E403", npm.ErrorCode(err), "an OIDC token, another package: %v", err)
@@ -228,7 +267,7 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		assert.Equal(t, "E401", npm.ErrorCode(err), "no login: %v", err)
 	})
 
-	t.Run("view", func(t *testing.T) {
+	step("view", func(t *testing.T) {
 		out, err := maintainer.Run(t.Context(), t.TempDir(), "stage", "view", first.ID, "--json")
 		require.NoError(t, err)
 		var item registrytest.StagedItem
@@ -238,7 +277,7 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		assert.Equal(t, "E404", npm.ErrorCode(err), "an unknown id: %v", err)
 	})
 
-	t.Run("download", func(t *testing.T) {
+	step("download", func(t *testing.T) {
 		dir := t.TempDir()
 		out, err := maintainer.Run(t.Context(), dir, "stage", "download", first.ID)
 		require.NoError(t, err)
@@ -247,20 +286,20 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		assert.Equal(t, bigTgz, got, "the exact bytes staged")
 	})
 
-	t.Run("approve", func(t *testing.T) {
+	step("approve", func(t *testing.T) {
 		_, err := oidcNPM(t, stageable).Run(t.Context(), t.TempDir(), "stage", "approve", first.ID)
 		assert.Equal(t, "E403", npm.ErrorCode(err), "an OIDC token: %v", err)
 		_, err = maintainer.Run(t.Context(), t.TempDir(), "stage", "approve", first.ID)
 		assert.Equal(t, "EOTP", npm.ErrorCode(err), "no second factor: %v", err)
 		_, err = maintainer.With("NPM_CONFIG_OTP=000000").Run(t.Context(), t.TempDir(), "stage", "approve", first.ID)
 		assert.Equal(t, "EOTP", npm.ErrorCode(err), "a wrong one-time password: %v", err)
-		assert.Equal(t, []string{first.ID, second.ID}, ids(bed.Front.Staged()), "nothing approved")
-		invisible(t, stageable, "1.0.0")
+		assert.Equal(t, []string{first.ID, second.ID, third.ID}, ids(bed.Front.Staged()), "nothing approved")
+		invisible(t, stageable, "1.0.0", false)
 
 		out, err := withOTP.Run(t.Context(), t.TempDir(), "stage", "approve", first.ID)
 		require.NoError(t, err)
 		assert.Contains(t, string(out), "Staged package "+first.ID+" approved and published successfully.")
-		assert.Equal(t, []string{second.ID}, ids(bed.Front.Staged()))
+		assert.Equal(t, []string{second.ID, third.ID}, ids(bed.Front.Staged()))
 
 		out, err = maintainer.Run(t.Context(), t.TempDir(), "view", stageable+"@1.0.0", "dist.integrity", "--prefer-online")
 		require.NoError(t, err)
@@ -284,27 +323,27 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		require.Error(t, err)
 		assert.Equal(t, "E403", npm.ErrorCode(err))
 		assert.Contains(t, err.Error(), "You cannot publish over the previously published versions: 1.0.0.")
-		assert.Equal(t, []string{second.ID}, ids(bed.Front.Staged()))
+		assert.Equal(t, []string{second.ID, third.ID}, ids(bed.Front.Staged()))
 
 		_, err = withOTP.Run(t.Context(), t.TempDir(), "stage", "approve", first.ID)
 		assert.Equal(t, "E404", npm.ErrorCode(err), "approved already: %v", err)
 	})
 
-	t.Run("reject", func(t *testing.T) {
+	step("reject", func(t *testing.T) {
 		_, err := maintainer.Run(t.Context(), t.TempDir(), "stage", "reject", second.ID)
 		assert.Equal(t, "EOTP", npm.ErrorCode(err), "no second factor: %v", err)
 		_, err = oidcNPM(t, stageable).Run(t.Context(), t.TempDir(), "stage", "reject", second.ID)
 		assert.Equal(t, "E403", npm.ErrorCode(err), "an OIDC token: %v", err)
-		require.Len(t, bed.Front.Staged(), 1)
+		require.Len(t, bed.Front.Staged(), 2)
 		out, err := withOTP.Run(t.Context(), t.TempDir(), "stage", "reject", second.ID)
 		require.NoError(t, err)
 		assert.Contains(t, string(out), "Staged package "+second.ID+" has been rejected.")
-		assert.Empty(t, bed.Front.Staged())
+		assert.Equal(t, []string{third.ID}, ids(bed.Front.Staged()))
 		_, err = withOTP.Run(t.Context(), t.TempDir(), "stage", "reject", second.ID)
 		assert.Equal(t, "E404", npm.ErrorCode(err), "rejected already: %v", err)
 	})
 
-	t.Run("a new name gets a placeholder", func(t *testing.T) {
+	step("a new name gets a placeholder", func(t *testing.T) {
 		tgz, _ := packTarball(t, maintainer, fresh, "1.0.0", 0)
 		out, err := run(t, maintainer, "stage", "publish", tgz, "--access", "public")
 		require.NoError(t, err, out)
@@ -318,7 +357,7 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(out), &doc), out)
 		assert.Equal(t, []string{"0.0.0-stage"}, doc.Versions)
 		assert.Equal(t, map[string]string{"latest": "0.0.0-stage"}, doc.Tags)
-		invisible(t, fresh, "1.0.0")
+		invisible(t, fresh, "1.0.0", false)
 
 		// ReplaceStagedTarball: what download fetches changes, and its sums.
 		_, other := packTarball(t, maintainer, fresh, "1.0.0", 1024)
@@ -332,9 +371,9 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		assert.Equal(t, other, data)
 		shasum, integrity := sums(other)
 		staged := bed.Front.Staged()
-		require.Len(t, staged, 1)
-		assert.Equal(t, shasum, staged[0].Shasum)
-		assert.Equal(t, integrity, staged[0].Integrity)
+		require.Equal(t, []string{third.ID, item.ID}, ids(staged))
+		assert.Equal(t, shasum, staged[1].Shasum)
+		assert.Equal(t, integrity, staged[1].Integrity)
 		assert.NotEqual(t, item.Integrity, integrity)
 	})
 }
