@@ -224,6 +224,12 @@ func TestApprove(t *testing.T) {
 	assert.Contains(t, text, "rejecting stage id "+r.ids[dup][1]+" of "+dup+"@1.0.0: a duplicate of the published version")
 	assert.Contains(t, text, "Release 1.0.0 is complete: 13 packages under latest.")
 	assert.NotEmpty(t, b.user.Opened(), "the second factors were asked on the maintainer's terminal")
+	// Neither the maintainer's login nor a second factor's token is shown.
+	assert.NotContains(t, text, b.Verdaccio.Token)
+	for _, l := range b.Front.WebLogins() {
+		assert.NotContains(t, text, l.Token)
+		assert.NotContains(t, b.user.Screen(), l.Token)
+	}
 
 	// A rerun: nothing to approve.
 	again, out2 := b.config(t, r)
