@@ -10,9 +10,9 @@
 // refusal approves nothing. Then it approves the 12 platform packages, waits
 // until the registry's origin shows them and the CDN's max-age has passed
 // since the last (as the direct release does before its wrapper), approves
-// the wrapper, rejects what is left staged of versions now published (the
-// same bytes staged twice), and verifies the release. A rerun approves only
-// what is still staged.
+// the wrapper, and rejects what is left staged of versions now published
+// (the same bytes staged twice); the Mage target then verifies the release
+// (verify.Release). A rerun approves only what is still staged.
 //
 // npm asks for the second factor of each approval on the maintainer's
 // terminal (Config.Stdio): a page to approve in the browser, or a one-time
@@ -26,6 +26,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -37,9 +38,7 @@ import (
 	"github.com/agent-facets/facets/scripts/dist"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registry"
-	"github.com/agent-facets/facets/scripts/release"
 	"github.com/agent-facets/facets/scripts/retry"
-	"github.com/agent-facets/facets/scripts/verify"
 	"github.com/agent-facets/facets/scripts/version"
 )
 
@@ -68,8 +67,8 @@ type Config struct {
 	// nothing.
 	DryRun bool
 	// Deadline bounds every wait: the registry showing the platform
-	// packages, the CDN's max-age before the wrapper, the verification. Zero
-	// means release.DefaultWait from the start of Run.
+	// packages, the CDN's max-age before the wrapper. Zero means DefaultWait
+	// from the start of Run.
 	Deadline time.Time
 	Poll     registry.Poll // waiting for the registry; on Now and Sleep unless it has a clock
 	// Now and Sleep are the clock; nil means the real one.
@@ -134,8 +133,15 @@ func ParseVersion(s string) (string, error) {
 	return v, nil
 }
 
+// DefaultWait is how long an approval waits on the registry in all when
+// Config.Deadline is not set: the CDN's max-age (5 minutes on npmjs.com) and
+// room for the registry to show what was approved.
+const DefaultWait = 20 * time.Minute
+
 // Run checks every package, then approves the release, the platform
-// packages first and the wrapper last, and verifies it. It returns the plan.
+// packages first and the wrapper last, and rejects the staged duplicates of
+// what is now published. It returns the plan, whose Tag the release is then
+// verified under (verify.Release, as go tool mage approve does).
 func Run(ctx context.Context, cfg Config) (*Plan, error) {
 	r := newRun(cfg)
 	plan, err := r.approve(ctx)
@@ -159,7 +165,7 @@ func newRun(cfg Config) *run {
 		cfg.Sleep = retry.Sleep
 	}
 	if cfg.Deadline.IsZero() {
-		cfg.Deadline = cfg.Now().Add(release.DefaultWait)
+		cfg.Deadline = cfg.Now().Add(DefaultWait)
 	}
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
@@ -209,30 +215,8 @@ func (r *run) approve(ctx context.Context) (*Plan, error) {
 			return plan, fmt.Errorf("%w\nevery platform package is published: run approve again to approve the wrapper", err)
 		}
 	}
-	if err := r.tidy(ctx, plan); err != nil {
-		return plan, err
-	}
-	fmt.Fprintln(r.cfg.Out)
-	reg := *r.reg
-	poll := r.cfg.Poll
-	if end := r.cfg.Now().Add(verifyWait); end.After(r.cfg.Deadline) {
-		// Verification gets a little time even when the waits used up the
-		// deadline.
-		reg.Retry.Deadline, poll.Deadline = end, end
-	}
-	_, err = verify.Release(ctx, verify.ReleaseConfig{
-		Registry: &reg,
-		Version:  plan.Version,
-		Tag:      plan.Tag,
-		Dist:     r.cfg.Dist,
-		Poll:     poll,
-		Out:      r.cfg.Out,
-	})
-	return plan, err
+	return plan, r.tidy(ctx, plan)
 }
-
-// verifyWait is the least time the verification gets.
-const verifyWait = 2 * time.Minute
 
 // approveOne approves the staged version of it, on the maintainer's
 // terminal. A registry that says the version is published meanwhile is
@@ -356,7 +340,7 @@ func (r *run) check(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	tag := version.TagPrefix + v
-	items, err := release.CheckDist(r.cfg.Dist, v, tag, r.cfg.Commit, "(approve compares the staged tarballs with what go tool mage package rebuilt from the tag in dist/: run go tool mage approve again, which rebuilds it)")
+	records, err := r.cfg.Dist.CheckPacked(v, tag, r.cfg.Commit, "(approve compares the staged tarballs with what go tool mage package rebuilt from the tag in dist/: run go tool mage approve again, which rebuilds it)")
 	if err != nil {
 		return nil, err
 	}
@@ -365,8 +349,8 @@ func (r *run) check(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	plan := &Plan{Version: v}
-	for _, it := range items {
-		plan.Items = append(plan.Items, Item{Record: it.Record, Tarball: it.Tarball})
+	for _, rec := range records {
+		plan.Items = append(plan.Items, Item{Record: rec, Tarball: filepath.Join(r.cfg.Dist.Root, rec.Tarball)})
 	}
 	tmp, err := os.MkdirTemp("", "facet-approve-")
 	if err != nil {

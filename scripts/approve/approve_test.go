@@ -27,6 +27,7 @@ import (
 	"github.com/agent-facets/facets/scripts/retry"
 	"github.com/agent-facets/facets/scripts/syncbuf"
 	"github.com/agent-facets/facets/scripts/testenv"
+	"github.com/agent-facets/facets/scripts/verify"
 )
 
 // bed is the registry test bed with the maintainer at a terminal, on a
@@ -39,7 +40,7 @@ type bed struct {
 	clock *registrytest.Clock
 
 	mu        sync.Mutex
-	approvals []approval // the registry's answered approvals, in order
+	approvals []approval  // the registry's answered approvals, in order
 	cancel    func(n int) // hears the count of approvals after each
 }
 
@@ -173,6 +174,21 @@ func (b *bed) config(t *testing.T, r *release) (approve.Config, *syncbuf.Buffer)
 	}, &out
 }
 
+// verified checks the release as go tool mage approve does after approving
+// (verify.Release, which verify:release runs): every package at the version
+// with the rebuilt tarball, under the plan's tag.
+func (b *bed) verified(t *testing.T, r *release, plan *approve.Plan) {
+	t.Helper()
+	reg, err := registry.New(b.URL)
+	require.NoError(t, err)
+	reg.Retry = retry.Policy{Attempts: 20, Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Now: b.clock.Now, Sleep: b.clock.Sleep}
+	var out syncbuf.Buffer
+	_, err = verify.Release(t.Context(), verify.ReleaseConfig{Registry: reg, Version: plan.Version, Tag: plan.Tag, Dist: r.dist,
+		Poll: registry.Poll{Now: b.clock.Now, Sleep: b.clock.Sleep, Timeout: time.Minute}, Out: &out})
+	require.NoError(t, err, out.String())
+	assert.Contains(t, out.String(), "Release "+r.version+" is complete: 13 packages under latest.")
+}
+
 // staged is the stage ids the registry holds, oldest first.
 func (b *bed) staged() []string {
 	var ids []string
@@ -222,7 +238,7 @@ func TestApprove(t *testing.T) {
 	assert.Contains(t, text, "byte for byte the rebuilt tarball")
 	assert.Regexp(t, `waiting \dm\d+s before approving the wrapper: the registry's CDN may serve a package document up to 5m0s old`, text)
 	assert.Contains(t, text, "rejecting stage id "+r.ids[dup][1]+" of "+dup+"@1.0.0: a duplicate of the published version")
-	assert.Contains(t, text, "Release 1.0.0 is complete: 13 packages under latest.")
+	b.verified(t, r, plan)
 	assert.NotEmpty(t, b.user.Opened(), "the second factors were asked on the maintainer's terminal")
 	// Neither the maintainer's login nor a second factor's token is shown.
 	assert.NotContains(t, text, b.Verdaccio.Token)
@@ -238,7 +254,7 @@ func TestApprove(t *testing.T) {
 	assert.Zero(t, plan.ToApprove())
 	assert.Len(t, b.approved(), 13, "nothing approved again")
 	assert.Contains(t, out2.String(), "Release 1.0.0 is approved already: every package is published with the rebuilt tarball; nothing to approve.")
-	assert.Contains(t, out2.String(), "Release 1.0.0 is complete")
+	b.verified(t, r, plan)
 }
 
 // Approve killed after the 12 platform packages: a rerun approves only the

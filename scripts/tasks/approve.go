@@ -11,7 +11,7 @@ import (
 	"github.com/agent-facets/facets/scripts/build"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registry"
-	"github.com/agent-facets/facets/scripts/release"
+	"github.com/agent-facets/facets/scripts/verify"
 	"github.com/agent-facets/facets/scripts/version"
 )
 
@@ -25,7 +25,7 @@ func Approve(ctx context.Context, env Env, v string) error {
 	if err != nil {
 		return err
 	}
-	wait, err := env.duration("FACET_WAIT", release.DefaultWait)
+	wait, err := env.duration("FACET_WAIT", approve.DefaultWait)
 	if err != nil {
 		return fmt.Errorf("approve: %w", err)
 	}
@@ -58,7 +58,28 @@ func Approve(ctx context.Context, env Env, v string) error {
 		return err
 	}
 	fmt.Fprintln(env.Stdout)
-	_, err = approve.Run(ctx, cfg)
+	plan, err := approve.Run(ctx, cfg)
+	if err != nil || cfg.DryRun {
+		return err
+	}
+	fmt.Fprintln(env.Stdout)
+	// The approval waited for the registry already: verify needs little
+	// time, and gets at least verifyWait even when the approval's waits used
+	// up FACET_WAIT.
+	end := cfg.Deadline
+	if least := time.Now().Add(verifyWait); least.After(end) {
+		end = least
+	}
+	reg := *cfg.Registry
+	reg.Retry.Deadline = end
+	_, err = verify.Release(ctx, verify.ReleaseConfig{
+		Registry: &reg,
+		Version:  plan.Version,
+		Tag:      plan.Tag,
+		Dist:     env.Layout(),
+		Poll:     registry.Poll{Timeout: time.Until(end), Deadline: end},
+		Out:      env.Stdout,
+	})
 	return err
 }
 
