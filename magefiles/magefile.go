@@ -78,5 +78,13 @@ func (Verify) Release(ctx context.Context, version string) error {
 // Release publishes the release in dist/ from CircleCI with npm trusted publishing (OIDC), the wrapper last, then verifies it.
 func Release(ctx context.Context) error { return tasks.Release(ctx, tasks.OS()) }
 
+// Approve approves a staged release as a maintainer in a clean checkout of its tag, logged in to npm: rebuilds the 13 packages, compares each staged tarball, approves the platform packages, then the wrapper: approve 1.2.3.
+func Approve(ctx context.Context, version string) error {
+	return tasks.Approve(ctx, tasks.OS(), version)
+}
+
+// Reject rejects every staged version of a release across the 13 packages, as a maintainer logged in to npm: reject 1.2.3.
+func Reject(ctx context.Context, version string) error { return tasks.Reject(ctx, tasks.OS(), version) }
+
 // Rehearse runs the whole release on this machine against a local registry: seed, trust, the build matrix, package, release with OIDC, verify, install.
 func Rehearse(ctx context.Context) error { return tasks.Rehearse(ctx, tasks.OS()) }

@@ -425,9 +425,8 @@ func (r *run) await(ctx context.Context, plan *Plan, results []Result) ([]regist
 	return statuses, nil
 }
 
-// cdnMargin is added to the CDN's max-age: the time between a publish and a
-// copy of the document the CDN may have fetched just before it showed it.
-const cdnMargin = 5 * time.Second
+// cdnMargin is added to the CDN's max-age (registry.CDNMargin).
+const cdnMargin = registry.CDNMargin
 
 // awaitCDN waits, before the wrapper goes out, until the CDN in front of the
 // registry can no longer serve a copy of a platform package's document made
@@ -440,25 +439,16 @@ func (r *run) awaitCDN(ctx context.Context, plan *Plan, results []Result, shown 
 	if plan.CDNMaxAge <= 0 {
 		return nil
 	}
-	var last time.Time
-	lastName := ""
-	for i, s := range shown {
-		// The registry stamps a version's time before its document shows
-		// it: a copy made in between lives max-age past the stamp. So the
-		// later of the stamp and when npm said it was done (for what this
-		// run published); unknown, as if just now.
-		at := s.PublishedAt
-		if results[i].Action == Published && results[i].Done.After(at) {
-			at = results[i].Done
-		}
-		if at.IsZero() {
-			at = r.cfg.Now()
-		}
-		if at.After(last) {
-			last, lastName = at, s.Name
+	// What this run published counts from when npm said it was done, if
+	// that is later than the registry's stamp.
+	done := make([]time.Time, len(shown))
+	for i := range shown {
+		if results[i].Action == Published {
+			done[i] = results[i].Done
 		}
 	}
-	until := last.Add(plan.CDNMaxAge + cdnMargin)
+	until, lastName := registry.CDNClear(shown, done, plan.CDNMaxAge, r.cfg.Now())
+	last := until.Add(-plan.CDNMaxAge - registry.CDNMargin)
 	wait := until.Sub(r.cfg.Now())
 	if wait <= 0 {
 		return nil

@@ -64,6 +64,11 @@ func buildConfig(ctx context.Context, env Env, targets []platforms.Target) (buil
 	if err != nil {
 		return build.Config{}, err
 	}
+	return buildConfigOf(env, targets, v)
+}
+
+// buildConfigOf is the build of targets at the version and commit v.
+func buildConfigOf(env Env, targets []platforms.Target, v version.Info) (build.Config, error) {
 	jobs, err := env.jobs()
 	if err != nil {
 		return build.Config{}, err

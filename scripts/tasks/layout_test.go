@@ -19,7 +19,7 @@ var kinds = map[string]string{
 	"tasks": "pipeline",
 	// stages: one per Mage target family, run only by tasks
 	"build": "stage", "npmpkg": "stage", "generate": "stage", "installbench": "stage",
-	"seed": "stage", "trust": "stage", "verify": "stage", "release": "stage",
+	"seed": "stage", "trust": "stage", "verify": "stage", "release": "stage", "approve": "stage",
 	// helpers: used by stages, knowing nothing of them
 	"dist": "helper", "exeinfo": "helper", "npm": "helper", "progress": "helper", "version": "helper",
 	"registry": "helper", "retry": "helper", "circleci": "helper", "secret": "helper", "procgroup": "helper", "ciconfig": "helper", "syncbuf": "helper",

@@ -11,13 +11,14 @@
 //	FACET_JOBS     compilations at once (default: the CPUs Go may use)
 //	CI             set: plain progress lines instead of live bars
 //
-// and, for the registry steps (seed, trust, verify, release):
+// and, for the registry steps (seed, trust, verify, release, approve, reject):
 //
 //	FACET_DRY_RUN        1: say what would change, change nothing (release: refused
-//	                     in a CircleCI job, where it would pass having published nothing)
+//	                     in a CircleCI job, where it would pass having published nothing;
+//	                     approve: every check, then what would be approved)
 //	FACET_TRUST_REPLACE  1: trust replaces a trusted publisher that differs
 //	FACET_VERIFY_INSTALL 1: verify:release also installs the release with npm and runs it
-//	FACET_WAIT           how long a release, or verify:release, may wait on the registry in
+//	FACET_WAIT           how long a release, approve, or verify:release, may wait on the registry in
 //	                     all (default 20m): retries of what failed (429s, 5xx, lost
 //	                     connections, exchanges), the registry showing what was published,
 //	                     the CDN's max-age before the wrapper, which it must exceed
@@ -25,7 +26,8 @@
 //	                     prerelease, which never goes to latest; a stable version takes
 //	                     another tag only as a backport, when latest is newer); trimmed,
 //	                     then a letter or digit followed by letters, digits, ".", "_",
-//	                     "-", and no semver range as npm reads one (1.x, v2, x)
+//	                     "-", and no semver range as npm reads one (1.x, v2, x); approve
+//	                     verifies under it a release of which nothing is staged any more
 //	NPM_CONFIG_*         npm's own configuration: the registry, a one-time password; a
 //	                     credential npm would send to the registry stops a release
 //	FACET_REHEARSAL      1: release runs outside CircleCI, against a registry that is not
