@@ -150,45 +150,7 @@ func (b *Bed) Seed(ctx context.Context, version string, p circleci.Publisher, na
 // publishDirect PUTs a package document with a one-file tarball, as npm's
 // publish does, to the registry behind.
 func (b *Bed) publishDirect(ctx context.Context, name, version, tag string) error {
-	manifest := map[string]any{"name": name, "version": version, "description": "test package"}
-	pj, err := json.Marshal(manifest)
-	if err != nil {
-		return err
-	}
-	var tgz bytes.Buffer
-	zw := gzip.NewWriter(&tgz)
-	tw := tar.NewWriter(zw)
-	if err := tw.WriteHeader(&tar.Header{Name: "package/package.json", Mode: 0o644, Size: int64(len(pj)), Typeflag: tar.TypeReg}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(pj); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	data := tgz.Bytes()
-	sha1sum := sha1.Sum(data)
-	sha512sum := sha512.Sum512(data)
-	base := name[strings.LastIndex(name, "/")+1:]
-	file := base + "-" + version + ".tgz"
-	v := maps.Clone(manifest)
-	v["_id"] = name + "@" + version
-	v["dist"] = map[string]string{
-		"integrity": "sha512-" + base64.StdEncoding.EncodeToString(sha512sum[:]),
-		"shasum":    hex.EncodeToString(sha1sum[:]),
-		"tarball":   b.Verdaccio.URL + name + "/-/" + file,
-	}
-	doc := map[string]any{
-		"_id": name, "name": name, "description": "test package", "access": "public",
-		"dist-tags":    map[string]string{tag: version},
-		"versions":     map[string]any{version: v},
-		"_attachments": map[string]any{file: map[string]any{"content_type": "application/octet-stream", "data": base64.StdEncoding.EncodeToString(data), "length": len(data)}},
-	}
-	body, err := json.Marshal(doc)
+	body, err := minimalPublish(name, version, tag, "test package", b.Verdaccio.URL)
 	if err != nil {
 		return err
 	}
@@ -208,4 +170,53 @@ func (b *Bed) publishDirect(ctx context.Context, name, version, tag string) erro
 		return fmt.Errorf("publishing %s@%s: %s: %s", name, version, resp.Status, msg)
 	}
 	return nil
+}
+
+// minimalPublish is the body of npm's publish of a minimal package: a
+// package.json with name, version and description, the only file of its
+// tarball, under tag. registry is the registry's URL, which the tarball's
+// address starts with.
+func minimalPublish(name, version, tag, description, registry string) ([]byte, error) {
+	manifest := map[string]any{"name": name, "version": version, "description": description}
+	pj, err := json.Marshal(manifest)
+	if err != nil {
+		return nil, err
+	}
+	var tgz bytes.Buffer
+	zw := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: "package/package.json", Mode: 0o644, Size: int64(len(pj)), Typeflag: tar.TypeReg}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(pj); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	data := tgz.Bytes()
+	shasum, integrity := sums(data)
+	base := name[strings.LastIndex(name, "/")+1:]
+	file := base + "-" + version + ".tgz"
+	v := maps.Clone(manifest)
+	v["_id"] = name + "@" + version
+	v["dist"] = map[string]string{"integrity": integrity, "shasum": shasum, "tarball": registry + name + "/-/" + file}
+	doc := map[string]any{
+		"_id": name, "name": name, "description": manifest["description"], "access": "public",
+		"dist-tags":    map[string]string{tag: version},
+		"versions":     map[string]any{version: v},
+		"_attachments": map[string]any{file: map[string]any{"content_type": "application/octet-stream", "data": base64.StdEncoding.EncodeToString(data), "length": len(data)}},
+	}
+	return json.Marshal(doc)
+}
+
+// sums are a tarball's shasum (sha1, hex) and integrity (sha512-<base64>),
+// as npm writes them in dist.
+func sums(tgz []byte) (shasum, integrity string) {
+	sha1sum := sha1.Sum(tgz)
+	sha512sum := sha512.Sum512(tgz)
+	return hex.EncodeToString(sha1sum[:]), "sha512-" + base64.StdEncoding.EncodeToString(sha512sum[:])
 }

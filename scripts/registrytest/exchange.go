@@ -86,6 +86,7 @@ type grant struct {
 	seq         int // 1 for the first token handed out, and so on
 	pkg         string
 	permissions []string
+	provider    string // the trusted publisher's ("circleci")
 	expires     time.Time
 }
 
@@ -240,7 +241,7 @@ func (s *Server) serveExchange(w http.ResponseWriter, r *http.Request, pkg strin
 	now := time.Now()
 	s.mu.Lock()
 	ex.issued++
-	ex.grants[token] = grant{seq: ex.issued, pkg: pkg, permissions: slices.Clone(match.Permissions), expires: now.Add(time.Hour)}
+	ex.grants[token] = grant{seq: ex.issued, pkg: pkg, permissions: slices.Clone(match.Permissions), provider: match.Type, expires: now.Add(time.Hour)}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, map[string]string{
 		"token": token, "token_type": "oidc",

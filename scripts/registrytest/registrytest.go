@@ -3,9 +3,20 @@
 // tests, benchmarks and the rehearsal use it.
 //
 // A local registry serves and accepts packages like npmjs.com does, but it
-// has no trusted publishers and no OIDC token exchange. Server adds those, as
-// npm's documentation and CLI describe them, and passes every other request
-// through to the registry behind it. It can also fail on demand (500, 429 with
+// has no trusted publishers, no OIDC token exchange and no staged
+// publishing. Server adds those, as npm's documentation and CLI describe
+// them, and passes every other request through to the registry behind it.
+//
+// Staged publishing (stage.go; npm stage publish, list, view, download,
+// approve, reject) keeps staged versions in the stand-in's memory, invisible
+// to packuments and installs, until a maintainer approves one with a second
+// factor: it is then published to the registry behind as a publish through
+// the stand-in is. A trusted publisher may stage when it has
+// StagePermission; a name the registry lacks gets a StagePlaceholder
+// version first. Tests read and change what is staged with Staged and
+// ReplaceStagedTarball.
+//
+// It can also fail on demand (500, 429 with
 // Retry-After, a dropped connection), for a share of requests or for one
 // package, rate-limit its OIDC exchange (LimitExchanges), and it records
 // every request it answered.
@@ -17,6 +28,7 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -84,6 +96,8 @@ type Server struct {
 
 	// exchangeLimit rate-limits the exchange (LimitExchanges); nil: no limit.
 	exchangeLimit *limiter
+	// staged are the staged versions, oldest first (stage.go).
+	staged []*stagedVersion
 }
 
 // Start starts a Server in front of opts.Upstream. Close stops it.
@@ -215,6 +229,9 @@ func (s *Server) Observe(fn func(Request)) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pkg := PackageOf(r.URL.EscapedPath())
+	if pkg == "" {
+		pkg = s.stagedPackageOf(r)
+	}
 	rec := &recorder{ResponseWriter: w}
 	entry := Request{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery, Agent: r.Header.Get("User-Agent"), Package: pkg, Grant: s.grantOf(r)}
 	s.mu.Lock()
@@ -263,25 +280,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, pkg string) {
 		s.serveExchange(rec, r, pkg)
 	case isWebAuth(path):
 		s.serveWebAuth(rec, r)
+	case isStage(path):
+		s.serveStage(rec, r, pkg)
 	case r.Method == http.MethodPut && pkg != "" && !strings.HasPrefix(path, "/-/"):
-		s.mu.Lock()
-		virtual := s.virtualClock
-		s.mu.Unlock()
-		if !virtual {
-			s.servePublish(rec, r, pkg)
-			return
-		}
-		// Dated as a registry dates a publish: when it starts to handle it,
-		// before the version shows.
-		at := s.now()
-		var body bytes.Buffer
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.TeeReader(r.Body, &body), r.Body}
-		st := &recorder{ResponseWriter: rec}
-		s.servePublish(st, r, pkg)
-		s.notePublish(pkg, body.Bytes(), st.status, at)
+		s.dated(rec, r, pkg, s.servePublish)
 	case s.cached(r, pkg):
 		s.serveCDN(rec, r)
 	default:
@@ -289,14 +291,38 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, pkg string) {
 	}
 }
 
+// dated carries out a publish with serve, dated as a registry dates a
+// publish when the stand-in is on a virtual clock (SetClock; times.go): when
+// it starts to handle it, before the version shows.
+func (s *Server) dated(w http.ResponseWriter, r *http.Request, pkg string, serve func(http.ResponseWriter, *http.Request, string)) {
+	s.mu.Lock()
+	virtual := s.virtualClock
+	s.mu.Unlock()
+	if !virtual {
+		serve(w, r, pkg)
+		return
+	}
+	at := s.now()
+	var body bytes.Buffer
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(r.Body, &body), r.Body}
+	st := &recorder{ResponseWriter: w}
+	serve(st, r, pkg)
+	s.notePublish(pkg, body.Bytes(), st.status, at)
+}
+
 // PackageOf returns the package an escaped request path concerns: a package
 // document or publish ("/@scope%2fname", "/name"), a tarball
 // ("/@scope/name/-/name-1.0.0.tgz"), the account API
-// ("/-/package/@scope%2fname/trust") or the OIDC exchange. It is "" for
-// anything else.
+// ("/-/package/@scope%2fname/trust"), the OIDC exchange or staging
+// ("/-/stage/package/@scope%2fname"). It is "" for anything else (the
+// Server also knows the package of a request about a staged version by its
+// id, which this cannot).
 func PackageOf(escapedPath string) string {
 	p := strings.TrimPrefix(escapedPath, "/")
-	for _, prefix := range []string{"-/npm/v1/oidc/token/exchange/package/", "-/package/"} {
+	for _, prefix := range []string{"-/npm/v1/oidc/token/exchange/package/", "-/package/", "-/stage/package/"} {
 		if rest, ok := strings.CutPrefix(p, prefix); ok {
 			name, _, _ := strings.Cut(rest, "/")
 			if strings.HasPrefix(name, "@") && !strings.Contains(strings.ToLower(name), "%2f") {
@@ -461,10 +487,20 @@ func newID() string {
 }
 
 // readBody reads a request body of at most 1 MB.
-func readBody(r *http.Request) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+func readBody(r *http.Request) ([]byte, error) { return readBodyLimit(r, 1<<20) }
+
+// errTooLarge is a request body over the limit.
+var errTooLarge = errors.New("the request body is too large")
+
+// readBodyLimit reads a request body of at most limit bytes; a larger one is
+// errTooLarge.
+func readBodyLimit(r *http.Request, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, errTooLarge
 	}
 	return bytes.TrimSpace(data), nil
 }

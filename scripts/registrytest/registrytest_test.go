@@ -41,10 +41,13 @@ func TestPackageOf(t *testing.T) {
 		"/-/package/@agent-facets%2fcli-linux-x64/trust/abc":        "@agent-facets/cli-linux-x64",
 		"/-/package/agent-facets/trust":                             "agent-facets",
 		"/-/npm/v1/oidc/token/exchange/package/@agent-facets%2fcli": "@agent-facets/cli",
-		"/-/whoami":                         "",
-		"/-/v1/search":                      "",
-		"/":                                 "",
-		"/-/package/agent-facets/dist-tags": "agent-facets",
+		"/-/stage/package/@agent-facets%2fcli-linux-x64":            "@agent-facets/cli-linux-x64",
+		"/-/stage/package/agent-facets":                             "agent-facets",
+		"/-/stage":                                                  "",
+		"/-/whoami":                                                 "",
+		"/-/v1/search":                                              "",
+		"/":                                                         "",
+		"/-/package/agent-facets/dist-tags":                         "agent-facets",
 	} {
 		assert.Equal(t, want, registrytest.PackageOf(path), path)
 	}
