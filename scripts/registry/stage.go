@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/retry"
+	"github.com/agent-facets/facets/scripts/secret"
 )
 
 // ExchangePath is the path, below the registry, of npm's OIDC token exchange
@@ -67,6 +69,9 @@ func (c *Client) Exchange(ctx context.Context, pkg, idToken string) (string, err
 		}
 		return answer.Token, nil
 	}
+	// A refusal may quote the ID token: masked before the message is cut,
+	// which would leave a part no redactor knows.
+	body = bytes.ReplaceAll(body, []byte(idToken), []byte(secret.Mask))
 	serr := &StatusError{Method: http.MethodPost, URL: shownURL, Code: resp.StatusCode, Status: resp.Status, Message: message(body)}
 	if serr.Transient() {
 		return "", retry.Transient(serr, retryAfter(resp.Header.Get("Retry-After"), c.now()))

@@ -62,15 +62,20 @@ func (r *run) checkStaged(ctx context.Context, plan *Plan) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var problems, refused []string
+	var failed, problems, refused []string
+	for i, it := range plan.Items {
+		if f := found[i]; !it.Skip && f.err != nil {
+			failed = append(failed, fmt.Sprintf("  %s: %v", it.Record.Name, f.err))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("reading what is staged failed for %s, so nothing was staged:\n%s\nRerun the workflow once the cause is fixed", plural(len(failed), "package"), strings.Join(failed, "\n"))
+	}
 	for i, it := range plan.Items {
 		f := found[i]
 		name := it.Record.Name
 		switch {
 		case it.Skip:
-			continue
-		case f.err != nil:
-			problems = append(problems, fmt.Sprintf("  %s: %v", name, f.err))
 			continue
 		case f.refused != nil:
 			refused = append(refused, fmt.Sprintf("  %s: %v", name, f.refused))
@@ -99,8 +104,8 @@ func (r *run) checkStaged(ctx context.Context, plan *Plan) error {
 			"if it is the right one, dist/ is not (rebuild the tag)", strings.Join(problems, "\n"), plan.Version)
 	}
 	if len(refused) > 0 {
-		fmt.Fprintf(r.out, "the registry refused to list what is staged of %d packages, so they are staged without knowing whether an earlier run staged them (approve takes one of several staged versions with the same tarball):\n%s\n",
-			len(refused), strings.Join(refused, "\n"))
+		fmt.Fprintf(r.out, "the registry refused to list what is staged of %s, so they are staged without knowing whether an earlier run staged them (approve takes one of several staged versions with the same tarball):\n%s\n",
+			plural(len(refused), "package"), strings.Join(refused, "\n"))
 	}
 	return nil
 }
@@ -247,7 +252,7 @@ func (r *run) stageOne(ctx context.Context, it Item, tag string) Result {
 	published := false
 	err := retry.Do(ctx, r.cfg.Retry, func(attempt int) error {
 		res.Attempts = attempt
-		report.Update(name, progress.Publishing, fmt.Sprintf("attempt %d", attempt))
+		report.Update(name, progress.Staging, fmt.Sprintf("attempt %d", attempt))
 		out, err := r.npmPublish(ctx, it, tag, false)
 		if err == nil {
 			id, ok := npm.ParseStaged(out)
@@ -280,7 +285,7 @@ func (r *run) stageOne(ctx context.Context, it Item, tag string) Result {
 		report.Update(name, progress.Skipped, "published meanwhile, with this tarball")
 	default:
 		res.Action = Staged
-		report.Update(name, progress.Published, fmt.Sprintf("staged with id %s in %s, %s", res.StageID, res.Duration.Round(10*time.Millisecond), plural(res.Attempts, "attempt")))
+		report.Update(name, progress.Staged, fmt.Sprintf("id %s in %s, %s", res.StageID, res.Duration.Round(10*time.Millisecond), plural(res.Attempts, "attempt")))
 	}
 	return res
 }
