@@ -15,7 +15,7 @@ import (
 var Default = Build.All
 
 // Aliases are the other names targets answer to.
-var Aliases = map[string]any{"build": Build.All, "package": Package.All, "verify": Verify.Setup}
+var Aliases = map[string]any{"build": Build.All, "package": Package.All, "verify": Verify.Setup, "release": Release.Publish}
 
 // Build cross-compiles facet and verifies the binaries.
 type Build mg.Namespace
@@ -75,8 +75,14 @@ func (Verify) Release(ctx context.Context, version string) error {
 	return tasks.VerifyRelease(ctx, tasks.OS(), version)
 }
 
-// Release publishes the release in dist/ from CircleCI with npm trusted publishing (OIDC), the wrapper last, then verifies it.
-func Release(ctx context.Context) error { return tasks.Release(ctx, tasks.OS()) }
+// Release publishes or stages the release in dist/ from CircleCI with npm trusted publishing (OIDC).
+type Release mg.Namespace
+
+// Publish publishes the release in dist/ from CircleCI with npm trusted publishing (OIDC), the wrapper last, then verifies it (alias: release).
+func (Release) Publish(ctx context.Context) error { return tasks.Release(ctx, tasks.OS()) }
+
+// Stage stages the release in dist/ from CircleCI (npm stage publish, OIDC) for a maintainer to approve, and prints the stage ids.
+func (Release) Stage(ctx context.Context) error { return tasks.ReleaseStage(ctx, tasks.OS()) }
 
 // Approve approves a staged release as a maintainer in a clean checkout of its tag, logged in to npm: rebuilds the 13 packages, compares each staged tarball, approves the platform packages, then the wrapper: approve 1.2.3.
 func Approve(ctx context.Context, version string) error {

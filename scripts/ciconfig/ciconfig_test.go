@@ -37,6 +37,7 @@ const (
 	releaseJob       = "release"
 	testJob          = "test"
 	switchParameter  = "scale-out"
+	modeParameter    = "release-mode"
 	matrixJob        = "build"
 	npmCommand       = "install-npm"
 	qemuCommand      = "install-qemu-user"
@@ -197,7 +198,10 @@ func TestEveryJobIsDefinedAndUsed(t *testing.T) {
 	}
 }
 
-// Every target the configuration runs is one go tool mage -l lists.
+// Every target the configuration runs is one go tool mage -l lists, or an
+// alias a listed target's description names ("(alias: release)"; the
+// magefile's Aliases, which mage -l does not list; tasks' TestMage and
+// TestMageRegistryTargets prove that the aliases run what they name).
 func TestMageTargetsExist(t *testing.T) {
 	c := load(t)
 	cmd := exec.Command("go", "tool", "mage", "-l")
@@ -205,10 +209,14 @@ func TestMageTargetsExist(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
 	listed := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^  (\S+?)\*? {2,}`).FindAllStringSubmatch(string(out), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^  (\S+?)\*? {2,}.*?(?:\(alias: (\S+)\)\.)?$`).FindAllStringSubmatch(string(out), -1) {
 		listed[m[1]] = true
+		if m[2] != "" {
+			listed[m[2]] = true
+		}
 	}
 	require.Contains(t, listed, "build:target", "the listing was parsed")
+	require.Contains(t, listed, "build", "the aliases were parsed")
 
 	var missing []string
 	var called int
@@ -462,6 +470,45 @@ func TestScaleOutSwitch(t *testing.T) {
 	for name, w := range c.Workflows {
 		if _, ok := releaseWorkflows(t, c)[name]; !ok {
 			assert.Empty(t, w.When+w.Unless, "workflow %s runs whatever the switch says", name)
+		}
+	}
+}
+
+// One visible switch chooses how the release job releases: the release-mode
+// pipeline parameter, publish (the default: go tool mage release) or stage
+// (go tool mage release:stage). A pipeline parameter is set in this file or
+// when a pipeline is triggered, never by a context's variables, so nothing
+// left in the release context can turn one mode into the other; and each
+// mode runs exactly one release, then keeps the logs (TestReleaseKeepsItsLogs:
+// in stage mode they hold the stage ids).
+func TestReleaseModeSwitch(t *testing.T) {
+	c := load(t)
+	p, ok := c.Parameters[modeParameter]
+	require.True(t, ok, "pipeline parameter %s", modeParameter)
+	assert.Equal(t, "enum", p.Type)
+	assert.Equal(t, []string{"publish", "stage"}, p.Enum)
+	assert.Equal(t, "publish", p.Default, "a release publishes unless the config says otherwise")
+	assert.NotEmpty(t, p.Description)
+
+	want := map[string]string{"publish": releaseJob, "stage": "release:stage"}
+	for name, w := range releaseWorkflows(t, c) {
+		for _, inst := range c.instances(t, w) {
+			for _, mode := range p.Enum {
+				var targets []string
+				for _, s := range c.stepsIn(t, inst, map[string]string{modeParameter: mode}) {
+					for _, call := range mageCalls(s.Command) {
+						if call.Target == releaseJob || strings.HasPrefix(call.Target, releaseJob+":") {
+							targets = append(targets, call.Target)
+							assert.Empty(t, call.Args, "workflow %s, %s", name, inst.Name)
+						}
+					}
+				}
+				if inst.Job == releaseJob {
+					assert.Equal(t, []string{want[mode]}, targets, "workflow %s: the release job in %s mode", name, mode)
+				} else {
+					assert.Empty(t, targets, "workflow %s: only the release job releases", name)
+				}
+			}
 		}
 	}
 }
@@ -776,9 +823,13 @@ func files(t *testing.T, root string) []string {
 func TestReleaseKeepsItsLogs(t *testing.T) {
 	c := load(t)
 	steps := c.flatSteps(c.Jobs[releaseJob].Steps)
-	release := slices.IndexFunc(steps, func(s step) bool {
-		return slices.ContainsFunc(mageCalls(s.Command), func(call mageCall) bool { return call.Target == releaseJob })
-	})
+	// Both modes' runs (TestReleaseModeSwitch): the last of them.
+	release := -1
+	for i, s := range steps {
+		if slices.ContainsFunc(mageCalls(s.Command), func(call mageCall) bool { return call.Target == releaseJob || call.Target == "release:stage" }) {
+			release = i
+		}
+	}
 	require.GreaterOrEqual(t, release, 0, "the release job runs the release")
 	store := slices.IndexFunc(steps, func(s step) bool { return s.Kind == "store_artifacts" })
 	require.GreaterOrEqual(t, store, 0, "the release job stores its logs")
@@ -809,7 +860,7 @@ func TestNPMIsPinned(t *testing.T) {
 				return true
 			}
 			for _, call := range mageCalls(f.Command) {
-				if strings.HasPrefix(call.Target, "package") || call.Target == releaseJob {
+				if strings.HasPrefix(call.Target, "package") || call.Target == releaseJob || strings.HasPrefix(call.Target, releaseJob+":") {
 					return true
 				}
 			}

@@ -2,6 +2,7 @@ package ciconfig_test
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -63,14 +64,35 @@ func concurrent(w workflow, a, b instance) bool {
 	return a.Name != b.Name && !upstream(w, a.Job)[b.Job] && !upstream(w, b.Job)[a.Job]
 }
 
-// steps are the steps inst runs, as CircleCI compiles them: every command
-// invocation replaced by the command's steps with its arguments, every
-// when/unless block by its steps if its condition says so, and every
-// << parameters.name >> in a run step by its value.
+// steps are the steps inst runs, as CircleCI compiles them for a pipeline
+// whose parameters have their default values: every command invocation
+// replaced by the command's steps with its arguments, every when/unless block
+// by its steps if its condition says so, and every << parameters.name >> and
+// << pipeline.parameters.name >> in a run step by its value.
 func (c config) steps(t *testing.T, inst instance) []step {
 	t.Helper()
-	return c.compile(t, c.Jobs[inst.Job].Steps, inst.Params)
+	return c.stepsIn(t, inst, nil)
 }
+
+// stepsIn is steps for a pipeline whose parameters are set as in pipeline,
+// the others having their default values.
+func (c config) stepsIn(t *testing.T, inst instance, pipeline map[string]string) []step {
+	t.Helper()
+	params := maps.Clone(inst.Params)
+	for name, v := range defaults(c.Parameters) {
+		params[pipelinePrefix+name] = v
+	}
+	for name, v := range pipeline {
+		_, declared := c.Parameters[name]
+		require.True(t, declared, "no pipeline parameter %s", name)
+		params[pipelinePrefix+name] = v
+	}
+	return c.compile(t, c.Jobs[inst.Job].Steps, params)
+}
+
+// pipelinePrefix marks a pipeline parameter among a job's or command's
+// parameters (whose names have no dot).
+const pipelinePrefix = "pipeline.parameters."
 
 func (c config) compile(t *testing.T, steps []step, params map[string]string) []step {
 	t.Helper()
@@ -78,6 +100,11 @@ func (c config) compile(t *testing.T, steps []step, params map[string]string) []
 	for _, s := range steps {
 		if cmd, ok := c.Commands[s.Kind]; ok {
 			args := defaults(cmd.Parameters)
+			for k, v := range params {
+				if strings.HasPrefix(k, pipelinePrefix) {
+					args[k] = v // pipeline parameters are everywhere
+				}
+			}
 			for k, v := range s.Args {
 				_, declared := cmd.Parameters[k]
 				require.True(t, declared, "command %s has no parameter %s", s.Kind, k)
@@ -99,13 +126,17 @@ func (c config) compile(t *testing.T, steps []step, params map[string]string) []
 	return out
 }
 
-var parameterRef = regexp.MustCompile(`<<\s*parameters\.([\w-]+)\s*>>`)
+var parameterRef = regexp.MustCompile(`<<\s*((?:pipeline\.)?parameters\.[\w-]+)\s*>>`)
 
-// substitute replaces every << parameters.name >> in s by its value.
+// substitute replaces every << parameters.name >> and
+// << pipeline.parameters.name >> in s by its value.
 func substitute(t *testing.T, s string, params map[string]string) string {
 	t.Helper()
 	return parameterRef.ReplaceAllStringFunc(s, func(ref string) string {
 		name := parameterRef.FindStringSubmatch(ref)[1]
+		if local, ok := strings.CutPrefix(name, "parameters."); ok {
+			name = local
+		}
 		v, ok := params[name]
 		assert.True(t, ok, "%s: no such parameter here", ref)
 		return v

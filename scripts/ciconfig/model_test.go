@@ -28,9 +28,10 @@ type config struct {
 }
 
 type parameter struct {
-	Type        string `yaml:"type"`
-	Default     any    `yaml:"default"`
-	Description string `yaml:"description"`
+	Type        string   `yaml:"type"`
+	Enum        []string `yaml:"enum"` // the values of an enum parameter
+	Default     any      `yaml:"default"`
+	Description string   `yaml:"description"`
 }
 
 type executor struct {

@@ -19,18 +19,21 @@ type State int
 
 // The states an item moves through. A build goes through Compiling and
 // Verifying to Done or UpToDate; a release through Publishing and Verifying
-// to Published or Skipped. Done and the states after it are final.
+// to Published or Skipped; a staged release through Staging to Staged or
+// Skipped. Done and the states after it are final.
 const (
 	Queued State = iota
 	Compiling
 	Publishing
 	Verifying
+	Staging
 	Done
 	UpToDate
 	Failed
 	Canceled
 	Published
 	Skipped
+	Staged
 )
 
 // String names the state as the output shows it.
@@ -56,6 +59,10 @@ func (s State) String() string {
 		return "published"
 	case Skipped:
 		return "skipped"
+	case Staging:
+		return "staging"
+	case Staged:
+		return "staged"
 	}
 	return fmt.Sprintf("State(%d)", int(s))
 }
@@ -123,7 +130,7 @@ func (c *counts) finished() int {
 var summary = []struct {
 	s    State
 	what string
-}{{Done, "built"}, {UpToDate, "up to date"}, {Published, "published"}, {Skipped, "skipped"}, {Failed, "failed"}, {Canceled, "canceled"}}
+}{{Done, "built"}, {UpToDate, "up to date"}, {Published, "published"}, {Staged, "staged"}, {Skipped, "skipped"}, {Failed, "failed"}, {Canceled, "canceled"}}
 
 func (c *counts) String() string {
 	parts := []string{fmt.Sprintf("%d/%d finished", c.finished(), c.total)}

@@ -311,6 +311,12 @@ func (c *Client) now() time.Time {
 // and decodes the answer into v, with retries; it returns the answer's
 // header.
 func (c *Client) getJSON(ctx context.Context, path string, query url.Values, accept string, v any) (http.Header, error) {
+	return c.getJSONAs(ctx, path, query, accept, "", v)
+}
+
+// getJSONAs is getJSON with a bearer token ("" for none), which no message
+// shows.
+func (c *Client) getJSONAs(ctx context.Context, path string, query url.Values, accept, token string, v any) (http.Header, error) {
 	u := c.URL.JoinPath(path)
 	u.RawQuery = query.Encode()
 	target := u.String()
@@ -323,6 +329,9 @@ func (c *Client) getJSON(ctx context.Context, path string, query url.Values, acc
 		}
 		req.Header.Set("Accept", accept)
 		req.Header.Set("User-Agent", "facets-release")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		client := c.HTTP
 		if client == nil {
 			client = defaultHTTP

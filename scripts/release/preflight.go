@@ -195,6 +195,9 @@ func (r *run) checkRegistry(ctx context.Context, plan *Plan) error {
 	if err := backport(plan, statuses); err != nil {
 		return err
 	}
+	if r.cfg.Stage {
+		return nil // nothing becomes visible: there is no CDN to wait for
+	}
 	return r.checkCDN(ctx, plan)
 }
 

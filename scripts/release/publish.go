@@ -20,8 +20,8 @@ import (
 	"github.com/agent-facets/facets/scripts/retry"
 )
 
-// npmPublish runs npm publish of a tarball with a fresh ID token, as a
-// CircleCI job runs it: the token in NPM_ID_TOKEN of this one process, npm
+// npmPublish runs npm publish of a tarball (npm stage publish in stage mode)
+// with a fresh ID token, as a CircleCI job runs it: the token in NPM_ID_TOKEN of this one process, npm
 // verbose (its OIDC exchange logs only at that level), no retries of its own
 // (this stage retries, knowing what failed), no log files of its own (its
 // output is kept, redacted, in the stage's log). It returns npm's output,
@@ -38,6 +38,9 @@ func (r *run) npmPublish(ctx context.Context, it Item, tag string, dryRun bool) 
 	r.redactor.Add(token)
 	args := []string{"publish", it.Tarball, "--access", "public", "--tag", tag, "--loglevel", "verbose",
 		"--fetch-retries", "0", "--logs-max", "0", "--no-provenance"}
+	if r.cfg.Stage {
+		args = append([]string{"stage"}, args...)
+	}
 	if dryRun {
 		args = append(args, "--dry-run")
 	}
@@ -45,9 +48,9 @@ func (r *run) npmPublish(ctx context.Context, it Item, tag string, dryRun bool) 
 	out, err := cli.RunCombined(ctx, r.cfg.Dir, args...)
 	text := r.redactor.Redact(out)
 	if f, lerr := r.logFile(it.Record.Name); lerr == nil {
-		what := "publish"
+		what := r.verb().base
 		if dryRun {
-			what = "OIDC probe (npm publish --dry-run)"
+			what = "OIDC probe (" + r.verb().command + " --dry-run)"
 		}
 		fmt.Fprintf(f, "=== %s %s, %s\n%s\n", time.Now().UTC().Format(time.RFC3339), what, it.Record.Tarball, text)
 		f.Close()
@@ -157,24 +160,26 @@ const (
 )
 
 // probe proves, before anything is published, that npm can exchange an ID
-// token for every package: npm publish --dry-run does the exchange and
-// publishes nothing. A package whose exchange is refused stops the release.
+// token for every package: npm publish --dry-run (npm stage publish
+// --dry-run in stage mode) does the exchange and publishes nothing. A package
+// whose exchange is refused stops the release.
 func (r *run) probe(ctx context.Context, plan *Plan) error {
 	todo := 0
 	for _, it := range plan.Items {
-		if !it.Skip {
+		if !it.done() {
 			todo++
 		}
 	}
 	if todo == 0 {
 		return nil // nothing to publish, nothing to exchange for
 	}
-	fmt.Fprintf(r.out, "OIDC probe: npm publish --dry-run of the %d packages to publish, each with a fresh ID token\n", todo)
+	v := r.verb()
+	fmt.Fprintf(r.out, "OIDC probe: %s --dry-run of the %d packages to %s, each with a fresh ID token\n", v.command, todo, v.base)
 	errs := make([]error, len(plan.Items))
 	p := pool.New().WithMaxGoroutines(r.cfg.Jobs)
 	for i, it := range plan.Items {
-		if it.Skip {
-			continue // published already: no token is needed for it
+		if it.done() {
+			continue // published (or staged) already: no token is needed for it
 		}
 		p.Go(func() {
 			errs[i] = retry.Do(ctx, r.cfg.Retry, func(int) error {
@@ -188,7 +193,7 @@ func (r *run) probe(ctx context.Context, plan *Plan) error {
 				msg, tried, transient := exchangeFailure(out)
 				switch {
 				case !tried && err != nil:
-					return npmFailure("npm publish --dry-run (before any exchange)", out, err)
+					return npmFailure(v.command+" --dry-run (before any exchange)", out, err)
 				case !tried:
 					return errors.New("npm did not try the OIDC exchange (is CIRCLECI set in its environment?)")
 				case transient:
@@ -206,8 +211,8 @@ func (r *run) probe(ctx context.Context, plan *Plan) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("the OIDC probe failed for %d of %d packages, so nothing was published:\n%s\n%s",
-			len(problems), todo, strings.Join(problems, "\n"), likelyCauses)
+		return fmt.Errorf("the OIDC probe failed for %d of %d packages, so nothing was %s:\n%s\n%s",
+			len(problems), todo, v.past, strings.Join(problems, "\n"), likelyCauses)
 	}
 	return nil
 }
@@ -392,10 +397,15 @@ func (r *run) classify(ctx context.Context, it Item, out string, err error) erro
 			return fmt.Errorf("%s; %s", msg, causesOf(exchangeCode(out), r.cfg.Registry.Host()))
 		}
 	}
+	command := r.verb().command
 	if strings.Contains(telling(out, err), "OIDC permission denied") {
-		return fmt.Errorf("npm publish: %s: %w", telling(out, err), errPermission)
+		denied := errPermission
+		if r.cfg.Stage {
+			denied = errStagePermission
+		}
+		return fmt.Errorf("%s: %s: %w", command, telling(out, err), denied)
 	}
-	return npmFailure("npm publish", out, err)
+	return npmFailure(command, out, err)
 }
 
 // await waits until the registry (its origin) shows every platform package

@@ -9,6 +9,11 @@
 // Each npm publish gets a fresh OIDC ID token (circleci run oidc get) in its
 // own environment, as NPM_ID_TOKEN, and npm exchanges it for a token of that
 // one package. Every line of output, ours and npm's, passes a redactor.
+//
+// In stage mode (Config.Stage, go tool mage release:stage) the same checks
+// lead to npm stage publish instead: the 13 versions are uploaded, visible to
+// nobody until a maintainer approves them (go tool mage approve), and what
+// was staged is recorded in dist/staged.json (dist.StagedRelease).
 package release
 
 import (
@@ -55,6 +60,11 @@ type Config struct {
 	DistTag string
 	Jobs    int  // platform packages published at once; 0 means 4
 	DryRun  bool // the pre-flight and the plan, no publish; refused in a CircleCI job unless a rehearsal
+	// Stage stages the 13 packages (npm stage publish) for a maintainer to
+	// approve, instead of publishing them: after the same pre-flight, and
+	// after reading what is staged already (see stage.go); nothing becomes
+	// visible, so nothing is waited for.
+	Stage bool
 	// Deadline bounds every wait of the release (FACET_WAIT from its start):
 	// retries of what failed, the registry showing what was published, the
 	// CDN's max-age before the wrapper. Zero means DefaultWait from the start
@@ -77,9 +87,13 @@ type Action string
 // The actions.
 const (
 	Published Action = "published"
-	Skipped   Action = "skipped"  // already on the registry with the same tarball
-	Failed    Action = "failed"   // see Result.Err
-	NotDone   Action = "not done" // a dry run, or stopped before its turn
+	Skipped   Action = "skipped" // already on the registry with the same tarball
+	Staged    Action = "staged"  // stage mode: staged now, see Result.StageID
+	// AlreadyStaged is stage mode's skip: staged by an earlier run with the
+	// same tarball (Result.StageID is that stage's id).
+	AlreadyStaged Action = "already staged"
+	Failed        Action = "failed"   // see Result.Err
+	NotDone       Action = "not done" // a dry run, or stopped before its turn
 )
 
 // Result is one package's part in the release.
@@ -89,7 +103,10 @@ type Result struct {
 	Attempts int
 	Duration time.Duration
 	Done     time.Time // when it was published, on the release's clock
-	Err      error
+	// StageID is the id of the staged version, in stage mode: the one this
+	// run staged, or the newest found staged with the same tarball.
+	StageID string
+	Err     error
 }
 
 // DefaultWait is how long a release waits on the registry in all when
@@ -119,7 +136,14 @@ type Item struct {
 	// SupersededBy is the newer version the dist-tag points at, for a
 	// package already published whose tag a later release moved on.
 	SupersededBy string
+	// StagedAs is, in stage mode, the ids of the versions already staged
+	// with this tarball, oldest first: nothing more to stage.
+	StagedAs []string
 }
+
+// done reports whether there is nothing to do for the item: published, or,
+// in stage mode, staged already.
+func (it Item) done() bool { return it.Skip || len(it.StagedAs) > 0 }
 
 // Run checks everything, then publishes the platform packages, waits until
 // the registry shows all of them with the right tarballs, and publishes the
@@ -176,16 +200,29 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 	if err != nil {
 		return plan, nil, r.fail(err)
 	}
+	if cfg.Stage {
+		if err := r.checkStaged(ctx, plan); err != nil {
+			return plan, nil, r.fail(err)
+		}
+	}
 	r.printPlan(plan)
 	if err := r.probe(ctx, plan); err != nil {
 		return plan, nil, r.fail(err)
 	}
 	if cfg.DryRun {
-		fmt.Fprintln(r.out, "Dry run (FACET_DRY_RUN): the pre-flight passed; nothing was published.")
+		fmt.Fprintf(r.out, "Dry run (FACET_DRY_RUN): the pre-flight passed; nothing was %s.\n", r.verb().past)
 		return plan, nil, nil
 	}
-	results, err := r.publishAll(ctx, plan)
+	var results []Result
+	if cfg.Stage {
+		results, err = r.stageAll(ctx, plan)
+	} else {
+		results, err = r.publishAll(ctx, plan)
+	}
 	r.printTable(results)
+	if err == nil && cfg.Stage {
+		err = r.recordStaged(plan, results)
+	}
 	if err != nil {
 		return plan, results, r.fail(err)
 	}
@@ -257,20 +294,31 @@ type run struct {
 }
 
 func (r *run) printPlan(p *Plan) {
-	publish, skip := 0, 0
+	publish, skip, staged := 0, 0, 0
 	for _, it := range p.Items {
-		if it.Skip {
+		switch {
+		case it.Skip:
 			skip++
-		} else {
+		case it.done():
+			staged++
+		default:
 			publish++
 		}
 	}
-	fmt.Fprintf(r.out, "release %s to %s under dist-tag %s: %d to publish, %d already published\n",
-		p.Version, r.cfg.Registry, p.Tag, publish, skip)
+	v := r.verb()
+	fmt.Fprintf(r.out, "%s %s to %s under dist-tag %s: %d to %s, %d already published",
+		v.mode, p.Version, r.cfg.Registry, p.Tag, publish, v.base, skip)
+	if r.cfg.Stage {
+		fmt.Fprintf(r.out, ", %d already staged", staged)
+	}
+	fmt.Fprintln(r.out)
 	w := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
 	for _, it := range p.Items {
-		what := "publish " + it.Record.Tarball
+		what := v.base + " " + it.Record.Tarball
 		switch {
+		case len(it.StagedAs) > 0:
+			what = "skip: already staged with this tarball (stage id " + strings.Join(it.StagedAs, ", ") + ")"
+
 		case it.Skip && it.SupersededBy != "":
 			what = fmt.Sprintf("skip: already published with this tarball (superseded: %s points at %s)", p.Tag, it.SupersededBy)
 		case it.Skip:
@@ -279,9 +327,19 @@ func (r *run) printPlan(p *Plan) {
 		fmt.Fprintf(w, "  %s\t%s\n", it.Record.Name, what)
 	}
 	w.Flush()
-	if p.CDNMaxAge > 0 {
+	if p.CDNMaxAge > 0 && !r.cfg.Stage {
 		fmt.Fprintf(r.out, "the registry's CDN may serve a package document up to %s old (its Cache-Control): the wrapper goes out no sooner than that after the last platform package\n", p.CDNMaxAge)
 	}
+}
+
+// verb is what the release does to a package, in words: publish or stage.
+type verb struct{ mode, base, past, command string }
+
+func (r *run) verb() verb {
+	if r.cfg.Stage {
+		return verb{"stage", "stage", "staged", "npm stage publish"}
+	}
+	return verb{"release", "publish", "published", "npm publish"}
 }
 
 // printTable prints the final table: package, action, attempts, duration.

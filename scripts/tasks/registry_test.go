@@ -222,7 +222,8 @@ func TestVerifyReleaseTakesATag(t *testing.T) {
 }
 
 // The targets' front door: mage verify is verify:setup, and a bad version
-// given to verify:release fails with exit code 1.
+// given to verify:release fails with exit code 1. The aliases verify and
+// release run the targets they name.
 func TestMageRegistryTargets(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	cmd := exec.Command("go", "tool", "mage", "verify:release", "not-a-version")
@@ -245,6 +246,17 @@ func TestMageRegistryTargets(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	require.ErrorAs(t, err, &exit, string(out))
 	assert.Contains(t, string(out), "verify: asking npm which registry it uses")
+
+	// go tool mage release is the direct publish (release:publish), and
+	// release:stage the staged one; both start by asking npm too.
+	for target, want := range map[string]string{"release": "release: asking npm which registry it uses", "release:stage": "release:stage: asking npm which registry it uses"} {
+		cmd = exec.Command("go", "tool", "mage", target)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "PATH="+bin)
+		out, err = cmd.CombinedOutput()
+		require.ErrorAs(t, err, &exit, string(out))
+		assert.Contains(t, string(out), want, target)
+	}
 }
 
 // A scope registry that differs from the registry is refused: npm would
