@@ -15,7 +15,7 @@ import (
 var Default = Build.All
 
 // Aliases are the other names targets answer to.
-var Aliases = map[string]any{"build": Build.All, "package": Package.All, "verify": Verify.Setup, "release": Release.Publish}
+var Aliases = map[string]any{"build": Build.All, "package": Package.All, "verify": Verify.Setup, "release": Release.Publish, "rehearse": Rehearse.Publish}
 
 // Build cross-compiles facet and verifies the binaries.
 type Build mg.Namespace
@@ -92,5 +92,11 @@ func Approve(ctx context.Context, version string) error {
 // Reject rejects every staged version of a release across the 13 packages, as a maintainer logged in to npm: reject 1.2.3.
 func Reject(ctx context.Context, version string) error { return tasks.Reject(ctx, tasks.OS(), version) }
 
-// Rehearse runs the whole release on this machine against a local registry: seed, trust, the build matrix, package, release with OIDC, verify, install.
-func Rehearse(ctx context.Context) error { return tasks.Rehearse(ctx, tasks.OS()) }
+// Rehearse runs the whole release on this machine against a local registry.
+type Rehearse mg.Namespace
+
+// Publish rehearses a direct release: seed, trust, the build matrix, package, release with OIDC, verify, install (alias: rehearse).
+func (Rehearse) Publish(ctx context.Context) error { return tasks.Rehearse(ctx, tasks.OS()) }
+
+// Stage rehearses a staged release: seed, trust, the build matrix, package, release:stage with OIDC, approve as the maintainer, verify, install.
+func (Rehearse) Stage(ctx context.Context) error { return tasks.RehearseStage(ctx, tasks.OS()) }

@@ -1013,17 +1013,24 @@ func TestTestJob(t *testing.T) {
 // builds and publishes, and is itself one of the tests (TestRehearse); the
 // test job hands nothing on (TestNoCacheReachesTheRelease).
 func TestRehearsalIsTheWorkflow(t *testing.T) {
+	for mode, rehearsed := range map[string][]tasks.CIJob{"publish": tasks.ReleaseJobs(), "stage": tasks.StagedReleaseJobs()} {
+		t.Run(mode, func(t *testing.T) { rehearsalIsTheWorkflow(t, mode, rehearsed) })
+	}
+}
+
+// rehearsalIsTheWorkflow checks the rehearsal's jobs against the workflow's
+// with the pipeline parameter release-mode set to mode.
+func rehearsalIsTheWorkflow(t *testing.T, mode string, rehearsed []tasks.CIJob) {
 	c := load(t)
 	w := releaseWorkflows(t, c)["release"]
 	insts := slices.DeleteFunc(c.instances(t, w), func(inst instance) bool { return inst.Job == testJob })
-	rehearsed := tasks.ReleaseJobs()
 	require.Len(t, rehearsed, len(insts), "the rehearsal runs as many jobs as the workflow")
 	for i, inst := range insts {
 		r := rehearsed[i]
 		assert.Equal(t, inst.Name, r.Name)
 		var args []string
 		var persist []string
-		for _, s := range c.steps(t, inst) {
+		for _, s := range c.stepsIn(t, inst, map[string]string{"release-mode": mode}) {
 			if s.Kind == "persist_to_workspace" {
 				persist = append(persist, s.Paths...)
 			}

@@ -60,6 +60,15 @@ func ReleaseJobs() []CIJob {
 	)
 }
 
+// StagedReleaseJobs are ReleaseJobs with the pipeline parameter release-mode
+// set to stage: the release job runs release:stage.
+func StagedReleaseJobs() []CIJob {
+	jobs := ReleaseJobs()
+	last := &jobs[len(jobs)-1]
+	last.Args = []string{"release:stage"}
+	return jobs
+}
+
 // Rehearse runs the whole release on this machine against a local test bed:
 // Verdaccio behind the npmjs.com stand-in (trusted publishers and the OIDC
 // exchange), and the circleci stand-in minting tokens with a local key.
@@ -72,7 +81,19 @@ func ReleaseJobs() []CIJob {
 // login, no FACET_* of this shell); and verify:release, which installs
 // agent-facets with npm and runs it. Each step's output goes to a log; a
 // summary says how each went. Nothing is left running, also when interrupted.
-func Rehearse(ctx context.Context, env Env) error {
+func Rehearse(ctx context.Context, env Env) error { return rehearse(ctx, env, false) }
+
+// RehearseStage rehearses a staged release as Rehearse rehearses a direct
+// one: the release job stages the 13 packages (StagedReleaseJobs), then the
+// maintainer approves them as go tool mage approve does, in a fresh clone of
+// the release tag, on a terminal where the stand-in approves npm's web
+// logins: the approval rebuilds the packages and compares every staged
+// tarball with its own before approving anything, the platform packages
+// first, the wrapper after the CDN's max-age; then verify:release installs
+// what was approved.
+func RehearseStage(ctx context.Context, env Env) error { return rehearse(ctx, env, true) }
+
+func rehearse(ctx context.Context, env Env, staged bool) error {
 	v, err := version.Resolve(ctx, version.Inputs{Override: env.Getenv("FACET_VERSION"), Git: version.Checkout(ctx, env.Root)})
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
@@ -93,7 +114,11 @@ func Rehearse(ctx context.Context, env Env) error {
 			return fmt.Errorf("rehearse: %w", err)
 		}
 	}
-	fmt.Fprintf(env.Stdout, "rehearsing the release of %s in %s\n", v.Version, dir)
+	mode := "release"
+	if staged {
+		mode = "staged release"
+	}
+	fmt.Fprintf(env.Stdout, "rehearsing the %s of %s in %s\n", mode, v.Version, dir)
 	commit, err := snapshot(ctx, env.Root, source, r.origin, tag, fmt.Sprintf("the checkout at %s, as it is", v.Commit))
 	if err != nil {
 		return fmt.Errorf("rehearse: %w", err)
@@ -158,8 +183,28 @@ func Rehearse(ctx context.Context, env Env) error {
 		{name: "trust", run: r.inProcess(maintainer, Trust)},
 		{name: "verify", run: r.inProcess(append(slices.Clone(maintainer), "CIRCLE_TOKEN="+rehearsalCircleToken), VerifySetup)},
 	}
-	for _, j := range ReleaseJobs() {
+	jobs := ReleaseJobs()
+	if staged {
+		jobs = StagedReleaseJobs()
+	}
+	for _, j := range jobs {
 		steps = append(steps, rehearsalStep{name: j.Name, run: r.ciJob(ci, j)})
+	}
+	if staged {
+		steps = append(steps, rehearsalStep{name: "approve " + v.Version, run: r.inProcess(maintainer, func(ctx context.Context, e Env) error {
+			// The maintainer's clean checkout of the tag, where approve
+			// rebuilds what it approves.
+			checkout := filepath.Join(r.dir, "maintainer")
+			if err := os.MkdirAll(checkout, 0o755); err != nil {
+				return err
+			}
+			defer os.RemoveAll(checkout)
+			if err := cloneAt(ctx, r.origin, r.tag, checkout); err != nil {
+				return fmt.Errorf("checkout: %w", err)
+			}
+			e.Root, e.Dist = checkout, filepath.Join(checkout, "dist")
+			return Approve(ctx, e, v.Version)
+		})})
 	}
 	steps = append(steps, rehearsalStep{name: "verify:release " + v.Version, run: r.inProcess(append(slices.Clone(anonymous), "FACET_VERIFY_INSTALL=1"),
 		func(ctx context.Context, e Env) error { return VerifyRelease(ctx, e, v.Version) })})
@@ -181,6 +226,10 @@ func Rehearse(ctx context.Context, env Env) error {
 	_ = os.RemoveAll(filepath.Join(dir, "bed"))
 	_ = os.RemoveAll(r.origin)
 	fmt.Fprintf(env.Stdout, "logs in %s\n", r.logs)
+	if staged {
+		fmt.Fprintf(env.Stdout, "The rehearsal of %s passed: seeded, trusted, built, packed, staged with OIDC, rebuilt, compared and approved, verified and installed.\n", v.Version)
+		return nil
+	}
 	fmt.Fprintf(env.Stdout, "The rehearsal of %s passed: seeded, trusted, built, packed, released with OIDC, verified and installed.\n", v.Version)
 	return nil
 }
