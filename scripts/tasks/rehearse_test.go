@@ -113,6 +113,74 @@ func TestRehearse(t *testing.T) {
 	assert.Equal(t, []string{"logs"}, kept, "only the logs are kept")
 }
 
+// The staged release, rehearsed end to end through go tool mage
+// rehearse:stage: the release job stages the 13 (release:stage, OIDC), and
+// nothing is visible; the maintainer, in a fresh clone of the tag, rebuilds,
+// finds every staged tarball byte for byte the rebuilt one, approves the
+// platform packages, waits out the CDN, approves the wrapper and verifies;
+// then npm installs what was approved.
+func TestRehearseStage(t *testing.T) {
+	if _, err := os.Stat("/proc/self/environ"); err != nil {
+		t.Skip("looks for processes in /proc")
+	}
+	testenv.LookPath(t, "npm", "install npm 11")
+	if !npm.PTYSupported {
+		t.Skip("the maintainer approves on a terminal: no pseudo-terminals here")
+	}
+	tmp := t.TempDir()
+	cmd := exec.Command("go", "tool", "mage", "rehearse:stage")
+	cmd.Dir = testenv.RepoRoot(t)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "FACET_VERSION=1.0.0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	text := string(out)
+	steps := []string{"seed", "trust", "verify", "tool"}
+	for _, j := range tasks.StagedReleaseJobs()[1:] {
+		steps = append(steps, j.Name)
+	}
+	steps = append(steps, "approve 1.0.0", "verify:release 1.0.0")
+	require.Len(t, steps, 17)
+	for i, step := range steps {
+		assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(step)+` +\S+ +ok +logs/`+fmt.Sprintf("%02d", i+1)+`-\S+\.log$`, text, step)
+	}
+	assert.Contains(t, text, "The rehearsal of 1.0.0 passed: seeded, trusted, built, packed, staged with OIDC, rebuilt, compared and approved, verified and installed.")
+	m := regexp.MustCompile(`logs in (\S+)`).FindStringSubmatch(text)
+	require.NotNil(t, m)
+	logs := m[1]
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join(logs, name))
+		require.NoError(t, err)
+		return string(data)
+	}
+	release := read("15-release.log")
+	assert.Regexp(t, `\$ \S+/dist/tool/mage release:stage\n`, release)
+	assert.Regexp(t, `(?m)^13/13 finished, 13 staged$`, release)
+	assert.Contains(t, release, "Nothing is visible until approved. Next, in a clean checkout of the tag agent-facets@1.0.0, logged in to npm:\n  go tool mage approve 1.0.0\n")
+	staged, err := os.ReadFile(filepath.Join(logs, "artifacts", "release", "release", "staged.json"))
+	require.NoError(t, err, "the stage ids are kept with the job's artifacts")
+	assert.Contains(t, string(staged), `"agent-facets"`)
+	approved := read("16-approve-1.0.0.log")
+	assert.Contains(t, approved, "rebuilding 1.0.0 from agent-facets@1.0.0")
+	assert.Equal(t, 13, strings.Count(approved, "byte for byte the rebuilt tarball"), approved)
+	assert.Equal(t, 13, strings.Count(approved, "approved and published successfully."), approved)
+	assert.Contains(t, approved, "Authenticate your account at", "npm ran the web login on the maintainer's terminal")
+	wait := strings.Index(approved, "before approving the wrapper")
+	wrapper := strings.Index(approved, "approving agent-facets@1.0.0")
+	require.Positive(t, wait, approved)
+	assert.Greater(t, wrapper, wait, "the wrapper after the CDN's max-age")
+	assert.Greater(t, wrapper, strings.LastIndex(approved, "approving @agent-facets/cli-"), "the wrapper last")
+	assert.Contains(t, approved, "Release 1.0.0 is complete: 13 packages under latest.")
+	assert.Contains(t, read("17-verify-release-1.0.0.log"), "npm install agent-facets@1.0.0: facet --version prints 1.0.0")
+	assert.Empty(t, running(t, tmp), "nothing left running")
+	entries, err := os.ReadDir(filepath.Dir(logs))
+	require.NoError(t, err)
+	var kept []string
+	for _, e := range entries {
+		kept = append(kept, e.Name())
+	}
+	assert.Equal(t, []string{"logs"}, kept, "only the logs are kept")
+}
+
 // cancelOn cancels when a line starting with prefix is written: a maintainer
 // pressing Ctrl-C once that step is done.
 type cancelOn struct {
