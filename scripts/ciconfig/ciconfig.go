@@ -7,7 +7,11 @@
 package ciconfig
 
 import (
+	"fmt"
+	"slices"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/agent-facets/facets/platforms"
 )
@@ -40,4 +44,31 @@ func MatrixSection(tb platforms.Table) string {
 		b.WriteString("- " + v + "\n")
 	}
 	return b.String()
+}
+
+// ReleaseModes are the values of the pipeline parameter release-mode: publish
+// (go tool mage release) or stage (go tool mage release:stage).
+func ReleaseModes() []string { return []string{"publish", "stage"} }
+
+// ReleaseMode is the default of the pipeline parameter release-mode in the
+// configuration config: the mode a tag's pipeline releases in unless whoever
+// triggers it sets the parameter.
+func ReleaseMode(config []byte) (string, error) {
+	var c struct {
+		Parameters map[string]struct {
+			Default any `yaml:"default"`
+		} `yaml:"parameters"`
+	}
+	if err := yaml.Unmarshal(config, &c); err != nil {
+		return "", fmt.Errorf("%s: %w", Path, err)
+	}
+	p, ok := c.Parameters["release-mode"]
+	if !ok {
+		return "", fmt.Errorf("%s declares no pipeline parameter release-mode", Path)
+	}
+	mode, _ := p.Default.(string)
+	if !slices.Contains(ReleaseModes(), mode) {
+		return "", fmt.Errorf("%s: the default of release-mode is %v, want one of %s", Path, p.Default, strings.Join(ReleaseModes(), ", "))
+	}
+	return mode, nil
 }

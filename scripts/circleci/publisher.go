@@ -85,7 +85,7 @@ const (
 )
 
 // Permissions are the permissions go tool mage trust gives a publisher.
-var Permissions = []string{PublishPermission, StagePermission}
+func Permissions() []string { return []string{PublishPermission, StagePermission} }
 
 // permissionName is how npm trust and npmjs.com name each permission.
 var permissionName = map[string]string{PublishPermission: "publish", StagePermission: "stage publish"}

@@ -2,12 +2,17 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/ciconfig"
 	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/registry"
@@ -81,15 +86,33 @@ func VerifySetup(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	mode, err := releaseMode(env)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
 	_, err = verify.Setup(ctx, verify.SetupConfig{
 		Registry:  reg,
 		Packages:  platforms.Packages(),
 		Publisher: circleci.Facets(),
 		Account:   env.account(reg),
 		CircleCI:  api,
+		Mode:      mode,
 		Out:       env.Stdout,
 	})
 	return err
+}
+
+// releaseMode is the release mode the repository's pipeline uses by default
+// (ciconfig.ReleaseMode), or "" where there is no pipeline configuration.
+func releaseMode(env Env) (string, error) {
+	data, err := os.ReadFile(filepath.Join(env.Root, filepath.FromSlash(ciconfig.Path)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return ciconfig.ReleaseMode(data)
 }
 
 // circleCI is a client of CircleCI's API with the token in CIRCLE_TOKEN, or

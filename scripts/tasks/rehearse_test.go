@@ -92,6 +92,8 @@ func TestRehearse(t *testing.T) {
 	}
 	assert.Contains(t, read("03-verify.log"), "confines to agent-facets@ tags; no configuration from the API; no SSH reruns")
 	assert.Contains(t, read("03-verify.log"), "The setup is complete.")
+	assert.Contains(t, read("03-verify.log"), "  publish  (go tool mage release, the pipeline's): ready, every publisher may publish\n",
+		"verify holds the publishers to the pipeline's release mode, read from .circleci/config.yml")
 	assert.Contains(t, read("15-release.log"), "the registry's CDN may serve a package document up to 3s old")
 	// The release job's artifact: npm's output of each publish.
 	npmLogs, err := filepath.Glob(filepath.Join(logs, "artifacts", "release", "release", "*.log"))

@@ -130,7 +130,7 @@ func one(ctx context.Context, cfg Config, user, pkg string) Result {
 		}
 		return Result{Package: pkg, State: Created}
 	}
-	diff := cfg.Publisher.Compare(list, circleci.Permissions...)
+	diff := cfg.Publisher.Compare(list, circleci.Permissions()...)
 	if diff == nil {
 		return Result{Package: pkg, State: OK}
 	}

@@ -39,7 +39,12 @@ type SetupConfig struct {
 	// no token was given: Setup says, on a line of its own, that the
 	// restrictions were not checked, and how to check them.
 	CircleCI *circleci.API
-	Out      io.Writer
+	// Mode is the release mode the pipeline uses (the default of its
+	// release-mode parameter: "publish" or "stage"): every trusted publisher
+	// must allow it. "" means not known: any mode that every publisher
+	// allows will do.
+	Mode string
+	Out  io.Writer
 }
 
 // SetupResult is one package's setup.
@@ -130,7 +135,7 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 	}
 	w.Flush()
 	if why == "" && err == nil {
-		problems = append(problems, modes(cfg.Out, results)...)
+		problems = append(problems, modes(cfg.Out, results, cfg.Mode)...)
 	}
 	problems = append(problems, checkContexts(ctx, cfg)...)
 	if len(problems) > 0 {
@@ -153,45 +158,55 @@ func Setup(ctx context.Context, cfg SetupConfig) ([]SetupResult, error) {
 
 // A Mode is a way to release and the trusted-publisher permission it needs.
 type Mode struct {
-	Name       string // how the README and the pipeline parameter name it
+	Name       string // the value of the pipeline parameter release-mode
 	Target     string // the Mage target CircleCI runs
 	Permission string
 }
 
 // Modes are the two ways to release, chosen by the pipeline parameter
 // release-mode in .circleci/config.yml.
-var Modes = []Mode{
-	{"publish", "go tool mage release", circleci.PublishPermission},
-	{"stage", "go tool mage release:stage", circleci.StagePermission},
+func Modes() []Mode {
+	return []Mode{
+		{"publish", "go tool mage release", circleci.PublishPermission},
+		{"stage", "go tool mage release:stage", circleci.StagePermission},
+	}
 }
 
 // modes prints, for each release mode, whether every package's trusted
-// publisher may do it, and returns a problem when none may: a publisher
-// that may release in one mode is enough, as the pipeline chooses one.
-// Packages whose publisher differs are left to their own problem.
-func modes(out io.Writer, results []SetupResult) []string {
+// publisher may do it, and returns a problem when the pipeline's mode (or,
+// not knowing it, every mode) is not ready. Packages whose publisher differs
+// are left to their own problem.
+func modes(out io.Writer, results []SetupResult, pipeline string) []string {
 	if !slices.ContainsFunc(results, func(r SetupResult) bool { return r.Trust == "ok" }) {
 		return nil // nothing to judge: each package has its own problem
 	}
 	fmt.Fprintln(out, "release modes (the pipeline parameter release-mode in .circleci/config.yml):")
 	ready := 0
 	var lines []string
-	for _, m := range Modes {
+	for _, m := range Modes() {
 		var lacking []string
 		for _, r := range results {
 			if r.Trust == "ok" && !slices.Contains(r.Permissions, m.Permission) {
 				lacking = append(lacking, r.Package)
 			}
 		}
+		chosen := ""
+		if m.Name == pipeline {
+			chosen = ", the pipeline's"
+		}
 		perm := circleci.PermissionNames([]string{m.Permission})
 		if len(lacking) == 0 {
 			ready++
-			fmt.Fprintf(out, "  %-8s (%s): ready, every publisher may %s\n", m.Name, m.Target, perm)
+			fmt.Fprintf(out, "  %-8s (%s%s): ready, every publisher may %s\n", m.Name, m.Target, chosen, perm)
 			continue
 		}
 		why := fmt.Sprintf("not ready, %d publishers lack %s: %s", len(lacking), perm, strings.Join(lacking, ", "))
-		fmt.Fprintf(out, "  %-8s (%s): %s\n", m.Name, m.Target, why)
-		lines = append(lines, fmt.Sprintf("%s (%s): %s", m.Name, m.Target, why))
+		fmt.Fprintf(out, "  %-8s (%s%s): %s\n", m.Name, m.Target, chosen, why)
+		line := fmt.Sprintf("%s (%s): %s", m.Name, m.Target, why)
+		if m.Name == pipeline {
+			return []string{"  the pipeline releases in mode " + line + ". A publisher cannot be edited on npmjs.com: FACET_TRUST_REPLACE=1 go tool mage trust replaces each with one that may publish and stage; or set release-mode to a mode every publisher allows"}
+		}
+		lines = append(lines, line)
 	}
 	if ready > 0 {
 		return nil

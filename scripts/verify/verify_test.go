@@ -139,6 +139,19 @@ func TestSetup(t *testing.T) {
 		assert.Regexp(t, `(?m)^@agent-facets/cli-linux-arm64 +yes +ok +publish$`, out.String())
 		assert.Contains(t, out.String(), "  publish  (go tool mage release): ready, every publisher may publish\n"+
 			"  stage    (go tool mage release:stage): not ready, 1 publishers lack stage publish: "+old+"\n")
+
+		// The pipeline's mode is the one that counts.
+		cfg, out = setupConfig(t, bed, true)
+		cfg.Mode = "publish"
+		_, err = verify.Setup(t.Context(), cfg)
+		require.NoError(t, err, out.String())
+		assert.Contains(t, out.String(), "  publish  (go tool mage release, the pipeline's): ready, every publisher may publish\n")
+		cfg, out = setupConfig(t, bed, true)
+		cfg.Mode = "stage"
+		_, err = verify.Setup(t.Context(), cfg)
+		require.Error(t, err, out.String())
+		assert.Contains(t, err.Error(), "  the pipeline releases in mode stage (go tool mage release:stage): not ready, 1 publishers lack stage publish: "+old+
+			". A publisher cannot be edited on npmjs.com: FACET_TRUST_REPLACE=1 go tool mage trust replaces each with one that may publish and stage; or set release-mode to a mode every publisher allows")
 	})
 	t.Run("not logged in, no CircleCI token: trusted publishers and the release context not checked", func(t *testing.T) {
 		cfg, out := setupConfig(t, bed, false)
