@@ -94,7 +94,7 @@ func TestStageWithTheRealNPM(t *testing.T) {
 	)
 	bed.Publish(t, "0.0.1", stageable, publishOnly)
 	bed.Front.SetTrust(stageable, registrytest.WebTrust(p, false))
-	bed.Front.SetTrust(publishOnly, registrytest.TrustFor(p))
+	bed.Front.SetTrust(publishOnly, registrytest.PublishOnlyTrust(p))
 	reg, err := registry.New(bed.URL)
 	require.NoError(t, err)
 	minter := circleci.Minter{Env: append(os.Environ(), job.Env...)}
