@@ -17,10 +17,18 @@ func (l Layout) StagedPath() string { return filepath.Join(l.Root, "staged.json"
 // StagedRelease is what release:stage left on the registry: one version of
 // the 13 packages, each staged (or found staged, with the same tarball, by
 // an earlier run) or already published, for a maintainer to approve.
+//
+// A run that stopped (failed, or was cancelled) after staging some records
+// them all the same, with Incomplete set and the packages it did not stage
+// marked (StagedPackage.NotStaged): the ids it did stage are not lost with
+// the job. A rerun of the workflow stages the rest and records them all.
 type StagedRelease struct {
 	Version  string          `json:"version"`
 	Tag      string          `json:"tag"`      // the dist-tag the staged versions carry, which approval sets
 	Packages []StagedPackage `json:"packages"` // the 12 platform packages, then the wrapper
+	// Incomplete is true when the run stopped before every package was
+	// staged or found published: not ready to approve.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // StagedPackage is one package of a staged release.
@@ -38,6 +46,11 @@ type StagedPackage struct {
 	// Published is true for a version already published with this tarball
 	// (by a direct release, say): there is nothing to approve.
 	Published bool `json:"published,omitempty"`
+	// NotStaged, in an Incomplete record, says why the run did not stage the
+	// package: "failed" or "not done" (stopped before its turn). A stage cut
+	// off on its way may still have reached the registry; a rerun finds it
+	// there (npm stage list) and does not stage it twice.
+	NotStaged string `json:"notStaged,omitempty"`
 }
 
 // ReadStaged reads what release:stage recorded. Nothing recorded is an error

@@ -98,6 +98,10 @@ type Server struct {
 	exchangeLimit *limiter
 	// staged are the staged versions, oldest first (stage.go).
 	staged []*stagedVersion
+	// maintainers are the users who maintain a package a user's stage made
+	// (its placeholder); any other package is the upstream's user's
+	// (stage.go, maintains).
+	maintainers map[string]string
 }
 
 // Start starts a Server in front of opts.Upstream. Close stops it.
@@ -120,6 +124,7 @@ func Start(opts Options) (*Server, error) {
 		rand:          rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)),
 		trust:         map[string][]Trust{},
 		logins:        map[string]string{},
+		maintainers:   map[string]string{},
 	}
 	if s.otp == "" {
 		s.otp = DefaultOTP
@@ -435,7 +440,11 @@ func (s *Server) upstreamExists(ctx context.Context, pkg string) (bool, error) {
 // user returns the user the request's bearer token logs in, asking the
 // registry behind (its /-/whoami) the first time; "" when it logs in no one.
 func (s *Server) user(ctx context.Context, r *http.Request) (string, error) {
-	auth := r.Header.Get("Authorization")
+	return s.userOf(ctx, r.Header.Get("Authorization"))
+}
+
+// userOf is user for the Authorization header auth.
+func (s *Server) userOf(ctx context.Context, auth string) (string, error) {
 	token, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || token == "" {
 		return "", nil

@@ -142,8 +142,11 @@ func (s *Server) stagedPackageOf(r *http.Request) string {
 // without otplease) or a token from the OIDC exchange for that package whose
 // trusted publisher may stage (StagePermission; otherwise 403 "OIDC
 // permission denied for this action", as a publish without PublishPermission
-// is). The reads take a user (every staged version) or a token from the
-// exchange (its package's only; another package is 403). Approving and
+// is). The reads take a user or a token from the exchange (its package's
+// only; another package is 403). A user stages, sees, approves and rejects
+// only the staged versions of packages they maintain (maintains; another
+// package is 403, and the listing leaves its items out), as on npmjs.com,
+// where only a package's maintainers see what is staged of it. Approving and
 // rejecting take a user and a second factor (secondFactor: 401 with
 // WWW-Authenticate: OTP, which npm answers with a one-time password or the
 // web login); a token from the exchange is 403. No login is 401, an unknown
@@ -272,6 +275,16 @@ func (s *Server) stagePublish(w http.ResponseWriter, r *http.Request, pkg string
 			writeError(w, http.StatusBadGateway, err.Error())
 			return
 		}
+		if auth.user != "" {
+			s.mu.Lock()
+			if _, ok := s.maintainers[pkg]; !ok {
+				s.maintainers[pkg] = auth.user // the first to stage it made it
+			}
+			s.mu.Unlock()
+		}
+	}
+	if !s.mayMaintain(w, r, auth, pkg, "stage") {
+		return
 	}
 	v.ID = newID()
 	v.CreatedAt = s.now().UTC().Format(time.RFC3339)
@@ -479,7 +492,8 @@ func (s *Server) upstreamVersions(ctx context.Context, pkg string) ([]string, bo
 // counts from 0 (npm's first), perPage from 1 to 100 (100 by default), and
 // total is how many there are in all. package narrows the list to one
 // package; a token from the exchange sees its own package's only, and
-// asking for another package with one is 403. Bad paging is 400.
+// asking for another package with one is 403; a user sees the packages they
+// maintain only, and asking for another is 403. Bad paging is 400.
 func (s *Server) stageList(w http.ResponseWriter, r *http.Request) {
 	auth, ok := s.stageAuthOf(w, r)
 	if !ok {
@@ -508,11 +522,30 @@ func (s *Server) stageList(w http.ResponseWriter, r *http.Request) {
 		}
 		pkg = g.pkg
 	}
+	if auth.user != "" && pkg != "" && !s.mayMaintain(w, r, auth, pkg, "list the staged versions of") {
+		return
+	}
 	var items []StagedItem
+	mine := map[string]bool{} // by package, for a user
 	for _, item := range s.Staged() {
-		if pkg == "" || item.PackageName == pkg {
-			items = append(items, item)
+		if pkg != "" && item.PackageName != pkg {
+			continue
 		}
+		if auth.user != "" {
+			ok, seen := mine[item.PackageName]
+			if !seen {
+				var err error
+				if ok, err = s.maintains(r.Context(), auth.user, item.PackageName); err != nil {
+					writeError(w, http.StatusBadGateway, err.Error())
+					return
+				}
+				mine[item.PackageName] = ok
+			}
+			if !ok {
+				continue // another's package: not shown
+			}
+		}
+		items = append(items, item)
 	}
 	total := len(items)
 	from := min(page*perPage, total)
@@ -542,6 +575,8 @@ func (s *Server) stageRead(w http.ResponseWriter, r *http.Request, id string, ta
 	case auth.grant != nil && auth.grant.pkg != item.PackageName:
 		writeError(w, http.StatusForbidden, fmt.Sprintf("this token may read the staged versions of %s, not of %s", auth.grant.pkg, item.PackageName))
 		return
+	case !s.mayMaintain(w, r, auth, item.PackageName, "read the staged versions of"):
+		return
 	case !tarball:
 		writeJSON(w, http.StatusOK, item)
 		return
@@ -552,10 +587,11 @@ func (s *Server) stageRead(w http.ResponseWriter, r *http.Request, id string, ta
 	_, _ = w.Write(tgz)
 }
 
-// maintainer checks that r comes from a logged-in user with a second
+// maintainer checks that r comes from a logged-in user who maintains the
+// package of the staged version id (when the registry has it) with a second
 // factor, as approving and rejecting need; if not, it has answered (401, or
-// 403 for a token from the OIDC exchange).
-func (s *Server) maintainer(w http.ResponseWriter, r *http.Request, what string) bool {
+// 403 for a token from the OIDC exchange or another user).
+func (s *Server) maintainer(w http.ResponseWriter, r *http.Request, id, what string) bool {
 	auth, ok := s.stageAuthOf(w, r)
 	if !ok {
 		return false
@@ -564,7 +600,53 @@ func (s *Server) maintainer(w http.ResponseWriter, r *http.Request, what string)
 		writeError(w, http.StatusForbidden, "an OIDC token cannot "+what+" a staged package: a maintainer does, with two-factor authentication")
 		return false
 	}
+	s.mu.Lock()
+	pkg := ""
+	if v := s.stagedByID(id); v != nil {
+		pkg = v.PackageName
+	}
+	s.mu.Unlock()
+	if pkg != "" && !s.mayMaintain(w, r, auth, pkg, what+" the staged versions of") {
+		return false
+	}
 	return s.secondFactor(w, r)
+}
+
+// maintains reports whether user maintains pkg: the user whose stage made it
+// (its placeholder), or, for any other package, the user of the upstream
+// token. Verdaccio records no maintainer of a package (neither does npm's
+// publish body name one), and the bed's user, whose token that is, publishes
+// every package of the bed; without an upstream token no one does.
+func (s *Server) maintains(ctx context.Context, user, pkg string) (bool, error) {
+	s.mu.Lock()
+	m, ok := s.maintainers[pkg]
+	s.mu.Unlock()
+	if ok {
+		return m == user, nil
+	}
+	if s.upstreamToken == "" {
+		return false, nil
+	}
+	owner, err := s.userOf(ctx, "Bearer "+s.upstreamToken)
+	return owner != "" && owner == user, err
+}
+
+// mayMaintain checks that auth, when a user, maintains pkg, to do what; if
+// not, it has answered 403 (or 502 if the upstream could not say).
+func (s *Server) mayMaintain(w http.ResponseWriter, r *http.Request, auth stageAuth, pkg, what string) bool {
+	if auth.user == "" {
+		return true // a token from the exchange: its grant says
+	}
+	ok, err := s.maintains(r.Context(), auth.user, pkg)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusBadGateway, err.Error())
+		return false
+	case !ok:
+		writeError(w, http.StatusForbidden, fmt.Sprintf("%s is not a maintainer of %s and may not %s it", auth.user, pkg, what))
+		return false
+	}
+	return true
 }
 
 // approveStaged publishes the staged version id to the registry behind, as
@@ -575,7 +657,7 @@ func (s *Server) maintainer(w http.ResponseWriter, r *http.Request, what string)
 // version stays.
 func (s *Server) approveStaged(w http.ResponseWriter, r *http.Request, id string) {
 	r = r.WithContext(context.WithoutCancel(r.Context()))
-	if !s.maintainer(w, r, "approve") {
+	if !s.maintainer(w, r, id, "approve") {
 		return
 	}
 	s.mu.Lock()
@@ -628,7 +710,7 @@ func (s *Server) approveStaged(w http.ResponseWriter, r *http.Request, id string
 // rejectStaged forgets the staged version id: 200 {}. An unknown id is 404,
 // one being approved 409.
 func (s *Server) rejectStaged(w http.ResponseWriter, r *http.Request, id string) {
-	if !s.maintainer(w, r, "reject") {
+	if !s.maintainer(w, r, id, "reject") {
 		return
 	}
 	s.mu.Lock()

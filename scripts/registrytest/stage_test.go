@@ -94,7 +94,7 @@ func TestStageWithTheRealNPM(t *testing.T) {
 	)
 	bed.Publish(t, "0.0.1", stageable, publishOnly)
 	bed.Front.SetTrust(stageable, registrytest.WebTrust(p, false))
-	bed.Front.SetTrust(publishOnly, registrytest.TrustFor(p))
+	bed.Front.SetTrust(publishOnly, registrytest.PublishOnlyTrust(p))
 	reg, err := registry.New(bed.URL)
 	require.NoError(t, err)
 	minter := circleci.Minter{Env: append(os.Environ(), job.Env...)}
@@ -383,6 +383,67 @@ func TestStageWithTheRealNPM(t *testing.T) {
 		assert.Equal(t, shasum, staged[1].Shasum)
 		assert.Equal(t, integrity, staged[1].Integrity)
 		assert.NotEqual(t, item.Integrity, integrity)
+	})
+
+	step("another user sees and acts on their own packages only", func(t *testing.T) {
+		other := bed.NPMAs(t, "stranger")
+		otherOTP := other.With("NPM_CONFIG_OTP=" + registrytest.DefaultOTP)
+		before := bed.Front.Staged()
+		require.Len(t, before, 2)
+		third := before[0] // publishOnly's, staged by the maintainer
+		listOf := func(t *testing.T, cli npm.CLI, args ...string) []string {
+			t.Helper()
+			out, err := cli.Run(t.Context(), t.TempDir(), append([]string{"stage", "list", "--json"}, args...)...)
+			require.NoError(t, err)
+			var list []registrytest.StagedItem
+			require.NoError(t, json.Unmarshal(out, &list), string(out))
+			return ids(list)
+		}
+		refused := func(t *testing.T, out string, err error, what string) {
+			t.Helper()
+			require.Error(t, err, what)
+			assert.Equal(t, "E403", npm.ErrorCode(err), "%s: %v", what, err)
+			assert.Contains(t, out+err.Error(), "stranger is not a maintainer of "+publishOnly, what)
+		}
+		assert.Empty(t, listOf(t, other), "another's packages are left out")
+		out, err := run(t, other, "stage", "list", publishOnly, "--json")
+		refused(t, out, err, "list another's package")
+		out, err = run(t, other, "stage", "view", third.ID, "--json")
+		refused(t, out, err, "view")
+		out, err = run(t, other, "stage", "download", third.ID)
+		refused(t, out, err, "download")
+		out, err = run(t, otherOTP, "stage", "approve", third.ID)
+		refused(t, out, err, "approve")
+		out, err = run(t, otherOTP, "stage", "reject", third.ID)
+		refused(t, out, err, "reject")
+		tgz, _ := packTarball(t, maintainer, publishOnly, "2.0.0", 0)
+		out, err = run(t, other, "stage", "publish", tgz, "--access", "public")
+		refused(t, out, err, "stage")
+		assert.Equal(t, before, bed.Front.Staged(), "nothing staged, approved or rejected")
+
+		// The wrappers name the refusal.
+		_, err = other.StageList(t.Context(), t.TempDir(), publishOnly)
+		require.ErrorIs(t, err, npm.ErrForbidden)
+		assert.Contains(t, err.Error(), "stranger is not a maintainer of "+publishOnly+" and may not list the staged versions of it (is this login a maintainer of the package?")
+		_, err = other.StageDownload(t.Context(), t.TempDir(), third.ID)
+		require.ErrorIs(t, err, npm.ErrForbidden)
+		assert.Contains(t, err.Error(), "stranger is not a maintainer of "+publishOnly)
+
+		// A name of their own: staging it makes them its maintainer.
+		const theirs = "@agent-facets/cli-strangers-own"
+		tgz, _ = packTarball(t, other, theirs, "1.0.0", 0)
+		out, err = run(t, other, "stage", "publish", tgz, "--access", "public")
+		require.NoError(t, err, out)
+		item := stagedOf(t, bed, out)
+		assert.Equal(t, "stranger", item.Actor)
+		assert.Equal(t, []string{item.ID}, listOf(t, other))
+		assert.Equal(t, []string{item.ID}, listOf(t, other, theirs))
+		assert.Equal(t, ids(before), listOf(t, maintainer), "the maintainer does not see the stranger's")
+		_, err = maintainer.Run(t.Context(), t.TempDir(), "stage", "view", item.ID, "--json")
+		assert.Equal(t, "E403", npm.ErrorCode(err), "the maintainer, the stranger's package: %v", err)
+		out, err = run(t, otherOTP, "stage", "reject", item.ID)
+		require.NoError(t, err, out)
+		assert.Equal(t, before, bed.Front.Staged())
 	})
 }
 

@@ -18,6 +18,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -220,8 +221,12 @@ func Run(ctx context.Context, cfg Config) (*Plan, []Result, error) {
 		results, err = r.publishAll(ctx, plan)
 	}
 	r.printTable(results)
-	if err == nil && cfg.Stage {
-		err = r.recordStaged(plan, results)
+	if cfg.Stage {
+		if err == nil {
+			err = r.recordStaged(plan, results)
+		} else if rerr := r.recordPartial(plan, results); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 	}
 	if err != nil {
 		return plan, results, r.fail(err)

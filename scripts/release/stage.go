@@ -294,31 +294,96 @@ func (r *run) stageOne(ctx context.Context, it Item, tag string) Result {
 // the release's logs (StagedLog), prints it, and prints what the maintainer
 // runs next.
 func (r *run) recordStaged(plan *Plan, results []Result) error {
+	rec := stagedRecord(plan, results)
+	if rec.Incomplete {
+		return fmt.Errorf("recording what was staged: %s was not staged", firstNotStaged(rec))
+	}
+	fmt.Fprintf(r.out, "\nrelease %s staged under dist-tag %s, for a maintainer to approve (package, stage id, sha512 integrity of the tarball):\n", plan.Version, plan.Tag)
+	r.printStaged(rec)
+	if err := r.writeStaged(rec); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(rec.Packages, func(p dist.StagedPackage) bool { return p.StageID != "" }) {
+		fmt.Fprintf(r.out, "every package is published already: nothing to approve (go tool mage verify:release %s checks the release)\n", plan.Version)
+		return nil
+	}
+	fmt.Fprintf(r.out, "Nothing is visible until approved. Next, in a clean checkout of the tag %s, logged in to npm:\n  go tool mage approve %s\n", r.cfg.Job.Tag, plan.Version)
+	return nil
+}
+
+// recordPartial is recordStaged for a run that stopped (failed, or was
+// cancelled) before staging every package: when it staged (or found staged)
+// any, it records them, marking the others and the record incomplete
+// (dist.StagedRelease.Incomplete), so that the ids are not lost with the job.
+// A run that staged nothing leaves dist/ as it was.
+func (r *run) recordPartial(plan *Plan, results []Result) error {
+	rec := stagedRecord(plan, results)
+	if !slices.ContainsFunc(rec.Packages, func(p dist.StagedPackage) bool { return p.StageID != "" }) {
+		return nil
+	}
+	rec.Incomplete = true
+	fmt.Fprintf(r.out, "\nrelease %s is staged in part under dist-tag %s, not ready to approve (package, stage id, sha512 integrity of the tarball):\n", plan.Version, plan.Tag)
+	r.printStaged(rec)
+	if err := r.writeStaged(rec); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "Rerun the workflow once the cause is fixed: it stages only what is not staged yet.\n")
+	return nil
+}
+
+// stagedRecord is what plan's results staged; Incomplete when any package
+// was neither staged nor published.
+func stagedRecord(plan *Plan, results []Result) dist.StagedRelease {
 	rec := dist.StagedRelease{Version: plan.Version, Tag: plan.Tag}
-	approve := 0
 	for i, it := range plan.Items {
 		p := dist.StagedPackage{Name: it.Record.Name, Version: it.Record.Version, Integrity: it.Record.Integrity, Shasum: it.Record.Shasum}
-		switch res := results[i]; res.Action {
+		action := NotDone
+		if i < len(results) {
+			action = results[i].Action
+		}
+		switch action {
 		case Staged, AlreadyStaged:
-			p.StageID = res.StageID
-			approve++
+			p.StageID = results[i].StageID
 		case Skipped:
 			p.Published = true
 		default:
-			return fmt.Errorf("%s was not staged (%s)", it.Record.Name, res.Action)
+			p.NotStaged = string(action)
+			rec.Incomplete = true
 		}
 		rec.Packages = append(rec.Packages, p)
 	}
-	fmt.Fprintf(r.out, "\nrelease %s staged under dist-tag %s, for a maintainer to approve (package, stage id, sha512 integrity of the tarball):\n", plan.Version, plan.Tag)
+	return rec
+}
+
+// firstNotStaged names the first package of rec not staged, and why.
+func firstNotStaged(rec dist.StagedRelease) string {
+	for _, p := range rec.Packages {
+		if p.NotStaged != "" {
+			return fmt.Sprintf("%s (%s)", p.Name, p.NotStaged)
+		}
+	}
+	return "a package"
+}
+
+// printStaged prints each package of rec: its stage id, or why it has none,
+// and the integrity of its tarball.
+func (r *run) printStaged(rec dist.StagedRelease) {
 	w := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
 	for _, p := range rec.Packages {
 		id := p.StageID
-		if p.Published {
+		switch {
+		case p.Published:
 			id = "(published already)"
+		case p.NotStaged != "":
+			id = "(not staged: " + p.NotStaged + ")"
 		}
 		fmt.Fprintf(w, "  %s\t%s\t%s\n", p.Name, id, p.Integrity)
 	}
 	w.Flush()
+}
+
+// writeStaged writes rec to dist/ and the release's logs.
+func (r *run) writeStaged(rec dist.StagedRelease) error {
 	logCopy := filepath.Join(r.cfg.LogDir, StagedLog)
 	for _, l := range []dist.Layout{r.cfg.Dist, {Root: r.cfg.LogDir}} {
 		if err := l.WriteStaged(rec); err != nil {
@@ -326,10 +391,5 @@ func (r *run) recordStaged(plan *Plan, results []Result) error {
 		}
 	}
 	fmt.Fprintf(r.out, "recorded in %s and %s (kept with the job's artifacts)\n", r.cfg.Dist.StagedPath(), logCopy)
-	if approve == 0 {
-		fmt.Fprintf(r.out, "every package is published already: nothing to approve (go tool mage verify:release %s checks the release)\n", plan.Version)
-		return nil
-	}
-	fmt.Fprintf(r.out, "Nothing is visible until approved. Next, in a clean checkout of the tag %s, logged in to npm:\n  go tool mage approve %s\n", r.cfg.Job.Tag, plan.Version)
 	return nil
 }

@@ -2,11 +2,13 @@ package release_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -183,10 +185,14 @@ func TestStageKilledAndRerun(t *testing.T) {
 			require.GreaterOrEqual(t, before, k)
 			require.Less(t, before, 13, "stopped before the end")
 			issued := f.bed.Front.Exchanged()
+			// The canary is staged alone, to the end, before the others
+			// start: after more than one stage its id is recorded at least.
+			partial := f.partialRecord(t, out.String(), k > 1)
 
 			again, out2 := f.stageConfig(t)
 			_, results, err := release.Run(t.Context(), again)
 			require.NoError(t, err, out2.String())
+			f.completeRecord(t, results, partial)
 			already, stagedNow := 0, 0
 			for _, r := range results {
 				switch r.Action {
@@ -217,6 +223,87 @@ func TestStageKilledAndRerun(t *testing.T) {
 			f.invisible(t)
 		})
 	}
+}
+
+// partialRecord checks what a stage run that stopped part way recorded in
+// dist/ and the logs: the ids it staged, each the registry's, the packages it
+// did not stage marked, the record incomplete; and that it said so, without
+// sending the maintainer to approve. Without want, the run may have stopped
+// before any id was known, and recorded nothing.
+func (f *fixture) partialRecord(t *testing.T, out string, want bool) dist.StagedRelease {
+	t.Helper()
+	got, err := f.dist.ReadStaged()
+	if !want && errors.Is(err, os.ErrNotExist) {
+		return got
+	}
+	require.NoError(t, err, "what was staged is recorded:\n%s", out)
+	logCopy, err := dist.Layout{Root: filepath.Join(f.dist.Logs(), "release")}.ReadStaged()
+	require.NoError(t, err)
+	assert.Equal(t, got, logCopy, "the copy kept with the job's artifacts")
+	assert.True(t, got.Incomplete)
+	ids, notStaged := 0, 0
+	staged := f.stagedOf()
+	require.Len(t, got.Packages, len(f.records))
+	for i, p := range got.Packages {
+		assert.Equal(t, f.records[i].Name, p.Name)
+		assert.False(t, p.Published, p.Name)
+		if p.StageID != "" {
+			ids++
+			assert.Empty(t, p.NotStaged, p.Name)
+			assert.True(t, slices.ContainsFunc(staged[p.Name], func(s registrytest.StagedItem) bool { return s.ID == p.StageID }),
+				"%s: the recorded id %s is the registry's", p.Name, p.StageID)
+			assert.Regexp(t, `(?m)^  `+regexp.QuoteMeta(p.Name)+` +`+p.StageID+` +`+regexp.QuoteMeta(p.Integrity)+`$`, out)
+		} else {
+			notStaged++
+			assert.Contains(t, []string{string(release.Failed), string(release.NotDone)}, p.NotStaged, p.Name)
+			assert.Regexp(t, `(?m)^  `+regexp.QuoteMeta(p.Name)+` +\(not staged: `+p.NotStaged+`\)`, out)
+		}
+	}
+	assert.Positive(t, ids, "some staged")
+	assert.Positive(t, notStaged, "some not")
+	assert.Contains(t, out, "is staged in part under dist-tag latest, not ready to approve")
+	assert.NotContains(t, out, "go tool mage approve")
+	return got
+}
+
+// completeRecord checks that the rerun after partial recorded every package
+// staged, the ids partial had kept among them.
+func (f *fixture) completeRecord(t *testing.T, results []release.Result, partial dist.StagedRelease) {
+	t.Helper()
+	got, err := f.dist.ReadStaged()
+	require.NoError(t, err)
+	assert.False(t, got.Incomplete)
+	for i, p := range got.Packages {
+		assert.Empty(t, p.NotStaged, p.Name)
+		assert.Equal(t, results[i].StageID, p.StageID, p.Name)
+		if len(partial.Packages) > 0 && partial.Packages[i].StageID != "" {
+			assert.Equal(t, partial.Packages[i].StageID, p.StageID, "%s: staged by the stopped run", p.Name)
+		}
+	}
+}
+
+// A stage run in which some packages fail records those it staged (the
+// canary, the others), marks the failed one, and fails; the rerun stages it
+// and records the whole release.
+func TestStageFailedRecordsWhatWasStaged(t *testing.T) {
+	t.Parallel()
+	f := setupStage(t, "1.1.20")
+	remove := f.bed.Front.Inject(registrytest.Fault{Kind: registrytest.Forbidden, Method: http.MethodPost, Path: "/-/stage/package/", Package: platforms.Wrapper})
+	cfg, out := f.stageConfig(t)
+	_, _, err := release.Run(t.Context(), cfg)
+	require.Error(t, err, out.String())
+	assert.Contains(t, err.Error(), "1 packages failed to stage:\n  "+platforms.Wrapper+": ")
+	assert.Len(t, f.bed.Front.Staged(), 12)
+	partial := f.partialRecord(t, out.String(), true)
+	last := partial.Packages[len(partial.Packages)-1]
+	assert.Equal(t, dist.StagedPackage{Name: platforms.Wrapper, Version: "1.1.20", Integrity: f.records[12].Integrity, Shasum: f.records[12].Shasum, NotStaged: "failed"}, last)
+
+	remove()
+	again, out2 := f.stageConfig(t)
+	_, results, err := release.Run(t.Context(), again)
+	require.NoError(t, err, out2.String())
+	f.completeRecord(t, results, partial)
+	assert.Len(t, f.bed.Front.Staged(), 13)
 }
 
 // A version staged with other bytes (or under another dist-tag) stops the
@@ -276,7 +363,8 @@ func TestStagedUnderAnotherTag(t *testing.T) {
 // with nothing staged, saying what it lacks and how to replace it.
 func TestStagePublishOnlyPublisher(t *testing.T) {
 	t.Parallel()
-	f := setup(t, "1.3.0") // TrustFor: publish only
+	f := setup(t, "1.3.0")
+	f.trust(registrytest.PublishOnlyTrust(circleci.Facets())) // npm trust --allow-publish alone
 	canary := f.records[0].Name
 	cfg, out := f.stageConfig(t)
 	_, results, err := release.Run(t.Context(), cfg)

@@ -187,6 +187,22 @@ func (b *Bed) NPM(t testing.TB, login bool) npm.CLI {
 	return npm.CLI{Path: LookPath(t, "npm", "install npm 11"), Env: env}
 }
 
+// NPMAs is an npm CLI configured with the bed's registry, logged in as a
+// new user name (added as the bed's own user is, with npm's adduser
+// request): another account, which maintains none of the bed's packages.
+func (b *Bed) NPMAs(t testing.TB, name string) npm.CLI {
+	t.Helper()
+	token, err := b.Verdaccio.AddUser(t.Context(), name, name+"-test-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := b.Verdaccio.NPMEnv(b.URL, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return npm.CLI{Path: LookPath(t, "npm", "install npm 11"), Env: env}
+}
+
 // Publish publishes a minimal package of each name at version, all at once,
 // with the real npm CLI logged in to the bed: placeholders, or a registry in
 // a state a test needs.

@@ -11,11 +11,13 @@ package verdaccio
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,25 +165,39 @@ log: { type: stdout, format: json, level: warn }
 
 // createUser adds the user "facets" and keeps its token.
 func (s *Server) createUser(ctx context.Context) error {
-	body := `{"name":"facets","password":"facets-test-password"}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.URL+"-/user/org.couchdb.user:facets", strings.NewReader(body))
+	token, err := s.AddUser(ctx, "facets", "facets-test-password")
 	if err != nil {
 		return err
+	}
+	s.Token = token
+	return nil
+}
+
+// AddUser adds a user with npm's adduser request (PUT
+// /-/user/org.couchdb.user:<name>), as npm adduser does, and returns its
+// token: another account than the server's user, which maintains nothing.
+func (s *Server) AddUser(ctx context.Context, name, password string) (string, error) {
+	body, err := json.Marshal(map[string]string{"name": name, "password": password})
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.URL+"-/user/org.couchdb.user:"+url.PathEscape(name), bytes.NewReader(body))
+	if err != nil {
+		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("creating a Verdaccio user: %w", err)
+		return "", fmt.Errorf("creating the Verdaccio user %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	var created struct {
 		Token string `json:"token"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || resp.StatusCode != http.StatusCreated || created.Token == "" {
-		return fmt.Errorf("creating a Verdaccio user: %s (%v)", resp.Status, err)
+		return "", fmt.Errorf("creating the Verdaccio user %s: %s (%v)", name, resp.Status, err)
 	}
-	s.Token = created.Token
-	return nil
+	return created.Token, nil
 }
 
 // writeNPMConfig sets up the environment npm runs with against this server,
