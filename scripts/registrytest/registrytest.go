@@ -98,6 +98,9 @@ type Server struct {
 	exchangeLimit *limiter
 	// staged are the staged versions, oldest first (stage.go).
 	staged []*stagedVersion
+	// omitStagedIntegrity leaves integrity out of the stage API's items
+	// (OmitStagedIntegrity).
+	omitStagedIntegrity bool
 }
 
 // Start starts a Server in front of opts.Upstream. Close stops it.
