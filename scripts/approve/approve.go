@@ -5,14 +5,19 @@
 //
 // Run proves, before the first approval, that every package is either
 // published already with the rebuilt tarball or staged once (or several
-// times with the same bytes) with a tarball holding exactly what was rebuilt:
-// the same files, the same bytes of every file, the same manifest. Any
-// refusal approves nothing. Then it approves the 12 platform packages, waits
-// until the registry's origin shows them and the CDN's max-age has passed
-// since the last (as the direct release does before its wrapper), approves
-// the wrapper, and rejects what is left staged of versions now published
-// (the same bytes staged twice); the Mage target then verifies the release
-// (verify.Release). A rerun approves only what is still staged.
+// times with the same bytes, by shasum) with a tarball holding exactly what
+// was rebuilt: the same files, the same bytes of every file, the same
+// manifest. Any refusal approves nothing. Then it approves the 12 platform
+// packages, each only if the registry still lists its stage id with the
+// bytes checked (read again just before), waits until the registry's origin
+// shows them and the CDN's max-age has passed since the last (as the direct
+// release does before its wrapper), checks that the origin published the
+// checked bytes and, as the manifest npm installs from, the rebuilt
+// package.json, approves the wrapper (checked the same way, and after), and
+// rejects what is left staged of versions now published (the same bytes
+// staged twice; copies with other bytes are reported and left); the Mage
+// target then verifies the release (verify.Release). A rerun approves only
+// what is still staged.
 //
 // npm asks for the second factor of each approval on the maintainer's
 // terminal (Config.Stdio): a page to approve in the browser, or a one-time
@@ -227,6 +232,14 @@ func (r *run) approve(ctx context.Context) (*Plan, error) {
 		}
 		if err := r.approveOne(ctx, plan.Items[wrapper]); err != nil {
 			return plan, fmt.Errorf("%w\nevery platform package is published: run approve again to approve the wrapper", err)
+		}
+		// The origin may show an approval a moment late: wait for it first.
+		w := plan.Items[wrapper].Record.Name
+		if st := r.reg.Await(ctx, []registry.Want{{Name: w, Version: plan.Version}}, r.cfg.Poll)[0]; !st.Found {
+			if err := ctx.Err(); err != nil {
+				return plan, err
+			}
+			return plan, fmt.Errorf("the wrapper was approved, and the registry does not show %s@%s yet (%s): check it with go tool mage verify:release", w, plan.Version, strings.Join(st.Problems, "; "))
 		}
 		if problems := r.checkPublished(ctx, plan.Version, plan.Items[wrapper:]); len(problems) > 0 {
 			if err := ctx.Err(); err != nil {
