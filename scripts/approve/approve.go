@@ -5,14 +5,19 @@
 //
 // Run proves, before the first approval, that every package is either
 // published already with the rebuilt tarball or staged once (or several
-// times with the same bytes) with a tarball holding exactly what was rebuilt:
-// the same files, the same bytes of every file, the same manifest. Any
-// refusal approves nothing. Then it approves the 12 platform packages, waits
-// until the registry's origin shows them and the CDN's max-age has passed
-// since the last (as the direct release does before its wrapper), approves
-// the wrapper, and rejects what is left staged of versions now published
-// (the same bytes staged twice); the Mage target then verifies the release
-// (verify.Release). A rerun approves only what is still staged.
+// times with the same bytes, by shasum) with a tarball holding exactly what
+// was rebuilt: the same files, the same bytes of every file, the same
+// manifest. Any refusal approves nothing. Then it approves the 12 platform
+// packages, each only if the registry still lists its stage id with the
+// bytes checked (read again just before), waits until the registry's origin
+// shows them and the CDN's max-age has passed since the last (as the direct
+// release does before its wrapper), checks that the origin published the
+// checked bytes and, as the manifest npm installs from, the rebuilt
+// package.json, approves the wrapper (checked the same way, and after), and
+// rejects what is left staged of versions now published (the same bytes
+// staged twice; copies with other bytes are reported and left); the Mage
+// target then verifies the release (verify.Release). A rerun approves only
+// what is still staged.
 //
 // npm asks for the second factor of each approval on the maintainer's
 // terminal (Config.Stdio): a page to approve in the browser, or a one-time
@@ -21,6 +26,8 @@ package approve
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +105,18 @@ type Item struct {
 	// Duplicates are the other staged versions of the package at the
 	// version, with the same bytes: rejected once it is published.
 	Duplicates []npm.Staged
+	// Others are staged versions of a version published already (State
+	// Published) with other bytes than the published ones: they can never
+	// be approved (the registry refuses to publish over a version). The
+	// plan reports them; approve leaves them for the maintainer to look at
+	// and reject.
+	Others []npm.Staged
+	// Shasum (sha1 hex) and Integrity (sha512-<base64>) are of the tarball
+	// that passed the check, computed here from its bytes: the staged one
+	// downloaded (State Approve), or the rebuilt one (Published). Each
+	// approval requires the registry to hold these bytes still, and the
+	// registry to show them once published.
+	Shasum, Integrity string
 }
 
 // Plan is what the checks found.
@@ -214,29 +233,114 @@ func (r *run) approve(ctx context.Context) (*Plan, error) {
 		if err := r.approveOne(ctx, plan.Items[wrapper]); err != nil {
 			return plan, fmt.Errorf("%w\nevery platform package is published: run approve again to approve the wrapper", err)
 		}
+		// The origin may show an approval a moment late: wait for it first.
+		w := plan.Items[wrapper].Record.Name
+		if st := r.reg.Await(ctx, []registry.Want{{Name: w, Version: plan.Version}}, r.cfg.Poll)[0]; !st.Found {
+			if err := ctx.Err(); err != nil {
+				return plan, err
+			}
+			return plan, fmt.Errorf("the wrapper was approved, and the registry does not show %s@%s yet (%s): check it with go tool mage verify:release", w, plan.Version, strings.Join(st.Problems, "; "))
+		}
+		if problems := r.checkPublished(ctx, plan.Version, plan.Items[wrapper:]); len(problems) > 0 {
+			if err := ctx.Err(); err != nil {
+				return plan, err
+			}
+			return plan, fmt.Errorf("the registry published the wrapper, and it is not what approve checked:\n%s\n"+
+				"users installing %s@%s get it: deprecate it now (npm deprecate %s@%s \"<why>\"), move the dist-tag %s back to the previous release (npm dist-tag add %s@<previous> %s), find out how the staged version changed, and release a new version",
+				strings.Join(problems, "\n"), platforms.Wrapper, plan.Version, platforms.Wrapper, plan.Version, plan.Tag, platforms.Wrapper, plan.Tag)
+		}
 	}
 	return plan, r.tidy(ctx, plan)
 }
 
 // approveOne approves the staged version of it, on the maintainer's
-// terminal. A registry that says the version is published meanwhile is
-// asked whether it has the rebuilt content.
+// terminal, if the registry still holds under its stage id the bytes that
+// passed the check (npm stage view, just before). A registry that says the
+// version is published meanwhile is asked whether it has those bytes.
+//
+// A small race remains: npm's stage API approves by stage id only, with no
+// shasum to hold the registry to, so bytes changed between the view and the
+// approval are published. The platform packages' publish is checked against
+// the checked bytes and manifest before the wrapper (checkPublished), so no
+// user's install of the wrapper reaches them; the wrapper's own publish is
+// checked after it, and reported.
 func (r *run) approveOne(ctx context.Context, it Item) error {
 	s := it.Staged
-	fmt.Fprintf(r.cfg.Out, "approving %s@%s (stage id %s)\n", s.PackageName, s.Version, s.ID)
-	err := r.cfg.NPM.StageApprove(ctx, r.cfg.Dir, r.cfg.Stdio, s.ID)
-	if err == nil {
-		return nil
+	now, err := r.cfg.NPM.StageView(ctx, r.cfg.Dir, s.ID)
+	switch {
+	case errors.Is(err, npm.ErrNoStaged):
+		// Approved (or rejected) since the check: the registry says which.
+	case err != nil:
+		return fmt.Errorf("reading stage id %s of %s@%s again before approving it: %s", s.ID, s.PackageName, s.Version, npm.Brief(err))
+	case now.PackageName != s.PackageName || now.Version != s.Version || !strings.EqualFold(now.Shasum, it.Shasum) || (now.Integrity != "" && now.Integrity != it.Integrity):
+		return fmt.Errorf("stage id %s changed on the registry since approve checked it: it is now %s@%s with shasum %s, integrity %s; approve checked %s@%s with shasum %s, integrity %s, so it was not approved. Do not approve it: reject the release (go tool mage reject %s), find out who changed it, and stage the release again",
+			s.ID, now.PackageName, now.Version, now.Shasum, orNone(now.Integrity), s.PackageName, s.Version, it.Shasum, it.Integrity, s.Version)
+	default:
+		fmt.Fprintf(r.cfg.Out, "approving %s@%s (stage id %s)\n", s.PackageName, s.Version, s.ID)
+		err = r.cfg.NPM.StageApprove(ctx, r.cfg.Dir, r.cfg.Stdio, s.ID)
+		if err == nil {
+			return nil
+		}
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	st := r.reg.Check(ctx, registry.Want{Name: s.PackageName, Version: s.Version, Integrity: s.Integrity})
+	st := r.reg.Check(ctx, registry.Want{Name: s.PackageName, Version: s.Version, Integrity: it.Integrity})
 	if st.OK() {
 		fmt.Fprintf(r.cfg.Out, "%s@%s is published with the staged tarball (another approval got there first)\n", s.PackageName, s.Version)
 		return nil
 	}
 	return fmt.Errorf("approving %s@%s (stage id %s): %s", s.PackageName, s.Version, s.ID, npm.Brief(err))
+}
+
+// shasum is npm's shasum of a tarball: its sha1, hex.
+func shasum(data []byte) string {
+	sum := sha1.Sum(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// orNone is an integrity as a message shows it: "(none)" when the registry
+// gave none.
+func orNone(integrity string) string {
+	if integrity == "" {
+		return "(none)"
+	}
+	return integrity
+}
+
+// checkPublished checks what the registry's origin published of items
+// against what passed the check: the tarball's integrity (computed here,
+// not the listing's), and the manifest npm installs from (the publish
+// body's, which the tarball check does not see) against the rebuilt
+// package.json. It names every difference.
+func (r *run) checkPublished(ctx context.Context, v string, items []Item) []string {
+	var problems []string
+	for _, it := range items {
+		st := r.reg.Check(ctx, registry.Want{Name: it.Record.Name, Version: v, Integrity: it.Integrity})
+		if !st.OK() {
+			problems = append(problems, fmt.Sprintf("  %s@%s: %s", it.Record.Name, v, strings.Join(st.Problems, "; ")))
+			continue
+		}
+		m, err := r.reg.VersionManifest(ctx, it.Record.Name, v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("  %s@%s: reading its manifest: %v", it.Record.Name, v, err))
+			continue
+		}
+		rebuilt, err := os.ReadFile(it.Tarball)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("  %s@%s: %v", it.Record.Name, v, err))
+			continue
+		}
+		diffs, err := InstallDiff(m, rebuilt)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("  %s@%s: %v", it.Record.Name, v, err))
+			continue
+		}
+		if len(diffs) > 0 {
+			problems = append(problems, fmt.Sprintf("  %s@%s: the manifest npm installs from is not the rebuilt package.json: %s", it.Record.Name, v, strings.Join(diffs, "; ")))
+		}
+	}
+	return problems
 }
 
 // awaitPlatforms waits until the registry's origin shows the 12 platform
@@ -247,7 +351,8 @@ func (r *run) awaitPlatforms(ctx context.Context, plan *Plan, done []time.Time) 
 	wrapper := len(plan.Items) - 1
 	wants := make([]registry.Want, wrapper)
 	for i, it := range plan.Items[:wrapper] {
-		wants[i] = registry.Want{Name: it.Record.Name, Version: plan.Version, Integrity: it.integrity(), Tag: plan.Tag}
+		// Tag only: the bytes and manifest are checkPublished's.
+		wants[i] = registry.Want{Name: it.Record.Name, Version: plan.Version, Tag: plan.Tag}
 	}
 	poll := r.cfg.Poll
 	poll.Notify = func(pending []registry.Status, wait time.Duration) {
@@ -269,6 +374,15 @@ func (r *run) awaitPlatforms(ctx context.Context, plan *Plan, done []time.Time) 
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("the registry does not show every platform package as published, so the wrapper was not approved:\n%s\nrun approve again: it approves only what is still staged", strings.Join(problems, "\n"))
+	}
+	if problems := r.checkPublished(ctx, plan.Version, plan.Items[:wrapper]); len(problems) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("the registry published platform packages that are not what approve checked, so the wrapper was not approved:\n%s\n"+
+			"the versions are published and cannot be published again; no user installing %s reaches them until its wrapper is approved: do not approve it. "+
+			"Reject what is left staged (go tool mage reject %s), deprecate those versions (npm deprecate <package>@%s \"<why>\"), find out how the staged version changed, and release a new version",
+			strings.Join(problems, "\n"), platforms.Wrapper, plan.Version, plan.Version)
 	}
 	if plan.CDNMaxAge <= 0 {
 		return nil
@@ -301,15 +415,6 @@ func ago(now, t time.Time) string {
 		return d.String() + " ago"
 	}
 	return "just now"
-}
-
-// integrity is what the registry shows of it once published: the staged
-// tarball's, or the rebuilt one's (published already, the same).
-func (it Item) integrity() string {
-	if it.State == Approve {
-		return it.Staged.Integrity
-	}
-	return it.Record.Integrity
 }
 
 // tidy rejects the staged duplicates of versions now published: the same
@@ -406,9 +511,12 @@ func (r *run) checkOne(ctx context.Context, it *Item, v, tmp string) error {
 	switch {
 	case st.Found && st.Integrity == rec.Integrity:
 		it.State, it.Identical = Published, true
+		it.Shasum, it.Integrity = rec.Shasum, rec.Integrity
 		for _, s := range staged {
-			if s.Integrity == rec.Integrity {
+			if sameBytes(s, npm.Staged{Shasum: rec.Shasum, Integrity: rec.Integrity}) {
 				it.Duplicates = append(it.Duplicates, s)
+			} else {
+				it.Others = append(it.Others, s)
 			}
 		}
 		return nil
@@ -417,10 +525,10 @@ func (r *run) checkOne(ctx context.Context, it *Item, v, tmp string) error {
 	case len(staged) == 0:
 		return errors.New("neither published nor staged: stage the release (the CircleCI release workflow in stage mode) and run approve again")
 	}
-	if slices.ContainsFunc(staged, func(s npm.Staged) bool { return s.Integrity != staged[0].Integrity }) {
+	if slices.ContainsFunc(staged, func(s npm.Staged) bool { return !sameBytes(s, staged[0]) }) {
 		var ids []string
 		for _, s := range staged {
-			ids = append(ids, fmt.Sprintf("%s (integrity %.20s…, staged by %s at %s)", s.ID, s.Integrity, s.Actor, s.CreatedAt))
+			ids = append(ids, fmt.Sprintf("%s (shasum %s, staged by %s at %s)", s.ID, s.Shasum, s.Actor, s.CreatedAt))
 		}
 		return fmt.Errorf("staged %d times with different bytes: %s", len(staged), strings.Join(ids, ", "))
 	}
@@ -434,8 +542,15 @@ func (r *run) checkOne(ctx context.Context, it *Item, v, tmp string) error {
 	if err != nil {
 		return err
 	}
-	if dist.Integrity(got) != it.Staged.Integrity {
-		return fmt.Errorf("the registry lists stage id %s with integrity %s, and its tarball has %s: the staged version is not what the registry says it is", it.Staged.ID, it.Staged.Integrity, dist.Integrity(got))
+	// npm documents shasum of a staged version, not integrity: shasum is
+	// required, integrity compared only when the registry gives it, and
+	// what the rest of the approval holds the registry to is computed here.
+	it.Shasum, it.Integrity = shasum(got), dist.Integrity(got)
+	if !strings.EqualFold(it.Shasum, it.Staged.Shasum) {
+		return fmt.Errorf("the registry lists stage id %s with shasum %s, and its tarball has %s: the staged version is not what the registry says it is", it.Staged.ID, orNone(it.Staged.Shasum), it.Shasum)
+	}
+	if it.Staged.Integrity != "" && it.Integrity != it.Staged.Integrity {
+		return fmt.Errorf("the registry lists stage id %s with integrity %s, and its tarball has %s: the staged version is not what the registry says it is", it.Staged.ID, it.Staged.Integrity, it.Integrity)
 	}
 	want, err := os.ReadFile(it.Tarball)
 	if err != nil {
@@ -454,6 +569,13 @@ func (r *run) checkOne(ctx context.Context, it *Item, v, tmp string) error {
 	}
 	it.State, it.Identical = Approve, c.Identical
 	return nil
+}
+
+// sameBytes says whether two staged versions are listed with the same
+// bytes: the same shasum (npm documents it), and the same integrity when
+// both have one (it does not).
+func sameBytes(a, b npm.Staged) bool {
+	return strings.EqualFold(a.Shasum, b.Shasum) && (a.Integrity == "" || b.Integrity == "" || a.Integrity == b.Integrity)
 }
 
 // checkTag finds the dist-tag the staged versions go under: one for all, and
@@ -536,6 +658,9 @@ func (r *run) printPlan(p *Plan) {
 		}
 		if n := len(it.Duplicates); n > 0 {
 			what += fmt.Sprintf("; %d duplicate(s) of the same bytes staged, to reject once it is published", n)
+		}
+		for _, o := range it.Others {
+			what += fmt.Sprintf("; also staged with OTHER bytes (stage id %s, shasum %s, staged by %s at %s): it cannot be approved over the published version and approve leaves it; look at it (npm stage download %s) and reject it (npm stage reject %s)", o.ID, o.Shasum, o.Actor, o.CreatedAt, o.ID, o.ID)
 		}
 		fmt.Fprintf(w, "  %s\t%s\n", it.Record.Name, what)
 	}

@@ -357,7 +357,7 @@ func TestApproveRefuses(t *testing.T) {
 			require.NoError(t, os.WriteFile(other, swapped(t, r.tarball(linux)), 0o644))
 			r.ids[linux] = append(r.ids[linux], b.stageFile(t, other))
 		},
-		want: linux + "@1.3.0: staged 2 times with different bytes: %ID% (integrity ",
+		want: linux + "@1.3.0: staged 2 times with different bytes: %ID% (shasum ",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

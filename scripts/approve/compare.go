@@ -7,6 +7,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/agent-facets/facets/scripts/dist"
 )
@@ -133,4 +134,69 @@ func brief(v any) string {
 		return string(r[:60]) + "…"
 	}
 	return string(data)
+}
+
+// installFields are the fields of a version's manifest that npm acts on
+// when it installs the version: the registry's manifest, from the publish
+// body, not the tarball's package.json.
+var installFields = []string{"name", "version", "dependencies", "optionalDependencies", "bin", "os", "cpu", "libc", "scripts"}
+
+// InstallDiff names the fields npm installs by (name, version,
+// dependencies, optionalDependencies, bin, os, cpu, libc, scripts) whose
+// values differ between published, the registry's manifest of a version,
+// and the rebuilt tarball's package.json. A field missing, null or empty is
+// the same on either side; a bin path's leading ./ and a bin given as a
+// string are as npm normalizes them.
+func InstallDiff(published map[string]any, rebuilt []byte) ([]string, error) {
+	raw, err := dist.TarballFile(rebuilt, "package.json")
+	if err != nil {
+		return nil, fmt.Errorf("the rebuilt tarball: %w", err)
+	}
+	var want map[string]any
+	if err := json.Unmarshal(raw, &want); err != nil {
+		return nil, fmt.Errorf("the rebuilt tarball's package.json: %w", err)
+	}
+	var diffs []string
+	for _, k := range installFields {
+		g, w := installValue(published, k), installValue(want, k)
+		if !reflect.DeepEqual(g, w) {
+			diffs = append(diffs, fmt.Sprintf("%s is %s, rebuilt %s", k, brief(g), brief(w)))
+		}
+	}
+	return diffs, nil
+}
+
+// installValue is m's field k as npm reads it: nil when missing or empty.
+func installValue(m map[string]any, k string) any {
+	v := m[k]
+	if k == "bin" {
+		if s, ok := v.(string); ok {
+			name, _ := m["name"].(string)
+			if i := strings.LastIndex(name, "/"); i >= 0 {
+				name = name[i+1:]
+			}
+			v = map[string]any{name: s}
+		}
+		if bins, ok := v.(map[string]any); ok {
+			clean := make(map[string]any, len(bins))
+			for name, p := range bins {
+				if s, ok := p.(string); ok {
+					p = strings.TrimPrefix(s, "./")
+				}
+				clean[name] = p
+			}
+			v = clean
+		}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 0 {
+			return nil
+		}
+	case []any:
+		if len(x) == 0 {
+			return nil
+		}
+	}
+	return v
 }

@@ -22,7 +22,10 @@ type Staged struct {
 	Actor       string `json:"actor"`     // who staged it: a user, or a trusted publisher
 	ActorType   string `json:"actorType"` // "user" or "oidc"
 	Shasum      string `json:"shasum"`    // sha1 of the tarball, hex
-	Integrity   string `json:"integrity"` // sha512-<base64> of the tarball
+	// Integrity is sha512-<base64> of the tarball, when the registry gives
+	// it: npm documents only shasum (lib/utils/key-values.js logStageItem
+	// names it and passes the rest through), so "" must be expected.
+	Integrity string `json:"integrity,omitempty"`
 }
 
 // StageMinVersion is the first npm with `npm stage`.
@@ -109,6 +112,27 @@ func (c CLI) StageList(ctx context.Context, dir, pkg string) ([]Staged, error) {
 		return nil, fmt.Errorf("reading npm %s: %w", strings.Join(args, " "), err)
 	}
 	return list, nil
+}
+
+// StageView reads the staged version id with `npm stage view <id> --json`:
+// what the registry holds under id now (approve reads it again just before
+// approving, to see that it is still what it checked).
+func (c CLI) StageView(ctx context.Context, dir, id string) (Staged, error) {
+	if err := checkID(id); err != nil {
+		return Staged{}, err
+	}
+	out, err := c.Run(ctx, dir, "stage", "view", id, "--json")
+	if err != nil {
+		return Staged{}, stageError(err, id)
+	}
+	var s Staged
+	if err := json.Unmarshal(out, &s); err != nil {
+		return Staged{}, fmt.Errorf("reading npm stage view %s --json: %w", id, err)
+	}
+	if s.ID != id {
+		return Staged{}, fmt.Errorf("npm stage view %s --json answered stage id %q", id, s.ID)
+	}
+	return s, nil
 }
 
 // StageDownload downloads the tarball of the staged version id into dir

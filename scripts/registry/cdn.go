@@ -27,7 +27,9 @@ func CDNClear(shown []Status, done []time.Time, maxAge time.Duration, now time.T
 		if at.IsZero() {
 			at = now
 		}
-		if at.After(last) {
+		// Not After: of packages published at the same time, the last in
+		// shown's order is named, as it is the last one the caller saw done.
+		if !at.Before(last) {
 			last, lastName = at, s.Name
 		}
 	}

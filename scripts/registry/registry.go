@@ -246,6 +246,25 @@ func (c *Client) read(ctx context.Context, name string, query url.Values, accept
 	return &p, nil
 }
 
+// VersionManifest reads the manifest of version v of the package name as
+// the origin has it (?write=true: uncached), every field of it: what npm
+// installs from (its dependencies, bin, os, cpu, scripts), which is the
+// publish body's and need not be the tarball's package.json. A package or
+// version the registry does not have is an error wrapping [ErrNotFound].
+func (c *Client) VersionManifest(ctx context.Context, name, v string) (map[string]any, error) {
+	var doc struct {
+		Versions map[string]map[string]any `json:"versions"`
+	}
+	if _, err := c.getJSON(ctx, EscapeName(name), url.Values{"write": {"true"}}, "application/json", &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	m, ok := doc.Versions[v]
+	if !ok {
+		return nil, fmt.Errorf("%s@%s: %w", name, v, ErrNotFound)
+	}
+	return m, nil
+}
+
 // CacheMaxAge is how long a shared cache (a CDN) may serve an answer with
 // this Cache-Control without asking the origin again: s-maxage, else
 // max-age, plus stale-while-revalidate; 0 for none, no-store, no-cache or

@@ -102,6 +102,9 @@ type Server struct {
 	// (its placeholder); any other package is the upstream's user's
 	// (stage.go, maintains).
 	maintainers map[string]string
+	// omitStagedIntegrity leaves integrity out of the stage API's items
+	// (OmitStagedIntegrity).
+	omitStagedIntegrity bool
 }
 
 // Start starts a Server in front of opts.Upstream. Close stops it.

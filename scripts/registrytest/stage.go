@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -50,7 +51,9 @@ type StagedItem struct {
 	Actor     string `json:"actor"`
 	ActorType string `json:"actorType"` // "user" or "oidc"
 	Shasum    string `json:"shasum"`    // sha1 of the tarball, hex
-	Integrity string `json:"integrity"` // sha512-<base64> of the tarball
+	// Integrity is sha512-<base64> of the tarball; OmitStagedIntegrity
+	// leaves it out of the answers, as npm does not document it.
+	Integrity string `json:"integrity,omitempty"`
 }
 
 // The actor types of a StagedItem.
@@ -93,6 +96,52 @@ func (s *Server) ReplaceStagedTarball(id string, tgz []byte) error {
 	v.tgz = bytes.Clone(tgz)
 	v.Shasum, v.Integrity = sums(tgz)
 	return nil
+}
+
+// OmitStagedIntegrity makes the stage API's list and view answers leave
+// out each item's integrity (omit true) or give it (false, the default).
+// npm documents only shasum of a staged item (lib/utils/key-values.js
+// logStageItem; the issue's list); a registry that gives no integrity is
+// one a client must cope with. Staged keeps the integrity either way.
+func (s *Server) OmitStagedIntegrity(omit bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.omitStagedIntegrity = omit
+}
+
+// ReplaceStagedManifest lets edit change the manifest of the staged
+// version id, its versions[<version>] in the publish body npm posted, the
+// tarball left as it is: a body crafted so that what approving publishes
+// (and what npm installs from) is not the tarball's package.json. edit must
+// leave it JSON; its name and version stay the item's.
+func (s *Server) ReplaceStagedManifest(id string, edit func(manifest map[string]any)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.stagedByID(id)
+	if v == nil {
+		return fmt.Errorf("registrytest: no staged version %q", id)
+	}
+	var versions map[string]map[string]any
+	if err := json.Unmarshal(v.doc["versions"], &versions); err != nil {
+		return fmt.Errorf("registrytest: staged version %q: %w", id, err)
+	}
+	edit(versions[v.Version])
+	raw, err := json.Marshal(versions)
+	if err != nil {
+		return fmt.Errorf("registrytest: staged version %q: %w", id, err)
+	}
+	doc := maps.Clone(v.doc)
+	doc["versions"] = raw
+	v.doc = doc
+	return nil
+}
+
+// answered is item as the stage API answers it; s.mu is held.
+func (s *Server) answered(item StagedItem) StagedItem {
+	if s.omitStagedIntegrity {
+		item.Integrity = ""
+	}
+	return item
 }
 
 // stagedByID finds the staged version id; s.mu is held.
@@ -545,7 +594,9 @@ func (s *Server) stageList(w http.ResponseWriter, r *http.Request) {
 				continue // another's package: not shown
 			}
 		}
-		items = append(items, item)
+		s.mu.Lock()
+		items = append(items, s.answered(item))
+		s.mu.Unlock()
 	}
 	total := len(items)
 	from := min(page*perPage, total)
@@ -565,7 +616,7 @@ func (s *Server) stageRead(w http.ResponseWriter, r *http.Request, id string, ta
 	var tgz []byte
 	v := s.stagedByID(id)
 	if v != nil {
-		item, tgz = v.StagedItem, v.tgz
+		item, tgz = s.answered(v.StagedItem), v.tgz
 	}
 	s.mu.Unlock()
 	switch {
