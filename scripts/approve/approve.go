@@ -212,8 +212,29 @@ func (r *run) approve(ctx context.Context) (*Plan, error) {
 		fmt.Fprintf(r.cfg.Out, "Dry run (FACET_DRY_RUN): every check passed; %d would be approved; nothing was approved.\n", plan.ToApprove())
 		return plan, nil
 	}
+	// What an earlier run (or another maintainer) got published is held to
+	// the rebuild too, on every run: an approval stopped after the wrapper's
+	// publish, before its check, is checked here.
+	var published []Item
+	for _, it := range plan.Items {
+		if it.State == Published {
+			published = append(published, it)
+		}
+	}
+	if len(published) > 0 {
+		problems, err := r.checkPublished(ctx, plan.Version, published)
+		if cerr := ctx.Err(); cerr != nil {
+			return plan, cerr
+		}
+		if len(problems) > 0 {
+			return plan, fmt.Errorf("%w\nnothing was approved in this run", publishedWrong(problems, plan))
+		}
+		if err != nil {
+			return plan, fmt.Errorf("nothing was approved: %w", err)
+		}
+	}
 	if plan.ToApprove() == 0 {
-		fmt.Fprintf(r.cfg.Out, "Release %s is approved already: every package is published with the rebuilt tarball; nothing to approve.\n", plan.Version)
+		fmt.Fprintf(r.cfg.Out, "Release %s is approved already: every package is published with the rebuilt tarball and manifest; nothing to approve.\n", plan.Version)
 	}
 	wrapper := len(plan.Items) - 1
 	done := make([]time.Time, len(plan.Items))
@@ -241,10 +262,14 @@ func (r *run) approve(ctx context.Context) (*Plan, error) {
 			}
 			return plan, fmt.Errorf("the wrapper was approved, and the registry does not show %s@%s yet (%s): check it with go tool mage verify:release", w, plan.Version, strings.Join(st.Problems, "; "))
 		}
-		if problems := r.checkPublished(ctx, plan.Version, plan.Items[wrapper:]); len(problems) > 0 {
-			if err := ctx.Err(); err != nil {
-				return plan, err
-			}
+		problems, err := r.checkPublished(ctx, plan.Version, plan.Items[wrapper:])
+		if cerr := ctx.Err(); cerr != nil {
+			return plan, cerr
+		}
+		if len(problems) == 0 && err != nil {
+			return plan, fmt.Errorf("the wrapper was approved, and %w", err)
+		}
+		if len(problems) > 0 {
 			return plan, fmt.Errorf("the registry published the wrapper, and it is not what approve checked:\n%s\n"+
 				"users installing %s@%s get it: deprecate it now (npm deprecate %s@%s \"<why>\"), move the dist-tag %s back to the previous release (npm dist-tag add %s@<previous> %s), find out how the staged version changed, and release a new version",
 				strings.Join(problems, "\n"), platforms.Wrapper, plan.Version, platforms.Wrapper, plan.Version, plan.Tag, platforms.Wrapper, plan.Tag)
@@ -313,17 +338,25 @@ func orNone(integrity string) string {
 // not the listing's), and the manifest npm installs from (the publish
 // body's, which the tarball check does not see) against the rebuilt
 // package.json. It names every difference.
-func (r *run) checkPublished(ctx context.Context, v string, items []Item) []string {
-	var problems []string
+//
+// A read that fails (after retries), or a version the origin does not show,
+// is not a difference: it is returned as err, so that a registry's hiccup
+// is never reported as a tampered release.
+func (r *run) checkPublished(ctx context.Context, v string, items []Item) (problems []string, err error) {
+	var unread []string
 	for _, it := range items {
 		st := r.reg.Check(ctx, registry.Want{Name: it.Record.Name, Version: v, Integrity: it.Integrity})
+		if st.Err != nil || !st.Found {
+			unread = append(unread, fmt.Sprintf("%s@%s: %s", it.Record.Name, v, strings.Join(st.Problems, "; ")))
+			continue
+		}
 		if !st.OK() {
 			problems = append(problems, fmt.Sprintf("  %s@%s: %s", it.Record.Name, v, strings.Join(st.Problems, "; ")))
 			continue
 		}
 		m, err := r.reg.VersionManifest(ctx, it.Record.Name, v)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("  %s@%s: reading its manifest: %v", it.Record.Name, v, err))
+			unread = append(unread, fmt.Sprintf("%s@%s: reading its manifest: %v", it.Record.Name, v, err))
 			continue
 		}
 		rebuilt, err := os.ReadFile(it.Tarball)
@@ -340,7 +373,19 @@ func (r *run) checkPublished(ctx context.Context, v string, items []Item) []stri
 			problems = append(problems, fmt.Sprintf("  %s@%s: the manifest npm installs from is not the rebuilt package.json: %s", it.Record.Name, v, strings.Join(diffs, "; ")))
 		}
 	}
-	return problems
+	if len(unread) > 0 {
+		err = fmt.Errorf("approve could not read back what the registry published (%s): run approve again, which checks it before approving anything more", strings.Join(unread, "; "))
+	}
+	return problems, err
+}
+
+// publishedWrong is the error for platform packages the registry published
+// with other bytes or another manifest than approve checked.
+func publishedWrong(problems []string, plan *Plan) error {
+	return fmt.Errorf("the registry published platform packages that are not what approve checked, so the wrapper was not approved:\n%s\n"+
+		"the versions are published and cannot be published again; no user installing %s reaches them until its wrapper is approved: do not approve it. "+
+		"Reject what is left staged (go tool mage reject %s), deprecate those versions (npm deprecate <package>@%s \"<why>\"), find out how the staged version changed, and release a new version",
+		strings.Join(problems, "\n"), platforms.Wrapper, plan.Version, plan.Version)
 }
 
 // awaitPlatforms waits until the registry's origin shows the 12 platform
@@ -375,14 +420,15 @@ func (r *run) awaitPlatforms(ctx context.Context, plan *Plan, done []time.Time) 
 	if len(problems) > 0 {
 		return fmt.Errorf("the registry does not show every platform package as published, so the wrapper was not approved:\n%s\nrun approve again: it approves only what is still staged", strings.Join(problems, "\n"))
 	}
-	if problems := r.checkPublished(ctx, plan.Version, plan.Items[:wrapper]); len(problems) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return fmt.Errorf("the registry published platform packages that are not what approve checked, so the wrapper was not approved:\n%s\n"+
-			"the versions are published and cannot be published again; no user installing %s reaches them until its wrapper is approved: do not approve it. "+
-			"Reject what is left staged (go tool mage reject %s), deprecate those versions (npm deprecate <package>@%s \"<why>\"), find out how the staged version changed, and release a new version",
-			strings.Join(problems, "\n"), platforms.Wrapper, plan.Version, plan.Version)
+	problems, err := r.checkPublished(ctx, plan.Version, plan.Items[:wrapper])
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if len(problems) > 0 {
+		return publishedWrong(problems, plan)
+	}
+	if err != nil {
+		return fmt.Errorf("the wrapper was not approved: %w", err)
 	}
 	if plan.CDNMaxAge <= 0 {
 		return nil

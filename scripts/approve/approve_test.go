@@ -253,7 +253,7 @@ func TestApprove(t *testing.T) {
 	require.NoError(t, err, out2.String())
 	assert.Zero(t, plan.ToApprove())
 	assert.Len(t, b.approved(), 13, "nothing approved again")
-	assert.Contains(t, out2.String(), "Release 1.0.0 is approved already: every package is published with the rebuilt tarball; nothing to approve.")
+	assert.Contains(t, out2.String(), "Release 1.0.0 is approved already: every package is published with the rebuilt tarball and manifest; nothing to approve.")
 	b.verified(t, r, plan)
 }
 

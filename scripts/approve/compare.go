@@ -139,10 +139,12 @@ func brief(v any) string {
 // installFields are the fields of a version's manifest that npm acts on
 // when it installs the version: the registry's manifest, from the publish
 // body, not the tarball's package.json.
-var installFields = []string{"name", "version", "dependencies", "optionalDependencies", "bin", "os", "cpu", "libc", "scripts"}
+var installFields = []string{"name", "version", "dependencies", "optionalDependencies", "peerDependencies", "peerDependenciesMeta",
+	"bundleDependencies", "bundledDependencies", "engines", "bin", "os", "cpu", "libc", "scripts"}
 
-// InstallDiff names the fields npm installs by (name, version,
-// dependencies, optionalDependencies, bin, os, cpu, libc, scripts) whose
+// InstallDiff names the fields npm installs by (installFields: name,
+// version, the dependencies of every kind, engines, bin, os, cpu, libc,
+// scripts) whose
 // values differ between published, the registry's manifest of a version,
 // and the rebuilt tarball's package.json. A field missing, null or empty is
 // the same on either side; a bin path's leading ./ and a bin given as a

@@ -61,6 +61,9 @@ func TestApproveRechecks(t *testing.T) {
 		// meddle changes the registry under the run, given the count of
 		// approvals before it.
 		meddle func(t *testing.T, r *release, base int)
+		// prepare changes the registry before the run, without the bed's
+		// lock (the registry's hooks take it).
+		prepare func(t *testing.T, r *release)
 		want   []string // in the error; none: the run succeeds
 		// approved is how many approvals the registry answers (out of
 		// band ones too), staged whether the wrapper stays staged.
@@ -124,6 +127,22 @@ func TestApproveRechecks(t *testing.T) {
 		approved: 12,
 		staged:   true,
 	}, {
+		// A rerun after an approval stopped before its check, or another
+		// maintainer's approval: what is published is checked on every run.
+		name:    "a platform package with a crafted manifest approved before the run",
+		version: "3.2.1",
+		prepare: func(t *testing.T, r *release) {
+			require.NoError(t, b.Front.ReplaceStagedManifest(r.ids[plat][0], func(m map[string]any) {
+				m["peerDependencies"] = map[string]any{"evil": "*"}
+			}))
+			b.approveOutOfBand(t, r.ids[plat][0])
+		},
+		meddle: func(*testing.T, *release, int) {},
+		want: []string{"  " + plat + "@3.2.1: the manifest npm installs from is not the rebuilt package.json: peerDependencies is {\"evil\":\"*\"}, rebuilt null",
+			"nothing was approved in this run"},
+		approved: 0, // one out of band, before the run
+		staged:   true,
+	}, {
 		name:    "a platform package approved out of band between the check and the approval",
 		version: "3.3.0",
 		meddle: func(t *testing.T, r *release, base int) {
@@ -141,6 +160,9 @@ func TestApproveRechecks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := b.pack(t, tt.version)
 			b.stage(t, r)
+			if tt.prepare != nil {
+				tt.prepare(t, r)
+			}
 			base := len(b.approved())
 			b.mu.Lock()
 			tt.meddle(t, r, base)

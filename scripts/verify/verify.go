@@ -183,6 +183,7 @@ func modes(out io.Writer, results []SetupResult, pipeline string) []string {
 	fmt.Fprintln(out, "release modes (the pipeline parameter release-mode in .circleci/config.yml):")
 	ready := 0
 	var lines []string
+	chosenProblem := "" // the pipeline's mode is not ready: every mode is shown first
 	for _, m := range Modes() {
 		var lacking []string
 		for _, r := range results {
@@ -204,9 +205,12 @@ func modes(out io.Writer, results []SetupResult, pipeline string) []string {
 		fmt.Fprintf(out, "  %-8s (%s%s): %s\n", m.Name, m.Target, chosen, why)
 		line := fmt.Sprintf("%s (%s): %s", m.Name, m.Target, why)
 		if m.Name == pipeline {
-			return []string{"  the pipeline releases in mode " + line + ". A publisher cannot be edited on npmjs.com: FACET_TRUST_REPLACE=1 go tool mage trust replaces each with one that may publish and stage; or set release-mode to a mode every publisher allows"}
+			chosenProblem = "  the pipeline releases in mode " + line + ". A publisher cannot be edited on npmjs.com: FACET_TRUST_REPLACE=1 go tool mage trust replaces each with one that may publish and stage; or set release-mode to a mode every publisher allows"
 		}
 		lines = append(lines, line)
+	}
+	if chosenProblem != "" {
+		return []string{chosenProblem}
 	}
 	if ready > 0 {
 		return nil

@@ -150,8 +150,19 @@ func TestSetup(t *testing.T) {
 		cfg.Mode = "stage"
 		_, err = verify.Setup(t.Context(), cfg)
 		require.Error(t, err, out.String())
+
 		assert.Contains(t, err.Error(), "  the pipeline releases in mode stage (go tool mage release:stage): not ready, 1 publishers lack stage publish: "+old+
 			". A publisher cannot be edited on npmjs.com: FACET_TRUST_REPLACE=1 go tool mage trust replaces each with one that may publish and stage; or set release-mode to a mode every publisher allows")
+
+		// A stage-only publisher where the pipeline publishes: an error, and
+		// the stage mode is still shown as ready.
+		bed.Front.SetTrust(old, registrytest.WebTrust(circleci.Facets(), false))
+		cfg, out = setupConfig(t, bed, true)
+		cfg.Mode = "publish"
+		_, err = verify.Setup(t.Context(), cfg)
+		require.Error(t, err, out.String())
+		assert.Contains(t, err.Error(), "  the pipeline releases in mode publish (go tool mage release): not ready, 1 publishers lack publish: "+old)
+		assert.Contains(t, out.String(), "  stage    (go tool mage release:stage): ready, every publisher may stage publish\n", "every mode is shown")
 	})
 	t.Run("not logged in, no CircleCI token: trusted publishers and the release context not checked", func(t *testing.T) {
 		cfg, out := setupConfig(t, bed, false)
