@@ -64,7 +64,7 @@ func TestApproveRechecks(t *testing.T) {
 		// prepare changes the registry before the run, without the bed's
 		// lock (the registry's hooks take it).
 		prepare func(t *testing.T, r *release)
-		want   []string // in the error; none: the run succeeds
+		want    []string // in the error; none: the run succeeds
 		// approved is how many approvals the registry answers (out of
 		// band ones too), staged whether the wrapper stays staged.
 		approved int
