@@ -229,6 +229,28 @@ var errPermission = errors.New(`the trusted publisher may only stage, not publis
 // errConflict is a version on the registry with another tarball.
 var errConflict = errors.New("already on the registry with another tarball")
 
+// track starts the progress of items under title, each item's result not
+// done yet. stop shows every item still not done as cancelled, and ends the
+// progress.
+func (r *run) track(items []Item, title string) (results []Result, stop func()) {
+	names := make([]string, len(items))
+	results = make([]Result, len(items))
+	for i, it := range items {
+		names[i] = it.Record.Name
+		results[i] = Result{Package: it.Record.Name, Action: NotDone}
+	}
+	report := r.cfg.Progress
+	report.Start(title, names)
+	return results, func() {
+		for i, res := range results {
+			if res.Action == NotDone {
+				report.Update(names[i], progress.Canceled, "")
+			}
+		}
+		report.Stop()
+	}
+}
+
 // publishAll publishes one platform package alone first (a canary: a
 // registry that refuses this pipeline's publishes, for want of permission,
 // stops the release with nothing published), then the others, a few at a
@@ -236,24 +258,8 @@ var errConflict = errors.New("already on the registry with another tarball")
 // the CDN's max-age; then publishes the wrapper.
 func (r *run) publishAll(ctx context.Context, plan *Plan) ([]Result, error) {
 	items := plan.Items
-	names := make([]string, len(items))
-	for i, it := range items {
-		names[i] = it.Record.Name
-	}
-	results := make([]Result, len(items))
-	for i, it := range items {
-		results[i] = Result{Package: it.Record.Name, Action: NotDone}
-	}
-	report := r.cfg.Progress
-	report.Start(fmt.Sprintf("release %s: publishing %d packages, one first, then %d at a time, the wrapper last", plan.Version, len(items), r.cfg.Jobs), names)
-	defer func() {
-		for i, res := range results {
-			if res.Action == NotDone {
-				report.Update(names[i], progress.Canceled, "")
-			}
-		}
-		report.Stop()
-	}()
+	results, stop := r.track(items, fmt.Sprintf("release %s: publishing %d packages, one first, then %d at a time, the wrapper last", plan.Version, len(items), r.cfg.Jobs))
+	defer stop()
 
 	wrapper := len(items) - 1
 	canary := slices.IndexFunc(items[:wrapper], func(it Item) bool { return !it.Skip })

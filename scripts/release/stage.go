@@ -170,22 +170,8 @@ func (r *run) listStaged(ctx context.Context, pkg, version string) staged {
 // to wait for.
 func (r *run) stageAll(ctx context.Context, plan *Plan) ([]Result, error) {
 	items := plan.Items
-	names := make([]string, len(items))
-	results := make([]Result, len(items))
-	for i, it := range items {
-		names[i] = it.Record.Name
-		results[i] = Result{Package: it.Record.Name, Action: NotDone}
-	}
-	report := r.cfg.Progress
-	report.Start(fmt.Sprintf("stage %s: staging %d packages, one first, then %d at a time", plan.Version, len(items), r.cfg.Jobs), names)
-	defer func() {
-		for i, res := range results {
-			if res.Action == NotDone {
-				report.Update(names[i], progress.Canceled, "")
-			}
-		}
-		report.Stop()
-	}()
+	results, stop := r.track(items, fmt.Sprintf("stage %s: staging %d packages, one first, then %d at a time", plan.Version, len(items), r.cfg.Jobs))
+	defer stop()
 
 	canary := slices.IndexFunc(items, func(it Item) bool { return !it.done() })
 	if canary >= 0 {
