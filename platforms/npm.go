@@ -7,15 +7,15 @@ import (
 )
 
 // npmFiles are the wrapper package's hand-written files: the launcher, its
-// candidate logic and fast path, the README, and the generated table of
+// candidate logic, fast path and doctor (what it says when no binary runs), the README, and the generated table of
 // packages. None is an install script: the wrapper has none.
 //
-//go:embed npm/bin/facet npm/lib/platform.js npm/lib/fastpath.js npm/lib/platforms.json npm/README.md
+//go:embed npm/bin/facet npm/lib/platform.js npm/lib/fastpath.js npm/lib/doctor.js npm/lib/platforms.json npm/README.md
 var npmFiles embed.FS
 
 // WrapperFiles returns the static files of the agent-facets wrapper package,
 // at their paths inside it (bin/facet, lib/platform.js, lib/fastpath.js,
-// lib/platforms.json, README.md).
+// lib/doctor.js, lib/platforms.json, README.md).
 func WrapperFiles() fs.FS {
 	sub, err := fs.Sub(npmFiles, "npm")
 	if err != nil {

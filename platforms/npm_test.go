@@ -30,7 +30,7 @@ func TestWrapperFiles(t *testing.T) {
 		}
 		return err
 	}))
-	assert.ElementsMatch(t, []string{"README.md", "bin/facet", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json"}, paths)
+	assert.ElementsMatch(t, []string{"README.md", "bin/facet", "lib/doctor.js", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json"}, paths)
 	table, err := fs.ReadFile(files, "lib/platforms.json")
 	require.NoError(t, err)
 	assert.Equal(t, string(platforms.LauncherJSON()), string(table), "stale: run go tool mage generate")

@@ -324,8 +324,9 @@ func TestInstallFromRegistry(t *testing.T) {
 			"facet: your package manager did not install the facet binary for this machine.",
 			"agent-facets@1.2.3 runs one of these packages on linux x64 (glibc, " + map[bool]string{true: "AVX2", false: "no AVX2"}[!picked.Baseline] + "), and none is installed:",
 			"  @agent-facets/" + pkgDir + "\n",
-			"--omit=optional or --no-optional",
-			"rm -rf node_modules package-lock.json && npm install",
+			"Installed by npm, with optional dependencies left out:\n",
+			"To repair (installed by npm):\n  cd " + dir + " && npm install --include=optional\n",
+			"Run `facet doctor` for details.",
 		} {
 			assert.Contains(t, stderr, want)
 		}

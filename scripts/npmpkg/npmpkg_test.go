@@ -56,7 +56,7 @@ func TestWrapperManifest(t *testing.T) {
 	for _, tg := range platforms.All() {
 		assert.Equal(t, "2.0.0-rc.1", m.OptionalDependencies[tg.Package()], "pinned to the exact version")
 	}
-	assert.Equal(t, []string{"bin/facet", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json"}, m.Files)
+	assert.Equal(t, []string{"bin/facet", "lib/doctor.js", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json"}, m.Files)
 }
 
 // fakeBuild lays out what a build leaves: a binary and a build record per
@@ -110,7 +110,7 @@ func TestRunAssemblesPacksAndChecks(t *testing.T) {
 	assert.Equal(t, "agent-facets", w.Name)
 	assert.Empty(t, w.Target)
 	assert.Equal(t, "agent-facets-1.2.3.tgz", w.Tarball)
-	assert.Equal(t, []string{"LICENSE", "README.md", "bin/facet", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json", "package.json"}, w.Files)
+	assert.Equal(t, []string{"LICENSE", "README.md", "bin/facet", "lib/doctor.js", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json", "package.json"}, w.Files)
 	info, err := os.Stat(filepath.Join(l.PackageDir("agent-facets"), "bin", "facet"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o755), info.Mode().Perm())

@@ -16,6 +16,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const fastpath = require('./fastpath.js');
+const doctor = require('./doctor.js');
 
 /** The generated table: { command, packages: [{ package, os, cpu, libc?, baseline, bin }] }. */
 const TABLE = require('./platforms.json');
@@ -569,8 +570,76 @@ function findBinary(io, options = {}) {
 
 /** Whether bin exits 0 printing version for --version. */
 function checks(io, bin, version) {
+  return checkFailure(io, bin, version) === null;
+}
+
+/**
+ * Why bin fails the check of checks() ("exit status 1: <its first line>"),
+ * or null when it passes.
+ */
+function checkFailure(io, bin, version) {
   const r = io.run(bin, ['--version']);
-  return Boolean(r && r.status === 0 && reportedVersion(r.output) === version);
+  if (!r) return 'it could not be started';
+  const first = String(r.output).trim().split('\n')[0].trim();
+  if (r.status === 0 && reportedVersion(r.output) === version) return null;
+  const how = r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
+  return first ? `${how}: ${JSON.stringify(first.slice(0, 200))}` : `${how}, nothing printed`;
+}
+
+/**
+ * What became of each candidate of list, for facet doctor: [{ package,
+ * state, path, why }], state being 'missing' (not installed), 'refused'
+ * (found, but never run: systemWhere's judge says why), 'foreign' (built for
+ * another machine), 'failed' (its --version check: why) or 'ok'.
+ */
+function survey(io, list, host, version, options = {}) {
+  const find = finderOf(options);
+  return list.map((entry) => {
+    const where = find(entry);
+    const bin = where.path;
+    if (!bin || !io.exists(bin)) {
+      const r = where.refused[0];
+      return r ? { package: entry.package, state: 'refused', path: r.path, why: r.why } : { package: entry.package, state: 'missing' };
+    }
+    const foreign = foreignBinary(io, bin, host);
+    if (foreign) return { package: entry.package, state: 'foreign', path: bin, why: foreign };
+    const failed = checkFailure(io, bin, version);
+    return failed ? { package: entry.package, state: 'failed', path: bin, why: failed } : { package: entry.package, state: 'ok', path: bin };
+  });
+}
+
+/**
+ * What the launcher knows of an install whose binary is missing: the
+ * manager that made it (doctor.detectManager, from the package directories
+ * where.dirs), the signs that optional dependencies were left out, the fix,
+ * and the platform packages of other machines installed instead.
+ */
+function installFacts(io, list, version, options = {}) {
+  const where = options.dirs ? { dirs: options.dirs, pnp: false } : options.where || systemWhere();
+  const manager = doctor.detectManager(io, options.dirs || where.dirs, { pnp: where.pnp });
+  const wanted = new Set(list.map((e) => e.package));
+  const others = TABLE.packages.filter((e) => !wanted.has(e.package));
+  const evidence = doctor.omissions(io, manager, list, others, options.home === undefined ? os.homedir() : options.home);
+  return { manager, evidence, fix: doctor.fixFor(manager, evidence, version) };
+}
+
+/**
+ * The report of facet doctor when no binary runs here (doctor.report): facts
+ * of installFacts, and each candidate's fate (survey).
+ */
+function doctorReport(io, host, list, version, options = {}) {
+  const { foreign, install } = diagnose(io, list, version, options);
+  return doctor.report({
+    version,
+    host: describeHost(host),
+    node: options.node || process.version,
+    execPath: options.execPath || process.execPath,
+    packageDir: options.packageDir || PACKAGE_DIR,
+    candidates: survey(io, list, host, version, options),
+    foreign,
+    userAgent: doctor.userAgentOf(io.env),
+    ...install,
+  });
 }
 
 /**
@@ -592,17 +661,12 @@ function swapCandidate(io, found, version, options = {}) {
   return checks(io, bin, version) ? { path: bin, source: base.package } : null;
 }
 
-/** The project directory whose node_modules holds this package, or null. */
-function projectDir() {
-  const parent = path.dirname(PACKAGE_DIR);
-  return path.basename(parent) === 'node_modules' ? path.dirname(parent) : null;
-}
-
 /**
- * Evidence of why no candidate is installed: platform packages for other
- * machines that are installed, and a lockfile that lists none of the candidates.
+ * Evidence of why no candidate is installed: the platform packages for other
+ * machines that are installed instead (node_modules copied from another
+ * machine), and what installFacts knows of the install.
  */
-function diagnose(io, list, options = {}) {
+function diagnose(io, list, version, options = {}) {
   const find = finderOf(options);
   const wanted = new Set(list.map((e) => e.package));
   const foreign = TABLE.packages
@@ -612,40 +676,21 @@ function diagnose(io, list, options = {}) {
       return bin && io.exists(bin);
     })
     .map((e) => e.package);
-  let lockfile = null;
-  const project = projectDir();
-  for (const name of ['npm-shrinkwrap.json', 'package-lock.json']) {
-    if (!project) break;
-    const text = io.readFile(path.join(project, name));
-    if (text === null) continue;
-    try {
-      const packages = Object.keys(JSON.parse(text).packages || {});
-      const lists = (pkg) => packages.some((k) => k === `node_modules/${pkg}` || k.endsWith(`/node_modules/${pkg}`));
-      lockfile = {
-        path: path.join(project, name),
-        listsCandidate: list.some((e) => lists(e.package)),
-        listsOthers: TABLE.packages.some((e) => !wanted.has(e.package) && lists(e.package)),
-      };
-    } catch {
-      // not JSON: say nothing about it
-    }
-    break;
-  }
-  return { foreign, lockfile };
+  return { foreign, install: installFacts(io, list, version, options) };
 }
 
-/** The message for a machine with no usable binary: what was looked for, why it is missing, and the repair. */
+/**
+ * The message for a machine with no usable binary, one screen: what was
+ * looked for, why it is missing, and the repair for the package manager that
+ * installed it (evidence.install, from installFacts; npm's when unknown).
+ */
 function notFoundMessage(host, list, evidence, version) {
+  const install = evidence.install || { manager: { name: null }, evidence: { omitted: [], foreignLock: null }, fix: null };
   const lines = [
     'facet: your package manager did not install the facet binary for this machine.',
     '',
     `agent-facets@${version} runs one of these packages on ${describeHost(host)}, and none is installed:`,
     ...(list.length ? list.map((e) => `  ${e.package}`) : ['  (none: this platform is not supported)']),
-    '',
-    'Likely causes:',
-    '  - optional dependencies were left out (npm install --omit=optional or --no-optional, or omit=optional in .npmrc);',
-    '  - package-lock.json was made on another OS and lacks this platform\'s packages (npm/cli#4828);',
-    '  - node_modules was copied from another machine (from the host into a Docker image, for example).',
   ];
   if (evidence.refused && evidence.refused.length) {
     lines.push('', 'Found, but never run:', ...evidence.refused.map((r) => `  ${r.path} (${r.package}): ${r.why}`));
@@ -653,21 +698,38 @@ function notFoundMessage(host, list, evidence, version) {
   if (evidence.mismatched && evidence.mismatched.length) {
     lines.push('', 'Installed, but built for another machine:', ...evidence.mismatched.map((m) => `  ${m}`));
   }
-  if (evidence.foreign.length) {
+  if (evidence.foreign && evidence.foreign.length) {
     lines.push('', `Found instead: ${evidence.foreign.join(', ')}, built for another machine: node_modules was copied or installed elsewhere.`);
   }
-  if (evidence.lockfile && !evidence.lockfile.listsCandidate) {
-    const others = evidence.lockfile.listsOthers ? ' but lists other platforms\' packages' : '';
-    lines.push('', `${evidence.lockfile.path} lists none of these packages${others}: it was made on another OS or without optional dependencies.`);
+  const { omitted, foreignLock } = install.evidence;
+  const by = doctor.managerName(install.manager);
+  if (omitted.length) {
+    lines.push('', `${by ? `Installed by ${by}, w` : 'W'}ith optional dependencies left out:`, ...omitted.slice(0, 3).map((s) => `  ${s}`));
   }
-  lines.push(
-    '',
-    'To repair, reinstall with optional dependencies included:',
-    '  rm -rf node_modules package-lock.json && npm install',
-    'or, for a global install:',
-    `  npm install -g agent-facets@${version}`,
-    '',
-  );
+  if (foreignLock) {
+    lines.push('', `${foreignLock} lists none of these packages but lists other platforms' packages: it was made on another OS (npm/cli#4828).`);
+  }
+  if (!omitted.length && !foreignLock) {
+    lines.push(
+      '',
+      'Likely causes:',
+      '  - optional dependencies were left out (npm install --omit=optional or --no-optional, or omit=optional in .npmrc);',
+      '  - package-lock.json was made on another OS and lacks this platform\'s packages (npm/cli#4828);',
+      '  - node_modules was copied from another machine (from the host into a Docker image, for example).',
+    );
+  }
+  if (install.fix) {
+    lines.push('', `To repair${by ? ` (installed by ${by})` : ''}:`, `  ${install.fix}`);
+  } else {
+    lines.push(
+      '',
+      'To repair, reinstall with optional dependencies included:',
+      '  rm -rf node_modules package-lock.json && npm install',
+      'or, for a global install:',
+      `  npm install -g agent-facets@${version}`,
+    );
+  }
+  lines.push('', 'Run `facet doctor` for details.', '');
   return lines.join('\n');
 }
 
@@ -812,9 +874,18 @@ function main(args) {
   const thisMachine = { platform: io.platform, arch: io.arch, endian: io.endian };
   let where = null; // where this install's platform packages are looked for (systemWhere)
   const start = (found, env) => {
+    if (args[0] === 'doctor' && !found.checked && found.source !== OVERRIDE) {
+      // No binary runs here (none installed, or none passes its check): the
+      // launcher answers with what it knows. exit 1: facet cannot run here.
+      const host = found.host || detectHost(io);
+      const list = found.candidates || candidates(TABLE, host);
+      process.stdout.write(doctorReport(io, host, list, packageVersion(), { where: where || systemWhere() }));
+      process.exit(1);
+    }
     if (!found.path) {
-      const evidence = { ...diagnose(io, found.candidates, { where: where || systemWhere() }), mismatched: found.mismatched, refused: found.refused };
-      process.stderr.write(notFoundMessage(found.host, found.candidates, evidence, packageVersion()));
+      const version = packageVersion();
+      const evidence = { ...diagnose(io, found.candidates, version, { where: where || systemWhere() }), mismatched: found.mismatched, refused: found.refused };
+      process.stderr.write(notFoundMessage(found.host, found.candidates, evidence, version));
       process.exit(1);
     }
     for (const r of found.refused || []) process.stderr.write(`facet: not running ${r.path} (${r.package}): ${r.why}\n`);
@@ -880,6 +951,9 @@ module.exports = {
   systemWhere,
   diagnose,
   notFoundMessage,
+  survey,
+  installFacts,
+  doctorReport,
   CPUS,
   readExecutable,
   runsOn,

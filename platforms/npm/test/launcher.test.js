@@ -48,7 +48,7 @@ function project(t, packages = {}, layout = 'none', where = null) {
   });
   const log = path.join(dir, 'checks.log');
   const wrapper = path.join(dir, 'node_modules', 'agent-facets');
-  for (const file of ['bin/facet', 'lib/platform.js', 'lib/fastpath.js', 'lib/platforms.json']) {
+  for (const file of ['bin/facet', 'lib/platform.js', 'lib/fastpath.js', 'lib/doctor.js', 'lib/platforms.json']) {
     fs.mkdirSync(path.dirname(path.join(wrapper, file)), { recursive: true });
     fs.copyFileSync(path.join(SOURCE, file), path.join(wrapper, file));
   }
@@ -386,6 +386,36 @@ test('the message says when node_modules came from another machine or the lockfi
   assert.ok(r.stderr.includes(`${path.join(p.dir, 'package-lock.json')} lists none of these packages but lists other platforms' packages`), r.stderr);
 });
 
+
+test('facet doctor with no binary: the launcher answers, exit 1; with a binary, the binary answers', { skip: !unix }, (t) => {
+  const p = project(t);
+  fs.writeFileSync(path.join(p.dir, 'package-lock.json'), JSON.stringify({
+    lockfileVersion: 3,
+    packages: { '': {}, 'node_modules/agent-facets': {}, [`node_modules/${HOST_CANDIDATES[0].package}`]: { optional: true } },
+  }));
+  fs.writeFileSync(path.join(p.wrapper, '..', '.package-lock.json'), '{}');
+  const r = launch(p, ['doctor']); // with this Node: the report names it
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.match(r.stdout, /^facet doctor: agent-facets@1\.2\.3 found no facet binary that runs on this machine\.\n/);
+  assert.ok(r.stdout.includes(`Node.js:     ${process.version} (${process.execPath})\n`), r.stdout);
+  for (const e of HOST_CANDIDATES) assert.ok(r.stdout.includes(`  ${e.package}: not installed\n`), e.package);
+  assert.ok(r.stdout.includes(`Installed by: npm (${path.join(p.dir, 'node_modules', '.package-lock.json')})\n`), r.stdout);
+  assert.ok(r.stdout.includes(`${path.join(p.dir, 'package-lock.json')} lists ${HOST_CANDIDATES[0].package}, which is not installed`), r.stdout);
+  assert.ok(r.stdout.endsWith(`To fix:\n  cd ${p.dir} && npm install --include=optional\n`), r.stdout);
+
+  // Any other command: the one-screen message, with npm's fix and the pointer to doctor.
+  const other = launch(p, ['x']);
+  assert.equal(other.status, 1);
+  assert.ok(other.stderr.includes(`To repair (installed by npm):\n  cd ${p.dir} && npm install --include=optional\n`), other.stderr);
+  assert.ok(other.stderr.endsWith('\nRun `facet doctor` for details.\n'), other.stderr);
+
+  // A binary that runs: it answers doctor itself.
+  const best = HOST_CANDIDATES[0].package;
+  const q = project(t, { [best]: honest(best) }, 'shim');
+  const ok = command(q, ['doctor']);
+  assert.deepEqual([ok.status, ok.stdout, ok.stderr], [0, `facet ${VERSION}\nfrom ${best}\nargs: doctor\n`, '']);
+});
 
 // The fast path (lib/fastpath.js). A stand-in that prints $0 tells how it was
 // started: through the launcher $0 is the platform package's file, run
@@ -1029,7 +1059,7 @@ test('a package directory that is a link into a cache (bun --backend symlink): t
     if (links === 'directory') {
       fs.symlinkSync(stored, p.wrapper);
     } else {
-      for (const file of ['package.json', 'bin/facet', 'lib/platform.js', 'lib/fastpath.js', 'lib/platforms.json']) {
+      for (const file of ['package.json', 'bin/facet', 'lib/platform.js', 'lib/fastpath.js', 'lib/doctor.js', 'lib/platforms.json']) {
         fs.mkdirSync(path.dirname(path.join(p.wrapper, file)), { recursive: true });
         fs.symlinkSync(path.join(stored, file), path.join(p.wrapper, file));
       }

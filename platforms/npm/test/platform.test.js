@@ -278,12 +278,35 @@ test('the not-found message names the candidates, the causes and the repair', ()
   }
   assert.ok(!plain.includes('Found instead'));
 
+  assert.ok(plain.endsWith('\nRun `facet doctor` for details.\n'), plain);
+
   const detected = platform.notFoundMessage(host, list, {
     foreign: ['@agent-facets/cli-darwin-arm64'],
-    lockfile: { path: '/p/package-lock.json', listsCandidate: false, listsOthers: true },
+    install: {
+      manager: { name: 'npm', global: false, root: '/p', evidence: ['/p/node_modules/.package-lock.json'] },
+      evidence: { omitted: [], foreignLock: '/p/package-lock.json' },
+      fix: 'cd /p && rm -rf node_modules package-lock.json && npm install --include=optional',
+    },
   }, '1.2.3');
   assert.match(detected, /Found instead: @agent-facets\/cli-darwin-arm64, built for another machine/);
-  assert.match(detected, /\/p\/package-lock\.json lists none of these packages but lists other platforms' packages/);
+  assert.match(detected, /\/p\/package-lock\.json lists none of these packages but lists other platforms' packages: it was made on another OS \(npm\/cli#4828\)/);
+  assert.ok(detected.includes('To repair (installed by npm):\n  cd /p && rm -rf node_modules package-lock.json && npm install --include=optional\n'), detected);
+  assert.ok(!detected.includes('Likely causes'), 'the cause is known');
+
+  // Another manager's install: its fix, never npm's.
+  const pnpm = platform.notFoundMessage(host, list, {
+    foreign: [],
+    install: {
+      manager: { name: 'pnpm', global: false, root: '/q', evidence: ['/q/node_modules/.modules.yaml'] },
+      evidence: { omitted: ['/q/node_modules/.modules.yaml says optionalDependencies were not included (pnpm install --no-optional)'], foreignLock: null },
+      fix: 'cd /q && pnpm install',
+    },
+  }, '1.2.3');
+  assert.ok(pnpm.includes('Installed by pnpm, with optional dependencies left out:\n  /q/node_modules/.modules.yaml says'), pnpm);
+  assert.ok(pnpm.includes('To repair (installed by pnpm):\n  cd /q && pnpm install\n'), pnpm);
+  assert.ok(!/\bnpm install\b/.test(pnpm), `no npm command for a pnpm install:\n${pnpm}`);
+  assert.ok(pnpm.endsWith('\nRun `facet doctor` for details.\n'), pnpm);
+  assert.ok(pnpm.split('\n').length <= 24, `one screen:\n${pnpm}`);
 });
 
 // Headers of executables, as the linkers write them: the first bytes only.
