@@ -60,7 +60,7 @@ test('the manager, from what each leaves in a project or a global directory', ()
       { name: 'yarn', berry: false, global: false, root: '/p' }],
     ['yarn global add', { '/h/.config/yarn/global/node_modules/.yarn-integrity': '{}' }, ['/h/.config/yarn/global/node_modules/agent-facets'],
       { name: 'yarn', berry: false, global: true, root: '/h/.config/yarn/global' }],
-    ['yarn 4, node-modules linker', { '/p/node_modules/.yarn-state.yml': '', '/p/yarn.lock': '__metadata:\n' }, ['/p/node_modules/agent-facets'],
+    ['yarn 4, node-modules linker', { '/p/node_modules/.yarn-state.yml': '', '/p/package-lock.json': '{}' }, ['/p/node_modules/agent-facets'],
       { name: 'yarn', berry: true, global: false, root: '/p' }],
     ['yarn 4, its lockfile alone', { '/p/yarn.lock': '# generated\n__metadata:\n  version: 8\n' }, ['/p/node_modules/agent-facets'],
       { name: 'yarn', berry: true, global: false, root: '/p' }],
