@@ -368,6 +368,7 @@ fetch_json() {
 
 # registry_error FILE: ": <the error the registry gave>" or nothing.
 registry_error() {
+  [ -f "$1" ] || return 0
   _msg=$(json_get error <"$1" 2>/dev/null) && [ -n "$_msg" ] && printf ' (%s)' "$_msg"
 }
 
