@@ -188,3 +188,16 @@ func TestWithoutOverride(t *testing.T) {
 	assert.Equal(t, []string{}, platforms.WithoutOverride([]string{"facet_bin_override=/x"}),
 		"names without case, as on Windows; empty, never nil (which means this process's environment)")
 }
+
+func TestInstallTable(t *testing.T) {
+	table := platforms.Table{
+		{OS: "linux", CPU: "x64", Libc: platforms.Musl, Baseline: true},
+		{OS: "win32", CPU: "arm64"},
+		{OS: "darwin", CPU: "x64"},
+	}
+	assert.Equal(t, "PLATFORMS='\n"+
+		"linux x64 musl baseline @agent-facets/cli-linux-x64-baseline-musl bin/facet\n"+
+		"win32 arm64 - - @agent-facets/cli-windows-arm64 bin/facet.exe\n"+
+		"darwin x64 - v3 @agent-facets/cli-darwin-x64 bin/facet\n"+
+		"'\n", table.InstallTable())
+}

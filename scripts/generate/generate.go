@@ -30,6 +30,9 @@ func Files() []File {
 		{Path: "platforms/" + platforms.LauncherTablePath, Render: func(string) (string, error) {
 			return string(platforms.LauncherJSON()), nil
 		}},
+		{Path: platforms.InstallScriptPath, Render: func(old string) (string, error) {
+			return ReplaceYAMLSection(old, "platforms", platforms.InstallTable())
+		}},
 		{Path: ciconfig.Path, Render: func(old string) (string, error) {
 			return ReplaceYAMLSection(old, "matrix", ciconfig.MatrixSection(platforms.All()))
 		}},

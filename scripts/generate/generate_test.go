@@ -23,12 +23,14 @@ func TestWrite(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(root, "README.md"),
 		[]byte("intro\n<!-- generated:targets -->\nold\n<!-- end:targets -->\nrest\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "install.sh"),
+		[]byte("#!/bin/sh\n# generated:platforms (note)\nPLATFORMS='old'\n# end:platforms\nmain\n"), 0o755))
 	require.NoError(t, os.MkdirAll(filepath.Join(root, ".circleci"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(root, ".circleci", "config.yml"),
 		[]byte("jobs:\n  targets:\n    # generated:matrix\n    - old\n    # end:matrix\n  next: 1\n"), 0o644))
 	stale, err := generate.Stale(root)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"README.md", "platforms/npm/lib/platforms.json", ".circleci/config.yml"}, stale)
+	assert.Equal(t, []string{"README.md", "platforms/npm/lib/platforms.json", "install.sh", ".circleci/config.yml"}, stale)
 
 	require.NoError(t, generate.Write(root))
 	stale, err = generate.Stale(root)
@@ -40,6 +42,9 @@ func TestWrite(t *testing.T) {
 	table, err := os.ReadFile(filepath.Join(root, "platforms", "npm", "lib", "platforms.json"))
 	require.NoError(t, err)
 	assert.Equal(t, platforms.LauncherJSON(), table)
+	script, err := os.ReadFile(filepath.Join(root, "install.sh"))
+	require.NoError(t, err)
+	assert.Equal(t, "#!/bin/sh\n# generated:platforms (note)\n"+platforms.InstallTable()+"# end:platforms\nmain\n", string(script))
 	config, err := os.ReadFile(filepath.Join(root, ".circleci", "config.yml"))
 	require.NoError(t, err)
 	assert.Equal(t, "jobs:\n  targets:\n    # generated:matrix\n"+

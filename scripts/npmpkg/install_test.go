@@ -55,7 +55,9 @@ func TestInstallFromRegistry(t *testing.T) {
 	require.NoError(t, err)
 	license, err := os.ReadFile(filepath.Join(root, "LICENSE"))
 	require.NoError(t, err)
-	records, err := npmpkg.Run(t.Context(), npmpkg.Config{Dist: l, License: license, NPM: npm.CLI{}})
+	script, err := os.ReadFile(filepath.Join(root, "install.sh"))
+	require.NoError(t, err)
+	records, err := npmpkg.Run(t.Context(), npmpkg.Config{Dist: l, License: license, InstallScript: script, NPM: npm.CLI{}})
 	require.NoError(t, err)
 	var tarballs []string
 	for _, r := range records { // platform packages first, the wrapper last

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"slices"
 
 	"github.com/agent-facets/facets/platforms"
 )
@@ -85,11 +86,11 @@ type WrapperManifest struct {
 	Files                []string          `json:"files"`
 }
 
-// wrapperFiles are the wrapper's files from platforms.WrapperFiles, in lexical
-// order, without README.md (npm always includes it, as it does package.json
-// and LICENSE).
+// wrapperFiles are the wrapper's files from platforms.WrapperFiles and
+// install.sh, in lexical order, without README.md (npm always includes it, as
+// it does package.json and LICENSE).
 func wrapperFiles() []string {
-	var files []string
+	files := []string{platforms.InstallScriptPath}
 	err := fs.WalkDir(platforms.WrapperFiles(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && name != "README.md" {
 			files = append(files, name)
@@ -99,6 +100,7 @@ func wrapperFiles() []string {
 	if err != nil {
 		panic(err) // an embedded tree cannot fail to walk
 	}
+	slices.Sort(files)
 	return files
 }
 

@@ -30,7 +30,10 @@ import (
 type Config struct {
 	Dist    dist.Layout // holds the build's binaries and records; gets the packages
 	License []byte      // the LICENSE text every package ships
-	NPM     npm.CLI     // packs the packages
+	// InstallScript is install.sh, the installer for machines without Node
+	// (the repository's install.sh), which the wrapper ships.
+	InstallScript []byte
+	NPM           npm.CLI // packs the packages
 	// Targets are the platform packages to assemble; nil means
 	// platforms.All(). The wrapper depends on them, and its launcher table
 	// lists them.
@@ -55,6 +58,9 @@ func Run(ctx context.Context, cfg Config) ([]dist.PackRecord, error) {
 	}
 	if len(bytes.TrimSpace(cfg.License)) == 0 {
 		return nil, errors.New("package: no license text (the repository's LICENSE file)")
+	}
+	if len(bytes.TrimSpace(cfg.InstallScript)) == 0 {
+		return nil, errors.New("package: no install script (the repository's " + platforms.InstallScriptPath + ")")
 	}
 	version := records[0].Version
 
@@ -197,7 +203,7 @@ func assembleWrapper(cfg Config, targets platforms.Table, version string) (pkg, 
 		files:    map[string]string{},
 		exec:     "bin/facet",
 	}
-	content := map[string][]byte{"package.json": p.manifest, "LICENSE": cfg.License}
+	content := map[string][]byte{"package.json": p.manifest, "LICENSE": cfg.License, platforms.InstallScriptPath: cfg.InstallScript}
 	static := platforms.WrapperFiles()
 	err := fs.WalkDir(static, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

@@ -1,10 +1,13 @@
 package npmpkg_test
 
 import (
+	"archive/tar"
 	"bufio"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -56,7 +59,7 @@ func TestWrapperManifest(t *testing.T) {
 	for _, tg := range platforms.All() {
 		assert.Equal(t, "2.0.0-rc.1", m.OptionalDependencies[tg.Package()], "pinned to the exact version")
 	}
-	assert.Equal(t, []string{"bin/facet", "lib/doctor.js", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json"}, m.Files)
+	assert.Equal(t, []string{"bin/facet", "install.sh", "lib/doctor.js", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json"}, m.Files)
 }
 
 // fakeBuild lays out what a build leaves: a binary and a build record per
@@ -77,7 +80,29 @@ func fakeBuild(t *testing.T, version string) dist.Layout {
 }
 
 func config(t *testing.T, l dist.Layout) npmpkg.Config {
-	return npmpkg.Config{Dist: l, License: []byte(license), NPM: npm.CLI{Path: testenv.LookPath(t, "npm", "install npm 11")}}
+	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "install.sh"))
+	require.NoError(t, err)
+	return npmpkg.Config{Dist: l, License: []byte(license), InstallScript: script, NPM: npm.CLI{Path: testenv.LookPath(t, "npm", "install npm 11")}}
+}
+
+// tarEntry returns the bytes of the file name in the gzipped tarball tgz.
+func tarEntry(t *testing.T, tgz, name string) []byte {
+	t.Helper()
+	f, err := os.Open(tgz)
+	require.NoError(t, err)
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		require.NoError(t, err, "%s holds %s", tgz, name)
+		if h.Name == name {
+			data, err := io.ReadAll(tr)
+			require.NoError(t, err)
+			return data
+		}
+	}
 }
 
 func TestRunAssemblesPacksAndChecks(t *testing.T) {
@@ -110,7 +135,11 @@ func TestRunAssemblesPacksAndChecks(t *testing.T) {
 	assert.Equal(t, "agent-facets", w.Name)
 	assert.Empty(t, w.Target)
 	assert.Equal(t, "agent-facets-1.2.3.tgz", w.Tarball)
-	assert.Equal(t, []string{"LICENSE", "README.md", "bin/facet", "lib/doctor.js", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json", "package.json"}, w.Files)
+	assert.Equal(t, []string{"LICENSE", "README.md", "bin/facet", "install.sh", "lib/doctor.js", "lib/fastpath.js", "lib/platform.js", "lib/platforms.json", "package.json"}, w.Files)
+	// install.sh, byte for byte, in the tarball users download.
+	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "install.sh"))
+	require.NoError(t, err)
+	assert.Equal(t, string(script), string(tarEntry(t, filepath.Join(l.Root, w.Tarball), "package/install.sh")))
 	info, err := os.Stat(filepath.Join(l.PackageDir("agent-facets"), "bin", "facet"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o755), info.Mode().Perm())
@@ -232,6 +261,15 @@ func TestRunRefusesBadBuilds(t *testing.T) {
 		cfg.License = nil
 		_, err := npmpkg.Run(t.Context(), cfg)
 		assert.ErrorContains(t, err, "no license text")
+	})
+	t.Run("no install script", func(t *testing.T) {
+		l := fakeBuild(t, "1.2.3")
+		cfg := config(t, l)
+		cfg.InstallScript = nil
+		before := listing(t, l.Root)
+		_, err := npmpkg.Run(t.Context(), cfg)
+		assert.ErrorContains(t, err, "no install script (the repository's install.sh)")
+		assert.Equal(t, before, listing(t, l.Root), "nothing changed")
 	})
 }
 

@@ -61,8 +61,10 @@ func TestAddingATargetIsOneRow(t *testing.T) {
 
 	license, err := os.ReadFile(filepath.Join(root, "LICENSE"))
 	require.NoError(t, err)
+	installScript, err := os.ReadFile(filepath.Join(root, "install.sh"))
+	require.NoError(t, err)
 	packed, err := npmpkg.Run(t.Context(), npmpkg.Config{
-		Dist: l, License: license, NPM: npm.CLI{Path: testenv.LookPath(t, "npm", "install npm 11")}, Targets: table,
+		Dist: l, License: license, InstallScript: installScript, NPM: npm.CLI{Path: testenv.LookPath(t, "npm", "install npm 11")}, Targets: table,
 	})
 	require.NoError(t, err)
 	require.Len(t, packed, 15, "14 platform packages and the wrapper")

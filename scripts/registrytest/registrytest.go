@@ -105,6 +105,9 @@ type Server struct {
 	// omitStagedIntegrity leaves integrity out of the stage API's items
 	// (OmitStagedIntegrity).
 	omitStagedIntegrity bool
+	// tarballs are served instead of published ones, by "name@version"
+	// (ReplaceTarball).
+	tarballs map[string][]byte
 }
 
 // Start starts a Server in front of opts.Upstream. Close stops it.
@@ -292,6 +295,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, pkg string) {
 		s.serveStage(rec, r, pkg)
 	case r.Method == http.MethodPut && pkg != "" && !strings.HasPrefix(path, "/-/"):
 		s.dated(rec, r, pkg, s.servePublish)
+	case s.hasReplacedTarball(r, pkg):
+		data, _ := s.replacedTarball(r, pkg)
+		serveTarball(rec, data)
 	case s.cached(r, pkg):
 		s.serveCDN(rec, r)
 	default:

@@ -76,7 +76,11 @@ func pack(t testing.TB, version string, real bool) (dist.Layout, []dist.PackReco
 	if err != nil {
 		t.Fatal(err)
 	}
-	records, err := npmpkg.Run(t.Context(), npmpkg.Config{Dist: l, License: license, NPM: npm.CLI{Path: testenv.LookPath(t, "npm", "install npm 11")}})
+	script, err := os.ReadFile(filepath.Join(root, platforms.InstallScriptPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := npmpkg.Run(t.Context(), npmpkg.Config{Dist: l, License: license, InstallScript: script, NPM: npm.CLI{Path: testenv.LookPath(t, "npm", "install npm 11")}})
 	if err != nil {
 		t.Fatal(err)
 	}

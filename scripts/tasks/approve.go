@@ -43,7 +43,7 @@ func Approve(ctx context.Context, env Env, v string) error {
 	}
 	cfg.Commit = info.Commit
 	fmt.Fprintf(env.Stdout, "rebuilding %s from %s (%s) into %s\n", cfg.Version, tag, info.Commit, relative(env.Root, env.Layout().Root))
-	license, err := readLicense(env)
+	in, err := readInputs(env)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func Approve(ctx context.Context, env Env, v string) error {
 	if _, err := build.Run(ctx, bcfg); err != nil {
 		return err
 	}
-	if err := assemble(ctx, env, license); err != nil {
+	if err := assemble(ctx, env, in); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout)

@@ -1,0 +1,701 @@
+#!/bin/sh
+# install.sh: installs the facet CLI without Node, from the npm packages a
+# release publishes (the registry is the only distribution server).
+#
+#   curl -fsSL https://raw.githubusercontent.com/agent-facets/facets/main/install.sh | sh
+#   sh install.sh [--version X.Y.Z | --tag TAG] [--modify-path] [--uninstall]
+#
+# Environment: FACET_REGISTRY (else npm_config_registry, else the public
+# registry), FACET_INSTALL_DIR (else $XDG_BIN_HOME, else ~/.local/bin),
+# HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
+#
+# What it does, in order (the same as `facet self-update`):
+#  1. picks the platform packages this machine runs, best first, exactly as
+#     the npm launcher (lib/platform.js candidates()) does;
+#  2. reads the wrapper agent-facets from the registry's origin (?write=true)
+#     and takes the version (--version, else the dist-tag, default latest)
+#     only when the wrapper at that version lists a package of step 1 at that
+#     version: a release whose wrapper is not yet published is never taken;
+#  3. downloads that package's tarball and checks its sha512 integrity (from
+#     the origin read) before anything is unpacked;
+#  4. unpacks package/bin/facet into a temporary file in the install
+#     directory, runs its --version, and renames it over the old binary (a
+#     running or hard-linked old binary is never written through);
+#  5. writes the receipt .facet-install.json beside it, which a re-run,
+#     `facet self-update`, `facet doctor` and --uninstall read.
+#
+# POSIX sh (dash, bash, busybox ash), curl or wget, tar, awk; no jq, no Node.
+# Every failure is one line "facet install: ..." on stderr and exit status 1,
+# with nothing changed.
+#
+# Tests source this file with FACET_INSTALL_SOURCED=1 (main then does not run)
+# and redefine _uname, _read_file, _exists and _sysctl to play other machines.
+
+WRAPPER=agent-facets
+RECEIPT=.facet-install.json
+DEFAULT_REGISTRY=https://registry.npmjs.org
+# The line --modify-path appends ends with this mark; --uninstall removes it.
+PATH_MARK='# added by agent-facets install.sh'
+
+# The platform packages, one a line: os cpu libc level package binary, with
+# Node's names (os win32, cpu x64); libc and level are "-" where they do not
+# apply, level is v3 (x86-64-v3, "AVX2") or baseline.
+# generated:platforms (from platforms/platforms.go by go tool mage generate; do not edit)
+PLATFORMS='
+darwin arm64 - - @agent-facets/cli-darwin-arm64 bin/facet
+darwin x64 - v3 @agent-facets/cli-darwin-x64 bin/facet
+darwin x64 - baseline @agent-facets/cli-darwin-x64-baseline bin/facet
+linux arm64 glibc - @agent-facets/cli-linux-arm64 bin/facet
+linux arm64 musl - @agent-facets/cli-linux-arm64-musl bin/facet
+linux x64 glibc v3 @agent-facets/cli-linux-x64 bin/facet
+linux x64 glibc baseline @agent-facets/cli-linux-x64-baseline bin/facet
+linux x64 musl baseline @agent-facets/cli-linux-x64-baseline-musl bin/facet
+linux x64 musl v3 @agent-facets/cli-linux-x64-musl bin/facet
+win32 arm64 - - @agent-facets/cli-windows-arm64 bin/facet.exe
+win32 x64 - v3 @agent-facets/cli-windows-x64 bin/facet.exe
+win32 x64 - baseline @agent-facets/cli-windows-x64-baseline bin/facet.exe
+'
+# end:platforms
+
+# The /proc/cpuinfo flags of x86-64-v3 (GOAMD64=v3), as the launcher's
+# fastpath.js V3_CPUINFO_FLAGS lists them; LZCNT is abm or bmi1 (V3_CPUINFO_ANY).
+V3_CPUINFO_FLAGS='pni ssse3 cx16 sse4_1 sse4_2 popcnt lahf_lm avx avx2 bmi1 bmi2 f16c fma movbe'
+V3_CPUINFO_ANY='abm bmi1'
+# The same features as macOS's sysctl names them (platform.js MACOS_V3_FEATURES).
+MACOS_V3_FEATURES='SSE3 SSSE3 CX16 SSE4.1 SSE4.2 POPCNT LAHF AVX1.0 OSXSAVE AVX2 BMI1 BMI2 FMA F16C LZCNT MOVBE'
+
+# ---- the machine (tests redefine these four) --------------------------------
+
+_uname() { uname "$@"; }
+_read_file() { cat "$1" 2>/dev/null; }
+# _exists PATTERN: whether a file matches the glob pattern.
+_exists() {
+  for _e_f in $1; do
+    [ -e "$_e_f" ] && return 0
+  done
+  return 1
+}
+_sysctl() { /usr/sbin/sysctl "$@" 2>/dev/null; }
+
+# ---- messages ----------------------------------------------------------------
+
+say() { printf '%s\n' "$*"; }
+# die MESSAGE: the one line of a failure, then exit 1 (temporary files go with it).
+die() {
+  printf 'facet install: %s\n' "$*" >&2
+  exit 1
+}
+
+# ---- machine detection -------------------------------------------------------
+
+# host_os: Node's process.platform for this machine (win32 under MSYS, Git
+# Bash and Cygwin), or the lower-cased uname -s of an unknown one.
+host_os() {
+  _s=$(_uname -s)
+  case $_s in
+    Linux) echo linux ;;
+    Darwin) echo darwin ;;
+    MINGW* | MSYS* | CYGWIN*) echo win32 ;;
+    *) printf '%s\n' "$_s" | tr 'A-Z' 'a-z' ;;
+  esac
+}
+
+# host_cpu: Node's process.arch for this machine's CPU.
+host_cpu() {
+  _m=$(_uname -m)
+  case $_m in
+    x86_64 | amd64 | x64) echo x64 ;;
+    aarch64 | arm64 | aarch64_be) echo arm64 ;;
+    i?86 | x86) echo ia32 ;;
+    armv*) echo arm ;;
+    *) printf '%s\n' "$_m" ;;
+  esac
+}
+
+# host_libc: musl or glibc, without ldd: musl's loader or Alpine's release file.
+host_libc() {
+  if _exists '/lib/ld-musl-*.so.1' || _exists /etc/alpine-release; then
+    echo musl
+  else
+    echo glibc
+  fi
+}
+
+# has_words WORDS LIST: whether every word of WORDS is a word of LIST.
+has_words() {
+  for _w in $1; do
+    case " $2 " in
+      *" $_w "*) ;;
+      *) return 1 ;;
+    esac
+  done
+  return 0
+}
+
+# host_v3 OS: yes, no, or unknown: whether this x64 CPU runs x86-64-v3 builds.
+# Linux, MSYS and Cygwin read the first CPU's flags in /proc/cpuinfo, macOS
+# asks sysctl for CPUID's features.
+host_v3() {
+  case $1 in
+    darwin)
+      _feat=$(_sysctl -n machdep.cpu.features machdep.cpu.leaf7_features machdep.cpu.extfeatures) || { echo unknown; return; }
+      _feat=$(printf '%s\n' "$_feat" | tr '\n\t' '  ')
+      if has_words "$MACOS_V3_FEATURES" "$_feat"; then echo yes; else echo no; fi
+      ;;
+    *)
+      _flags=$(_read_file /proc/cpuinfo | awk '/^flags[ \t]*:/ { sub(/^[^:]*:/, ""); print; exit }')
+      if [ -z "$_flags" ]; then
+        echo unknown
+        return
+      fi
+      _flags=$(printf '%s\n' "$_flags" | tr '\t' ' ')
+      _any=no
+      for _w in $V3_CPUINFO_ANY; do
+        has_words "$_w" "$_flags" && _any=yes
+      done
+      if [ $_any = yes ] && has_words "$V3_CPUINFO_FLAGS" "$_flags"; then echo yes; else echo no; fi
+      ;;
+  esac
+}
+
+# host_rosetta OS CPU: yes when an x64 shell runs under Rosetta 2 on Apple silicon.
+host_rosetta() {
+  if [ "$1" = darwin ] && [ "$2" = x64 ] && [ "$(_sysctl -in sysctl.proc_translated)" = 1 ]; then
+    echo yes
+  else
+    echo no
+  fi
+}
+
+# candidates: the platform packages this machine runs, best first, one a
+# line, as the launcher's candidates() orders them:
+#  1. the machine's CPU; under Rosetta arm64 first, x64 after;
+#  2. on Linux, the machine's libc first (the binaries are static);
+#  3. on x64, the v3 builds first when the CPU runs them, baseline first
+#     otherwise (and when that is unknown);
+#  then table order.
+candidates() {
+  _os=$(host_os)
+  _cpu=$(host_cpu)
+  _libc=-
+  [ "$_os" = linux ] && _libc=$(host_libc)
+  _v3=unknown
+  [ "$_cpu" = x64 ] && _v3=$(host_v3 "$_os")
+  _cpus=$_cpu
+  [ "$(host_rosetta "$_os" "$_cpu")" = yes ] && _cpus="arm64 $_cpu"
+  _i=0
+  printf '%s\n' "$PLATFORMS" | while read -r _p_os _p_cpu _p_libc _p_level _p_pkg _p_bin; do
+    [ -n "$_p_os" ] || continue
+    _i=$((_i + 1))
+    [ "$_p_os" = "$_os" ] || continue
+    _r0=0
+    _found=no
+    for _c in $_cpus; do
+      [ "$_c" = "$_p_cpu" ] && { _found=yes; break; }
+      _r0=$((_r0 + 1))
+    done
+    [ $_found = yes ] || continue
+    _r1=0
+    [ "$_p_libc" != - ] && [ "$_p_libc" != "$_libc" ] && _r1=1
+    _r2=0
+    if [ "$_p_cpu" = x64 ]; then
+      # baseline == (v3 is yes) ranks it second
+      if [ "$_p_level" = baseline ] && [ "$_v3" = yes ]; then _r2=1; fi
+      if [ "$_p_level" != baseline ] && [ "$_v3" != yes ]; then _r2=1; fi
+    fi
+    printf '%d %d %d %03d %s %s\n' "$_r0" "$_r1" "$_r2" "$_i" "$_p_pkg" "$_p_bin"
+  done | sort | while read -r _a _b _c _d _pkg _bin; do
+    printf '%s %s\n' "$_pkg" "$_bin"
+  done
+}
+
+# supported: the names of the supported platforms, for the unknown-platform message.
+supported() {
+  printf '%s\n' "$PLATFORMS" | awk 'NF { n = $5; sub(/^.*\/cli-/, "", n); s = s (s ? ", " : "") n } END { print s }'
+}
+
+# ---- JSON --------------------------------------------------------------------
+
+# json_get PATH...: prints the string (or number, true, false) at the key
+# path of the JSON document on stdin, e.g. json_get versions 1.2.3 dist
+# integrity; exits 1 when there is none. json_keys PATH...: prints the keys
+# of the object at the path, one a line.
+json_get() { _json_path "$@"; awk -v path="$_jp" -v keys=0 "$JSON_AWK"; }
+json_keys() { _json_path "$@"; awk -v path="$_jp" -v keys=1 "$JSON_AWK"; }
+_json_path() {
+  _jp=
+  for _k in "$@"; do
+    _jp="$_jp${_jp:+	}$_k" # keys joined by tabs, which no key here holds
+  done
+}
+
+# A small JSON reader in POSIX awk (mawk, gawk, busybox and BSD awk). Records
+# are split at double quotes (RS), so that every other record is the inside of
+# a string (a record ending in an odd number of backslashes ends at an escaped
+# quote, and the string goes on); the records between strings hold the
+# structure ({ } [ ] : ,) and the bare literals. It keeps the key of each
+# level (an array's items are keyed 0, 1, ...) and prints the first value
+# whose keys are the wanted path. One pass, time linear in the document.
+JSON_AWK='
+BEGIN { RS = "\""; n = split(path, want, "\t"); depth = 0; instr = 0; s = ""; lit = ""; found = 0 }
+# matches: whether the keys of levels 1..n are the wanted ones.
+function matches(   i) {
+  for (i = 1; i <= n; i++) if (key[i] "" != want[i] "") return 0
+  return 1
+}
+function value(v) {
+  if (!keys && depth == n && matches()) { print v; found = 1; exit }
+}
+function flush() {
+  if (lit != "") { value(lit); lit = "" }
+}
+# scan: the structure between two strings.
+function scan(text,   i, c) {
+  for (i = 1; i <= length(text); i++) {
+    c = substr(text, i, 1)
+    if (c == "{" || c == "[") {
+      depth++; kind[depth] = c; key[depth] = (c == "[") ? 0 : ""; haskey[depth] = (c == "[")
+    } else if (c == "}" || c == "]") {
+      flush(); depth--
+    } else if (c == ",") {
+      flush()
+      if (kind[depth] == "[") key[depth]++; else haskey[depth] = 0
+    } else if (c == ":") {
+      haskey[depth] = 1
+    } else if (c == " " || c == "\t" || c == "\n" || c == "\r") {
+      flush()
+    } else {
+      lit = lit c
+    }
+  }
+}
+# string: a whole string, a key or a value.
+# unescape: the string with its escapes (\" \\ \/ \n \t) undone; \u is kept.
+function unescape(v,   out, i, c) {
+  if (index(v, "\\") == 0) return v
+  out = ""
+  for (i = 1; i <= length(v); i++) {
+    c = substr(v, i, 1)
+    if (c == "\\" && i < length(v)) {
+      c = substr(v, ++i, 1)
+      if (c == "n") c = "\n"; else if (c == "t") c = "\t"; else if (c == "u") c = "\\u"
+    }
+    out = out c
+  }
+  return out
+}
+function string(v) {
+  v = unescape(v)
+  if (kind[depth] == "{" && !haskey[depth]) {
+    key[depth] = v
+    if (keys && depth == n + 1 && matches()) { print v; found = 1 }
+  } else {
+    value(v)
+  }
+}
+{
+  if (instr) {
+    s = s $0
+    if (match($0, /\\+$/) && RLENGTH % 2 == 1) { s = s "\""; next }
+    instr = 0; string(s); s = ""
+  } else {
+    scan($0); instr = 1
+  }
+}
+END { exit found ? 0 : 1 }
+'
+
+# ---- HTTP --------------------------------------------------------------------
+
+# http_tool: curl or wget, whichever exists.
+http_tool() {
+  if command -v curl >/dev/null 2>&1; then
+    echo curl
+  elif command -v wget >/dev/null 2>&1; then
+    echo wget
+  else
+    die "neither curl nor wget is installed: install one of them and run this again"
+  fi
+}
+
+# proxy_env: the proxy variables both tools read. curl reads https_proxy and
+# HTTPS_PROXY but only a lower-case http_proxy; wget reads only lower-case
+# names: copy the upper-case ones down where the lower-case ones are unset.
+proxy_env() {
+  [ -n "${https_proxy:-}" ] || { [ -n "${HTTPS_PROXY:-}" ] && https_proxy=$HTTPS_PROXY && export https_proxy; }
+  [ -n "${http_proxy:-}" ] || { [ -n "${HTTP_PROXY:-}" ] && http_proxy=$HTTP_PROXY && export http_proxy; }
+  [ -n "${no_proxy:-}" ] || { [ -n "${NO_PROXY:-}" ] && no_proxy=$NO_PROXY && export no_proxy; }
+  :
+}
+
+# fetch URL FILE: downloads URL into FILE (Accept: application/json) and sets
+# HTTP_STATUS; fails with a clear line when the registry cannot be reached.
+fetch() {
+  HTTP_STATUS=
+  case $TOOL in
+    curl)
+      HTTP_STATUS=$(curl -sS -L -H 'Accept: application/json' -o "$2" -w '%{http_code}' "$1" 2>"$WORK/http.err")
+      _rc=$?
+      ;;
+    wget)
+      # wget exits non-zero for any status >= 400: its server response (-S)
+      # says which status it was.
+      wget -q -S --header='Accept: application/json' -O "$2" "$1" 2>"$WORK/http.err"
+      _rc=$?
+      HTTP_STATUS=$(awk '$1 ~ /^HTTP\// { s = $2 } END { print s }' "$WORK/http.err")
+      if [ -n "$HTTP_STATUS" ]; then
+        _rc=0
+      elif [ "$_rc" = 4 ]; then
+        echo "connection failed" >>"$WORK/http.err" # GNU wget's network failure, said quietly
+      fi
+      ;;
+  esac
+  if [ "$_rc" != 0 ] || [ -z "$HTTP_STATUS" ] || [ "$HTTP_STATUS" = 000 ]; then
+    _why=$(grep -v '^ *HTTP/\|^ *[A-Za-z-]*: ' "$WORK/http.err" | tail -n 1 | sed 's/^[a-z]*: //')
+    die "cannot reach $1 (${_why:-no answer}): check your network, your proxy (HTTPS_PROXY) and FACET_REGISTRY"
+  fi
+}
+
+# fetch_json URL FILE WHAT: like fetch, but any status but 200 fails, naming WHAT.
+fetch_json() {
+  fetch "$1" "$2"
+  case $HTTP_STATUS in
+    200) ;;
+    404) die "$3 is not on the registry $REGISTRY (HTTP 404 for $1): check FACET_REGISTRY" ;;
+    *) die "the registry answered HTTP $HTTP_STATUS for $1$(registry_error "$2"): try again later, or check FACET_REGISTRY" ;;
+  esac
+}
+
+# registry_error FILE: ": <the error the registry gave>" or nothing.
+registry_error() {
+  [ -f "$1" ] || return 0
+  _msg=$(json_get error <"$1" 2>/dev/null) && [ -n "$_msg" ] && printf ' (%s)' "$_msg"
+}
+
+# escape_name NAME: the package name as a registry URL path holds it.
+escape_name() { printf '%s\n' "$1" | sed 's|/|%2f|'; }
+
+# ---- sha512 ------------------------------------------------------------------
+
+# sha512_hex FILE: the file's sha512, in hex.
+sha512_hex() {
+  if command -v sha512sum >/dev/null 2>&1; then
+    sha512sum "$1" | awk '{ print $1 }'
+  elif command -v shasum >/dev/null 2>&1; then
+    shasum -a 512 "$1" | awk '{ print $1 }'
+  elif command -v openssl >/dev/null 2>&1; then
+    openssl dgst -sha512 "$1" | awk '{ print $NF }'
+  else
+    die "no sha512sum, shasum or openssl to check the download with: install one of them"
+  fi
+}
+
+# b64_decode / b64_encode: base64 on stdin to bytes, and back (no line breaks).
+b64_decode() {
+  if command -v base64 >/dev/null 2>&1; then base64 -d; else openssl base64 -d -A; fi
+}
+b64_encode() {
+  if command -v base64 >/dev/null 2>&1; then base64 | tr -d '\n'; else openssl base64 -A; fi
+}
+
+# integrity_hex sha512-BASE64: the hex of the digest, or nothing.
+integrity_hex() {
+  printf '%s' "${1#sha512-}" | b64_decode 2>/dev/null | od -An -v -tx1 | tr -d ' \n'
+}
+
+# hex_integrity HEX: the digest as npm writes it, sha512-BASE64.
+hex_integrity() {
+  # Each byte as a \ooo escape, which printf's format turns into the byte.
+  _oct=$(printf '%s\n' "$1" | awk '{ for (i = 1; i < length($0); i += 2) printf "\\%03o", index("0123456789abcdef", substr($0, i, 1)) * 16 + index("0123456789abcdef", substr($0, i + 1, 1)) - 17 }')
+  # shellcheck disable=SC2059 # the format is the bytes
+  printf 'sha512-%s\n' "$(printf "$_oct" | b64_encode)"
+}
+
+# ---- files -------------------------------------------------------------------
+
+# json_string VALUE: VALUE as a JSON string.
+json_string() {
+  printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
+}
+
+# write_failed WHAT ERRFILE: dies with the reason a write into the install dir failed.
+write_failed() {
+  _err=$(cat "$2" 2>/dev/null)
+  case $_err in
+    *"No space"* | *"no space"* | *"short write"* | *"Disk quota"*)
+      die "disk full: cannot write $1 ($INSTALL_DIR): free some space or choose another directory with FACET_INSTALL_DIR" ;;
+    *) die "cannot write $1: $(printf '%s\n' "$_err" | tail -n 1) (choose another directory with FACET_INSTALL_DIR, or fix its permissions)" ;;
+  esac
+}
+
+# prepare_dir: creates the install dir and checks that a file can be made in it.
+prepare_dir() {
+  mkdir -p "$INSTALL_DIR" 2>"$WORK/mkdir.err" || die "cannot create $INSTALL_DIR: $(tail -n 1 "$WORK/mkdir.err") (choose another directory with FACET_INSTALL_DIR)"
+  INSTALL_DIR=$(cd "$INSTALL_DIR" && pwd -P) || die "cannot enter $INSTALL_DIR"
+  _probe="$INSTALL_DIR/.facet-install.$$"
+  if ! (: >"$_probe") 2>"$WORK/probe.err"; then
+    die "no permission to write in $INSTALL_DIR: choose another directory with FACET_INSTALL_DIR, or fix its permissions"
+  fi
+  rm -f "$_probe"
+}
+
+# read_receipt: sets R_VERSION, R_PACKAGE, R_BINARY and R_PROFILES (one a line)
+# from the receipt in the install dir; returns 1 when there is none.
+read_receipt() {
+  [ -f "$INSTALL_DIR/$RECEIPT" ] || return 1
+  R_VERSION=$(json_get version <"$INSTALL_DIR/$RECEIPT")
+  R_PACKAGE=$(json_get package <"$INSTALL_DIR/$RECEIPT")
+  R_BINARY=$(json_get binary <"$INSTALL_DIR/$RECEIPT")
+  R_PROFILES=$(_i=0
+    while _p=$(json_get profiles $_i <"$INSTALL_DIR/$RECEIPT"); do printf '%s\n' "$_p"; _i=$((_i + 1)); done)
+  return 0
+}
+
+# write_receipt VERSION PACKAGE BINARY PROFILES: the receipt, atomically.
+write_receipt() {
+  _tmp="$INSTALL_DIR/.facet-install.json.$$"
+  {
+    printf '{\n'
+    printf '  "installer": "install.sh",\n'
+    printf '  "version": %s,\n' "$(json_string "$1")"
+    printf '  "package": %s,\n' "$(json_string "$2")"
+    printf '  "registry": %s,\n' "$(json_string "$REGISTRY")"
+    printf '  "binary": %s,\n' "$(json_string "$3")"
+    printf '  "profiles": ['
+    _sep=
+    printf '%s\n' "$4" | while IFS= read -r _p; do
+      [ -n "$_p" ] || continue
+      printf '%s%s' "$_sep" "$(json_string "$_p")"
+      _sep=', '
+    done
+    printf ']\n}\n'
+  } >"$_tmp" 2>"$WORK/receipt.err" || { rm -f "$_tmp"; write_failed "$INSTALL_DIR/$RECEIPT" "$WORK/receipt.err"; }
+  mv -f "$_tmp" "$INSTALL_DIR/$RECEIPT" 2>"$WORK/receipt.err" || { rm -f "$_tmp"; write_failed "$INSTALL_DIR/$RECEIPT" "$WORK/receipt.err"; }
+}
+
+# path_line: the line --modify-path adds to a profile.
+path_line() { printf 'export PATH="%s:$PATH" %s\n' "$INSTALL_DIR" "$PATH_MARK"; }
+
+# profile_file: the shell profile --modify-path edits, by $SHELL.
+profile_file() {
+  case ${SHELL:-} in
+    */zsh) echo "${ZDOTDIR:-$HOME}/.zshrc" ;;
+    */bash) if [ "$(_uname -s)" = Darwin ]; then echo "$HOME/.bash_profile"; else echo "$HOME/.bashrc"; fi ;;
+    *) echo "$HOME/.profile" ;;
+  esac
+}
+
+# modify_path: appends the PATH line to the profile (once) and prints the profile.
+modify_path() {
+  _prof=$(profile_file)
+  if ! grep -qxF "$(path_line)" "$_prof" 2>/dev/null; then
+    path_line >>"$_prof" 2>"$WORK/profile.err" || die "cannot add $INSTALL_DIR to PATH in $_prof: $(tail -n 1 "$WORK/profile.err")"
+    say "added $INSTALL_DIR to PATH in $_prof (open a new shell to use it)" >&2
+  fi
+  printf '%s\n' "$_prof"
+}
+
+# on_path: whether the install dir is on PATH.
+on_path() {
+  case ":$PATH:" in
+    *":$INSTALL_DIR:"*) return 0 ;;
+  esac
+  return 1
+}
+
+# ---- uninstall ---------------------------------------------------------------
+
+uninstall() {
+  read_receipt || die "nothing to uninstall: no $RECEIPT in $INSTALL_DIR (set FACET_INSTALL_DIR to where facet was installed)"
+  # Each profile loses exactly the line this installer added, and is written
+  # through (it may be a symlink into a dotfiles repository).
+  _line=$(printf 'export PATH="%s:$PATH" %s' "$(dirname "$R_BINARY")" "$PATH_MARK")
+  while IFS= read -r _p; do
+    [ -n "$_p" ] && [ -f "$_p" ] || continue
+    grep -vxF "$_line" "$_p" >"$WORK/profile"
+    cat "$WORK/profile" >"$_p" || die "cannot remove the PATH line from $_p"
+    say "removed the PATH line from $_p"
+  done <<EOF
+$R_PROFILES
+EOF
+  [ -z "$R_BINARY" ] || rm -f "$R_BINARY" "$R_BINARY.old" || die "cannot remove $R_BINARY"
+  rm -f "$INSTALL_DIR/$RECEIPT" || die "cannot remove $INSTALL_DIR/$RECEIPT"
+  say "uninstalled facet $R_VERSION from $R_BINARY"
+}
+
+# ---- install -----------------------------------------------------------------
+
+usage() {
+  cat <<'EOF'
+Usage: sh install.sh [--version X.Y.Z | --tag TAG] [--modify-path] [--uninstall]
+
+Installs the facet CLI for this machine from the npm registry, without Node.
+
+  --version X.Y.Z  install this version (default: the dist-tag latest)
+  --tag TAG        install the version of this dist-tag (next, say)
+  --modify-path    add the install directory to PATH in your shell profile
+  --uninstall      remove what this installer installed
+  --help           show this help
+
+Environment:
+  FACET_REGISTRY     the npm registry (else npm_config_registry, else https://registry.npmjs.org)
+  FACET_INSTALL_DIR  where facet goes (else $XDG_BIN_HOME, else ~/.local/bin)
+  HTTPS_PROXY        a proxy for the registry (HTTP_PROXY for an http:// registry)
+
+Running it again updates facet; the receipt .facet-install.json beside it
+records what was installed, for facet self-update and --uninstall.
+EOF
+}
+
+main() {
+  VERSION=
+  TAG=
+  MODIFY_PATH=no
+  UNINSTALL=no
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --version) [ $# -ge 2 ] || die "--version needs a version, as in --version 1.2.3"; VERSION=$2; shift ;;
+      --version=*) VERSION=${1#--version=} ;;
+      --tag) [ $# -ge 2 ] || die "--tag needs a dist-tag, as in --tag next"; TAG=$2; shift ;;
+      --tag=*) TAG=${1#--tag=} ;;
+      --modify-path) MODIFY_PATH=yes ;;
+      --uninstall) UNINSTALL=yes ;;
+      -h | --help) usage; exit 0 ;;
+      *) die "unknown argument $1 (see sh install.sh --help)" ;;
+    esac
+    shift
+  done
+  [ -z "$VERSION" ] || [ -z "$TAG" ] || die "--version and --tag both name a version: give one of them"
+  case $VERSION in
+    "" | [0-9]*.[0-9]*.[0-9]*) ;;
+    *) die "--version $VERSION is not a version X.Y.Z" ;;
+  esac
+  [ -n "$TAG" ] || TAG=latest
+
+  REGISTRY=${FACET_REGISTRY:-${npm_config_registry:-${NPM_CONFIG_REGISTRY:-$DEFAULT_REGISTRY}}}
+  while [ "${REGISTRY%/}" != "$REGISTRY" ]; do REGISTRY=${REGISTRY%/}; done
+  INSTALL_DIR=${FACET_INSTALL_DIR:-${XDG_BIN_HOME:-${HOME:?}/.local/bin}}
+
+  WORK=$(mktemp -d 2>/dev/null || mktemp -d -t facet-install) || die "cannot create a temporary directory (check TMPDIR)"
+  NEW=
+  trap 'rm -rf "$WORK"; [ -z "$NEW" ] || rm -f "$NEW"' EXIT
+  trap 'exit 1' INT TERM HUP
+
+  if [ $UNINSTALL = yes ]; then
+    [ -d "$INSTALL_DIR" ] || die "nothing to uninstall: $INSTALL_DIR does not exist (set FACET_INSTALL_DIR to where facet was installed)"
+    INSTALL_DIR=$(cd "$INSTALL_DIR" && pwd -P)
+    uninstall
+    return
+  fi
+
+  # 1. The packages this machine runs.
+  OS=$(host_os)
+  CANDIDATES=$(candidates)
+  [ -n "$CANDIDATES" ] || die "no facet build for this platform ($(_uname -s) $(_uname -m)); supported: $(supported)"
+
+  prepare_dir
+  TOOL=$(http_tool) || exit 1
+  proxy_env
+
+  # 2. The version, from the wrapper's origin read.
+  fetch_json "$REGISTRY/$WRAPPER?write=true" "$WORK/wrapper.json" "$WRAPPER"
+  if [ -n "$VERSION" ]; then
+    [ "$(json_get versions "$VERSION" version <"$WORK/wrapper.json")" = "$VERSION" ] ||
+      die "$WRAPPER@$VERSION is not published on $REGISTRY (see npm view $WRAPPER versions)"
+  else
+    VERSION=$(json_get dist-tags "$TAG" <"$WORK/wrapper.json") ||
+      die "$WRAPPER has no dist-tag $TAG on $REGISTRY; its tags: $(json_keys dist-tags <"$WORK/wrapper.json" | tr '\n' ' ')"
+    [ "$(json_get versions "$VERSION" version <"$WORK/wrapper.json")" = "$VERSION" ] ||
+      die "$WRAPPER@$VERSION (dist-tag $TAG) is not published on $REGISTRY yet: try again in a few minutes"
+  fi
+  PACKAGE=
+  BIN=
+  _first=
+  while read -r _pkg _bin; do
+    [ -n "$_first" ] || _first=$_pkg
+    if [ "$(json_get versions "$VERSION" optionalDependencies "$_pkg" <"$WORK/wrapper.json")" = "$VERSION" ]; then
+      PACKAGE=$_pkg
+      BIN=$_bin
+      break
+    fi
+  done <<EOF
+$CANDIDATES
+EOF
+  [ -n "$PACKAGE" ] || die "$WRAPPER@$VERSION does not list $_first@$VERSION: that release is not complete for this machine yet (try again later, or pick another with --version)"
+  EXE=${BIN#bin/}
+  TARGET="$INSTALL_DIR/$EXE"
+
+  # Already there: say so, change nothing (but --modify-path, when asked).
+  if read_receipt && [ "$R_VERSION" = "$VERSION" ] && [ "$R_PACKAGE" = "$PACKAGE" ] && [ "$R_BINARY" = "$TARGET" ] && [ -f "$TARGET" ]; then
+    say "facet $VERSION ($PACKAGE) is already installed at $TARGET"
+    if [ $MODIFY_PATH = yes ] && ! printf '%s\n' "$R_PROFILES" | grep -qxF "$(profile_file)"; then
+      _prof=$(modify_path)
+      write_receipt "$VERSION" "$PACKAGE" "$TARGET" "$R_PROFILES
+$_prof"
+    fi
+    return 0
+  fi
+
+  # 3. The platform package's tarball, checked before it is unpacked.
+  _escaped=$(escape_name "$PACKAGE")
+  fetch_json "$REGISTRY/$_escaped?write=true" "$WORK/package.json" "$PACKAGE"
+  INTEGRITY=$(json_get versions "$VERSION" dist integrity <"$WORK/package.json") || die "$PACKAGE@$VERSION is not on the registry $REGISTRY yet: try again in a few minutes"
+  TARBALL=$(json_get versions "$VERSION" dist tarball <"$WORK/package.json") || die "$PACKAGE@$VERSION has no tarball on the registry $REGISTRY"
+  case $INTEGRITY in
+    sha512-*) ;;
+    *) die "$PACKAGE@$VERSION has no sha512 integrity on the registry (got \"$INTEGRITY\"): refusing to install it unchecked" ;;
+  esac
+  say "downloading $PACKAGE@$VERSION"
+  fetch "$TARBALL" "$WORK/package.tgz"
+  [ "$HTTP_STATUS" = 200 ] || die "the registry answered HTTP $HTTP_STATUS for $TARBALL$(registry_error "$WORK/package.tgz"): try again later"
+  _want=$(integrity_hex "$INTEGRITY")
+  _got=$(sha512_hex "$WORK/package.tgz")
+  [ -n "$_want" ] && [ "$_want" = "$_got" ] ||
+    die "integrity mismatch for $PACKAGE@$VERSION: the registry lists $INTEGRITY, the tarball downloaded is $(hex_integrity "$_got"): refusing to install it"
+
+  # 4. Unpacked beside the target, checked, then renamed over it.
+  NEW="$INSTALL_DIR/.$EXE.new.$$"
+  tar -xzf "$WORK/package.tgz" -C "$WORK" "package/$BIN" 2>"$WORK/tar.err" && [ -f "$WORK/package/$BIN" ] ||
+    die "$PACKAGE@$VERSION has no package/$BIN in its tarball: $(tail -n 1 "$WORK/tar.err")"
+  cp "$WORK/package/$BIN" "$NEW" 2>"$WORK/cp.err" || write_failed "$NEW" "$WORK/cp.err"
+  chmod 755 "$NEW" 2>"$WORK/cp.err" || write_failed "$NEW" "$WORK/cp.err"
+  _reported=$( (unset FACET_BIN_OVERRIDE FACET_BIN_OVERRIDE_FOLLOWED; "$NEW" --version) 2>&1 | awk 'NR == 1 { print $NF }')
+  [ "$_reported" = "$VERSION" ] ||
+    die "the facet of $PACKAGE@$VERSION does not run here (its --version said \"$_reported\"): nothing was changed"
+  if [ "$OS" = win32 ] && [ -f "$TARGET" ]; then
+    # A running facet.exe cannot be replaced, but it can be renamed: the
+    # next start of facet removes the .old file beside itself.
+    rm -f "$TARGET.old" 2>/dev/null
+    mv -f "$TARGET" "$TARGET.old" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
+  fi
+  mv -f "$NEW" "$TARGET" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
+  NEW=
+
+  # 5. The receipt: the binary by the path facet sees for itself.
+  _binary=$TARGET
+  if [ "$OS" = win32 ] && command -v cygpath >/dev/null 2>&1; then
+    _binary=$(cygpath -w "$TARGET")
+  fi
+  _profiles=
+  read_receipt && _profiles=$R_PROFILES
+  if [ $MODIFY_PATH = yes ]; then
+    _prof=$(modify_path) || exit 1
+    printf '%s\n' "$_profiles" | grep -qxF "$_prof" || _profiles="$_profiles
+$_prof"
+  fi
+  write_receipt "$VERSION" "$PACKAGE" "$_binary" "$_profiles"
+
+  if [ -n "${R_VERSION:-}" ] && [ "$R_VERSION" != "$VERSION" ]; then
+    say "updated facet $R_VERSION -> $VERSION at $TARGET"
+  else
+    say "installed facet $VERSION ($PACKAGE) at $TARGET"
+  fi
+  if [ $MODIFY_PATH = no ] && ! on_path; then
+    say "$INSTALL_DIR is not on your PATH: add this line to your shell profile ($(profile_file)):"
+    say "  $(path_line)"
+  fi
+}
+
+if [ -z "${FACET_INSTALL_SOURCED:-}" ]; then
+  main "$@"
+fi
