@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // ReceiptName is the receipt's file name, in the install directory.
@@ -68,4 +70,33 @@ func Command(ctx context.Context, o Options, args ...string) *exec.Cmd {
 		"FACET_INSTALL_DIR=" + o.Dir,
 	}, o.Env...)
 	return cmd
+}
+
+// Install runs install.sh with --version version as a user without Node would
+// (Options say where from and to), its output to out, then checks what it
+// installed: the receipt names version, and the binary it names prints
+// version for --version. It returns the binary's path.
+func Install(ctx context.Context, o Options, version string, out io.Writer) (string, error) {
+	cmd := Command(ctx, o, "--version", version)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("install.sh --version %s: %w", version, err)
+	}
+	r, err := ReadReceipt(o.Dir)
+	if err != nil {
+		return "", fmt.Errorf("install.sh wrote no receipt: %w", err)
+	}
+	if r.Version != version {
+		return "", fmt.Errorf("install.sh's receipt says %s, not %s", r.Version, version)
+	}
+	got, err := exec.CommandContext(ctx, r.Binary, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", r.Binary, err)
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(string(got)), "\n")
+	if fields := strings.Fields(first); len(fields) == 0 || fields[len(fields)-1] != version {
+		return "", fmt.Errorf("%s --version printed %q, not facet %s", r.Binary, first, version)
+	}
+	fmt.Fprintf(out, "%s --version: %s\n", r.Binary, first)
+	return r.Binary, nil
 }

@@ -24,7 +24,7 @@ var kinds = map[string]string{
 	"dist": "helper", "exeinfo": "helper", "npm": "helper", "progress": "helper", "version": "helper",
 	"registry": "helper", "retry": "helper", "circleci": "helper", "secret": "helper", "procgroup": "helper", "ciconfig": "helper", "syncbuf": "helper",
 	// test support: for tests, benchmarks and rehearsals only
-	"testenv": "test", "verdaccio": "test", "registrytest": "test", "circlecitest": "test", "registrytest/cmd/circleci": "test", "releasetest": "test", "clients": "test",
+	"testenv": "test", "verdaccio": "test", "registrytest": "test", "circlecitest": "test", "registrytest/cmd/circleci": "test", "releasetest": "test", "clients": "test", "installsh": "test",
 }
 
 // mayUseTestSupport are the non-test packages allowed to import test support:

@@ -19,6 +19,7 @@ import (
 	"github.com/agent-facets/facets/scripts/circleci"
 	"github.com/agent-facets/facets/scripts/circlecitest"
 	"github.com/agent-facets/facets/scripts/dist"
+	"github.com/agent-facets/facets/scripts/installsh"
 	"github.com/agent-facets/facets/scripts/npm"
 	"github.com/agent-facets/facets/scripts/procgroup"
 	"github.com/agent-facets/facets/scripts/progress"
@@ -208,6 +209,10 @@ func rehearse(ctx context.Context, env Env, staged bool) error {
 	}
 	steps = append(steps, rehearsalStep{name: "verify:release " + v.Version, run: r.inProcess(append(slices.Clone(anonymous), "FACET_VERIFY_INSTALL=1"),
 		func(ctx context.Context, e Env) error { return VerifyRelease(ctx, e, v.Version) })})
+	// Last, as a user without Node: install.sh from the release's checkout.
+	steps = append(steps, rehearsalStep{name: "install.sh --version " + v.Version, run: func(ctx context.Context, log io.Writer) error {
+		return r.installScript(ctx, log, bed.URL, v.Version)
+	}})
 
 	failed := r.runAll(ctx, steps)
 	if failed != nil {
@@ -227,10 +232,10 @@ func rehearse(ctx context.Context, env Env, staged bool) error {
 	_ = os.RemoveAll(r.origin)
 	fmt.Fprintf(env.Stdout, "logs in %s\n", r.logs)
 	if staged {
-		fmt.Fprintf(env.Stdout, "The rehearsal of %s passed: seeded, trusted, built, packed, staged with OIDC, rebuilt, compared and approved, verified and installed.\n", v.Version)
+		fmt.Fprintf(env.Stdout, "The rehearsal of %s passed: seeded, trusted, built, packed, staged with OIDC, rebuilt, compared and approved, verified, installed with npm and with install.sh.\n", v.Version)
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "The rehearsal of %s passed: seeded, trusted, built, packed, released with OIDC, verified and installed.\n", v.Version)
+	fmt.Fprintf(env.Stdout, "The rehearsal of %s passed: seeded, trusted, built, packed, released with OIDC, verified, installed with npm and with install.sh.\n", v.Version)
 	return nil
 }
 
@@ -263,6 +268,29 @@ type rehearsal struct {
 type rehearsalStep struct {
 	name string
 	run  func(ctx context.Context, log io.Writer) error
+}
+
+// installScript installs version from registry with the checkout's
+// install.sh, as a user without Node would: /bin/sh, a home and an install
+// directory of its own, no npm configuration; the installed facet must print
+// version. Where there is no sh (Windows without a POSIX shell) the step says
+// so and passes.
+func (r *rehearsal) installScript(ctx context.Context, log io.Writer, registry, version string) error {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		fmt.Fprintln(log, "no sh on this machine: install.sh not run")
+		return nil
+	}
+	home := filepath.Join(r.dir, "install-home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(home)
+	_, err = installsh.Install(ctx, installsh.Options{
+		Shell: []string{sh}, Script: filepath.Join(r.env.Root, "install.sh"),
+		Registry: registry, Dir: filepath.Join(home, "bin"), Home: home,
+	}, version, log)
+	return err
 }
 
 // runAll runs the steps in order until one fails, printing a line as each

@@ -66,8 +66,8 @@ func TestRehearse(t *testing.T) {
 	for _, j := range tasks.ReleaseJobs()[1:] {
 		steps = append(steps, j.Name)
 	}
-	steps = append(steps, "verify:release 1.0.0")
-	require.Len(t, steps, 16, "seed, trust, verify, tool, 9 build jobs, package, release, verify:release")
+	steps = append(steps, "verify:release 1.0.0", "install.sh --version 1.0.0")
+	require.Len(t, steps, 17, "seed, trust, verify, tool, 9 build jobs, package, release, verify:release, install.sh")
 	for i, step := range steps {
 		assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(step)+` +\S+ +ok +logs/`+fmt.Sprintf("%02d", i+1)+`-\S+\.log$`, text, step)
 	}
@@ -105,6 +105,9 @@ func TestRehearse(t *testing.T) {
 	assert.Contains(t, read("14-package.log"), "13 packages of version 1.0.0")
 	assert.Contains(t, read("15-release.log"), "under dist-tag latest: 13 to publish, 0 already published")
 	assert.Contains(t, read("16-verify-release-1.0.0.log"), "npm install agent-facets@1.0.0: facet --version prints 1.0.0")
+	// Last, a user without Node: install.sh installs the release and its facet runs.
+	assert.Regexp(t, `installed facet 1\.0\.0 \(@agent-facets/cli-\S+\) at `, read("17-*.log"))
+	assert.Regexp(t, `(?m)/facet --version: facet 1\.0\.0$`, read("17-*.log"))
 	assert.Empty(t, running(t, tmp), "nothing left running")
 	entries, err := os.ReadDir(filepath.Dir(logs))
 	require.NoError(t, err)
@@ -140,12 +143,12 @@ func TestRehearseStage(t *testing.T) {
 	for _, j := range tasks.StagedReleaseJobs()[1:] {
 		steps = append(steps, j.Name)
 	}
-	steps = append(steps, "approve 1.0.0", "verify:release 1.0.0")
-	require.Len(t, steps, 17)
+	steps = append(steps, "approve 1.0.0", "verify:release 1.0.0", "install.sh --version 1.0.0")
+	require.Len(t, steps, 18)
 	for i, step := range steps {
 		assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(step)+` +\S+ +ok +logs/`+fmt.Sprintf("%02d", i+1)+`-\S+\.log$`, text, step)
 	}
-	assert.Contains(t, text, "The rehearsal of 1.0.0 passed: seeded, trusted, built, packed, staged with OIDC, rebuilt, compared and approved, verified and installed.")
+	assert.Contains(t, text, "The rehearsal of 1.0.0 passed: seeded, trusted, built, packed, staged with OIDC, rebuilt, compared and approved, verified, installed with npm and with install.sh.")
 	m := regexp.MustCompile(`logs in (\S+)`).FindStringSubmatch(text)
 	require.NotNil(t, m)
 	logs := m[1]
@@ -173,6 +176,10 @@ func TestRehearseStage(t *testing.T) {
 	assert.Greater(t, wrapper, strings.LastIndex(approved, "approving @agent-facets/cli-"), "the wrapper last")
 	assert.Contains(t, approved, "Release 1.0.0 is complete: 13 packages under latest.")
 	assert.Contains(t, read("17-verify-release-1.0.0.log"), "npm install agent-facets@1.0.0: facet --version prints 1.0.0")
+	installed, err := filepath.Glob(filepath.Join(logs, "18-*.log"))
+	require.NoError(t, err)
+	require.Len(t, installed, 1)
+	assert.Regexp(t, `(?m)/facet --version: facet 1\.0\.0$`, read(filepath.Base(installed[0])), "what was approved installs with install.sh")
 	assert.Empty(t, running(t, tmp), "nothing left running")
 	entries, err := os.ReadDir(filepath.Dir(logs))
 	require.NoError(t, err)
