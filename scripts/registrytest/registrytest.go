@@ -105,6 +105,8 @@ type Server struct {
 	// omitStagedIntegrity leaves integrity out of the stage API's items
 	// (OmitStagedIntegrity).
 	omitStagedIntegrity bool
+	// replaced are tarballs served with other bytes, by path (tamper.go).
+	replaced map[string][]byte
 }
 
 // Start starts a Server in front of opts.Upstream. Close stops it.
@@ -281,6 +283,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, pkg string) {
 	rec := w
 	path := r.URL.EscapedPath()
+	if s.serveReplaced(rec, r) {
+		return
+	}
 	switch {
 	case strings.HasPrefix(path, "/-/package/") && strings.Contains(path, "/trust"):
 		s.serveTrust(rec, r, pkg)
