@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -184,6 +185,25 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		assert.Equal(t, "facet self-update: agent-facets@1.2.0 is not published on "+first.Registry+" (latest: 1.1.0); nothing was changed\n", errOut)
 		assert.Equal(t, "facet 1.0.0\n", version())
 		assert.Equal(t, installed, files())
+
+		// A wrapper that lists this machine's package at another version.
+		wrapper := filepath.Join(l3.Root, filepath.FromSlash(recordOf(t, r3, wrapperName).Dir))
+		var manifest map[string]any
+		data, err := os.ReadFile(filepath.Join(wrapper, "package.json"))
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(data, &manifest))
+		manifest["optionalDependencies"].(map[string]any)[pkg] = "1.1.0"
+		data, err = json.Marshal(manifest)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(wrapper, "package.json"), data, 0o644))
+		out, err = bed.NPM(t, true).RunCombined(t.Context(), wrapper, "publish", "--access", "public", "--tag", "next")
+		require.NoError(t, err, out)
+		code, out, errOut = facet("self-update", "--version", "1.2.0")
+		assert.Equal(t, 1, code)
+		assert.Empty(t, out)
+		assert.Equal(t, "facet self-update: agent-facets@1.2.0 lists "+pkg+"@1.1.0, not 1.2.0: an incomplete release, not installed; nothing was changed\n", errOut)
+		assert.Equal(t, "facet 1.0.0\n", version())
+		assert.Equal(t, installed, files())
 	})
 
 	t.Run("interrupted half-way, the old binary runs and a rerun succeeds", func(t *testing.T) {
@@ -214,6 +234,20 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		require.Equal(t, 0, code, errOut)
 		assert.Equal(t, "facet 1.1.0\n", version())
 		assert.Equal(t, installed, files(), "the rerun removed what the killed one left")
+	})
+
+	t.Run("never downgrades to an older latest", func(t *testing.T) {
+		npm := bed.NPM(t, true)
+		out, err := npm.RunCombined(t.Context(), t.TempDir(), "dist-tag", "add", "agent-facets@1.0.0", "latest")
+		require.NoError(t, err, out)
+		defer func() {
+			out, err := npm.RunCombined(t.Context(), t.TempDir(), "dist-tag", "add", "agent-facets@1.1.0", "latest")
+			require.NoError(t, err, out)
+		}()
+		code, stdout, errOut := facet("self-update")
+		assert.Equal(t, 0, code, errOut)
+		assert.Equal(t, "facet 1.1.0 is newer than agent-facets@latest (1.0.0) on "+first.Registry+": not downgraded (name it with --version to go back)\n", stdout)
+		assert.Equal(t, "facet 1.1.0\n", version())
 	})
 
 	t.Run("a package manager's install: its command, nothing changed", func(t *testing.T) {

@@ -267,3 +267,19 @@ func assertFile(t *testing.T, name, content string) {
 	require.NoError(t, err)
 	assert.Equal(t, content, string(data), name)
 }
+
+// The new binary's --version must say the version being installed.
+func TestCheckVersion(t *testing.T) {
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755))
+		return p
+	}
+	require.NoError(t, checkVersion(t.Context(), script("good", `echo "facet 1.2.0"; echo more`), "1.2.0"))
+	assert.ErrorContains(t, checkVersion(t.Context(), script("other", `echo "facet 1.1.0"`), "1.2.0"), `says "facet 1.1.0", not 1.2.0`)
+	assert.ErrorContains(t, checkVersion(t.Context(), script("fails", `exit 3`), "1.2.0"), "does not run here")
+	standIn := filepath.Join(dir, "stand-in")
+	require.NoError(t, os.WriteFile(standIn, []byte("stand-in binary"), 0o755))
+	assert.ErrorContains(t, checkVersion(t.Context(), standIn, "1.2.0"), "does not run here")
+}
