@@ -55,7 +55,7 @@ func (Bench) Release(ctx context.Context) error { return tasks.BenchRelease(ctx,
 // Clean removes dist/.
 func Clean() error { return tasks.Clean(tasks.OS()) }
 
-// Generate rewrites the files derived from the platforms table: README.md's table, lib/platforms.json, install.sh's table, the CircleCI build matrix.
+// Generate rewrites the files derived from the platforms table: README.md's table, lib/platforms.json, install.sh's table, cmd/facet's table, the CircleCI build matrix.
 func Generate() error { return tasks.Generate(tasks.OS()) }
 
 // Seed publishes a 0.0.1 placeholder of each package the registry lacks (run after npm login) and prints the next steps.

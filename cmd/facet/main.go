@@ -12,6 +12,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -53,6 +55,12 @@ func start(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	os.Unsetenv(followedEnv)
+	if runtime.GOOS == "windows" {
+		// A self-update moved the binary that ran it aside (swapIn).
+		if exe, err := os.Executable(); err == nil {
+			removeAside(runtime.GOOS, exe)
+		}
+	}
 	return run(args, stdout, stderr)
 }
 
@@ -83,6 +91,11 @@ const usage = `facet: the agent-facets CLI
 Usage:
   facet --version        print the version
   facet version [--json] print the version, commit, platform and executable path
+  facet self-update [--version X.Y.Z] [--dry-run]
+                         update facet where install.sh put it (a package
+                         manager's install: print its update command)
+  facet doctor           show this binary, how it was installed, the package
+                         this machine should run and whether a newer one exists
   facet help             print this help
 `
 
@@ -109,10 +122,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case args[0] == "self-update":
+		return selfUpdate(context.Background(), processEnv(about, stdout, stderr), args[1:])
+	case args[0] == "doctor" && len(args) == 1:
+		return doctor(context.Background(), processEnv(about, stdout, stderr), about)
 	default:
 		fmt.Fprintf(stderr, "facet: unknown command %q\n\n%s", strings.Join(args, " "), usage)
 		return 2
 	}
+}
+
+// processEnv is the env of this process, for self-update and doctor.
+func processEnv(a about, stdout, stderr io.Writer) env {
+	info, _ := debug.ReadBuildInfo()
+	return env{
+		Getenv: os.Getenv, Exe: a.Path, Version: a.Version, GoVersion: goInstalled(stamp, info),
+		GOOS: runtime.GOOS, Machine: detect(realProbe()), Out: stdout, Err: stderr,
+	}
+}
+
+// pseudoVersion matches the tail of a Go pseudo-version (…-20250102030405-0123456789ab).
+var pseudoVersion = regexp.MustCompile(`\d{14}-[0-9a-f]{12}`)
+
+// goInstalled reports whether this binary was made by go install of a
+// released version: no release stamp, and the build information records a
+// module version that is no pseudo-version of a checkout.
+func goInstalled(stamp string, info *debug.BuildInfo) bool {
+	if stamp != "" || info == nil {
+		return false
+	}
+	v := info.Main.Version
+	return v != "" && v != "(devel)" && !pseudoVersion.MatchString(v) && !strings.Contains(v, "+dirty")
 }
 
 // about is what `facet version --json` prints.

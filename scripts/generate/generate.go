@@ -36,6 +36,9 @@ func Files() []File {
 		{Path: ciconfig.Path, Render: func(old string) (string, error) {
 			return ReplaceYAMLSection(old, "matrix", ciconfig.MatrixSection(platforms.All()))
 		}},
+		{Path: platforms.BinaryTablePath, Render: func(string) (string, error) {
+			return platforms.All().BinaryTable("main"), nil
+		}},
 	}
 }
 

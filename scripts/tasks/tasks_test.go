@@ -158,7 +158,7 @@ func TestMage(t *testing.T) {
 		{"bench:release", "times the release of the 13 packages to a local registry against a sequential npm publish loop."},
 		{"release:publish", "publishes the release in dist/ from CircleCI with npm trusted publishing (OIDC), the wrapper last, then verifies it (alias: release)."},
 		{"release:stage", "stages the release in dist/ from CircleCI (npm stage publish, OIDC) for a maintainer to approve, and prints the stage ids."},
-		{"generate", "rewrites the files derived from the platforms table: README.md's table, lib/platforms.json, install.sh's table, the CircleCI build matrix."},
+		{"generate", "rewrites the files derived from the platforms table: README.md's table, lib/platforms.json, install.sh's table, cmd/facet's table, the CircleCI build matrix."},
 		{"clean", "removes dist/."},
 		{"seed", "publishes a 0.0.1 placeholder of each package the registry lacks (run after npm login) and prints the next steps."},
 		{"trust", "makes the CircleCI release pipeline the trusted publisher of the 13 packages, with npm trust."},

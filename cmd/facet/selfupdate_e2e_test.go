@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/dist"
+	"github.com/agent-facets/facets/scripts/registrytest"
+	"github.com/agent-facets/facets/scripts/releasetest"
+	"github.com/agent-facets/facets/scripts/testenv"
+)
+
+// TestSelfUpdateEndToEnd installs a real 1.0.0 as install.sh does (the
+// binary and a receipt), then updates it from one test bed with 1.0.0 and
+// 1.1.0 published, as a user would run it.
+func TestSelfUpdateEndToEnd(t *testing.T) {
+	bed := testenv.RegistryBed(t)
+	l1, r1 := releasetest.Packed(t, "1.0.0")
+	l2, r2 := releasetest.Packed(t, "1.1.0")
+	bed.PublishTarballs(t, "latest", releasetest.Tarballs(l1, r1)...)
+	bed.PublishTarballs(t, "latest", releasetest.Tarballs(l2, r2)...)
+
+	m := detect(realProbe())
+	cands := candidates(targets, m)
+	require.NotEmpty(t, cands, "this machine has a package")
+	pkg := cands[0].pkg
+	tg := tableTarget(t, pkg)
+	old, err := os.ReadFile(l1.Binary(tg))
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	exe := filepath.Join(dir, tg.Executable())
+	require.NoError(t, os.WriteFile(exe, old, 0o755))
+	first := receipt{Installer: "install.sh", Version: "1.0.0", Package: pkg, Registry: strings.TrimRight(bed.URL, "/"), Binary: exe, Profiles: []string{}}
+	require.NoError(t, writeReceipt(dir, first))
+	// The registry comes from the receipt: none of the environment's.
+	base := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(strings.ToUpper(kv), "=")
+		return slices.Contains([]string{"FACET_REGISTRY", "NPM_CONFIG_REGISTRY", overrideEnv, followedEnv}, name)
+	})
+	facetAt := func(bin string, env []string, args ...string) (int, string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(slices.Clone(base), env...)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode(), o.String(), e.String()
+		}
+		require.NoError(t, err)
+		return 0, o.String(), e.String()
+	}
+	facet := func(args ...string) (int, string, string) { t.Helper(); return facetAt(exe, nil, args...) }
+	version := func() string { t.Helper(); _, out, _ := facet("--version"); return out }
+	files := func() []string {
+		t.Helper()
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	readReceiptT := func() receipt {
+		t.Helper()
+		r, err := readReceipt(dir)
+		require.NoError(t, err)
+		require.NotNil(t, r)
+		return *r
+	}
+	installed := []string{receiptName, tg.Executable()}
+
+	t.Run("doctor: a newer release exists", func(t *testing.T) {
+		code, out, errOut := facet("doctor")
+		assert.Equal(t, 0, code, errOut)
+		assert.Contains(t, out, "facet 1.0.0 (commit "+releasetest.Commit)
+		assert.Contains(t, out, "path       "+exe+"\n")
+		assert.Contains(t, out, "installed  install.sh (receipt "+filepath.Join(dir, receiptName)+")\n")
+		assert.Contains(t, out, "machine    "+m.String()+"\n")
+		assert.Contains(t, out, "package    "+pkg+" (this binary, ")
+		assert.Contains(t, out, "latest     1.1.0 on "+first.Registry+" is newer: update with facet self-update\n")
+		t.Log("\n" + out)
+	})
+
+	t.Run("--dry-run changes nothing", func(t *testing.T) {
+		code, out, errOut := facet("self-update", "--dry-run")
+		assert.Equal(t, 0, code, errOut)
+		assert.Contains(t, out, "would replace "+exe+" (facet 1.0.0, "+pkg+") with "+pkg+"@1.1.0 from "+first.Registry)
+		assert.Equal(t, "facet 1.0.0\n", version())
+		assert.Equal(t, first, readReceiptT())
+		assert.Equal(t, installed, files())
+	})
+
+	t.Run("updates to latest", func(t *testing.T) {
+		link := filepath.Join(t.TempDir(), "old-facet")
+		require.NoError(t, os.Link(exe, link))
+		code, out, errOut := facet("self-update")
+		require.Equal(t, 0, code, errOut)
+		assert.Equal(t, "facet 1.0.0 → 1.1.0: "+pkg+"@1.1.0 installed at "+exe+"\n", out)
+		assert.Equal(t, "facet 1.1.0\n", version())
+		want := first
+		want.Version = "1.1.0"
+		assert.Equal(t, want, readReceiptT())
+		kept, err := os.ReadFile(link)
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(old, kept), "the old binary was replaced, not written into")
+		assert.Equal(t, installed, files(), "no temporary file left")
+	})
+
+	t.Run("up to date", func(t *testing.T) {
+		code, out, errOut := facet("self-update")
+		assert.Equal(t, 0, code, errOut)
+		assert.Equal(t, "facet 1.1.0 is up to date ("+pkg+"@1.1.0 on "+first.Registry+")\n", out)
+		code, out, _ = facet("doctor")
+		assert.Equal(t, 0, code)
+		assert.Contains(t, out, "latest     1.1.0 on "+first.Registry+": up to date\n")
+	})
+
+	t.Run("doctor: registry unreachable", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		closed := "http://" + ln.Addr().String()
+		require.NoError(t, ln.Close())
+		code, out, _ := facetAt(exe, []string{"FACET_REGISTRY=" + closed}, "doctor")
+		assert.Equal(t, 0, code, "offline is no fault of this install")
+		assert.Contains(t, out, "latest     could not check (GET "+closed+"/agent-facets?write=true: ")
+	})
+
+	t.Run("--version names an older one", func(t *testing.T) {
+		code, out, errOut := facet("self-update", "--version", "1.0.0")
+		require.Equal(t, 0, code, errOut)
+		assert.Contains(t, out, "facet 1.1.0 → 1.0.0")
+		assert.Equal(t, "facet 1.0.0\n", version())
+		assert.Equal(t, "1.0.0", readReceiptT().Version)
+	})
+
+	t.Run("a tarball changed on the registry is refused", func(t *testing.T) {
+		forged, err := os.ReadFile(filepath.Join(l1.Root, recordOf(t, r1, pkg).Tarball))
+		require.NoError(t, err)
+		restore := bed.Front.ReplaceTarball(pkg, "1.1.0", forged)
+		defer restore()
+		sum := sha512.Sum512(forged)
+		before := readReceiptT()
+		code, out, errOut := facet("self-update")
+		assert.Equal(t, 1, code)
+		assert.Empty(t, out)
+		assert.Equal(t, "facet self-update: refused "+pkg+"@1.1.0: its tarball is sha512-"+base64.StdEncoding.EncodeToString(sum[:])+
+			", the registry's integrity is "+recordOf(t, r2, pkg).Integrity+"; nothing was changed\n", errOut)
+		assert.Equal(t, "facet 1.0.0\n", version())
+		assert.Equal(t, before, readReceiptT())
+		assert.Equal(t, installed, files())
+	})
+
+	t.Run("a release whose wrapper is not published is refused", func(t *testing.T) {
+		l3, r3 := releasetest.StandIns(t, "1.2.0")
+		var platformsOnly []string
+		for _, r := range r3 {
+			if r.Target != "" {
+				platformsOnly = append(platformsOnly, filepath.Join(l3.Root, r.Tarball))
+			}
+		}
+		bed.PublishTarballs(t, "next", platformsOnly...)
+		code, out, errOut := facet("self-update", "--version", "1.2.0")
+		assert.Equal(t, 1, code)
+		assert.Empty(t, out)
+		assert.Equal(t, "facet self-update: agent-facets@1.2.0 is not published on "+first.Registry+" (latest: 1.1.0); nothing was changed\n", errOut)
+		assert.Equal(t, "facet 1.0.0\n", version())
+		assert.Equal(t, installed, files())
+
+		// A wrapper that lists this machine's package at another version.
+		wrapper := filepath.Join(l3.Root, filepath.FromSlash(recordOf(t, r3, wrapperName).Dir))
+		var manifest map[string]any
+		data, err := os.ReadFile(filepath.Join(wrapper, "package.json"))
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(data, &manifest))
+		manifest["optionalDependencies"].(map[string]any)[pkg] = "1.1.0"
+		data, err = json.Marshal(manifest)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(wrapper, "package.json"), data, 0o644))
+		out, err = bed.NPM(t, true).RunCombined(t.Context(), wrapper, "publish", "--access", "public", "--tag", "next")
+		require.NoError(t, err, out)
+		code, out, errOut = facet("self-update", "--version", "1.2.0")
+		assert.Equal(t, 1, code)
+		assert.Empty(t, out)
+		assert.Equal(t, "facet self-update: agent-facets@1.2.0 lists "+pkg+"@1.1.0, not 1.2.0: an incomplete release, not installed; nothing was changed\n", errOut)
+		assert.Equal(t, "facet 1.0.0\n", version())
+		assert.Equal(t, installed, files())
+	})
+
+	t.Run("interrupted half-way, the old binary runs and a rerun succeeds", func(t *testing.T) {
+		reached, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		bed.Front.Before(func(r registrytest.Request) {
+			if r.Method == "GET" && r.Package == pkg && strings.HasSuffix(r.Path, ".tgz") {
+				once.Do(func() { close(reached); <-release })
+			}
+		})
+		defer bed.Front.Before(nil)
+		cmd := exec.Command(exe, "self-update")
+		cmd.Env = base
+		require.NoError(t, cmd.Start())
+		select {
+		case <-reached:
+		case <-time.After(time.Minute):
+			t.Fatal("self-update never asked for the tarball")
+		}
+		require.NoError(t, cmd.Process.Kill()) // SIGKILL: no clean-up of its own
+		_ = cmd.Wait()
+		close(release)
+		assert.Equal(t, "facet 1.0.0\n", version(), "the old binary still runs")
+		assert.Equal(t, "1.0.0", readReceiptT().Version)
+		assert.Len(t, files(), len(installed)+1, "the download it was killed in: %v", files())
+
+		code, _, errOut := facet("self-update")
+		require.Equal(t, 0, code, errOut)
+		assert.Equal(t, "facet 1.1.0\n", version())
+		assert.Equal(t, installed, files(), "the rerun removed what the killed one left")
+	})
+
+	t.Run("never downgrades to an older latest", func(t *testing.T) {
+		npm := bed.NPM(t, true)
+		out, err := npm.RunCombined(t.Context(), t.TempDir(), "dist-tag", "add", "agent-facets@1.0.0", "latest")
+		require.NoError(t, err, out)
+		defer func() {
+			out, err := npm.RunCombined(t.Context(), t.TempDir(), "dist-tag", "add", "agent-facets@1.1.0", "latest")
+			require.NoError(t, err, out)
+		}()
+		code, stdout, errOut := facet("self-update")
+		assert.Equal(t, 0, code, errOut)
+		assert.Equal(t, "facet 1.1.0 is newer than agent-facets@latest (1.0.0) on "+first.Registry+": not downgraded (name it with --version to go back)\n", stdout)
+		assert.Equal(t, "facet 1.1.0\n", version())
+	})
+
+	t.Run("a package manager's install: its command, nothing changed", func(t *testing.T) {
+		project := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(project, "package.json"), []byte(`{"name":"p","version":"1.0.0","private":true}`), 0o644))
+		npm := bed.NPM(t, false)
+		out, err := npm.RunCombined(t.Context(), project, "install", "agent-facets@1.0.0")
+		require.NoError(t, err, out)
+		bin := filepath.Join(project, "node_modules", filepath.FromSlash(pkg), filepath.FromSlash(tg.BinPath()))
+		before, err := os.ReadFile(bin)
+		require.NoError(t, err)
+		launcher := filepath.Join(project, "node_modules", ".bin", "facet")
+		code, stdout, errOut := facetAt(launcher, []string{"FACET_REGISTRY=" + bed.URL}, "self-update")
+		assert.Equal(t, 0, code, errOut)
+		real, err := filepath.EvalSymlinks(project)
+		require.NoError(t, err)
+		assert.Contains(t, stdout, "was installed by npm in the project "+real+"; update it with npm:\n  npm install agent-facets@latest\n")
+		after, err := os.ReadFile(bin)
+		require.NoError(t, err)
+		assert.Equal(t, before, after)
+		code, stdout, _ = facetAt(launcher, []string{"FACET_REGISTRY=" + bed.URL}, "doctor")
+		assert.Equal(t, 0, code)
+		assert.Contains(t, stdout, "installed  npm, in the project "+real+"\n")
+		assert.Contains(t, stdout, "is newer: update with npm install agent-facets@latest\n")
+	})
+}
+
+// tableTarget is the row of the platforms table of the package pkg.
+func tableTarget(t *testing.T, pkg string) platforms.Target {
+	t.Helper()
+	for _, tg := range platforms.All() {
+		if tg.Package() == pkg {
+			return tg
+		}
+	}
+	t.Fatalf("no target %s", pkg)
+	return platforms.Target{}
+}
+
+// recordOf is the pack record of the package name.
+func recordOf(t *testing.T, records []dist.PackRecord, name string) dist.PackRecord {
+	t.Helper()
+	for _, r := range records {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no pack record of %s", name)
+	return dist.PackRecord{}
+}

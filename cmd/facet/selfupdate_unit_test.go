@@ -1,0 +1,285 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agent-facets/facets/platforms"
+	"github.com/agent-facets/facets/scripts/testenv"
+)
+
+// The binary's table is the platforms table (it is generated from it; the
+// generate package's test says when the file is stale), and the names it
+// keeps as constants are the table's.
+func TestTargetsAreThePlatformsTable(t *testing.T) {
+	all := platforms.All()
+	require.Len(t, targets, len(all))
+	for i, tg := range all {
+		assert.Equal(t, target{pkg: tg.Package(), os: tg.OS, cpu: tg.CPU, goos: tg.GOOS(), goarch: tg.GOARCH(),
+			libc: string(tg.Libc), baseline: tg.Baseline, bin: tg.BinPath()}, targets[i])
+	}
+	assert.Equal(t, platforms.Wrapper, wrapperName)
+}
+
+// fakeMachine is a probe of a machine that is not this one.
+func fakeMachine(goos, goarch string, files []string, v3, rosetta bool) probe {
+	has := func(name string) bool { return strings.Contains(strings.Join(files, "\n"), name) }
+	return probe{
+		GOOS: goos, GOARCH: goarch,
+		Glob: func(p string) []string {
+			var m []string
+			for _, f := range files {
+				if ok, _ := filepath.Match(p, f); ok {
+					m = append(m, f)
+				}
+			}
+			return m
+		},
+		Exists:     has,
+		V3:         func() bool { return v3 },
+		Translated: func() bool { return rosetta },
+	}
+}
+
+// The machines of the launcher's tests (platforms/npm/test): each detected
+// as the launcher detects it, and ranked as its candidates() ranks them,
+// which node runs here for the same host.
+func TestDetectAndCandidates(t *testing.T) {
+	tests := []struct {
+		name  string
+		probe probe
+		want  machine
+		first string
+	}{
+		{"Linux x64 glibc with AVX2", fakeMachine("linux", "amd64", []string{"/lib64/ld-linux-x86-64.so.2"}, true, false),
+			machine{OS: "linux", CPU: "x64", Libc: "glibc", V3: true}, "@agent-facets/cli-linux-x64"},
+		{"Linux x64 glibc without AVX2", fakeMachine("linux", "amd64", nil, false, false),
+			machine{OS: "linux", CPU: "x64", Libc: "glibc"}, "@agent-facets/cli-linux-x64-baseline"},
+		{"Alpine x64 (musl loader)", fakeMachine("linux", "amd64", []string{"/lib/ld-musl-x86_64.so.1"}, true, false),
+			machine{OS: "linux", CPU: "x64", Libc: "musl", V3: true}, "@agent-facets/cli-linux-x64-musl"},
+		{"Alpine x64 without AVX2 (alpine-release only)", fakeMachine("linux", "amd64", []string{"/etc/alpine-release"}, false, false),
+			machine{OS: "linux", CPU: "x64", Libc: "musl"}, "@agent-facets/cli-linux-x64-baseline-musl"},
+		{"Linux arm64 musl", fakeMachine("linux", "arm64", []string{"/lib/ld-musl-aarch64.so.1"}, false, false),
+			machine{OS: "linux", CPU: "arm64", Libc: "musl"}, "@agent-facets/cli-linux-arm64-musl"},
+		{"Linux arm64 glibc", fakeMachine("linux", "arm64", nil, false, false),
+			machine{OS: "linux", CPU: "arm64", Libc: "glibc"}, "@agent-facets/cli-linux-arm64"},
+		{"Apple silicon", fakeMachine("darwin", "arm64", nil, false, false),
+			machine{OS: "darwin", CPU: "arm64"}, "@agent-facets/cli-darwin-arm64"},
+		{"x64 shell under Rosetta 2", fakeMachine("darwin", "amd64", nil, true, true),
+			machine{OS: "darwin", CPU: "x64", V3: true, Rosetta: true}, "@agent-facets/cli-darwin-arm64"},
+		{"Intel Mac without AVX2", fakeMachine("darwin", "amd64", nil, false, false),
+			machine{OS: "darwin", CPU: "x64"}, "@agent-facets/cli-darwin-x64-baseline"},
+		{"Windows x64", fakeMachine("windows", "amd64", nil, true, false),
+			machine{OS: "win32", CPU: "x64", V3: true}, "@agent-facets/cli-windows-x64"},
+		{"Windows arm64", fakeMachine("windows", "arm64", nil, false, false),
+			machine{OS: "win32", CPU: "arm64"}, "@agent-facets/cli-windows-arm64"},
+		{"FreeBSD: none", fakeMachine("freebsd", "amd64", nil, true, false),
+			machine{OS: "freebsd", CPU: "x64", V3: true}, ""},
+	}
+	node := testenv.LookPath(t, "node", "install Node.js 20 or later")
+	launcher := filepath.Join(testenv.RepoRoot(t), "platforms", "npm", "lib", "platform.js")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := detect(tt.probe)
+			assert.Equal(t, tt.want, m)
+			var got []string
+			for _, c := range candidates(targets, m) {
+				got = append(got, c.pkg)
+			}
+			if tt.first == "" {
+				assert.Empty(t, got)
+			} else {
+				require.NotEmpty(t, got)
+				assert.Equal(t, tt.first, got[0])
+			}
+			host, err := json.Marshal(map[string]any{"platform": m.OS, "arch": m.CPU, "libc": m.Libc, "v3": m.V3, "rosetta": m.Rosetta})
+			require.NoError(t, err)
+			out, err := exec.Command(node, "-e", `const p = require(process.argv[1]);
+console.log(JSON.stringify(p.candidates(p.TABLE, JSON.parse(process.argv[2])).map((c) => c.package)))`, launcher, string(host)).Output()
+			require.NoError(t, err)
+			var want []string
+			require.NoError(t, json.Unmarshal(out, &want))
+			assert.Equal(t, want, append([]string{}, got...), "the launcher's order")
+		})
+	}
+}
+
+func TestJudge(t *testing.T) {
+	root := t.TempDir()
+	file := func(rel, content string) string {
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o755))
+		return p
+	}
+	// install.sh: the receipt names the binary.
+	sh := file("sh/bin/facet", "")
+	require.NoError(t, writeReceipt(filepath.Dir(sh), receipt{Installer: "install.sh", Version: "1.0.0", Binary: sh}))
+	// A receipt beside another facet, not naming it.
+	other := file("other/bin/facet", "")
+	require.NoError(t, writeReceipt(filepath.Dir(other), receipt{Installer: "install.sh", Binary: "/elsewhere/facet"}))
+	// A broken receipt.
+	broken := file("broken/facet", "")
+	file("broken/"+receiptName, "{")
+
+	file("npmproj/package-lock.json", "{}")
+	file("npmproj/package.json", `{"devDependencies":{"agent-facets":"^1.0.0"}}`)
+	npmProj := file("npmproj/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
+	file("yarnproj/yarn.lock", "")
+	yarnSwapped := file("yarnproj/node_modules/agent-facets/bin/facet", "")
+	file("bunproj/bun.lock", "")
+	bunProj := file("bunproj/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
+	pnpmProj := file("pnpmproj/node_modules/.pnpm/@agent-facets+cli-linux-x64@1.0.0/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
+	npmGlobal := file("usr/lib/node_modules/agent-facets/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
+	pnpmGlobal := file("home/.local/share/pnpm/global/5/node_modules/.pnpm/@agent-facets+cli-linux-x64@1.0.0/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
+	yarnGlobal := file("home/.config/yarn/global/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
+	bunGlobal := file("home/.bun/install/global/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
+	winGlobal := file("Users/u/AppData/Roaming/npm/node_modules/agent-facets/node_modules/@agent-facets/cli-windows-x64/bin/facet.exe", "")
+	noProj := file("proj/node_modules/left-pad/bin/facet", "")
+
+	tests := []struct {
+		name      string
+		exe       string
+		goVersion bool
+		by        string
+		global    bool
+		command   string
+	}{
+		{"install.sh", sh, false, byInstallSh, false, ""},
+		{"a receipt of another binary", other, false, byUnknown, false, ""},
+		{"a receipt of another binary, go install", other, true, byGoInstall, false, ""},
+		{"npm project, dev dependency", npmProj, false, "npm", false, "npm install --save-dev agent-facets@latest"},
+		{"yarn project, after the fast-path swap", yarnSwapped, false, "yarn", false, "yarn add agent-facets@latest"},
+		{"bun project", bunProj, false, "bun", false, "bun add agent-facets@latest"},
+		{"pnpm project (store, no lockfile yet)", pnpmProj, false, "pnpm", false, "pnpm add agent-facets@latest"},
+		{"npm global", npmGlobal, false, "npm", true, "npm install -g agent-facets@latest"},
+		{"pnpm global", pnpmGlobal, false, "pnpm", true, "pnpm add -g agent-facets@latest"},
+		{"yarn global", yarnGlobal, false, "yarn", true, "yarn global add agent-facets@latest"},
+		{"bun global", bunGlobal, false, "bun", true, "bun add -g agent-facets@latest"},
+		{"npm global on Windows", winGlobal, false, "npm", true, "npm install -g agent-facets@latest"},
+		{"another package's node_modules", noProj, false, byUnknown, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := judge(tt.exe, tt.goVersion)
+			require.NoError(t, err)
+			assert.Equal(t, tt.by, in.By)
+			assert.Equal(t, tt.global, in.Global)
+			if tt.command != "" {
+				assert.Equal(t, tt.command, in.updateCommand())
+			}
+			if tt.by == byInstallSh {
+				require.NotNil(t, in.Receipt)
+				assert.Equal(t, "1.0.0", in.Receipt.Version)
+			}
+		})
+	}
+	_, err := judge(broken, false)
+	assert.ErrorContains(t, err, filepath.Join(root, "broken", receiptName))
+}
+
+func TestGoInstalled(t *testing.T) {
+	info := func(v string) *debug.BuildInfo { return &debug.BuildInfo{Main: debug.Module{Version: v}} }
+	assert.True(t, goInstalled("", info("v1.4.0")))
+	assert.True(t, goInstalled("", info("v1.4.0-rc.1")))
+	assert.False(t, goInstalled("facetstamp/1.4.0/abc/", info("v1.4.0")), "a release build")
+	assert.False(t, goInstalled("", info("v0.0.0-20250102030405-0123456789ab+dirty")), "go build in a checkout")
+	assert.False(t, goInstalled("", info("v1.4.1-0.20250102030405-0123456789ab")), "a pseudo-version after a tag")
+	assert.False(t, goInstalled("", info("(devel)")))
+	assert.False(t, goInstalled("", nil))
+}
+
+func TestRegistryURL(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	assert.Equal(t, "http://f/npm", registryURL(env("FACET_REGISTRY", "http://f/npm/", "npm_config_registry", "http://n"), "http://r"))
+	assert.Equal(t, "http://n", registryURL(env("npm_config_registry", "http://n/"), "http://r"))
+	assert.Equal(t, "http://N", registryURL(env("NPM_CONFIG_REGISTRY", "http://N"), "http://r"))
+	assert.Equal(t, "http://r", registryURL(env(), "http://r/"))
+	assert.Equal(t, "https://registry.npmjs.org", registryURL(env(), ""))
+	assert.Equal(t, "http://host/x?write=true", redact("http://user:secret@host/x?write=true"))
+}
+
+func TestCompareVersions(t *testing.T) {
+	versions := []string{"0.9.0", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
+		"1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.2.0", "1.10.0", "2.0.0", "10.0.0", "1.0.0+build.5"}
+	for _, a := range versions {
+		for _, b := range versions {
+			got, ok := compareVersions(a, b)
+			require.True(t, ok, "%s %s", a, b)
+			assert.Equal(t, semver.MustParse(a).Compare(semver.MustParse(b)), got, "%s vs %s", a, b)
+		}
+	}
+	for _, bad := range []string{"", "1.0", "v1.0.0", "1.0.0-", "01.0.0", "1.0.0-a..b", "0.0.0-unstamped!"} {
+		_, ok := compareVersions(bad, "1.0.0")
+		assert.False(t, ok, bad)
+	}
+}
+
+func TestSwapIn(t *testing.T) {
+	for _, goos := range []string{"linux", "windows"} {
+		t.Run(goos, func(t *testing.T) {
+			dir := t.TempDir()
+			exe, tmp := filepath.Join(dir, "facet.exe"), filepath.Join(dir, ".facet-update-1")
+			require.NoError(t, os.WriteFile(exe, []byte("old"), 0o755))
+			require.NoError(t, os.WriteFile(exe+".old", []byte("older, left by an update before"), 0o755))
+			require.NoError(t, os.WriteFile(tmp, []byte("new"), 0o755))
+			require.NoError(t, swapIn(goos, tmp, exe))
+			assertFile(t, exe, "new")
+			assert.NoFileExists(t, tmp)
+			if goos == "windows" {
+				assertFile(t, exe+".old", "old") // the running one, renamed aside
+				removeAside("linux", exe)
+				assert.FileExists(t, exe+".old", "only Windows leaves one")
+				removeAside(goos, exe)
+				assert.NoFileExists(t, exe+".old", "the next start removes it")
+			} else {
+				assertFile(t, exe+".old", "older, left by an update before")
+			}
+
+			// The new one cannot be moved in (gone): the old one stays.
+			require.Error(t, swapIn(goos, filepath.Join(dir, "missing"), exe))
+			assertFile(t, exe, "new")
+			if goos == "windows" {
+				assert.NoFileExists(t, exe+".old", "put back")
+			}
+		})
+	}
+}
+
+func assertFile(t *testing.T, name, content string) {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	require.NoError(t, err)
+	assert.Equal(t, content, string(data), name)
+}
+
+// The new binary's --version must say the version being installed.
+func TestCheckVersion(t *testing.T) {
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755))
+		return p
+	}
+	require.NoError(t, checkVersion(t.Context(), script("good", `echo "facet 1.2.0"; echo more`), "1.2.0"))
+	assert.ErrorContains(t, checkVersion(t.Context(), script("other", `echo "facet 1.1.0"`), "1.2.0"), `says "facet 1.1.0", not 1.2.0`)
+	assert.ErrorContains(t, checkVersion(t.Context(), script("fails", `exit 3`), "1.2.0"), "does not run here")
+	standIn := filepath.Join(dir, "stand-in")
+	require.NoError(t, os.WriteFile(standIn, []byte("stand-in binary"), 0o755))
+	assert.ErrorContains(t, checkVersion(t.Context(), standIn, "1.2.0"), "does not run here")
+}

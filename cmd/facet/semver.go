@@ -1,0 +1,98 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+)
+
+// compareVersions compares two versions X.Y.Z[-pre][+build] by semver
+// precedence (semver.org §11): -1, 0 or +1. ok is false when either is not
+// of that form. Hand-written rather than Masterminds/semver (in go.mod for
+// the build scripts): the shipped binary stays standard library and x/sys,
+// and releases are plain X.Y.Z[-pre] (scripts/version); the test checks this
+// against Masterminds/semver on a table.
+func compareVersions(a, b string) (cmp int, ok bool) {
+	pa, oka := parseVersion(a)
+	pb, okb := parseVersion(b)
+	if !oka || !okb {
+		return 0, false
+	}
+	for i := range 3 {
+		if c := compareNum(pa.core[i], pb.core[i]); c != 0 {
+			return c, true
+		}
+	}
+	switch {
+	case pa.pre == nil && pb.pre == nil:
+		return 0, true
+	case pa.pre == nil:
+		return 1, true // a release follows its prereleases
+	case pb.pre == nil:
+		return -1, true
+	}
+	for i := 0; i < len(pa.pre) && i < len(pb.pre); i++ {
+		x, y := pa.pre[i], pb.pre[i]
+		xn, yn := isNum(x), isNum(y)
+		var c int
+		switch {
+		case xn && yn:
+			c = compareNum(x, y)
+		case xn:
+			c = -1 // numeric identifiers come first
+		case yn:
+			c = 1
+		default:
+			c = strings.Compare(x, y)
+		}
+		if c != 0 {
+			return c, true
+		}
+	}
+	return compareNum(strconv.Itoa(len(pa.pre)), strconv.Itoa(len(pb.pre))), true
+}
+
+type version struct {
+	core [3]string
+	pre  []string // nil for a release
+}
+
+func parseVersion(s string) (version, bool) {
+	var v version
+	s, _, _ = strings.Cut(s, "+") // build metadata has no say in precedence
+	core, pre, hasPre := strings.Cut(s, "-")
+	parts := strings.Split(core, ".")
+	if len(parts) != 3 {
+		return v, false
+	}
+	for i, p := range parts {
+		if !isNum(p) || (len(p) > 1 && p[0] == '0') {
+			return v, false
+		}
+		v.core[i] = p
+	}
+	if hasPre {
+		v.pre = strings.Split(pre, ".")
+		for _, id := range v.pre {
+			if id == "" || strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-") != "" {
+				return v, false
+			}
+		}
+	}
+	return v, true
+}
+
+func isNum(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// compareNum compares two strings of digits as numbers of any size.
+func compareNum(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
