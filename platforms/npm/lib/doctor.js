@@ -25,7 +25,11 @@ function rootOf(dir) {
   const i = parts.indexOf('node_modules');
   if (i < 1) return null;
   const root = parts.slice(0, i).join(path.sep) || path.sep;
-  return { root, modules: path.join(root, 'node_modules') };
+  // The package installed at the top (scope-aware): agent-facets itself, or
+  // the tool that depends on it. pnpm's and bun's virtual stores (.pnpm, .bun)
+  // name no package there.
+  const top = parts[i + 1] && parts[i + 1].startsWith('@') ? parts.slice(i + 1, i + 3).join('/') : parts[i + 1];
+  return { root, modules: path.join(root, 'node_modules'), top: top && !top.startsWith('.') ? top : null };
 }
 
 /** The first of files (names in dir) that exists, as a path, or null. */
@@ -56,6 +60,8 @@ function userAgentOf(env) {
  *   berry: for yarn, whether it is yarn 2 or later (yarn 1 otherwise);
  *   global: whether it is a global install (npm -g, pnpm add -g, yarn global, bun add -g);
  *   root: the project directory, or the global prefix (npm) or directory;
+ *   top: the package at the top of the node_modules that holds agent-facets:
+ *     agent-facets, or the tool that depends on it (null when none tells);
  *   evidence: the files (or variable) that told, for people;
  * }. The files a manager writes into node_modules tell first (pnpm's
  * .modules.yaml, yarn's .yarn-state.yml and .yarn-integrity, npm's
@@ -65,18 +71,21 @@ function userAgentOf(env) {
  * of package.json, npx), not always the one that installed it.
  */
 function detectManager(io, dirs, { pnp = false } = {}) {
-  const found = (name, root, evidence, more = {}) => ({ name, berry: false, global: false, root, evidence, ...more });
+  let top = null;
+  const found = (name, root, evidence, more = {}) => ({ name, berry: false, global: false, root, evidence, top, ...more });
   if (pnp) return found('yarn', null, ['Plug\'n\'Play (no node_modules)'], { berry: true });
   for (const dir of dirs) {
     const at = rootOf(dir);
     if (!at) continue;
     const { root, modules } = at;
+    top = at.top;
     const parts = path.resolve(dir).split(path.sep);
     const state = (file) => firstOf(io, modules, [file]);
     let file;
     if ((file = state('.modules.yaml')) || parts.includes('.pnpm')) {
-      // pnpm's global packages: <PNPM_HOME>/global/<layout>/<hash>/node_modules.
-      const global = path.basename(path.dirname(path.dirname(root))) === 'global';
+      // pnpm's global packages: <PNPM_HOME>/global/<layout>/<hash>/node_modules
+      // (pnpm 11), <PNPM_HOME>/global/<layout>/node_modules (pnpm 10 and earlier).
+      const global = [path.dirname(path.dirname(root)), path.dirname(root)].some((d) => path.basename(d) === 'global');
       return found('pnpm', root, [file || path.join(modules, '.pnpm')], { global });
     }
     if ((file = state('.yarn-state.yml'))) return found('yarn', root, [file], { berry: true });
@@ -133,25 +142,77 @@ function lists(text, pkg) {
   return text.includes(`node_modules/${pkg}"`) || text.includes(`${pkg}@`);
 }
 
+/** Whether a variable of yarn 1's configuration (YARN_IGNORE_OPTIONAL) is set to true. */
+function yarnTrue(value) {
+  return value !== undefined && !['', 'false', '0'].includes(String(value).trim().toLowerCase());
+}
+
+/** The lines of a yarn 1 .yarnrc (text) that ignore optional dependencies ("ignore-optional true", "--ignore-optional true"). */
+function yarnrcIgnores(text) {
+  return String(text)
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => /^(--)?(install\.)?["']?ignore-optional["']?\s+["']?true["']?$/.test(l));
+}
+
+/**
+ * The lists of yarn 2+'s supportedArchitectures in a .yarnrc.yml (text):
+ * { os, cpu, libc } (each a list, or undefined when not given), or null when
+ * the file sets none. Both YAML forms: "cpu: [x64, arm64]" and "- x64" items.
+ */
+function supportedArchitectures(text) {
+  const lines = String(text).split(/\r?\n/);
+  const start = lines.findIndex((l) => /^supportedArchitectures:\s*$/.test(l));
+  if (start < 0) return null;
+  const archs = {};
+  let key = null;
+  for (const line of lines.slice(start + 1)) {
+    if (/^\S/.test(line)) break; // the next top-level key
+    const kv = /^\s+(os|cpu|libc):\s*(.*?)\s*$/.exec(line);
+    const item = /^\s+-\s*["']?([^"'\s]+)["']?\s*$/.exec(line);
+    if (kv) {
+      key = kv[1];
+      const inline = /^\[(.*)\]$/.exec(kv[2]);
+      archs[key] = inline ? inline[1].split(',').map((v) => v.trim().replace(/^["']|["']$/g, '')).filter(Boolean) : [];
+    } else if (item && key) {
+      archs[key].push(item[1]);
+    }
+  }
+  return archs;
+}
+
 /**
  * Why the platform packages may be missing, for the install manager (from
  * detectManager): { omitted: [signals that optional dependencies were left
  * out], foreignLock: a lockfile written on another OS (npm/cli#4828), or null }.
- * Each signal is one line for people. candidates are this machine's packages
- * (none of them installed), others the rest of the table's.
+ * Each signal is one line for people. candidates are this machine's packages,
+ * others the rest of the table's. more: { states (package → survey's state:
+ * only the 'missing' ones, or those without a state, count as left out),
+ * host (detectHost's: yarn's supportedArchitectures is checked against it),
+ * execPath (node's, whose prefix holds npm's global configuration) }.
  */
-function omissions(io, manager, candidates, others, home) {
+function omissions(io, manager, candidates, others, home, more = {}) {
   const omitted = [];
   let foreignLock = null;
   const env = io.env;
-  const names = candidates.map((e) => e.package);
+  const states = more.states || {};
+  const all = candidates.map((e) => e.package);
+  const names = all.filter((n) => !states[n] || states[n] === 'missing');
   // The configuration npm (and pnpm, which reads .npmrc and npm_config_*) installs with.
   const omit = npmEnv(env, 'omit');
   if (omit && /(^|[\s,])optional($|[\s,])/.test(omit.value)) omitted.push(`${omit.name}=${omit.value} is set in the environment`);
   const optional = npmEnv(env, 'optional');
   if (optional && optional.value === 'false') omitted.push(`${optional.name}=false is set in the environment`);
   const userconfig = (npmEnv(env, 'userconfig') || {}).value || (home && path.join(home, '.npmrc'));
-  const rcs = [...new Set([manager.root && path.join(manager.root, '.npmrc'), userconfig].filter(Boolean))];
+  // npm's global configuration: $PREFIX/etc/npmrc, the prefix being npm's
+  // (npm_config_prefix), else node's (<prefix>/bin/node; on Windows <prefix>\node.exe).
+  const execPath = more.execPath;
+  const nodePrefix = execPath && (io.platform === 'win32' ? path.dirname(execPath) : path.dirname(path.dirname(execPath)));
+  const prefix = (npmEnv(env, 'prefix') || {}).value || nodePrefix;
+  const globalconfig = (npmEnv(env, 'globalconfig') || {}).value || (prefix && path.join(prefix, 'etc', 'npmrc'));
+  // A global install has no project, and no project .npmrc.
+  const project = manager.root && !manager.global ? path.join(manager.root, '.npmrc') : null;
+  const rcs = [...new Set([project, userconfig, globalconfig].filter(Boolean))];
   for (const rc of rcs) {
     for (const line of npmrcOmits(io.readFile(rc) || '')) omitted.push(`${rc} says ${line}`);
   }
@@ -174,19 +235,28 @@ function omissions(io, manager, candidates, others, home) {
       break;
     }
     case 'yarn': {
-      // yarn 1 records its flags in node_modules/.yarn-integrity.
-      const text = io.readFile(path.join(modules, '.yarn-integrity'));
-      try {
-        if (text !== null && (JSON.parse(text).flags || []).includes('ignoreOptional')) {
-          omitted.push(`${path.join(modules, '.yarn-integrity')} says optional dependencies were ignored (yarn install --ignore-optional)`);
+      if (!manager.berry) {
+        // yarn 1 records no --ignore-optional (its .yarn-integrity flags never
+        // hold it): its configuration says it, in the environment and in the
+        // project's and the user's .yarnrc.
+        if (yarnTrue(env.YARN_IGNORE_OPTIONAL)) omitted.push(`YARN_IGNORE_OPTIONAL=${env.YARN_IGNORE_OPTIONAL} is set in the environment`);
+        const yarnrcs = [...new Set([path.join(root, '.yarnrc'), home && path.join(home, '.yarnrc')].filter(Boolean))];
+        for (const rc of yarnrcs) {
+          for (const line of yarnrcIgnores(io.readFile(rc) || '')) omitted.push(`${rc} says ${line}`);
         }
-      } catch {
-        // not JSON: says nothing
+        break;
       }
-      // yarn 2+ installs the packages of supportedArchitectures only.
-      const rc = io.readFile(path.join(root, '.yarnrc.yml'));
-      if (rc !== null && /^supportedArchitectures:/m.test(rc)) {
-        omitted.push(`${path.join(root, '.yarnrc.yml')} sets supportedArchitectures: this machine must be among them`);
+      // yarn 2+ installs the packages of supportedArchitectures only: this
+      // machine's os, cpu and (Linux) libc, or "current", must be in each list given.
+      const rcFile = path.join(root, '.yarnrc.yml');
+      const archs = supportedArchitectures(io.readFile(rcFile) || '');
+      const host = more.host || { platform: io.platform, arch: io.arch };
+      if (archs) {
+        const mine = { os: host.platform, cpu: host.arch, libc: host.platform === 'linux' ? host.libc : undefined };
+        const out = Object.entries(mine).filter(([k, v]) => v && archs[k] && !archs[k].includes(v) && !archs[k].includes('current'));
+        if (out.length) {
+          omitted.push(`${rcFile} sets supportedArchitectures without this machine's ${out.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+        }
       }
       break;
     }
@@ -209,7 +279,7 @@ function omissions(io, manager, candidates, others, home) {
     const listed = names.filter((n) => lists(raw, n));
     if (listed.length) {
       omitted.push(`${file} lists ${listed[0]}, which is not installed: the install left it out`);
-    } else if (others.some((e) => lists(raw, e.package))) {
+    } else if (!all.some((n) => lists(raw, n)) && others.some((e) => lists(raw, e.package))) {
       foreignLock = file;
     }
     break;
@@ -218,38 +288,84 @@ function omissions(io, manager, candidates, others, home) {
 }
 
 /**
- * The command that repairs the install, for people: one line, to run where
- * the install is (a project's directory). manager is detectManager's,
- * evidence omissions'.
+ * The command that repairs the install, for people: one line, or more (a
+ * fallback after the first), to run where the install is (a project's
+ * directory). manager is detectManager's, evidence omissions'. platform
+ * (process.platform) says how: on Windows a line says where to run what
+ * (cmd.exe and PowerShell 5.1 take no `cd … &&`, nor rm -rf).
  */
-function fixFor(manager, evidence, version) {
-  const spec = `agent-facets@${version}`;
-  const inProject = (cmd) => (manager.root ? `cd ${quote(manager.root)} && ${cmd}` : cmd);
+function fixFor(manager, evidence, version, platform = 'linux') {
+  const win = platform === 'win32';
+  // The package to reinstall globally: agent-facets, or the tool that brought it.
+  const pkg = manager.top && manager.top !== 'agent-facets' ? manager.top : `agent-facets@${version}`;
+  const at = (cmd) => {
+    if (!manager.root) return cmd;
+    return win ? `In ${manager.root} run: ${cmd}` : `cd ${quote(manager.root)} && ${cmd}`;
+  };
+  // Deleting the lockfile of another OS (and node_modules), then installing.
+  const afresh = (cmd) => {
+    const lock = (win ? path.win32 : path).basename(evidence.foreignLock);
+    if (!win) return at(`rm -rf node_modules ${lock} && ${cmd}`);
+    const del = `Remove-Item -Recurse -Force node_modules, ${lock}; ${cmd}`;
+    return manager.root ? `In PowerShell, in ${manager.root} run: ${del}` : `In PowerShell run: ${del}`;
+  };
   switch (manager.name) {
     case 'npm':
-      if (manager.global) return `npm install --global ${spec} --include=optional`;
-      if (evidence.foreignLock) return inProject(`rm -rf node_modules ${path.basename(evidence.foreignLock)} && npm install --include=optional`);
-      return inProject('npm install --include=optional');
+      // The prefix npm installed into, which may not be its default.
+      if (manager.global) return `npm install --global${manager.root ? ` --prefix ${quoteFor(platform, manager.root)}` : ''} ${pkg} --include=optional`;
+      // npm 11's install completes a lockfile of another OS: deleting it is the fallback.
+      if (evidence.foreignLock) return `${at('npm install --include=optional')}\nif facet still finds no binary: ${afresh('npm install --include=optional')}`;
+      return at('npm install --include=optional');
     case 'pnpm':
-      if (manager.global) return `pnpm add --global ${spec}`;
-      if (evidence.foreignLock) return inProject(`rm -rf node_modules ${path.basename(evidence.foreignLock)} && pnpm install`);
-      return inProject('pnpm install');
+      if (manager.global) return `pnpm add --global ${pkg}`;
+      if (evidence.foreignLock) return afresh('pnpm install');
+      return at('pnpm install');
     case 'yarn':
-      if (manager.global) return `yarn global add ${spec}`;
-      if (evidence.foreignLock) return inProject(`rm -rf node_modules ${path.basename(evidence.foreignLock)} && yarn install`);
-      return inProject(manager.berry ? 'yarn install' : 'yarn install --force');
+      if (manager.global) return `yarn global add ${pkg}`;
+      if (evidence.foreignLock) return afresh('yarn install');
+      return at(manager.berry ? 'yarn install' : 'yarn install --force');
     case 'bun':
-      if (manager.global) return `bun add --global ${spec}`;
-      if (evidence.foreignLock) return inProject(`rm -rf node_modules ${path.basename(evidence.foreignLock)} && bun install`);
-      return inProject('bun install');
+      if (manager.global) return `bun add --global ${pkg}`;
+      if (evidence.foreignLock) return afresh('bun install');
+      return at('bun install');
     default:
       return null;
   }
 }
 
+/**
+ * What to do when a candidate is installed but cannot run (survey's
+ * 'refused' and 'failed'): reinstalling does not help then. One line per
+ * such candidate, or null when there is none.
+ */
+function blockedFix(survey) {
+  const lines = [];
+  for (const c of survey || []) {
+    if (c.state === 'refused') {
+      lines.push(`${c.path} is installed but refused (${c.why}): remove it, or have its owner remove it; reinstalling does not help.`);
+    } else if (c.state === 'failed' && /could not be started \((EACCES|EPERM)\)/.test(c.why)) {
+      lines.push(`${c.path} ${c.why.replace(/^it /, '')}: make it executable (chmod +x), or install on a file system mounted without noexec; reinstalling does not help.`);
+    } else if (c.state === 'failed') {
+      lines.push(`${c.path} is installed but fails its --version check (${c.why}): its error above says why; reinstalling does not help.`);
+    }
+  }
+  return lines.length ? lines.join('\n') : null;
+}
+
+/** The fix when no manager is known: npm's, the global install's on a line of its own. */
+function genericFix(version) {
+  return `npm install --include=optional\nor, for a global install: npm install --global agent-facets@${version} --include=optional`;
+}
+
 /** A path as a POSIX shell reads it: quoted when it holds anything but safe characters. */
 function quote(p) {
   return /^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, "'\\''")}'`;
+}
+
+/** A path as platform's shells read it: on Windows in double quotes when it holds a space or the like (cmd.exe and PowerShell both take them). */
+function quoteFor(platform, p) {
+  if (platform !== 'win32') return quote(p);
+  return /^[\w@%+=:,./\\-]+$/.test(p) ? p : `"${p}"`;
 }
 
 /** How a manager is named for people: "npm", "yarn 1", "yarn 2 or later", with "(global)". */
@@ -301,12 +417,13 @@ function report(facts) {
   if (facts.evidence.foreignLock) {
     lines.push('', `${facts.evidence.foreignLock} lists other platforms' packages but none of these: it was written on another OS (npm/cli#4828).`);
   }
-  lines.push('', 'To fix:', `  ${facts.fix || `npm install --include=optional  (or, for a global install: npm install --global agent-facets@${facts.version} --include=optional)`}`);
-  if (facts.evidence.omitted.some((s) => / says (omit(\[\])?|optional|include-optional) *=/.test(s))) {
+  const fix = facts.fix || genericFix(facts.version);
+  lines.push('', 'To fix:', ...fix.split('\n').map((l) => `  ${l}`));
+  if (!facts.blocked && facts.evidence.omitted.some((s) => / says (omit(\[\])?|optional|include-optional) *=|ignore-optional/.test(s))) {
     lines.push('  and remove the setting that leaves optional dependencies out (above), or every install will leave them out again.');
   }
   lines.push('');
   return lines.join('\n');
 }
 
-module.exports = { MANAGERS, rootOf, userAgentOf, detectManager, npmrcOmits, omissions, fixFor, managerName, report };
+module.exports = { MANAGERS, rootOf, userAgentOf, detectManager, npmrcOmits, yarnrcIgnores, supportedArchitectures, omissions, fixFor, blockedFix, genericFix, managerName, report };

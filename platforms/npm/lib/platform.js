@@ -16,7 +16,14 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const fastpath = require('./fastpath.js');
-const doctor = require('./doctor.js');
+
+/**
+ * ./doctor.js, loaded only where no binary runs (facet doctor, the
+ * not-found message): every other call of the launcher goes without it.
+ */
+function doctor() {
+  return require('./doctor.js');
+}
 
 /** The generated table: { command, packages: [{ package, os, cpu, libc?, baseline, bin }] }. */
 const TABLE = require('./platforms.json');
@@ -103,6 +110,12 @@ const ELF_OSABI = { linux: [0, 3], android: [0, 3], freebsd: [0, 9], netbsd: [0,
 
 /** The systems of each object format, by process.platform. */
 const FORMAT_OS = { ELF: Object.keys(ELF_OSABI), 'Mach-O': ['darwin'], PE: ['win32', 'cygwin'] };
+
+/**
+ * The largest configuration file or lockfile the launcher reads (bytes): a
+ * larger one is no file it wants.
+ */
+const READ_LIMIT = 16 * 1024 * 1024;
 
 /** How many first bytes of a file readExecutable looks at. */
 const HEAD_SIZE = 4096;
@@ -203,12 +216,33 @@ function systemIO() {
     arch: process.arch,
     endian: os.endianness(),
     env: process.env,
-    /** The text of a file, or null when it cannot be read. */
+    /**
+     * The text of a regular file of READ_LIMIT bytes at most, or null when it
+     * cannot be read, or is anything else (a FIFO, which would block, a
+     * device such as /dev/stdin, a directory, a larger file).
+     */
     readFile(file) {
+      let fd;
       try {
-        return fs.readFileSync(file, 'utf8');
+        fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK || 0));
+        const st = fs.fstatSync(fd);
+        if (!st.isFile() || st.size > READ_LIMIT) return null;
+        // Read to the end, not to st.size: /proc's files say 0 bytes.
+        const chunks = [];
+        let total = 0;
+        for (;;) {
+          const buf = Buffer.alloc(64 * 1024);
+          const got = fs.readSync(fd, buf, 0, buf.length, null);
+          if (got === 0) break;
+          total += got;
+          if (total > READ_LIMIT) return null;
+          chunks.push(buf.subarray(0, got));
+        }
+        return Buffer.concat(chunks).toString('utf8');
       } catch {
         return null;
+      } finally {
+        if (fd !== undefined) fs.closeSync(fd);
       }
     },
     exists(file) {
@@ -228,11 +262,14 @@ function systemIO() {
         if (fd !== undefined) fs.closeSync(fd);
       }
     },
-    /** Runs a command; returns { status, signal, output } or null when it could not start. */
+    /**
+     * Runs a command; returns { status, signal, output }, with error (its
+     * code: 'EACCES', 'ENOENT', 'ETIMEDOUT') when it could not start or finish.
+     */
     run(command, args) {
       const r = childProcess.spawnSync(command, args, { encoding: 'utf8', timeout: 10000, windowsHide: true });
-      if (r.error) return null;
-      return { status: r.status, signal: r.signal, output: (r.stdout || '') + (r.stderr || '') };
+      const out = { status: r.status, signal: r.signal, output: (r.stdout || '') + (r.stderr || '') };
+      return r.error ? { ...out, error: r.error.code || r.error.message } : out;
     },
     /** Node's diagnostic report, or null. */
     report() {
@@ -579,7 +616,8 @@ function checks(io, bin, version) {
  */
 function checkFailure(io, bin, version) {
   const r = io.run(bin, ['--version']);
-  if (!r) return 'it could not be started';
+  if (r && r.error === 'ETIMEDOUT') return 'it did not finish within 10 seconds';
+  if (!r || r.error) return `it could not be started${r && r.error ? ` (${r.error})` : ''}`;
   const first = String(r.output).trim().split('\n')[0].trim();
   if (r.status === 0 && reportedVersion(r.output) === version) return null;
   const how = r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
@@ -615,12 +653,18 @@ function survey(io, list, host, version, options = {}) {
  * and the platform packages of other machines installed instead.
  */
 function installFacts(io, list, version, options = {}) {
+  const d = doctor();
   const where = options.dirs ? { dirs: options.dirs, pnp: false } : options.where || systemWhere();
-  const manager = doctor.detectManager(io, options.dirs || where.dirs, { pnp: where.pnp });
+  const manager = d.detectManager(io, options.dirs || where.dirs, { pnp: where.pnp });
   const wanted = new Set(list.map((e) => e.package));
   const others = TABLE.packages.filter((e) => !wanted.has(e.package));
-  const evidence = doctor.omissions(io, manager, list, others, options.home === undefined ? os.homedir() : options.home);
-  return { manager, evidence, fix: doctor.fixFor(manager, evidence, version) };
+  // Only the candidates that are missing were left out: one installed but
+  // refused or failing its check needs another fix than a reinstall.
+  const states = Object.fromEntries((options.survey || []).map((c) => [c.package, c.state]));
+  const evidence = d.omissions(io, manager, list, others, options.home === undefined ? os.homedir() : options.home,
+    { states, host: options.host, execPath: options.execPath || process.execPath });
+  const blocked = d.blockedFix(options.survey);
+  return { manager, evidence, blocked: Boolean(blocked), fix: blocked || d.fixFor(manager, evidence, version, io.platform) };
 }
 
 /**
@@ -628,16 +672,17 @@ function installFacts(io, list, version, options = {}) {
  * of installFacts, and each candidate's fate (survey).
  */
 function doctorReport(io, host, list, version, options = {}) {
-  const { foreign, install } = diagnose(io, list, version, options);
-  return doctor.report({
+  const found = survey(io, list, host, version, options);
+  const { foreign, install } = diagnose(io, list, version, { ...options, host, survey: found });
+  return doctor().report({
     version,
     host: describeHost(host),
     node: options.node || process.version,
     execPath: options.execPath || process.execPath,
     packageDir: options.packageDir || PACKAGE_DIR,
-    candidates: survey(io, list, host, version, options),
+    candidates: found,
     foreign,
-    userAgent: doctor.userAgentOf(io.env),
+    userAgent: doctor().userAgentOf(io.env),
     ...install,
   });
 }
@@ -702,14 +747,14 @@ function notFoundMessage(host, list, evidence, version) {
     lines.push('', `Found instead: ${evidence.foreign.join(', ')}, built for another machine: node_modules was copied or installed elsewhere.`);
   }
   const { omitted, foreignLock } = install.evidence;
-  const by = doctor.managerName(install.manager);
+  const by = doctor().managerName(install.manager);
   if (omitted.length) {
     lines.push('', `${by ? `Installed by ${by}, w` : 'W'}ith optional dependencies left out:`, ...omitted.slice(0, 3).map((s) => `  ${s}`));
   }
   if (foreignLock) {
     lines.push('', `${foreignLock} lists none of these packages but lists other platforms' packages: it was made on another OS (npm/cli#4828).`);
   }
-  if (!omitted.length && !foreignLock) {
+  if (!omitted.length && !foreignLock && !install.blocked) {
     lines.push(
       '',
       'Likely causes:',
@@ -718,16 +763,12 @@ function notFoundMessage(host, list, evidence, version) {
       '  - node_modules was copied from another machine (from the host into a Docker image, for example).',
     );
   }
-  if (install.fix) {
-    lines.push('', `To repair${by ? ` (installed by ${by})` : ''}:`, `  ${install.fix}`);
+  if (install.blocked) {
+    lines.push('', 'To repair:', ...install.fix.split('\n').map((l) => `  ${l}`));
+  } else if (install.fix) {
+    lines.push('', `To repair${by ? ` (installed by ${by})` : ''}:`, ...install.fix.split('\n').map((l) => `  ${l}`));
   } else {
-    lines.push(
-      '',
-      'To repair, reinstall with optional dependencies included:',
-      '  rm -rf node_modules package-lock.json && npm install',
-      'or, for a global install:',
-      `  npm install -g agent-facets@${version}`,
-    );
+    lines.push('', 'To repair, reinstall with optional dependencies included:', ...doctor().genericFix(version).split('\n').map((l) => `  ${l}`));
   }
   lines.push('', 'Run `facet doctor` for details.', '');
   return lines.join('\n');
@@ -884,7 +925,10 @@ function main(args) {
     }
     if (!found.path) {
       const version = packageVersion();
-      const evidence = { ...diagnose(io, found.candidates, version, { where: where || systemWhere() }), mismatched: found.mismatched, refused: found.refused };
+      const w = where || systemWhere();
+      // No candidate is installed and runnable: survey runs none of them.
+      const states = survey(io, found.candidates, found.host, version, { where: w });
+      const evidence = { ...diagnose(io, found.candidates, version, { where: w, host: found.host, survey: states }), mismatched: found.mismatched, refused: found.refused };
       process.stderr.write(notFoundMessage(found.host, found.candidates, evidence, version));
       process.exit(1);
     }

@@ -55,6 +55,8 @@ test('the manager, from what each leaves in a project or a global directory', ()
       { name: 'pnpm', berry: false, global: false, root: '/p' }],
     ['pnpm add -g', { '/h/pnpm/global/v11/abc/node_modules/.modules.yaml': '{}' }, ['/h/pnpm/global/v11/abc/node_modules/agent-facets'],
       { name: 'pnpm', berry: false, global: true, root: '/h/pnpm/global/v11/abc' }],
+    ['pnpm 10 add -g', { '/h/pnpm/global/5/node_modules/.modules.yaml': '{}' }, ['/h/pnpm/global/5/node_modules/agent-facets'],
+      { name: 'pnpm', berry: false, global: true, root: '/h/pnpm/global/5' }],
     ['pnpm, the lockfile alone', { '/p/pnpm-lock.yaml': '' }, ['/p/node_modules/agent-facets'], { name: 'pnpm', berry: false, global: false, root: '/p' }],
     ['yarn 1', { '/p/node_modules/.yarn-integrity': '{}', '/p/yarn.lock': '# yarn lockfile v1\n' }, ['/p/node_modules/agent-facets'],
       { name: 'yarn', berry: false, global: false, root: '/p' }],
@@ -82,6 +84,12 @@ test('the manager, from what each leaves in a project or a global directory', ()
     if (want.name) assert.ok(got.evidence.length > 0, `${name}: says what told`);
   }
   assert.deepEqual(doctor.detectManager(fakeIO(), [], { pnp: true }).name, 'yarn', 'Plug\'n\'Play is yarn\'s');
+  // The package at the top of node_modules: agent-facets, or the tool that depends on it.
+  const top = (dir) => doctor.detectManager(fakeIO(), [dir]).top;
+  assert.equal(top('/usr/local/lib/node_modules/agent-facets'), 'agent-facets');
+  assert.equal(top('/usr/local/lib/node_modules/some-tool/node_modules/agent-facets'), 'some-tool');
+  assert.equal(top('/usr/local/lib/node_modules/@acme/tool/node_modules/agent-facets'), '@acme/tool');
+  assert.equal(top('/p/node_modules/.pnpm/agent-facets@1.2.3/node_modules/agent-facets'), null);
   // npm_config_user_agent names the manager when the layout does not.
   const ua = { npm_config_user_agent: 'pnpm/9.1.0 npm/? node/v20.11.1 linux x64' };
   assert.equal(doctor.detectManager(fakeIO({}, ua), ['/p/node_modules/agent-facets']).name, 'pnpm');
@@ -138,18 +146,54 @@ test('optional dependencies left out: what each manager records, and lockfiles t
   assert.deepEqual(omitted(fakeIO({ '/p/pnpm-lock.yaml': `packages:\n\n  '${BEST}@1.2.3':\n    resolution: {}\n` }), pnpm).omitted,
     [`/p/pnpm-lock.yaml lists ${BEST}, which is not installed: the install left it out`]);
 
+  // yarn 1 writes no trace of --ignore-optional (its .yarn-integrity flags
+  // never hold it): its configuration tells.
   const yarn1 = { name: 'yarn', berry: false, root: '/p', evidence: [] };
-  assert.deepEqual(omitted(fakeIO({ '/p/node_modules/.yarn-integrity': JSON.stringify({ flags: ['ignoreOptional'] }) }), yarn1).omitted,
-    ['/p/node_modules/.yarn-integrity says optional dependencies were ignored (yarn install --ignore-optional)']);
-  assert.deepEqual(omitted(fakeIO({ '/p/node_modules/.yarn-integrity': JSON.stringify({ flags: [] }) }), yarn1).omitted, []);
+  assert.deepEqual(omitted(fakeIO({ '/p/.yarnrc': 'registry "http://r/"\nignore-optional true\n' }), yarn1).omitted, ['/p/.yarnrc says ignore-optional true']);
+  assert.deepEqual(omitted(fakeIO({ '/h/.yarnrc': '--ignore-optional true\n' }), yarn1).omitted, ['/h/.yarnrc says --ignore-optional true']);
+  assert.deepEqual(omitted(fakeIO({}, { YARN_IGNORE_OPTIONAL: 'true' }), yarn1).omitted, ['YARN_IGNORE_OPTIONAL=true is set in the environment']);
+  assert.deepEqual(omitted(fakeIO({ '/p/.yarnrc': 'ignore-optional false\n' }, { YARN_IGNORE_OPTIONAL: 'false' }), yarn1).omitted, []);
+  assert.deepEqual(omitted(fakeIO({ '/p/node_modules/.yarn-integrity': JSON.stringify({ flags: ['ignoreOptional'] }) }), yarn1).omitted, [], 'no flag of yarn 1 says it');
+
+  // yarn 2+: supportedArchitectures without this machine (linux x64 glibc).
   const berry = { name: 'yarn', berry: true, root: '/p', evidence: [] };
-  assert.deepEqual(omitted(fakeIO({ '/p/.yarnrc.yml': 'supportedArchitectures:\n  os: [darwin]\n' }), berry).omitted,
-    ['/p/.yarnrc.yml sets supportedArchitectures: this machine must be among them']);
+  const archs = (rc) => doctor.omissions(fakeIO({ '/p/.yarnrc.yml': rc }), berry, LIST, OTHERS, '/h', { host: HOST }).omitted;
+  assert.deepEqual(archs('supportedArchitectures:\n  os: [darwin]\n'), ['/p/.yarnrc.yml sets supportedArchitectures without this machine\'s os linux']);
+  assert.deepEqual(archs('nodeLinker: node-modules\nsupportedArchitectures:\n  cpu:\n    - arm64\n  libc:\n    - musl\nenableTelemetry: false\n'),
+    ['/p/.yarnrc.yml sets supportedArchitectures without this machine\'s cpu x64, libc glibc']);
+  for (const rc of [
+    'supportedArchitectures:\n  os: [current, darwin]\n  cpu: [current]\n',
+    'supportedArchitectures:\n  os:\n    - linux\n    - darwin\n  cpu: ["x64", "arm64"]\n  libc: [glibc, musl]\n',
+    'npmRegistryServer: "http://r"\n',
+  ]) {
+    assert.deepEqual(archs(rc), [], rc);
+  }
 
   const bun = { name: 'bun', root: '/p', evidence: [] };
   assert.deepEqual(omitted(fakeIO({ '/p/bunfig.toml': '[install]\noptional = false\n' }), bun).omitted, ['/p/bunfig.toml says optional = false']);
   assert.deepEqual(omitted(fakeIO({ '/p/bun.lock': `{ "packages": { "${BEST}": ["${BEST}@1.2.3", "", {}, "sha512-x"] } }` }), bun).omitted,
     [`/p/bun.lock lists ${BEST}, which is not installed: the install left it out`]);
+});
+
+test('a candidate installed but failing its check, or refused, was not left out', () => {
+  const lock = JSON.stringify({ packages: { '': {}, [`node_modules/${BEST}`]: { optional: true }, [`node_modules/${LIST[1].package}`]: { optional: true } } });
+  const io = fakeIO({ '/p/package-lock.json': lock });
+  const got = (states) => doctor.omissions(io, npmAt('/p'), LIST, OTHERS, '/h', { states }).omitted;
+  assert.deepEqual(got({ [BEST]: 'failed', [LIST[1].package]: 'refused' }), [], 'both installed');
+  assert.deepEqual(got({ [BEST]: 'failed', [LIST[1].package]: 'missing' }),
+    [`/p/package-lock.json lists ${LIST[1].package}, which is not installed: the install left it out`], 'the missing one only');
+  // And no lockfile of another OS: it lists a package of this machine.
+  assert.equal(doctor.omissions(io, npmAt('/p'), LIST, OTHERS, '/h', { states: { [BEST]: 'failed', [LIST[1].package]: 'failed' } }).foreignLock, null);
+  assert.equal(doctor.blockedFix([{ package: BEST, state: 'missing' }]), null, 'all missing: a reinstall fixes it');
+});
+
+test('npm\'s global configuration: $PREFIX/etc/npmrc, of npm_config_globalconfig, npm_config_prefix or node\'s prefix', () => {
+  const global = { name: 'npm', global: true, root: '/g', evidence: [] };
+  const rc = (files, env = {}) => doctor.omissions(fakeIO(files, env), global, LIST, OTHERS, '/h', { execPath: '/opt/node/bin/node' }).omitted;
+  assert.deepEqual(rc({ '/opt/node/etc/npmrc': 'omit=optional\n' }), ['/opt/node/etc/npmrc says omit=optional']);
+  assert.deepEqual(rc({ '/u/etc/npmrc': 'omit=optional\n' }, { npm_config_prefix: '/u' }), ['/u/etc/npmrc says omit=optional']);
+  assert.deepEqual(rc({ '/c/npmrc': 'optional=false\n' }, { npm_config_globalconfig: '/c/npmrc' }), ['/c/npmrc says optional=false']);
+  assert.deepEqual(rc({ '/g/.npmrc': 'omit=optional\n' }), [], 'a global prefix is no project: its .npmrc is not npm\'s');
 });
 
 test('a lockfile written on another OS (npm/cli#4828): other platforms\' packages, none of these', () => {
@@ -165,8 +209,13 @@ test('the fix, for each manager, project or global, and for a lockfile of anothe
   const none = { omitted: ['x'], foreignLock: null };
   const cases = [
     [{ name: 'npm', root: '/p' }, none, 'cd /p && npm install --include=optional'],
-    [{ name: 'npm', root: '/p' }, { omitted: [], foreignLock: '/p/package-lock.json' }, 'cd /p && rm -rf node_modules package-lock.json && npm install --include=optional'],
-    [{ name: 'npm', root: '/usr/local', global: true }, none, 'npm install --global agent-facets@1.2.3 --include=optional'],
+    // npm 11 completes the lockfile: deleting it is the fallback, on a line of its own.
+    [{ name: 'npm', root: '/p' }, { omitted: [], foreignLock: '/p/package-lock.json' },
+      'cd /p && npm install --include=optional\nif facet still finds no binary: cd /p && rm -rf node_modules package-lock.json && npm install --include=optional'],
+    [{ name: 'npm', root: '/usr/local', global: true, top: 'agent-facets' }, none, 'npm install --global --prefix /usr/local agent-facets@1.2.3 --include=optional'],
+    // A dependency of another global tool: that tool is reinstalled.
+    [{ name: 'npm', root: '/h/my tools', global: true, top: '@acme/some-tool' }, none, "npm install --global --prefix '/h/my tools' @acme/some-tool --include=optional"],
+    [{ name: 'pnpm', root: '/h/pnpm/global/5', global: true, top: 'some-tool' }, none, 'pnpm add --global some-tool'],
     [{ name: 'pnpm', root: '/my project' }, none, "cd '/my project' && pnpm install"],
     [{ name: 'pnpm', root: '/p' }, { omitted: [], foreignLock: '/p/pnpm-lock.yaml' }, 'cd /p && rm -rf node_modules pnpm-lock.yaml && pnpm install'],
     [{ name: 'pnpm', root: '/h/pnpm/global/v11/abc', global: true }, none, 'pnpm add --global agent-facets@1.2.3'],
@@ -180,6 +229,20 @@ test('the fix, for each manager, project or global, and for a lockfile of anothe
   ];
   for (const [manager, evidence, want] of cases) {
     assert.equal(doctor.fixFor(manager, evidence, '1.2.3'), want, JSON.stringify(manager));
+  }
+  // Windows: where to run what; no `cd … &&`, no rm -rf (cmd.exe and PowerShell 5.1 take neither).
+  const win = [
+    [{ name: 'npm', root: 'C:\\proj' }, none, 'In C:\\proj run: npm install --include=optional'],
+    [{ name: 'npm', root: 'C:\\my proj' }, { omitted: [], foreignLock: 'C:\\my proj\\package-lock.json' },
+      'In C:\\my proj run: npm install --include=optional\nif facet still finds no binary: In PowerShell, in C:\\my proj run: Remove-Item -Recurse -Force node_modules, package-lock.json; npm install --include=optional'],
+    [{ name: 'pnpm', root: 'C:\\proj' }, none, 'In C:\\proj run: pnpm install'],
+    [{ name: 'npm', root: 'C:\\Program Files\\nodejs', global: true, top: 'agent-facets' }, none,
+      'npm install --global --prefix "C:\\Program Files\\nodejs" agent-facets@1.2.3 --include=optional'],
+  ];
+  for (const [manager, evidence, want] of win) {
+    const got = doctor.fixFor(manager, evidence, '1.2.3', 'win32');
+    assert.equal(got, want, JSON.stringify(manager));
+    assert.ok(!/ && |rm -rf|'/.test(got), got);
   }
 });
 
@@ -229,8 +292,9 @@ test('facet doctor\'s report: the machine, every candidate and why it was passed
     '  /p/.npmrc says omit=optional',
     '',
     'To fix:',
-    '  cd /p && npm install --include=optional',
-    '  and remove the setting that leaves optional dependencies out (above), or every install will leave them out again.',
+    // Installed but refused, installed but failing: a reinstall would not help.
+    `  ${bin('linux-x64-baseline')} is installed but refused (it belongs to uid 4242, not to you (uid 1000), root or the owner of agent-facets (uid 1000)): remove it, or have its owner remove it; reinstalling does not help.`,
+    `  ${bin('linux-x64-baseline-musl')} is installed but fails its --version check (exit status 1: "This program can only be run on AMD64 processors with v3 microarchitecture support."): its error above says why; reinstalling does not help.`,
     '',
   ].join('\n');
   assert.equal(text, want);
@@ -250,5 +314,16 @@ test('facet doctor\'s report: the machine, every candidate and why it was passed
   const bare = platform.doctorReport(fakeIO(), HOST, LIST, '1.2.3', { dirs: ['/x/agent-facets'], resolve: () => { throw new Error('none'); }, home: '/h' });
   assert.match(bare, /\nInstalled by: unknown \(no lockfile or package manager state found\)\n/);
   assert.match(bare, /\nOptional dependencies: no sign that they were left out\.\n/);
-  assert.match(bare, /\nTo fix:\n {2}npm install --include=optional {2}\(or, for a global install: npm install --global agent-facets@1\.2\.3 --include=optional\)\n/);
+  assert.match(bare, /\nTo fix:\n {2}npm install --include=optional\n {2}or, for a global install: npm install --global agent-facets@1\.2\.3 --include=optional\n/);
+
+  // A binary that cannot be started (EACCES: no x bit, a noexec mount): its
+  // code is kept, and the fix is not a reinstall.
+  const io3 = fakeIO({ '/p/node_modules/.package-lock.json': '{}', [bin('linux-x64')]: '', '/p/package-lock.json': `"node_modules/${BEST}"` }, {}, {
+    [`${bin('linux-x64')} --version`]: { status: null, signal: null, output: '', error: 'EACCES' },
+  });
+  const eacces = platform.doctorReport(io3, HOST, LIST.slice(0, 1), '1.2.3', { dirs: ['/p/node_modules/agent-facets'], resolve: resolverOf(io3), home: '/h' });
+  assert.ok(eacces.includes(`  ${BEST}: installed at ${bin('linux-x64')}, but failed its --version check: it could not be started (EACCES)\n`), eacces);
+  assert.ok(eacces.includes(`To fix:\n  ${bin('linux-x64')} could not be started (EACCES): make it executable (chmod +x), or install on a file system mounted without noexec; reinstalling does not help.\n`), eacces);
+  assert.ok(!eacces.includes('is not installed: the install left it out'), `an installed candidate was not left out:\n${eacces}`);
+  assert.ok(!/npm install/.test(eacces), eacces);
 });

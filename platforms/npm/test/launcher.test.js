@@ -370,7 +370,31 @@ test('nothing installed: one clear message with the candidates, causes and repai
   assert.match(r.stderr, /^facet: your package manager did not install the facet binary for this machine\./);
   for (const e of HOST_CANDIDATES) assert.ok(r.stderr.includes(`  ${e.package}\n`), e.package);
   assert.match(r.stderr, /--omit=optional or --no-optional/);
-  assert.match(r.stderr, /rm -rf node_modules package-lock\.json && npm install/);
+  assert.match(r.stderr, /\n {2}npm install --include=optional\n {2}or, for a global install: npm install --global agent-facets@1\.2\.3 --include=optional\n/);
+});
+
+test('lib/doctor.js is loaded only when no binary runs: never on the way to a binary', { skip: !unix }, (t) => {
+  const best = HOST_CANDIDATES[0].package;
+  const p = project(t, { [best]: honest(best) });
+  // Node, at its exit, notes the modules it loaded whose name is doctor.js.
+  const note = path.join(p.dir, 'loaded.txt');
+  const preload = path.join(p.dir, 'preload.js');
+  fs.writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(note)}, ` +
+    `Object.keys(require.cache).filter((f) => f.endsWith('doctor.js')).join('\\n')));\n`);
+  const loaded = (args) => {
+    fs.rmSync(note, { force: true });
+    const r = launch(p, args, { NODE_OPTIONS: `--require ${preload}` });
+    return { r, doctor: fs.readFileSync(note, 'utf8') };
+  };
+  const ran = loaded(['x']);
+  assert.equal(ran.r.stdout, `facet ${VERSION}\nfrom ${best}\nargs: x\n`, ran.r.stderr);
+  assert.equal(ran.doctor, '', 'the launcher ran the binary without doctor.js');
+  // The same launcher with no binary loads it: the note would see it.
+  fs.rmSync(path.dirname(p.binaries[best]), { recursive: true });
+  fs.rmSync(p.cache, { recursive: true, force: true });
+  const none = loaded(['x']);
+  assert.equal(none.r.status, 1);
+  assert.equal(none.doctor, path.join(p.wrapper, 'lib', 'doctor.js'));
 });
 
 test('the message says when node_modules came from another machine or the lockfile from another OS', { skip: !unix }, (t) => {

@@ -271,8 +271,8 @@ test('the not-found message names the candidates, the causes and the repair', ()
     '--no-optional',
     'package-lock.json was made on another OS',
     'node_modules was copied from another machine',
-    'rm -rf node_modules package-lock.json && npm install',
-    'npm install -g agent-facets@1.2.3',
+    '\n  npm install --include=optional\n',
+    '\n  or, for a global install: npm install --global agent-facets@1.2.3 --include=optional\n',
   ]) {
     assert.ok(plain.includes(want), `missing ${JSON.stringify(want)} in:\n${plain}`);
   }
@@ -285,12 +285,12 @@ test('the not-found message names the candidates, the causes and the repair', ()
     install: {
       manager: { name: 'npm', global: false, root: '/p', evidence: ['/p/node_modules/.package-lock.json'] },
       evidence: { omitted: [], foreignLock: '/p/package-lock.json' },
-      fix: 'cd /p && rm -rf node_modules package-lock.json && npm install --include=optional',
+      fix: 'cd /p && npm install --include=optional\nif facet still finds no binary: cd /p && rm -rf node_modules package-lock.json && npm install --include=optional',
     },
   }, '1.2.3');
   assert.match(detected, /Found instead: @agent-facets\/cli-darwin-arm64, built for another machine/);
   assert.match(detected, /\/p\/package-lock\.json lists none of these packages but lists other platforms' packages: it was made on another OS \(npm\/cli#4828\)/);
-  assert.ok(detected.includes('To repair (installed by npm):\n  cd /p && rm -rf node_modules package-lock.json && npm install --include=optional\n'), detected);
+  assert.ok(detected.includes('To repair (installed by npm):\n  cd /p && npm install --include=optional\n  if facet still finds no binary: cd /p && rm -rf node_modules package-lock.json && npm install --include=optional\n'), detected);
   assert.ok(!detected.includes('Likely causes'), 'the cause is known');
 
   // Another manager's install: its fix, never npm's.
@@ -307,6 +307,46 @@ test('the not-found message names the candidates, the causes and the repair', ()
   assert.ok(!/\bnpm install\b/.test(pnpm), `no npm command for a pnpm install:\n${pnpm}`);
   assert.ok(pnpm.endsWith('\nRun `facet doctor` for details.\n'), pnpm);
   assert.ok(pnpm.split('\n').length <= 24, `one screen:\n${pnpm}`);
+
+  // A candidate found but refused: its cause, not a reinstall.
+  const refused = platform.notFoundMessage(host, list, {
+    foreign: [],
+    refused: [{ package: list[0].package, path: '/tmp/node_modules/x/bin/facet', why: 'it lies outside this project\'s node_modules (/p/node_modules)' }],
+    install: {
+      manager: { name: 'npm', global: false, root: '/p', evidence: [] },
+      evidence: { omitted: [], foreignLock: null },
+      blocked: true,
+      fix: '/tmp/node_modules/x/bin/facet is installed but refused (it lies outside this project\'s node_modules (/p/node_modules)): remove it, or have its owner remove it; reinstalling does not help.',
+    },
+  }, '1.2.3');
+  assert.ok(refused.includes('\nTo repair:\n  /tmp/node_modules/x/bin/facet is installed but refused'), refused);
+  assert.ok(!/npm install|Likely causes/.test(refused), refused);
+});
+
+test('systemIO.readFile reads regular files only, never waits, and stops at 16 MB', { skip: process.platform === 'win32' }, (t) => {
+  const fs = require('fs');
+  const os = require('os');
+  const path = require('path');
+  const childProcess = require('child_process');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'facet-read-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const fifo = path.join(dir, 'fifo');
+  childProcess.execFileSync('mkfifo', [fifo]);
+  const big = path.join(dir, 'big');
+  fs.closeSync(fs.openSync(big, 'w'));
+  fs.truncateSync(big, 16 * 1024 * 1024 + 1); // sparse: no disk used
+  const small = path.join(dir, '.npmrc');
+  fs.writeFileSync(small, 'omit=optional\n');
+  // In a child process: a read that waits on the FIFO or on stdin (a pipe
+  // nobody writes to) is ended by the timeout, and fails the test.
+  const files = [fifo, '/dev/stdin', dir, big, small, '/proc/self/status'];
+  const script = `const io = require(${JSON.stringify(require.resolve('../lib/platform.js'))}).systemIO();` +
+    `process.stdout.write(JSON.stringify(${JSON.stringify(files)}.map((f) => { const t = io.readFile(f); return t === null ? null : t.slice(0, 5); })));`;
+  const r = childProcess.spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10000, stdio: ['pipe', 'pipe', 'pipe'] });
+  assert.equal(r.error, undefined, 'it returned, without waiting');
+  const want = [null, null, null, null, 'omit='];
+  if (process.platform === 'linux') want.push('Name:'); // /proc's files say 0 bytes, and are read all the same
+  assert.deepEqual(JSON.parse(r.stdout).slice(0, want.length), want);
 });
 
 // Headers of executables, as the linkers write them: the first bytes only.
