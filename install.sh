@@ -112,9 +112,16 @@ host_cpu() {
   esac
 }
 
-# host_libc: musl or glibc, without ldd: musl's loader or Alpine's release file.
+# host_libc: musl or glibc, without ldd, as the launcher sees it: Alpine's
+# release file says musl (its gcompat adds a glibc loader name); else glibc's
+# loader says glibc (Debian's musl package adds a musl loader beside it); else
+# musl's loader says musl.
 host_libc() {
-  if _exists '/lib/ld-musl-*.so.1' || _exists /etc/alpine-release; then
+  if _exists /etc/alpine-release; then
+    echo musl
+  elif _exists '/lib*/ld-linux*.so.*'; then
+    echo glibc
+  elif _exists '/lib/ld-musl-*.so.1'; then
     echo musl
   else
     echo glibc
