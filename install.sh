@@ -542,14 +542,20 @@ profile_file() {
   esac
 }
 
+# check_path_dir: refuses, for --modify-path, an install dir whose name would
+# run code in the PATH line ("...").
+check_path_dir() {
+  case $INSTALL_DIR in
+    *[\"\$\`\\]*) die "cannot add $INSTALL_DIR to PATH: its name holds \", \$, \` or \\ (run without --modify-path and add it to PATH yourself)" ;;
+  esac
+}
+
 # prepare_profile: for --modify-path, sets PROFILE, the profile to edit, and
 # (unless it has the PATH line already) PROFILE_TMP: the profile with the
 # line added, beside the file, which commit_profile renames over it once the
 # binary is in place. Any failure comes before anything is changed.
 prepare_profile() {
-  case $INSTALL_DIR in
-    *[\"\$\`\\]*) die "cannot add $INSTALL_DIR to PATH: its name holds \", \$, \` or \\ (run without --modify-path and add it to PATH yourself)" ;;
-  esac
+  check_path_dir
   PROFILE=$(profile_file)
   PROFILE_REAL=$(real_path "$PROFILE")
   if [ -e "$PROFILE_REAL" ]; then
@@ -727,6 +733,7 @@ main() {
     *[[:cntrl:]]*) die "the install directory, the registry URL or HOME holds a control character (a line break?): fix FACET_INSTALL_DIR, FACET_REGISTRY or HOME" ;;
   esac
   DIR_ASKED=$INSTALL_DIR
+  [ $MODIFY_PATH = no ] || check_path_dir
 
   WORK=
   NEW=
