@@ -263,6 +263,15 @@ func TestInstallSh(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, []string{profile}, receipt.Profiles)
 
+			// Again, and as an update: the line is not added twice.
+			for _, args := range [][]string{{"--modify-path"}, {"--modify-path", "--version", "1.0.0"}} {
+				r = run(t, o, args...)
+				require.Zero(t, r.code, "%s", r.stderr)
+				data, err = os.ReadFile(profile)
+				require.NoError(t, err)
+				assert.Equal(t, "# mine\n"+line+"\n", string(data), "%v", args)
+			}
+
 			r = run(t, o, "--uninstall")
 			require.Zero(t, r.code, "%s", r.stderr)
 			assert.Equal(t, before, listing(t, o.Dir), "only what it installed is gone")
@@ -274,14 +283,18 @@ func TestInstallSh(t *testing.T) {
 	})
 
 	t.Run("tampered tarball", func(t *testing.T) {
-		tampered := []byte("not the tarball that was published")
+		// The registry serves 1.0.0's tarball, valid in itself, as 1.1.0's:
+		// refused for latest and for the pinned version alike.
+		tampered := w.tarballs["1.0.0"]
 		restore := front.ReplaceTarball(w.want, "1.1.0", tampered)
 		defer restore()
 		eachShell(t, shs, func(t *testing.T, sh shell) {
-			o := w.options(t, sh)
-			r := run(t, o)
-			refused(t, r, "integrity mismatch for "+w.want+"@1.1.0", w.integrity(t, w.want, "1.1.0"), dist.Integrity(tampered))
-			assert.NoDirExists(t, o.Dir, "nothing installed, no directory made")
+			for _, args := range [][]string{nil, {"--version", "1.1.0"}} {
+				o := w.options(t, sh)
+				r := run(t, o, args...)
+				refused(t, r, "integrity mismatch for "+w.want+"@1.1.0", w.integrity(t, w.want, "1.1.0"), dist.Integrity(tampered))
+				assert.NoDirExists(t, o.Dir, "nothing installed, no directory made")
+			}
 		})
 	})
 
@@ -333,9 +346,11 @@ func TestInstallSh(t *testing.T) {
 		prefixed, seen := pathPrefix(t, front.URL)
 		eachShell(t, shs, func(t *testing.T, sh shell) {
 			o := w.options(t, sh)
-			o.Registry = prefixed + "/npm/"
+			// With credentials, which no output and no receipt shows.
+			o.Registry = "http://facet:s3cret@" + strings.TrimPrefix(prefixed, "http://") + "/npm/"
 			r := run(t, o)
 			require.Zero(t, r.code, "%s", r.stderr)
+			assert.NotContains(t, r.stdout+r.stderr, "s3cret")
 			assert.Equal(t, "facet 1.1.0", version(t, filepath.Join(o.Dir, "facet")))
 			receipt, err := installsh.ReadReceipt(o.Dir)
 			require.NoError(t, err)
@@ -380,9 +395,12 @@ func TestInstallSh(t *testing.T) {
 			for _, http := range []string{"curl", "wget"} {
 				o := w.options(t, sh)
 				o.Path = toolbox(t, sh, http)
-				o.Registry = closed
+				o.Registry = "http://facet:s3cret@" + strings.TrimPrefix(closed, "http://")
 				r := run(t, o)
 				refused(t, r, "cannot reach "+closed+"/agent-facets?write=true", "check your network")
+				assert.NotContains(t, r.stderr, "s3cret")
+				// The tool's own reason, not "(no answer)".
+				assert.Contains(t, strings.ToLower(r.stderr), "connect", http)
 				assert.NoDirExists(t, o.Dir, "no directory made")
 			}
 		})
