@@ -79,10 +79,13 @@ _sysctl() { /usr/sbin/sysctl "$@" 2>/dev/null; }
 
 # ---- messages ----------------------------------------------------------------
 
-say() { printf '%s\n' "$*"; }
+# redact TEXT: TEXT without the user:password@ of any URL in it (a registry
+# URL may carry credentials; no message or receipt shows them).
+redact() { printf '%s\n' "$*" | sed 's|://[^/@ ]*@|://|g'; }
+say() { redact "$*"; }
 # die MESSAGE: the one line of a failure, then exit 1 (temporary files go with it).
 die() {
-  printf 'facet install: %s\n' "$*" >&2
+  printf 'facet install: %s\n' "$(redact "$*" | tr '\n' ' ' | sed 's/ *$//')" >&2
   exit 1
 }
 
@@ -112,9 +115,16 @@ host_cpu() {
   esac
 }
 
-# host_libc: musl or glibc, without ldd: musl's loader or Alpine's release file.
+# host_libc: musl or glibc, without ldd, as the launcher sees it: Alpine's
+# release file says musl (its gcompat adds a glibc loader name); else glibc's
+# loader says glibc (Debian's musl package adds a musl loader beside it); else
+# musl's loader says musl.
 host_libc() {
-  if _exists '/lib/ld-musl-*.so.1' || _exists /etc/alpine-release; then
+  if _exists /etc/alpine-release; then
+    echo musl
+  elif _exists '/lib*/ld-linux*.so.*'; then
+    echo glibc
+  elif _exists '/lib/ld-musl-*.so.1'; then
     echo musl
   else
     echo glibc
@@ -307,7 +317,8 @@ END { exit found ? 0 : 1 }
 
 # ---- HTTP --------------------------------------------------------------------
 
-# http_tool: curl or wget, whichever exists.
+# http_tool: curl or wget, whichever exists (curl first: some busybox wget
+# builds do not check TLS certificates).
 http_tool() {
   if command -v curl >/dev/null 2>&1; then
     echo curl
@@ -334,24 +345,34 @@ fetch() {
   HTTP_STATUS=
   case $TOOL in
     curl)
-      HTTP_STATUS=$(curl -sS -L -H 'Accept: application/json' -o "$2" -w '%{http_code}' "$1" 2>"$WORK/http.err")
+      # Give up on a registry that does not answer in 30 s, or that sends
+      # nothing for 60 s (no bound on the whole: a tarball may be slow).
+      HTTP_STATUS=$(curl -sS -L --connect-timeout 30 --speed-limit 1 --speed-time 60 \
+        -H 'Accept: application/json' -o "$2" -w '%{http_code}' -- "$1" 2>"$WORK/http.err")
       _rc=$?
       ;;
     wget)
-      # wget exits non-zero for any status >= 400: its server response (-S)
-      # says which status it was.
-      wget -q -S --header='Accept: application/json' -O "$2" "$1" 2>"$WORK/http.err"
+      # wget exits non-zero for any status >= 400; its server response (-S,
+      # indented header lines) says which status it was. Only that exit
+      # counts as an answer (GNU wget's 8, busybox's 1 with a status >= 400):
+      # any other failure (a connection lost half-way) is one.
+      if [ "$WGET" = gnu ]; then
+        wget -nv -S --tries=2 --timeout=60 --header='Accept: application/json' -O "$2" -- "$1" 2>"$WORK/http.err"
+      else
+        # busybox's own timeout (-T) crashes Debian 12's busybox: its default of 900 s it is.
+        wget -q -S --header='Accept: application/json' -O "$2" "$1" 2>"$WORK/http.err"
+      fi
       _rc=$?
       HTTP_STATUS=$(awk '$1 ~ /^HTTP\// { s = $2 } END { print s }' "$WORK/http.err")
-      if [ -n "$HTTP_STATUS" ]; then
-        _rc=0
-      elif [ "$_rc" = 4 ]; then
-        echo "connection failed" >>"$WORK/http.err" # GNU wget's network failure, said quietly
-      fi
+      case $_rc:$WGET in
+        0:*) ;;
+        8:gnu | 1:busybox) [ "${HTTP_STATUS:-0}" -ge 400 ] 2>/dev/null && _rc=0 ;;
+      esac
       ;;
   esac
   if [ "$_rc" != 0 ] || [ -z "$HTTP_STATUS" ] || [ "$HTTP_STATUS" = 000 ]; then
-    _why=$(grep -v '^ *HTTP/\|^ *[A-Za-z-]*: ' "$WORK/http.err" | tail -n 1 | sed 's/^[a-z]*: //')
+    # The reason: the last line that is not one of wget's indented headers.
+    _why=$(grep -v '^  ' "$WORK/http.err" | grep . | tail -n 1 | sed 's/^[a-z]*: //')
     die "cannot reach $1 (${_why:-no answer}): check your network, your proxy (HTTPS_PROXY) and FACET_REGISTRY"
   fi
 }
@@ -390,17 +411,10 @@ sha512_hex() {
   fi
 }
 
-# b64_decode / b64_encode: base64 on stdin to bytes, and back (no line breaks).
-b64_decode() {
-  if command -v base64 >/dev/null 2>&1; then base64 -d; else openssl base64 -d -A; fi
-}
+# b64_encode: the bytes on stdin in base64, without line breaks. Only
+# encoding: macOS 12's base64 decodes with -D alone, every base64 encodes alike.
 b64_encode() {
   if command -v base64 >/dev/null 2>&1; then base64 | tr -d '\n'; else openssl base64 -A; fi
-}
-
-# integrity_hex sha512-BASE64: the hex of the digest, or nothing.
-integrity_hex() {
-  printf '%s' "${1#sha512-}" | b64_decode 2>/dev/null | od -An -v -tx1 | tr -d ' \n'
 }
 
 # hex_integrity HEX: the digest as npm writes it, sha512-BASE64.
@@ -413,9 +427,40 @@ hex_integrity() {
 
 # ---- files -------------------------------------------------------------------
 
-# json_string VALUE: VALUE as a JSON string.
+# json_string VALUE: VALUE as a JSON string (main refuses values with control
+# characters, which would need more escapes than these).
 json_string() {
   printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
+}
+
+# tmp_in DIR: a new empty file in DIR (mode 600), to be renamed over a file
+# there; fails when none can be made.
+tmp_in() { mktemp "$1/.facet.XXXXXX" 2>/dev/null; }
+
+# real_path FILE: FILE with its symbolic links followed: a profile may be a
+# link into a dotfiles repository, and the file it names is the one replaced.
+real_path() {
+  _rp=$1
+  _n=0
+  while [ -h "$_rp" ] && [ $_n -lt 40 ]; do
+    _to=$(ls -ld "$_rp" | sed 's/^.* -> //')
+    case $_to in
+      /*) _rp=$_to ;;
+      *) _rp=$(dirname "$_rp")/$_to ;;
+    esac
+    _n=$((_n + 1))
+  done
+  printf '%s\n' "$_rp"
+}
+
+# native_path PATH: PATH as facet sees itself: the Windows form (C:\...)
+# under MSYS, Git Bash and Cygwin, PATH elsewhere. The receipt holds this form.
+native_path() {
+  if [ "$(host_os)" = win32 ] && command -v cygpath >/dev/null 2>&1; then
+    cygpath -w "$1"
+  else
+    printf '%s\n' "$1"
+  fi
 }
 
 # write_failed WHAT ERRFILE: dies with the reason a write into the install dir failed.
@@ -428,20 +473,26 @@ write_failed() {
   esac
 }
 
-# prepare_dir: creates the install dir and checks that a file can be made in it.
+# prepare_dir: creates the install dir, late (when the release has been
+# checked), and NEW in it, the temporary file the binary goes into. CREATED
+# is the top-most directory this run made: a failure removes it again.
 prepare_dir() {
+  _d=$INSTALL_DIR
+  while [ ! -d "$_d" ]; do
+    CREATED=$_d
+    _d=$(dirname "$_d")
+  done
   mkdir -p "$INSTALL_DIR" 2>"$WORK/mkdir.err" || die "cannot create $INSTALL_DIR: $(tail -n 1 "$WORK/mkdir.err") (choose another directory with FACET_INSTALL_DIR)"
   INSTALL_DIR=$(cd "$INSTALL_DIR" && pwd -P) || die "cannot enter $INSTALL_DIR"
-  _probe="$INSTALL_DIR/.facet-install.$$"
-  if ! (: >"$_probe") 2>"$WORK/probe.err"; then
+  TARGET="$INSTALL_DIR/$EXE"
+  NEW=$(tmp_in "$INSTALL_DIR") ||
     die "no permission to write in $INSTALL_DIR: choose another directory with FACET_INSTALL_DIR, or fix its permissions"
-  fi
-  rm -f "$_probe"
 }
 
 # read_receipt: sets R_VERSION, R_PACKAGE, R_BINARY and R_PROFILES (one a line)
 # from the receipt in the install dir; returns 1 when there is none.
 read_receipt() {
+  R_VERSION= R_PACKAGE= R_BINARY= R_PROFILES=
   [ -f "$INSTALL_DIR/$RECEIPT" ] || return 1
   R_VERSION=$(json_get version <"$INSTALL_DIR/$RECEIPT")
   R_PACKAGE=$(json_get package <"$INSTALL_DIR/$RECEIPT")
@@ -451,15 +502,17 @@ read_receipt() {
   return 0
 }
 
-# write_receipt VERSION PACKAGE BINARY PROFILES: the receipt, atomically.
-write_receipt() {
-  _tmp="$INSTALL_DIR/.facet-install.json.$$"
+# prepare_receipt VERSION PACKAGE BINARY PROFILES: RECEIPT_TMP, the new
+# receipt beside the old one; commit_receipt renames it over the old one.
+prepare_receipt() {
+  RECEIPT_TMP=$(tmp_in "$INSTALL_DIR") ||
+    die "no permission to write in $INSTALL_DIR: choose another directory with FACET_INSTALL_DIR, or fix its permissions"
   {
     printf '{\n'
     printf '  "installer": "install.sh",\n'
     printf '  "version": %s,\n' "$(json_string "$1")"
     printf '  "package": %s,\n' "$(json_string "$2")"
-    printf '  "registry": %s,\n' "$(json_string "$REGISTRY")"
+    printf '  "registry": %s,\n' "$(json_string "$(redact "$REGISTRY")")"
     printf '  "binary": %s,\n' "$(json_string "$3")"
     printf '  "profiles": ['
     _sep=
@@ -469,8 +522,12 @@ write_receipt() {
       _sep=', '
     done
     printf ']\n}\n'
-  } >"$_tmp" 2>"$WORK/receipt.err" || { rm -f "$_tmp"; write_failed "$INSTALL_DIR/$RECEIPT" "$WORK/receipt.err"; }
-  mv -f "$_tmp" "$INSTALL_DIR/$RECEIPT" 2>"$WORK/receipt.err" || { rm -f "$_tmp"; write_failed "$INSTALL_DIR/$RECEIPT" "$WORK/receipt.err"; }
+  } >"$RECEIPT_TMP" 2>"$WORK/receipt.err" || write_failed "$INSTALL_DIR/$RECEIPT" "$WORK/receipt.err"
+  chmod 644 "$RECEIPT_TMP" 2>/dev/null
+}
+commit_receipt() {
+  mv -f "$RECEIPT_TMP" "$INSTALL_DIR/$RECEIPT" 2>"$WORK/receipt.err" || write_failed "$INSTALL_DIR/$RECEIPT" "$WORK/receipt.err"
+  RECEIPT_TMP=
 }
 
 # path_line: the line --modify-path adds to a profile.
@@ -485,14 +542,51 @@ profile_file() {
   esac
 }
 
-# modify_path: appends the PATH line to the profile (once) and prints the profile.
-modify_path() {
-  _prof=$(profile_file)
-  if ! grep -qxF "$(path_line)" "$_prof" 2>/dev/null; then
-    path_line >>"$_prof" 2>"$WORK/profile.err" || die "cannot add $INSTALL_DIR to PATH in $_prof: $(tail -n 1 "$WORK/profile.err")"
-    say "added $INSTALL_DIR to PATH in $_prof (open a new shell to use it)" >&2
+# check_path_dir: refuses, for --modify-path, an install dir whose name would
+# run code in the PATH line ("...").
+check_path_dir() {
+  case $INSTALL_DIR in
+    *[\"\$\`\\]*) die "cannot add $INSTALL_DIR to PATH: its name holds \", \$, \` or \\ (run without --modify-path and add it to PATH yourself)" ;;
+  esac
+}
+
+# prepare_profile: for --modify-path, sets PROFILE, the profile to edit, and
+# (unless it has the PATH line already) PROFILE_TMP: the profile with the
+# line added, beside the file, which commit_profile renames over it once the
+# binary is in place. Any failure comes before anything is changed.
+prepare_profile() {
+  check_path_dir
+  PROFILE=$(profile_file)
+  PROFILE_REAL=$(real_path "$PROFILE")
+  if [ -e "$PROFILE_REAL" ]; then
+    grep -qxF "$(path_line)" "$PROFILE_REAL" 2>"$WORK/profile.err"
+    case $? in
+      0) return 0 ;;
+      1) ;;
+      *) die "cannot read $PROFILE: $(tail -n 1 "$WORK/profile.err") (run without --modify-path and add the line yourself)" ;;
+    esac
   fi
-  printf '%s\n' "$_prof"
+  _pdir=$(dirname "$PROFILE_REAL")
+  PROFILE_TMP=$(tmp_in "$_pdir") ||
+    die "cannot add $INSTALL_DIR to PATH in $PROFILE: no permission to write in $_pdir (run without --modify-path and add the line yourself)"
+  if [ -e "$PROFILE_REAL" ]; then
+    cp -p "$PROFILE_REAL" "$PROFILE_TMP" 2>"$WORK/profile.err" # its mode
+  else
+    chmod 644 "$PROFILE_TMP" 2>"$WORK/profile.err"
+  fi || die "cannot add $INSTALL_DIR to PATH in $PROFILE: $(tail -n 1 "$WORK/profile.err")"
+  {
+    if [ -s "$PROFILE_REAL" ]; then
+      cat "$PROFILE_REAL"
+      [ -z "$(tail -c 1 "$PROFILE_REAL")" ] || echo # its last line had no newline
+    fi
+    path_line
+  } >"$PROFILE_TMP" 2>"$WORK/profile.err" || die "cannot add $INSTALL_DIR to PATH in $PROFILE: $(tail -n 1 "$WORK/profile.err")"
+}
+commit_profile() {
+  [ -n "$PROFILE_TMP" ] || return 0
+  mv -f "$PROFILE_TMP" "$PROFILE_REAL" 2>"$WORK/profile.err" || die "cannot add $INSTALL_DIR to PATH in $PROFILE: $(tail -n 1 "$WORK/profile.err")"
+  PROFILE_TMP=
+  say "added $INSTALL_DIR to PATH in $PROFILE (open a new shell to use it)"
 }
 
 # on_path: whether the install dir is on PATH.
@@ -505,28 +599,57 @@ on_path() {
 
 # ---- uninstall ---------------------------------------------------------------
 
+# uninstall: removes the facet of the install dir's receipt, the PATH line
+# from the profiles it lists, and the receipt. It removes only facet (or
+# facet.exe) in the install dir: a receipt naming another file is refused.
 uninstall() {
   read_receipt || die "nothing to uninstall: no $RECEIPT in $INSTALL_DIR (set FACET_INSTALL_DIR to where facet was installed)"
-  # Each profile loses exactly the line this installer added, and is written
-  # through (it may be a symlink into a dotfiles repository).
-  _line=$(printf 'export PATH="%s:$PATH" %s' "$(dirname "$R_BINARY")" "$PATH_MARK")
+  _exe=
+  for _name in facet facet.exe; do
+    if [ "$R_BINARY" = "$INSTALL_DIR/$_name" ] || [ "$R_BINARY" = "$(native_path "$INSTALL_DIR/$_name")" ]; then
+      _exe="$INSTALL_DIR/$_name"
+    fi
+  done
+  [ -n "$_exe" ] ||
+    die "the receipt $INSTALL_DIR/$RECEIPT names \"$R_BINARY\", not facet in $INSTALL_DIR: refusing to remove it (remove facet and the receipt yourself)"
+  # Each profile that has the PATH line gets its new text beside it first
+  # (three lines in $WORK/edits: the temporary file, the file, the profile),
+  # then all are renamed over theirs: a failure leaves every profile as it was.
+  _line=$(path_line)
+  : >"$WORK/edits"
   while IFS= read -r _p; do
-    [ -n "$_p" ] && [ -f "$_p" ] || continue
-    grep -vxF "$_line" "$_p" >"$WORK/profile"
-    cat "$WORK/profile" >"$_p" || die "cannot remove the PATH line from $_p"
-    say "removed the PATH line from $_p"
-  done <<EOF
+    [ -n "$_p" ] || continue
+    _real=$(real_path "$_p")
+    [ -f "$_real" ] || continue
+    grep -qxF "$_line" "$_real" 2>"$WORK/profile.err"
+    case $? in
+      0) ;;
+      1) continue ;;
+      *) die "cannot read $_p: $(tail -n 1 "$WORK/profile.err")" ;;
+    esac
+    _tmp=$(tmp_in "$(dirname "$_real")") || die "cannot remove the PATH line from $_p: no permission to write in $(dirname "$_real")"
+    printf '%s\n%s\n%s\n' "$_tmp" "$_real" "$_p" >>"$WORK/edits"
+    cp -p "$_real" "$_tmp" 2>"$WORK/profile.err" || die "cannot remove the PATH line from $_p: $(tail -n 1 "$WORK/profile.err")"
+    grep -vxF "$_line" "$_real" >"$_tmp" 2>"$WORK/profile.err"
+    [ $? -le 1 ] || die "cannot remove the PATH line from $_p: $(tail -n 1 "$WORK/profile.err")"
+  done <<LIST
 $R_PROFILES
-EOF
-  [ -z "$R_BINARY" ] || rm -f "$R_BINARY" "$R_BINARY.old" || die "cannot remove $R_BINARY"
+LIST
+  while IFS= read -r _tmp && IFS= read -r _real && IFS= read -r _p; do
+    mv -f "$_tmp" "$_real" 2>"$WORK/profile.err" || die "cannot remove the PATH line from $_p: $(tail -n 1 "$WORK/profile.err")"
+    say "removed the PATH line from $_p"
+  done <"$WORK/edits"
+  rm -f "$_exe" || die "cannot remove $_exe"
+  # A Windows facet.exe renamed aside by an update that ran while it did.
+  [ "$(host_os)" != win32 ] || rm -f "$_exe.old"
   rm -f "$INSTALL_DIR/$RECEIPT" || die "cannot remove $INSTALL_DIR/$RECEIPT"
-  say "uninstalled facet $R_VERSION from $R_BINARY"
+  say "uninstalled facet $R_VERSION from $_exe"
 }
 
 # ---- install -----------------------------------------------------------------
 
 usage() {
-  cat <<'EOF'
+  cat <<'USAGE'
 Usage: sh install.sh [--version X.Y.Z | --tag TAG] [--modify-path] [--uninstall]
 
 Installs the facet CLI for this machine from the npm registry, without Node.
@@ -544,20 +667,38 @@ Environment:
 
 Running it again updates facet; the receipt .facet-install.json beside it
 records what was installed, for facet self-update and --uninstall.
-EOF
+USAGE
+}
+
+# cleanup: on exit, the temporary files go; after a failure, so does the
+# install dir when this run created it.
+cleanup() {
+  for _t in "$NEW" "$RECEIPT_TMP" "$PROFILE_TMP"; do
+    [ -z "$_t" ] || rm -f "$_t"
+  done
+  if [ -f "$WORK/edits" ]; then
+    while IFS= read -r _t && IFS= read -r _r && IFS= read -r _p; do rm -f "$_t"; done <"$WORK/edits"
+  fi
+  [ -z "$WORK" ] || rm -rf "$WORK"
+  if [ "$DONE" != yes ] && [ -n "$CREATED" ]; then
+    _d=$DIR_ASKED
+    while rmdir "$_d" 2>/dev/null && [ "$_d" != "$CREATED" ]; do _d=$(dirname "$_d"); done
+  fi
 }
 
 main() {
   VERSION=
   TAG=
+  VERSION_SET=no
+  TAG_SET=no
   MODIFY_PATH=no
   UNINSTALL=no
   while [ $# -gt 0 ]; do
     case $1 in
-      --version) [ $# -ge 2 ] || die "--version needs a version, as in --version 1.2.3"; VERSION=$2; shift ;;
-      --version=*) VERSION=${1#--version=} ;;
-      --tag) [ $# -ge 2 ] || die "--tag needs a dist-tag, as in --tag next"; TAG=$2; shift ;;
-      --tag=*) TAG=${1#--tag=} ;;
+      --version) [ $# -ge 2 ] || die "--version needs a version, as in --version 1.2.3"; VERSION=$2; VERSION_SET=yes; shift ;;
+      --version=*) VERSION=${1#--version=}; VERSION_SET=yes ;;
+      --tag) [ $# -ge 2 ] || die "--tag needs a dist-tag, as in --tag next"; TAG=$2; TAG_SET=yes; shift ;;
+      --tag=*) TAG=${1#--tag=}; TAG_SET=yes ;;
       --modify-path) MODIFY_PATH=yes ;;
       --uninstall) UNINSTALL=yes ;;
       -h | --help) usage; exit 0 ;;
@@ -565,26 +706,50 @@ main() {
     esac
     shift
   done
-  [ -z "$VERSION" ] || [ -z "$TAG" ] || die "--version and --tag both name a version: give one of them"
-  case $VERSION in
-    "" | [0-9]*.[0-9]*.[0-9]*) ;;
-    *) die "--version $VERSION is not a version X.Y.Z" ;;
-  esac
-  [ -n "$TAG" ] || TAG=latest
+  [ $VERSION_SET = no ] || [ $TAG_SET = no ] || die "--version and --tag both name a version: give one of them"
+  if [ $VERSION_SET = yes ]; then
+    case $VERSION in
+      *[!0-9A-Za-z.+-]*) die "--version \"$VERSION\" is not a version X.Y.Z" ;;
+      [0-9]*.[0-9]*.[0-9]*) ;;
+      *) die "--version \"$VERSION\" is not a version X.Y.Z" ;;
+    esac
+  fi
+  if [ $TAG_SET = yes ]; then
+    case $TAG in
+      "" | *[!0-9A-Za-z._-]*) die "--tag \"$TAG\" is not a dist-tag: give one as in --tag next" ;;
+    esac
+  else
+    TAG=latest
+  fi
 
   REGISTRY=${FACET_REGISTRY:-${npm_config_registry:-${NPM_CONFIG_REGISTRY:-$DEFAULT_REGISTRY}}}
   while [ "${REGISTRY%/}" != "$REGISTRY" ]; do REGISTRY=${REGISTRY%/}; done
-  INSTALL_DIR=${FACET_INSTALL_DIR:-${XDG_BIN_HOME:-${HOME:?}/.local/bin}}
+  if [ -z "${FACET_INSTALL_DIR:-}${XDG_BIN_HOME:-}" ] || { [ $MODIFY_PATH = yes ] && [ $UNINSTALL = no ]; }; then
+    [ -n "${HOME:-}" ] || die "HOME is not set: set it, or choose the install directory with FACET_INSTALL_DIR and add it to PATH yourself"
+  fi
+  INSTALL_DIR=${FACET_INSTALL_DIR:-${XDG_BIN_HOME:-$HOME/.local/bin}}
+  # These end up in the receipt (JSON) and in a profile line.
+  case $INSTALL_DIR$REGISTRY${HOME:-}${ZDOTDIR:-} in
+    *[[:cntrl:]]*) die "the install directory, the registry URL or HOME holds a control character (a line break?): fix FACET_INSTALL_DIR, FACET_REGISTRY or HOME" ;;
+  esac
+  DIR_ASKED=$INSTALL_DIR
+  [ $MODIFY_PATH = no ] || check_path_dir
 
-  WORK=$(mktemp -d 2>/dev/null || mktemp -d -t facet-install) || die "cannot create a temporary directory (check TMPDIR)"
+  WORK=
   NEW=
-  trap 'rm -rf "$WORK"; [ -z "$NEW" ] || rm -f "$NEW"' EXIT
+  RECEIPT_TMP=
+  PROFILE_TMP=
+  CREATED=
+  DONE=no
+  trap cleanup EXIT
   trap 'exit 1' INT TERM HUP
+  WORK=$(mktemp -d 2>/dev/null || mktemp -d -t facet-install) || die "cannot create a temporary directory (check TMPDIR)"
 
   if [ $UNINSTALL = yes ]; then
     [ -d "$INSTALL_DIR" ] || die "nothing to uninstall: $INSTALL_DIR does not exist (set FACET_INSTALL_DIR to where facet was installed)"
-    INSTALL_DIR=$(cd "$INSTALL_DIR" && pwd -P)
+    INSTALL_DIR=$(cd "$INSTALL_DIR" && pwd -P) || die "cannot enter $INSTALL_DIR"
     uninstall
+    DONE=yes
     return
   fi
 
@@ -593,13 +758,24 @@ main() {
   CANDIDATES=$(candidates)
   [ -n "$CANDIDATES" ] || die "no facet build for this platform ($(_uname -s) $(_uname -m)); supported: $(supported)"
 
-  prepare_dir
+  # The install dir is made only once the release has been checked (see
+  # prepare_dir); an existing one is read for its receipt.
+  if [ -d "$INSTALL_DIR" ]; then
+    INSTALL_DIR=$(cd "$INSTALL_DIR" && pwd -P) || die "cannot enter $INSTALL_DIR"
+  fi
   TOOL=$(http_tool) || exit 1
+  WGET=
+  if [ $TOOL = wget ]; then
+    if wget --version 2>/dev/null | grep -q 'GNU Wget'; then WGET=gnu; else WGET=busybox; fi
+    case $WGET:$REGISTRY in
+      busybox:https:*) printf 'facet install: warning: busybox wget may not check the TLS certificate of %s (install curl to have it checked)\n' "$(redact "$REGISTRY")" >&2 ;;
+    esac
+  fi
   proxy_env
 
   # 2. The version, from the wrapper's origin read.
   fetch_json "$REGISTRY/$WRAPPER?write=true" "$WORK/wrapper.json" "$WRAPPER"
-  if [ -n "$VERSION" ]; then
+  if [ $VERSION_SET = yes ]; then
     [ "$(json_get versions "$VERSION" version <"$WORK/wrapper.json")" = "$VERSION" ] ||
       die "$WRAPPER@$VERSION is not published on $REGISTRY (see npm view $WRAPPER versions)"
   else
@@ -608,6 +784,7 @@ main() {
     [ "$(json_get versions "$VERSION" version <"$WORK/wrapper.json")" = "$VERSION" ] ||
       die "$WRAPPER@$VERSION (dist-tag $TAG) is not published on $REGISTRY yet: try again in a few minutes"
   fi
+  # The first candidate the wrapper lists at this very version.
   PACKAGE=
   BIN=
   _first=
@@ -618,74 +795,95 @@ main() {
       BIN=$_bin
       break
     fi
-  done <<EOF
+  done <<LIST
 $CANDIDATES
-EOF
+LIST
   [ -n "$PACKAGE" ] || die "$WRAPPER@$VERSION does not list $_first@$VERSION: that release is not complete for this machine yet (try again later, or pick another with --version)"
   EXE=${BIN#bin/}
   TARGET="$INSTALL_DIR/$EXE"
 
   # Already there: say so, change nothing (but --modify-path, when asked).
-  if read_receipt && [ "$R_VERSION" = "$VERSION" ] && [ "$R_PACKAGE" = "$PACKAGE" ] && [ "$R_BINARY" = "$TARGET" ] && [ -f "$TARGET" ]; then
+  if read_receipt && [ "$R_VERSION" = "$VERSION" ] && [ "$R_PACKAGE" = "$PACKAGE" ] &&
+    [ "$R_BINARY" = "$(native_path "$TARGET")" ] && [ -f "$TARGET" ]; then
     say "facet $VERSION ($PACKAGE) is already installed at $TARGET"
-    if [ $MODIFY_PATH = yes ] && ! printf '%s\n' "$R_PROFILES" | grep -qxF "$(profile_file)"; then
-      _prof=$(modify_path)
-      write_receipt "$VERSION" "$PACKAGE" "$TARGET" "$R_PROFILES
-$_prof"
+    if [ $MODIFY_PATH = yes ]; then
+      prepare_profile
+      if ! printf '%s\n' "$R_PROFILES" | grep -qxF "$PROFILE"; then
+        prepare_receipt "$VERSION" "$PACKAGE" "$R_BINARY" "$R_PROFILES
+$PROFILE"
+      fi
+      commit_profile
+      [ -z "$RECEIPT_TMP" ] || commit_receipt
     fi
+    DONE=yes
     return 0
   fi
 
   # 3. The platform package's tarball, checked before it is unpacked.
   _escaped=$(escape_name "$PACKAGE")
   fetch_json "$REGISTRY/$_escaped?write=true" "$WORK/package.json" "$PACKAGE"
-  INTEGRITY=$(json_get versions "$VERSION" dist integrity <"$WORK/package.json") || die "$PACKAGE@$VERSION is not on the registry $REGISTRY yet: try again in a few minutes"
-  TARBALL=$(json_get versions "$VERSION" dist tarball <"$WORK/package.json") || die "$PACKAGE@$VERSION has no tarball on the registry $REGISTRY"
+  [ "$(json_get versions "$VERSION" version <"$WORK/package.json")" = "$VERSION" ] ||
+    die "$PACKAGE@$VERSION is not on the registry $REGISTRY yet: try again in a few minutes"
+  INTEGRITY=$(json_get versions "$VERSION" dist integrity <"$WORK/package.json") ||
+    die "$PACKAGE@$VERSION has no sha512 integrity on the registry $REGISTRY (only a sha1 shasum, or nothing): refusing to install it unchecked"
   case $INTEGRITY in
     sha512-*) ;;
     *) die "$PACKAGE@$VERSION has no sha512 integrity on the registry (got \"$INTEGRITY\"): refusing to install it unchecked" ;;
   esac
+  TARBALL=$(json_get versions "$VERSION" dist tarball <"$WORK/package.json") || die "$PACKAGE@$VERSION has no tarball on the registry $REGISTRY"
+  case $TARBALL in
+    http://* | https://*) ;;
+    *) die "$PACKAGE@$VERSION's tarball \"$TARBALL\" is not an http(s) URL: refusing it (check FACET_REGISTRY)" ;;
+  esac
   say "downloading $PACKAGE@$VERSION"
   fetch "$TARBALL" "$WORK/package.tgz"
   [ "$HTTP_STATUS" = 200 ] || die "the registry answered HTTP $HTTP_STATUS for $TARBALL$(registry_error "$WORK/package.tgz"): try again later"
-  _want=$(integrity_hex "$INTEGRITY")
-  _got=$(sha512_hex "$WORK/package.tgz")
-  [ -n "$_want" ] && [ "$_want" = "$_got" ] ||
-    die "integrity mismatch for $PACKAGE@$VERSION: the registry lists $INTEGRITY, the tarball downloaded is $(hex_integrity "$_got"): refusing to install it"
+  # Compared as npm writes it (sha512-BASE64): base64 only encodes here.
+  _hex=$(sha512_hex "$WORK/package.tgz") || exit 1
+  _got=$(hex_integrity "$_hex")
+  [ "$_got" = "$INTEGRITY" ] ||
+    die "integrity mismatch for $PACKAGE@$VERSION: the registry lists $INTEGRITY, the tarball downloaded is $_got: refusing to install it"
 
-  # 4. Unpacked beside the target, checked, then renamed over it.
-  NEW="$INSTALL_DIR/.$EXE.new.$$"
-  tar -xzf "$WORK/package.tgz" -C "$WORK" "package/$BIN" 2>"$WORK/tar.err" && [ -f "$WORK/package/$BIN" ] ||
-    die "$PACKAGE@$VERSION has no package/$BIN in its tarball: $(tail -n 1 "$WORK/tar.err")"
-  cp "$WORK/package/$BIN" "$NEW" 2>"$WORK/cp.err" || write_failed "$NEW" "$WORK/cp.err"
-  chmod 755 "$NEW" 2>"$WORK/cp.err" || write_failed "$NEW" "$WORK/cp.err"
-  _reported=$( (unset FACET_BIN_OVERRIDE FACET_BIN_OVERRIDE_FOLLOWED; "$NEW" --version) 2>&1 | awk 'NR == 1 { print $NF }')
+  # 4. Unpacked into a temporary file beside the target, checked, then (with
+  # the profile and the receipt prepared) renamed over it.
+  prepare_dir
+  tar -xzf "$WORK/package.tgz" -C "$WORK" "package/$BIN" 2>"$WORK/tar.err" && [ -f "$WORK/package/$BIN" ] && [ ! -h "$WORK/package/$BIN" ] ||
+    die "$PACKAGE@$VERSION has no file package/$BIN in its tarball: $(tail -n 1 "$WORK/tar.err")"
+  cp "$WORK/package/$BIN" "$NEW" 2>"$WORK/cp.err" || write_failed "$TARGET" "$WORK/cp.err"
+  chmod 755 "$NEW" 2>"$WORK/cp.err" || write_failed "$TARGET" "$WORK/cp.err"
+  _reported=$( (unset FACET_BIN_OVERRIDE FACET_BIN_OVERRIDE_FOLLOWED; "$NEW" --version </dev/null) 2>&1 | awk 'NR == 1 { print $NF }')
   [ "$_reported" = "$VERSION" ] ||
     die "the facet of $PACKAGE@$VERSION does not run here (its --version said \"$_reported\"): nothing was changed"
-  if [ "$OS" = win32 ] && [ -f "$TARGET" ]; then
-    # A running facet.exe cannot be replaced, but it can be renamed: the
-    # next start of facet removes the .old file beside itself.
-    rm -f "$TARGET.old" 2>/dev/null
-    mv -f "$TARGET" "$TARGET.old" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
-  fi
-  mv -f "$NEW" "$TARGET" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
-  NEW=
 
   # 5. The receipt: the binary by the path facet sees for itself.
-  _binary=$TARGET
-  if [ "$OS" = win32 ] && command -v cygpath >/dev/null 2>&1; then
-    _binary=$(cygpath -w "$TARGET")
-  fi
+  _binary=$(native_path "$TARGET")
   _profiles=
   read_receipt && _profiles=$R_PROFILES
   if [ $MODIFY_PATH = yes ]; then
-    _prof=$(modify_path) || exit 1
-    printf '%s\n' "$_profiles" | grep -qxF "$_prof" || _profiles="$_profiles
-$_prof"
+    prepare_profile
+    printf '%s\n' "$_profiles" | grep -qxF "$PROFILE" || _profiles="$_profiles
+$PROFILE"
   fi
-  write_receipt "$VERSION" "$PACKAGE" "$_binary" "$_profiles"
+  prepare_receipt "$VERSION" "$PACKAGE" "$_binary" "$_profiles"
 
-  if [ -n "${R_VERSION:-}" ] && [ "$R_VERSION" != "$VERSION" ]; then
+  # The swap. A running facet.exe cannot be replaced, but it can be renamed:
+  # the next start of facet removes the .old file beside itself.
+  if [ "$OS" = win32 ] && [ -f "$TARGET" ]; then
+    rm -f "$TARGET.old" 2>/dev/null
+    mv -f "$TARGET" "$TARGET.old" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
+    if ! mv -f "$NEW" "$TARGET" 2>"$WORK/mv.err"; then
+      mv -f "$TARGET.old" "$TARGET" 2>/dev/null # the old one back
+      write_failed "$TARGET" "$WORK/mv.err"
+    fi
+  else
+    mv -f "$NEW" "$TARGET" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
+  fi
+  NEW=
+  DONE=yes
+  commit_profile
+  commit_receipt
+
+  if [ -n "$R_VERSION" ] && [ "$R_VERSION" != "$VERSION" ]; then
     say "updated facet $R_VERSION -> $VERSION at $TARGET"
   else
     say "installed facet $VERSION ($PACKAGE) at $TARGET"

@@ -35,7 +35,7 @@ func shells(t *testing.T) []shell {
 
 // tools are the commands install.sh may run, besides curl or wget.
 var tools = []string{"awk", "base64", "cat", "chmod", "cp", "dirname", "grep", "gzip", "head", "mkdir", "mktemp",
-	"mv", "od", "rm", "sed", "sha512sum", "sort", "tail", "tar", "tr", "uname"}
+	"ls", "mv", "rm", "rmdir", "sed", "sha512sum", "sort", "tail", "tar", "tr", "uname"}
 
 // toolbox returns a PATH holding only the tools and http ("curl" or
 // "wget"): the machine's, or busybox's applets (and busybox's wget) for the

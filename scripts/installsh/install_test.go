@@ -1,6 +1,7 @@
 package installsh_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -31,9 +32,11 @@ const pathMark = "# added by agent-facets install.sh"
 // world is the shared bed and what is published on it.
 type world struct {
 	bed      *testenv.Bed
-	registry string // the bed's URL without its trailing slash
-	want     string // the platform package install.sh takes on this machine
+	registry string   // the bed's URL without its trailing slash
+	want     string   // the platform package install.sh takes on this machine
+	cands    []string // the packages install.sh would take here, best first
 	records  map[string][]dist.PackRecord
+	tarballs map[string][]byte // the published tarball of want, by version
 }
 
 // integrity is the published integrity of the package name at version.
@@ -47,20 +50,46 @@ func (w *world) integrity(t *testing.T, name, version string) string {
 	return ""
 }
 
-// newWorld publishes real releases on one bed: 1.0.0, then 1.1.0 as latest,
-// 1.2.0-beta.1 under next, and 1.3.0 whose platform packages are published but
-// not its wrapper. Only this machine's platform packages are published (the
-// wrapper lists all twelve): that is all install.sh reads.
+// newWorld publishes releases on one bed: 1.0.0, then 1.1.0 as latest,
+// 1.2.0-beta.1 under next, 1.3.0 whose platform packages are published but
+// not its wrapper, and 1.4.0 (under standin) whose facet does not run here.
+// Only this machine's platform packages are published (the wrapper lists all
+// twelve): that is all install.sh reads. Only the releases install.sh
+// installs are built; the others are stand-ins.
 func newWorld(t *testing.T) *world {
 	bed := testenv.RegistryBed(t)
-	w := &world{bed: bed, registry: strings.TrimSuffix(bed.URL, "/"), records: map[string][]dist.PackRecord{}}
+	w := &world{bed: bed, registry: strings.TrimSuffix(bed.URL, "/"), records: map[string][]dist.PackRecord{}, tarballs: map[string][]byte{}}
 	host := build.DetectHost()
+	// The packages install.sh takes here, best first.
+	out, err := exec.Command("sh", "-c", "FACET_INSTALL_SOURCED=1 . "+shellQuote(script(t))+"; candidates").Output()
+	require.NoError(t, err)
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, _, _ := strings.Cut(line, " ")
+		w.cands = append(w.cands, name)
+	}
+	w.want = w.cands[0]
+	tg, err := platforms.Lookup(w.want)
+	require.NoError(t, err, "install.sh takes %q here", out)
+	require.True(t, host.Runs(tg), "install.sh takes %s, which this machine runs", w.want)
 	for _, rel := range []struct {
 		version, tag string
 		wrapper      bool
-	}{{"1.0.0", "latest", true}, {"1.1.0", "latest", true}, {"1.2.0-beta.1", "next", true}, {"1.3.0", "latest", false}} {
-		l, records := releasetest.Packed(t, rel.version)
+		standIns     bool
+	}{{"1.0.0", "latest", true, false}, {"1.1.0", "latest", true, false}, {"1.2.0-beta.1", "next", true, false},
+		{"1.3.0", "latest", false, true}, {"1.4.0", "standin", true, true}} {
+		pack := releasetest.Packed
+		if rel.standIns {
+			pack = releasetest.StandIns
+		}
+		l, records := pack(t, rel.version)
 		w.records[rel.version] = records
+		for i, path := range releasetest.Tarballs(l, records) {
+			if records[i].Name == w.want {
+				data, err := os.ReadFile(path)
+				require.NoError(t, err)
+				w.tarballs[rel.version] = data
+			}
+		}
 		var keep []dist.PackRecord
 		for _, r := range records {
 			if r.Name == platforms.Wrapper {
@@ -77,13 +106,6 @@ func newWorld(t *testing.T) *world {
 		}
 		bed.PublishTarballs(t, rel.tag, releasetest.Tarballs(l, keep)...)
 	}
-	// The package install.sh takes here: its first candidate.
-	out, err := exec.Command("sh", "-c", "FACET_INSTALL_SOURCED=1 . "+shellQuote(script(t))+"; candidates").Output()
-	require.NoError(t, err)
-	w.want, _, _ = strings.Cut(string(out), " ")
-	tg, err := platforms.Lookup(w.want)
-	require.NoError(t, err, "install.sh takes %q here", out)
-	require.True(t, host.Runs(tg), "install.sh takes %s, which this machine runs", w.want)
 	return w
 }
 
@@ -241,6 +263,15 @@ func TestInstallSh(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, []string{profile}, receipt.Profiles)
 
+			// Again, and as an update: the line is not added twice.
+			for _, args := range [][]string{{"--modify-path"}, {"--modify-path", "--version", "1.0.0"}} {
+				r = run(t, o, args...)
+				require.Zero(t, r.code, "%s", r.stderr)
+				data, err = os.ReadFile(profile)
+				require.NoError(t, err)
+				assert.Equal(t, "# mine\n"+line+"\n", string(data), "%v", args)
+			}
+
 			r = run(t, o, "--uninstall")
 			require.Zero(t, r.code, "%s", r.stderr)
 			assert.Equal(t, before, listing(t, o.Dir), "only what it installed is gone")
@@ -252,14 +283,18 @@ func TestInstallSh(t *testing.T) {
 	})
 
 	t.Run("tampered tarball", func(t *testing.T) {
-		tampered := []byte("not the tarball that was published")
+		// The registry serves 1.0.0's tarball, valid in itself, as 1.1.0's:
+		// refused for latest and for the pinned version alike.
+		tampered := w.tarballs["1.0.0"]
 		restore := front.ReplaceTarball(w.want, "1.1.0", tampered)
 		defer restore()
 		eachShell(t, shs, func(t *testing.T, sh shell) {
-			o := w.options(t, sh)
-			r := run(t, o)
-			refused(t, r, "integrity mismatch for "+w.want+"@1.1.0", w.integrity(t, w.want, "1.1.0"), dist.Integrity(tampered))
-			assert.Equal(t, map[string]string{"./": ""}, listing(t, o.Dir), "nothing installed")
+			for _, args := range [][]string{nil, {"--version", "1.1.0"}} {
+				o := w.options(t, sh)
+				r := run(t, o, args...)
+				refused(t, r, "integrity mismatch for "+w.want+"@1.1.0", w.integrity(t, w.want, "1.1.0"), dist.Integrity(tampered))
+				assert.NoDirExists(t, o.Dir, "nothing installed, no directory made")
+			}
 		})
 	})
 
@@ -268,7 +303,7 @@ func TestInstallSh(t *testing.T) {
 			o := w.options(t, sh)
 			r := run(t, o, "--version", "1.3.0")
 			refused(t, r, "agent-facets@1.3.0 is not published")
-			assert.Equal(t, map[string]string{"./": ""}, listing(t, o.Dir))
+			assert.NoDirExists(t, o.Dir, "no directory made")
 		})
 	})
 
@@ -311,9 +346,11 @@ func TestInstallSh(t *testing.T) {
 		prefixed, seen := pathPrefix(t, front.URL)
 		eachShell(t, shs, func(t *testing.T, sh shell) {
 			o := w.options(t, sh)
-			o.Registry = prefixed + "/npm/"
+			// With credentials, which no output and no receipt shows.
+			o.Registry = "http://facet:s3cret@" + strings.TrimPrefix(prefixed, "http://") + "/npm/"
 			r := run(t, o)
 			require.Zero(t, r.code, "%s", r.stderr)
+			assert.NotContains(t, r.stdout+r.stderr, "s3cret")
 			assert.Equal(t, "facet 1.1.0", version(t, filepath.Join(o.Dir, "facet")))
 			receipt, err := installsh.ReadReceipt(o.Dir)
 			require.NoError(t, err)
@@ -358,10 +395,13 @@ func TestInstallSh(t *testing.T) {
 			for _, http := range []string{"curl", "wget"} {
 				o := w.options(t, sh)
 				o.Path = toolbox(t, sh, http)
-				o.Registry = closed
+				o.Registry = "http://facet:s3cret@" + strings.TrimPrefix(closed, "http://")
 				r := run(t, o)
 				refused(t, r, "cannot reach "+closed+"/agent-facets?write=true", "check your network")
-				assert.Equal(t, map[string]string{"./": ""}, listing(t, o.Dir))
+				assert.NotContains(t, r.stderr, "s3cret")
+				// The tool's own reason, not "(no answer)".
+				assert.Contains(t, strings.ToLower(r.stderr), "connect", http)
+				assert.NoDirExists(t, o.Dir, "no directory made")
 			}
 		})
 	})
@@ -375,8 +415,218 @@ func TestInstallSh(t *testing.T) {
 				o.Path = toolbox(t, sh, http)
 				r := run(t, o)
 				refused(t, r, "the registry answered HTTP 500 for "+w.registry+"/agent-facets?write=true")
-				assert.Equal(t, map[string]string{"./": ""}, listing(t, o.Dir))
+				assert.NoDirExists(t, o.Dir, "no directory made")
 			}
+		})
+	})
+	t.Run("the wrapper must list the package at that version", func(t *testing.T) {
+		// Every optionalDependency of agent-facets@1.1.0 says 1.0.0: refused.
+		stale, _ := rewriting(t, front.URL, func(pkg string, doc map[string]any) {
+			if pkg != platforms.Wrapper {
+				return
+			}
+			deps := dig(doc, "versions", "1.1.0", "optionalDependencies")
+			for name := range deps {
+				deps[name] = "1.0.0"
+			}
+		})
+		// Only this machine's best package is missing: the next one is taken.
+		without, _ := rewriting(t, front.URL, func(pkg string, doc map[string]any) {
+			if pkg == platforms.Wrapper {
+				delete(dig(doc, "versions", "1.1.0", "optionalDependencies"), w.want)
+			}
+		})
+		require.GreaterOrEqual(t, len(w.cands), 2)
+		eachShell(t, shs, func(t *testing.T, sh shell) {
+			o := w.options(t, sh)
+			o.Registry = stale
+			r := run(t, o)
+			refused(t, r, "does not list "+w.want+"@1.1.0")
+			assert.NoDirExists(t, o.Dir)
+
+			o = w.options(t, sh)
+			o.Registry = without
+			r = run(t, o)
+			require.Zero(t, r.code, "%s", r.stderr)
+			receipt, err := installsh.ReadReceipt(o.Dir)
+			require.NoError(t, err)
+			assert.Equal(t, w.cands[1], receipt.Package, "the first candidate the wrapper lists")
+		})
+	})
+
+	t.Run("a facet that does not run here", func(t *testing.T) {
+		eachShell(t, shs, func(t *testing.T, sh shell) {
+			o := w.options(t, sh)
+			r := run(t, o, "--version", "1.4.0")
+			refused(t, r, "does not run here")
+			assert.NoDirExists(t, o.Dir, "the directory this run made is gone again")
+
+			r = run(t, o, "--version", "1.0.0")
+			require.Zero(t, r.code, "%s", r.stderr)
+			before := listing(t, o.Dir)
+			r = run(t, o, "--version", "1.4.0")
+			refused(t, r, "does not run here")
+			assert.Equal(t, before, listing(t, o.Dir), "the old facet and its receipt as they were, no temporary file")
+			assert.Equal(t, "facet 1.0.0", version(t, filepath.Join(o.Dir, "facet")))
+		})
+	})
+
+	t.Run("a profile that cannot be written", func(t *testing.T) {
+		home := readOnlyDir(t)
+		eachShell(t, shs, func(t *testing.T, sh shell) {
+			o := w.options(t, sh)
+			o.Home = home
+			o.Env = []string{"SHELL=/bin/bash"}
+			r := run(t, o, "--modify-path")
+			refused(t, r, "cannot add", "to PATH in "+filepath.Join(home, ".bashrc"))
+			assert.NoDirExists(t, o.Dir, "no binary, no receipt")
+		})
+	})
+
+	t.Run("uninstall removes only what is its own", func(t *testing.T) {
+		eachShell(t, shs, func(t *testing.T, sh shell) {
+			o := w.options(t, sh)
+			require.NoError(t, os.MkdirAll(o.Dir, 0o755))
+			o.Env = []string{"SHELL=/bin/bash"}
+			// A receipt naming a file elsewhere.
+			victim := filepath.Join(t.TempDir(), "victim")
+			require.NoError(t, os.WriteFile(victim, []byte("mine"), 0o644))
+			require.NoError(t, os.WriteFile(victim+".old", []byte("mine"), 0o644))
+			writeReceipt(t, o.Dir, victim, nil)
+			before := listing(t, o.Dir)
+			r := run(t, o, "--uninstall")
+			refused(t, r, "refusing to remove it")
+			assert.FileExists(t, victim)
+			assert.FileExists(t, victim+".old")
+			assert.Equal(t, before, listing(t, o.Dir))
+
+			// A listed profile without the line is not touched; a linked one
+			// with it loses the line and stays a link.
+			plain := filepath.Join(o.Home, ".profile")
+			require.NoError(t, os.WriteFile(plain, []byte("# no line of ours\n"), 0o644))
+			plainStat, err := os.Stat(plain)
+			require.NoError(t, err)
+			dotfiles := filepath.Join(t.TempDir(), "bashrc")
+			line := fmt.Sprintf(`export PATH="%s:$PATH" %s`, o.Dir, pathMark)
+			require.NoError(t, os.WriteFile(dotfiles, []byte("# mine\n"+line+"\n"), 0o600))
+			linked := filepath.Join(o.Home, ".bashrc")
+			require.NoError(t, os.Symlink(dotfiles, linked))
+			require.NoError(t, os.WriteFile(filepath.Join(o.Dir, "facet"), []byte("facet"), 0o755))
+			writeReceipt(t, o.Dir, filepath.Join(o.Dir, "facet"), []string{plain, linked})
+			r = run(t, o, "--uninstall")
+			require.Zero(t, r.code, "%s", r.stderr)
+			assert.NotContains(t, r.stdout, "from "+plain)
+			again, err := os.Stat(plain)
+			require.NoError(t, err)
+			assert.True(t, os.SameFile(plainStat, again), "a profile without the line is not rewritten")
+			data, err := os.ReadFile(dotfiles)
+			require.NoError(t, err)
+			assert.Equal(t, "# mine\n", string(data))
+			info, err := os.Lstat(linked)
+			require.NoError(t, err)
+			assert.NotZero(t, info.Mode()&os.ModeSymlink, "the link is kept")
+			assert.Equal(t, map[string]string{"./": ""}, listing(t, o.Dir))
+		})
+	})
+
+	t.Run("uninstall on Windows (MSYS)", func(t *testing.T) {
+		eachShell(t, shs, func(t *testing.T, sh shell) {
+			o := w.options(t, sh)
+			require.NoError(t, os.MkdirAll(o.Dir, 0o755))
+			// cygpath -w as MSYS2's: C:\msys64 and the path, with backslashes.
+			require.NoError(t, os.WriteFile(filepath.Join(o.Path, "cygpath"),
+				[]byte("#!/bin/sh\n[ \"$1\" = -w ] && printf 'C:\\\\msys64%s\\n' \"$2\" | sed 's|/|\\\\|g'\n"), 0o755))
+			msys := filepath.Join(t.TempDir(), "msys.sh")
+			require.NoError(t, os.WriteFile(msys, []byte("FACET_INSTALL_SOURCED=1 . "+shellQuote(o.Script)+
+				"\n_uname() { case $1 in -s) echo MINGW64_NT-10.0-19045 ;; -m) echo x86_64 ;; esac; }\nmain \"$@\"\n"), 0o644))
+			o.Script = msys
+			exe := filepath.Join(o.Dir, "facet.exe")
+			require.NoError(t, os.WriteFile(exe, []byte("new"), 0o755))
+			require.NoError(t, os.WriteFile(exe+".old", []byte("old"), 0o755))
+			profile := filepath.Join(o.Home, ".bashrc")
+			line := fmt.Sprintf(`export PATH="%s:$PATH" %s`, o.Dir, pathMark)
+			require.NoError(t, os.WriteFile(profile, []byte(line+"\n"), 0o644))
+			writeReceipt(t, o.Dir, `C:\msys64`+strings.ReplaceAll(exe, "/", `\`), []string{profile})
+			r := run(t, o, "--uninstall")
+			require.Zero(t, r.code, "%s", r.stderr)
+			assert.Equal(t, map[string]string{"./": ""}, listing(t, o.Dir))
+			data, err := os.ReadFile(profile)
+			require.NoError(t, err)
+			assert.Empty(t, string(data), "the PATH line is gone")
+		})
+	})
+
+	t.Run("macOS 12's base64, which decodes only with -D", func(t *testing.T) {
+		eachShell(t, shs[:1], func(t *testing.T, sh shell) {
+			o := w.options(t, sh)
+			real, err := os.Readlink(filepath.Join(o.Path, "base64"))
+			require.NoError(t, err)
+			require.NoError(t, os.Remove(filepath.Join(o.Path, "base64")))
+			require.NoError(t, os.WriteFile(filepath.Join(o.Path, "base64"), []byte("#!/bin/sh\n"+
+				"case \" $* \" in *\" -d \"* | *\" --decode \"*) echo \"base64: invalid option -- d\" >&2; exit 64 ;; esac\n"+
+				"exec "+shellQuote(real)+" \"$@\"\n"), 0o755))
+			r := run(t, o)
+			require.Zero(t, r.code, "%s", r.stderr)
+			assert.Equal(t, "facet 1.1.0", version(t, filepath.Join(o.Dir, "facet")))
+		})
+	})
+
+	t.Run("wget and a connection lost half-way", func(t *testing.T) {
+		cut := truncating(t, front.URL)
+		eachShell(t, shs, func(t *testing.T, sh shell) {
+			o := w.options(t, sh)
+			o.Path = toolbox(t, sh, "wget")
+			o.Registry = cut
+			r := run(t, o)
+			refused(t, r, "cannot reach "+cut+"/agent-facets?write=true")
+			assert.NoDirExists(t, o.Dir)
+		})
+	})
+
+	t.Run("bad arguments and environment", func(t *testing.T) {
+		eachShell(t, shs, func(t *testing.T, sh shell) {
+			for _, tc := range []struct {
+				args []string
+				edit func(o *installsh.Options)
+				want string
+			}{
+				{args: []string{"--version", "1.0.0 x;$(id)"}, want: "is not a version X.Y.Z"},
+				{args: []string{"--tag", ""}, want: "is not a dist-tag"},
+				{edit: func(o *installsh.Options) { o.Home, o.Dir = "", "" }, want: "HOME is not set"},
+				{args: []string{"--modify-path"}, edit: func(o *installsh.Options) { o.Dir += "/a\nb" }, want: "control character"},
+				{args: []string{"--modify-path"}, edit: func(o *installsh.Options) { o.Dir += "/$HOME" }, want: "cannot add"},
+			} {
+				o := w.options(t, sh)
+				if tc.edit != nil {
+					tc.edit(&o)
+				}
+				r := run(t, o, tc.args...)
+				refused(t, r, tc.want)
+				if o.Dir != "" {
+					assert.NoDirExists(t, o.Dir)
+				}
+			}
+		})
+	})
+
+	t.Run("what the registry says is checked", func(t *testing.T) {
+		noIntegrity, _ := rewriting(t, front.URL, func(pkg string, doc map[string]any) {
+			if pkg == w.want {
+				delete(dig(doc, "versions", "1.1.0", "dist"), "integrity")
+			}
+		})
+		option, _ := rewriting(t, front.URL, func(pkg string, doc map[string]any) {
+			if pkg == w.want {
+				dig(doc, "versions", "1.1.0", "dist")["tarball"] = "-o/tmp/facet-owned"
+			}
+		})
+		eachShell(t, shs, func(t *testing.T, sh shell) {
+			o := w.options(t, sh)
+			o.Registry = noIntegrity
+			refused(t, run(t, o), "has no sha512 integrity", "only a sha1 shasum")
+			o.Registry = option
+			refused(t, run(t, o), "is not an http(s) URL")
+			assert.NoDirExists(t, o.Dir)
 		})
 	})
 }
@@ -431,13 +681,21 @@ func mount(t *testing.T, dir, options string) {
 // nothing answers outside it. It returns its URL and the paths it was asked.
 func pathPrefix(t *testing.T, upstream string) (string, func() []string) {
 	t.Helper()
+	return forward(t, upstream, "/npm", nil)
+}
+
+// forward serves the registry at upstream under prefix ("" or "/npm"), its
+// JSON answers changed by change (when not nil). It returns its URL and the
+// paths it was asked.
+func forward(t *testing.T, upstream, prefix string, change func(r *http.Request, body []byte) []byte) (string, func() []string) {
+	t.Helper()
 	var mu sync.Mutex
 	var paths []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		paths = append(paths, r.URL.EscapedPath())
 		mu.Unlock()
-		rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/npm/")
+		rest, ok := strings.CutPrefix(r.URL.EscapedPath(), prefix+"/")
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -465,7 +723,12 @@ func pathPrefix(t *testing.T, upstream string) (string, func() []string) {
 			return
 		}
 		if strings.Contains(resp.Header.Get("Content-Type"), "json") {
-			body = []byte(strings.ReplaceAll(string(body), "http://"+r.Host+"/", "http://"+r.Host+"/npm/"))
+			if prefix != "" {
+				body = []byte(strings.ReplaceAll(string(body), "http://"+r.Host+"/", "http://"+r.Host+prefix+"/"))
+			}
+			if change != nil {
+				body = change(r, body)
+			}
 		}
 		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
 		w.WriteHeader(resp.StatusCode)
@@ -513,4 +776,66 @@ func recordingProxy(t *testing.T) (string, func() []string) {
 		defer mu.Unlock()
 		return append([]string(nil), urls...)
 	}
+}
+
+// dig is the object at the keys of doc, a decoded JSON document.
+func dig(doc map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		doc, _ = doc[k].(map[string]any)
+	}
+	return doc
+}
+
+// writeReceipt writes a receipt into dir naming binary and profiles.
+func writeReceipt(t *testing.T, dir, binary string, profiles []string) {
+	t.Helper()
+	if profiles == nil {
+		profiles = []string{}
+	}
+	data, err := json.Marshal(installsh.Receipt{Installer: "install.sh", Version: "1.0.0", Package: "@agent-facets/cli-linux-x64",
+		Registry: "http://127.0.0.1:9", Binary: binary, Profiles: profiles})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, installsh.ReceiptName), data, 0o644))
+}
+
+// rewriting serves the registry at upstream with its JSON packuments changed
+// by edit (pkg is the package's name), as a broken mirror might serve them;
+// tarball URLs name it. It returns its URL and the paths it was asked.
+func rewriting(t *testing.T, upstream string, edit func(pkg string, doc map[string]any)) (string, func() []string) {
+	t.Helper()
+	return forward(t, upstream, "", func(r *http.Request, body []byte) []byte {
+		var doc map[string]any
+		if json.Unmarshal(body, &doc) != nil {
+			return body
+		}
+		name, _ := doc["name"].(string)
+		edit(name, doc)
+		out, err := json.Marshal(doc)
+		if err != nil {
+			return body
+		}
+		return out
+	})
+}
+
+// truncating serves the registry at upstream, but every answer stops
+// half-way and the connection is closed, its Content-Length promising more.
+func truncating(t *testing.T, upstream string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(strings.TrimSuffix(upstream, "/") + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body[:len(body)/2])
+		panic(http.ErrAbortHandler) // the connection is closed
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

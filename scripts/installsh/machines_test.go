@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -97,4 +99,39 @@ func TestDetectionMatchesTheLauncher(t *testing.T) {
 			})
 		}
 	}
+}
+
+// jsList is the strings of the array constant name in the JavaScript
+// source src (nested arrays flattened), in order.
+func jsList(t *testing.T, src, name string) []string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)const ` + name + ` = (\[.*?\]);\n`).FindStringSubmatch(src)
+	require.NotNil(t, m, "no const %s in the launcher", name)
+	return regexp.MustCompile(`'([^']*)'`).FindAllString(m[1], -1)
+}
+
+// install.sh's x86-64-v3 feature lists are the launcher's (fastpath.js
+// for /proc/cpuinfo, platform.js for macOS's sysctl), word for word.
+func TestV3FlagsMatchTheLauncher(t *testing.T) {
+	lib := filepath.Join(testenv.RepoRoot(t), "platforms", "npm", "lib")
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join(lib, name))
+		require.NoError(t, err)
+		return string(data)
+	}
+	fastpath, platform := read("fastpath.js"), read("platform.js")
+	out, err := exec.Command("sh", "-c", "FACET_INSTALL_SOURCED=1 . "+shellQuote(script(t))+
+		`; printf '%s\n' "$V3_CPUINFO_FLAGS" "$V3_CPUINFO_ANY" "$MACOS_V3_FEATURES"`).Output()
+	require.NoError(t, err)
+	lines := strings.Split(string(out), "\n")
+	require.Len(t, lines, 4)
+	unquote := func(words []string) []string {
+		for i, w := range words {
+			words[i] = strings.Trim(w, "'")
+		}
+		return words
+	}
+	assert.Equal(t, unquote(jsList(t, fastpath, "V3_CPUINFO_FLAGS")), strings.Fields(lines[0]))
+	assert.Equal(t, unquote(jsList(t, fastpath, "V3_CPUINFO_ANY")), strings.Fields(lines[1]))
+	assert.Equal(t, unquote(jsList(t, platform, "MACOS_V3_FEATURES")), strings.Fields(lines[2]))
 }
