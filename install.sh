@@ -511,6 +511,7 @@ prepare_receipt() {
     printf '{\n'
     printf '  "installer": "install.sh",\n'
     printf '  "version": %s,\n' "$(json_string "$1")"
+    printf '  "tag": %s,\n' "$(json_string "$TAG")"
     printf '  "package": %s,\n' "$(json_string "$2")"
     printf '  "registry": %s,\n' "$(json_string "$(redact "$REGISTRY")")"
     printf '  "binary": %s,\n' "$(json_string "$3")"

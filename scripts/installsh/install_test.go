@@ -168,7 +168,7 @@ func TestInstallSh(t *testing.T) {
 			assert.Equal(t, "facet 1.1.0", version(t, bin))
 			receipt, err := installsh.ReadReceipt(o.Dir)
 			require.NoError(t, err)
-			assert.Equal(t, installsh.Receipt{Installer: "install.sh", Version: "1.1.0", Package: w.want,
+			assert.Equal(t, installsh.Receipt{Installer: "install.sh", Version: "1.1.0", Tag: "latest", Package: w.want,
 				Registry: w.registry, Binary: bin, Profiles: []string{}}, receipt)
 			assert.Equal(t, []string{".facet-install.json", "facet"}, names(t, o.Dir), "nothing else left in the install dir")
 			// No profile edited; the line to add is printed.
@@ -194,9 +194,10 @@ func TestInstallSh(t *testing.T) {
 			for _, tc := range []struct {
 				args []string
 				want string
+				tag  string // the dist-tag facet self-update is to follow
 			}{
-				{[]string{"--version", "1.0.0"}, "1.0.0"},
-				{[]string{"--tag", "next"}, "1.2.0-beta.1"},
+				{[]string{"--version", "1.0.0"}, "1.0.0", "latest"},
+				{[]string{"--tag", "next"}, "1.2.0-beta.1", "next"},
 			} {
 				o := w.options(t, sh)
 				r := run(t, o, tc.args...)
@@ -205,6 +206,7 @@ func TestInstallSh(t *testing.T) {
 				receipt, err := installsh.ReadReceipt(o.Dir)
 				require.NoError(t, err)
 				assert.Equal(t, tc.want, receipt.Version)
+				assert.Equal(t, tc.tag, receipt.Tag)
 			}
 		})
 	})

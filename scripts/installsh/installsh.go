@@ -18,6 +18,7 @@ const ReceiptName = ".facet-install.json"
 type Receipt struct {
 	Installer string   `json:"installer"` // "install.sh"
 	Version   string   `json:"version"`
+	Tag       string   `json:"tag"`      // the dist-tag facet self-update follows: --tag's, else latest
 	Package   string   `json:"package"`  // the platform package, @agent-facets/cli-<target>
 	Registry  string   `json:"registry"` // the registry it came from, without a trailing slash
 	Binary    string   `json:"binary"`   // the installed executable, symlinks resolved
