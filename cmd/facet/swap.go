@@ -78,10 +78,10 @@ func (s swapper) retry(from, to string) error {
 // errorSharingViolation is Windows's ERROR_SHARING_VIOLATION.
 const errorSharingViolation = syscall.Errno(32)
 
-// transient reports whether a rename failed for a moment only: on Windows,
-// access denied or a sharing violation.
+// transient reports whether a rename on Windows (the only one retry serves)
+// failed for a moment only: access denied or a sharing violation.
 func (s swapper) transient(err error) bool {
-	return s.goos == "windows" && (errors.Is(err, fs.ErrPermission) || errors.Is(err, errorSharingViolation))
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, errorSharingViolation)
 }
 
 // removeAside removes the exe.old-… files that self-updates on Windows left
