@@ -49,40 +49,44 @@ func doctor(ctx context.Context, e env, a about) int {
 		case builtFor(best, a):
 			out("package", "%s (this binary, %s, is built for it)", best.pkg, built)
 		default:
+			// Said, not failed: it runs (a launcher's fallback may have chosen it).
 			out("package", "%s, but this binary is built for %s: reinstall to get the right one", best.pkg, built)
 		}
 	}
-	fromReceipt := ""
+	fromReceipt, tag := "", in.Receipt.tag()
 	if in.Receipt != nil {
 		fromReceipt = in.Receipt.Registry
 	}
-	reg := registry{URL: registryURL(e.Getenv, fromReceipt), Client: newHTTPClient(doctorTimeout), Agent: "facet/" + a.Version}
+	reg := registry{URL: registryURL(e.Getenv, fromReceipt), Client: newHTTPClient(), Agent: "facet/" + a.Version}
 	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
 	w, err := reg.packument(ctx, wrapperName)
 	latest := ""
 	if err == nil {
-		latest = w.DistTags["latest"]
+		latest = w.DistTags[tag]
 	}
 	switch cmp, ok := compareVersions(latest, a.Version); {
 	case err != nil:
 		out("latest", "could not check (%v)", err)
 	case latest == "":
-		out("latest", "none published on %s", reg.URL)
+		out("latest", "no %s published on %s", tag, reg.shown())
 	case ok && cmp > 0:
 		how := "facet self-update"
 		switch in.By {
 		case byGoInstall:
 			how = "go install github.com/agent-facets/facets/cmd/facet@latest"
-		case byInstallSh, byUnknown:
+		case byUnknown:
+			// self-update refuses an install it cannot tell.
+			how = "install.sh: " + installSh
+		case byInstallSh:
 		default:
 			how = in.updateCommand()
 		}
-		out("latest", "%s on %s is newer: update with %s", latest, reg.URL, how)
+		out("latest", "%s on %s is newer: update with %s", latest, reg.shown(), how)
 	case ok && cmp == 0:
-		out("latest", "%s on %s: up to date", latest, reg.URL)
+		out("latest", "%s on %s: up to date", latest, reg.shown())
 	default:
-		out("latest", "%s on %s (this one is %s)", latest, reg.URL, a.Version)
+		out("latest", "%s on %s (this one is %s)", latest, reg.shown(), a.Version)
 	}
 	return code
 }

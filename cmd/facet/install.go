@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -22,6 +24,17 @@ type receipt struct {
 	Registry  string   `json:"registry"`
 	Binary    string   `json:"binary"`
 	Profiles  []string `json:"profiles"`
+	// Tag is the dist-tag the install follows (install.sh --tag next);
+	// absent means latest.
+	Tag string `json:"tag,omitempty"`
+}
+
+// tag is the dist-tag r's install follows.
+func (r *receipt) tag() string {
+	if r == nil || r.Tag == "" {
+		return "latest"
+	}
+	return r.Tag
 }
 
 // readReceipt reads the receipt in dir. A missing one is (nil, nil).
@@ -86,12 +99,15 @@ const (
 
 // installation is how the binary at Path was installed.
 type installation struct {
-	Path    string   // the executable, symlinks resolved
-	By      string   // byInstallSh, a package manager's name, byGoInstall or byUnknown
-	Global  bool     // a package manager's global install
-	Project string   // a package manager's project install: the project directory
-	Dev     bool     // the project lists agent-facets in devDependencies
-	Receipt *receipt // byInstallSh: the receipt
+	Path    string // the executable, symlinks resolved
+	By      string // byInstallSh, a package manager's name, byGoInstall or byUnknown
+	Global  bool   // a package manager's global install
+	Project string // a package manager's project install: the project directory
+	Root    string // a package manager's: the project, or the global prefix or directory
+	// Workspace: a pnpm project with pnpm-workspace.yaml (its root).
+	Workspace bool
+	Dev       bool     // the project lists agent-facets in devDependencies
+	Receipt   *receipt // byInstallSh: the receipt
 }
 
 // judge tells how the executable exe (symlinks resolved) was installed: by
@@ -132,9 +148,12 @@ func sameFile(a, b string) bool {
 // packageManager judges an executable inside a node_modules tree: the
 // platform package's (node_modules/@agent-facets/cli-*/bin/facet) or the
 // wrapper's after the launcher's fast path put the binary in its place
-// (node_modules/agent-facets/bin/facet). The manager is told by its global
-// directories (pnpm's global/, yarn's global/, bun's install/global/, npm's
-// lib/node_modules) or, in a project, by its store (.pnpm) and lockfile.
+// (node_modules/agent-facets/bin/facet). It follows the launcher's
+// detectManager (platforms/npm/lib/doctor.js; the layouts of
+// platforms/npm/test/layouts.json go through both): the state files a
+// manager writes into node_modules first, then the paths only one manager
+// makes, then the lockfiles; a root with no package.json is a global prefix
+// (npm's, nvm-windows'). When nothing tells, npm.
 func packageManager(exe string) (installation, bool) {
 	slash := filepath.ToSlash(exe)
 	i := strings.Index(slash, "/node_modules/")
@@ -147,44 +166,95 @@ func packageManager(exe string) (installation, bool) {
 	}
 	in := installation{Path: exe}
 	root := slash[:i] // the directory of the outermost node_modules
-	switch {
-	case strings.Contains(slash, "/.bun/install/global/"):
-		in.By, in.Global = "bun", true
-	case strings.Contains(slash, "/pnpm/global/") || strings.Contains(slash, "/pnpm-global/"):
-		in.By, in.Global = "pnpm", true
-	case strings.Contains(slash, "/yarn/global/") || strings.Contains(slash, "/.yarn-global/") || strings.Contains(slash, "/Yarn/Data/global/"):
-		in.By, in.Global = "yarn", true
-	case strings.HasSuffix(root, "/lib") || isNpmWindowsPrefix(root):
-		// npm's global prefix: <prefix>/lib/node_modules (Unix),
-		// <prefix>/node_modules (Windows, %AppData%\npm).
-		in.By, in.Global = "npm", true
-	default:
-		in.Project = filepath.FromSlash(root)
-		in.By = projectManager(in.Project, strings.Contains(rest, "/node_modules/.pnpm/"))
+	if root == "" {
+		root = "/"
+	}
+	in.By, in.Global, in.Root = managerOf(root, strings.Split(slash, "/"))
+	in.Root = filepath.FromSlash(in.Root)
+	if !in.Global {
+		in.Project = in.Root
 		in.Dev = devDependency(in.Project)
+		in.Workspace = exists(filepath.Join(in.Project, "pnpm-workspace.yaml"))
 	}
 	return in, true
 }
 
-// isNpmWindowsPrefix reports whether dir is npm's global prefix on Windows.
-func isNpmWindowsPrefix(dir string) bool {
-	return strings.HasSuffix(strings.ToLower(dir), "/appdata/roaming/npm")
+// managerOf tells the manager, whether its install is global, and its root
+// (the project, or the global prefix or directory) from the directory of the
+// outermost node_modules (root, with slashes) and the executable's path
+// parts: detectManager's order.
+func managerOf(root string, parts []string) (by string, global bool, at string) {
+	modules := root + "/node_modules"
+	state := func(f string) bool { return exists(filepath.FromSlash(modules + "/" + f)) }
+	has := func(f string) bool { return exists(filepath.FromSlash(root + "/" + f)) }
+	base := path.Base
+	switch {
+	case state(".modules.yaml") || slices.Contains(parts, ".pnpm"):
+		// pnpm's global packages: <PNPM_HOME>/global/<layout>/<hash>/node_modules
+		// (pnpm 11), <PNPM_HOME>/global/<layout>/node_modules (pnpm 10 and earlier).
+		return "pnpm", base(path.Dir(root)) == "global" || base(path.Dir(path.Dir(root))) == "global", root
+	case pnpmStore(parts):
+		// pnpm's global virtual store (<store>/v10/links/…), where pnpm add -g puts packages.
+		return "pnpm", true, root
+	case unplugged(parts) >= 0:
+		// yarn 2+'s unplugged packages: <project>/.yarn/unplugged/<pkg>/node_modules/….
+		return "yarn", false, strings.Join(parts[:unplugged(parts)], "/")
+	case state(".yarn-state.yml"):
+		return "yarn", false, root
+	case state(".yarn-integrity"):
+		// yarn global add: <yarn's data dir>/global (~/.config/yarn/global).
+		return "yarn", base(root) == "global" && strings.Contains(strings.ToLower(base(path.Dir(root))), "yarn"), root
+	case slices.Contains(parts, ".bun") || (base(root) == "global" && base(path.Dir(root)) == "install"):
+		// bun's isolated linker (node_modules/.bun), or bun add -g: <BUN_INSTALL>/install/global.
+		return "bun", base(root) == "global" && base(path.Dir(root)) == "install", root
+	case state(".package-lock.json"):
+		return "npm", false, root
+	case (base(root) == "lib" && !has("package.json")) || strings.ToLower(base(root)) == "npm":
+		// npm install -g: <prefix>/lib/node_modules (Windows: <prefix>/node_modules, the prefix named npm).
+		if base(root) == "lib" {
+			return "npm", true, path.Dir(root)
+		}
+		return "npm", true, root
+	case has("pnpm-lock.yaml"):
+		return "pnpm", false, root
+	case has("bun.lock") || has("bun.lockb"):
+		return "bun", false, root
+	case has(".yarnrc.yml") || has("yarn.lock"):
+		return "yarn", false, root
+	case has("package-lock.json") || has("npm-shrinkwrap.json"):
+		return "npm", false, root
+	case !has("package.json"):
+		// No project: a global prefix (nvm-windows: …\nvm\v20.11.1\node_modules).
+		return "npm", true, root
+	}
+	return "npm", false, root
 }
 
-// projectManager tells which manager installed a project's node_modules:
-// pnpm's store, else its lockfile; npm when there is none.
-func projectManager(project string, pnpmStore bool) string {
-	if pnpmStore {
-		return "pnpm"
-	}
-	for _, f := range []struct{ file, by string }{
-		{"pnpm-lock.yaml", "pnpm"}, {"bun.lock", "bun"}, {"bun.lockb", "bun"}, {"yarn.lock", "yarn"}, {"package-lock.json", "npm"},
-	} {
-		if _, err := os.Stat(filepath.Join(project, f.file)); err == nil {
-			return f.by
+// pnpmStore reports whether parts (a path's) lie in pnpm's global virtual
+// store: …/store/v<N>/links/….
+func pnpmStore(parts []string) bool {
+	for i := 0; i+2 < len(parts); i++ {
+		if parts[i] == "store" && len(parts[i+1]) > 1 && parts[i+1][0] == 'v' && isNum(parts[i+1][1:]) && parts[i+2] == "links" {
+			return true
 		}
 	}
-	return "npm"
+	return false
+}
+
+// unplugged is the index of the .yarn of …/.yarn/unplugged/… in parts, or -1.
+func unplugged(parts []string) int {
+	for i := 0; i+1 < len(parts); i++ {
+		if parts[i] == ".yarn" && parts[i+1] == "unplugged" {
+			return i
+		}
+	}
+	return -1
+}
+
+// exists reports whether the file name exists.
+func exists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
 }
 
 // devDependency reports whether the project's package.json lists
@@ -210,6 +280,10 @@ func (in installation) updateCommand() string {
 			"npm": "npm install -g " + spec, "pnpm": "pnpm add -g " + spec,
 			"yarn": "yarn global add " + spec, "bun": "bun add -g " + spec,
 		}[in.By]
+	}
+	if in.By == "pnpm" && in.Workspace {
+		// pnpm add at a workspace's root wants -w; up -r updates every package that has it.
+		return "pnpm up -r --latest " + wrapperName
 	}
 	dev := map[string]string{"npm": " --save-dev", "pnpm": " -D", "yarn": " -D", "bun": " -d"}[in.By]
 	if !in.Dev {

@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -141,8 +140,19 @@ func processEnv(a about, stdout, stderr io.Writer) env {
 	}
 }
 
-// pseudoVersion matches the tail of a Go pseudo-version (…-20250102030405-0123456789ab).
-var pseudoVersion = regexp.MustCompile(`\d{14}-[0-9a-f]{12}`)
+// pseudoVersion reports whether v holds the tail of a Go pseudo-version
+// (…-20250102030405-0123456789ab, or ….20250102030405-…): 14 digits, a dash
+// and 12 lower-case hex digits. By hand: a package-level regexp would be
+// compiled at every start.
+func pseudoVersion(v string) bool {
+	for i := 0; i+27 <= len(v); i++ {
+		if strings.Trim(v[i:i+14], "0123456789") == "" && v[i+14] == '-' &&
+			strings.Trim(v[i+15:i+27], "0123456789abcdef") == "" {
+			return true
+		}
+	}
+	return false
+}
 
 // goInstalled reports whether this binary was made by go install of a
 // released version: no release stamp, and the build information records a
@@ -152,7 +162,7 @@ func goInstalled(stamp string, info *debug.BuildInfo) bool {
 		return false
 	}
 	v := info.Main.Version
-	return v != "" && v != "(devel)" && !pseudoVersion.MatchString(v) && !strings.Contains(v, "+dirty")
+	return v != "" && v != "(devel)" && !pseudoVersion(v) && !strings.Contains(v, "+dirty")
 }
 
 // about is what `facet version --json` prints.

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,11 +21,14 @@ const (
 	publicRegistry = "https://registry.npmjs.org"
 )
 
-// registryURL is the registry packages come from: FACET_REGISTRY, else
-// npm_config_registry (npm takes it in any case), else the receipt's (fromReceipt), else
-// the public registry; without a trailing slash.
+// registryURL is the registry packages come from: FACET_REGISTRY, else the
+// receipt's (fromReceipt: where install.sh or the last self-update got
+// facet), else npm_config_registry, else the public registry; without a
+// trailing slash. The receipt outranks npm_config_registry because npm sets
+// that for every script it runs: `npm run x` calling facet self-update must
+// not move a mirror's install to the public registry.
 func registryURL(getenv func(string) string, fromReceipt string) string {
-	for _, r := range []string{getenv("FACET_REGISTRY"), getenv("npm_config_registry"), getenv("NPM_CONFIG_REGISTRY"), fromReceipt, publicRegistry} {
+	for _, r := range []string{getenv("FACET_REGISTRY"), fromReceipt, getenv("npm_config_registry"), getenv("NPM_CONFIG_REGISTRY"), publicRegistry} {
 		if r = strings.TrimRight(strings.TrimSpace(r), "/"); r != "" {
 			return r
 		}
@@ -31,20 +36,48 @@ func registryURL(getenv func(string) string, fromReceipt string) string {
 	return publicRegistry
 }
 
-// registry reads package documents from an npm registry.
+// registry reads package documents and tarballs from an npm registry.
 type registry struct {
 	URL    string // without a trailing slash; may have a path prefix
 	Client *http.Client
 	Agent  string // User-Agent
+	// Idle is how long a download may go without a byte before it is
+	// given up (0: idleTimeout); Max is the most bytes it takes (0: maxDownload).
+	Idle time.Duration
+	Max  int64
 }
 
+// Limits of a download: a slow link is fine as long as bytes come.
+const (
+	idleTimeout = 30 * time.Second
+	maxDownload = 256 << 20 // a platform tarball is some 10 MB
+	maxDocument = 64 << 20  // a package document
+)
+
 // newHTTPClient is an HTTP client that honours HTTPS_PROXY, HTTP_PROXY and
-// NO_PROXY, and gives up after timeout.
-func newHTTPClient(timeout time.Duration) *http.Client {
+// NO_PROXY, bounds connecting and waiting for an answer's headers but not
+// the body (registry.download bounds its idle time), and follows no
+// redirect from https to http.
+func newHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = http.ProxyFromEnvironment
-	t.ResponseHeaderTimeout = timeout
-	return &http.Client{Transport: t, Timeout: timeout}
+	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 30 * time.Second
+	t.ResponseHeaderTimeout = time.Minute
+	return &http.Client{Transport: t, CheckRedirect: checkRedirect}
+}
+
+// checkRedirect refuses a redirect from https to http (the integrity check
+// would still hold, but the documents that name it would not), and more
+// than 10 redirects.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refused a redirect from https to %s", redact(req.URL.String()))
+	}
+	return nil
 }
 
 // packument is what self-update reads of a package document.
@@ -63,16 +96,70 @@ type packument struct {
 // public registry's CDN, whose copy may be minutes old).
 func (r registry) packument(ctx context.Context, name string) (*packument, error) {
 	u := r.URL + "/" + url.PathEscape(name) + "?write=true"
-	resp, err := r.get(ctx, u, "application/json")
-	if err != nil {
+	var buf bytes.Buffer
+	r.Max = min(r.maxBytes(), maxDocument)
+	if err := r.download(ctx, u, "application/json", &buf); err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	var p packument
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&p); err != nil {
+	if err := json.Unmarshal(buf.Bytes(), &p); err != nil {
 		return nil, fmt.Errorf("GET %s: %w", redact(u), err)
 	}
 	return &p, nil
+}
+
+func (r registry) maxBytes() int64 {
+	if r.Max > 0 {
+		return r.Max
+	}
+	return maxDownload
+}
+
+// errIdle ends a download that went quiet.
+var errIdle = errors.New("no data came")
+
+// download GETs u into w: at most r.Max bytes, and given up when no byte
+// comes for r.Idle.
+func (r registry) download(ctx context.Context, u, accept string, w io.Writer) error {
+	idle := r.Idle
+	if idle <= 0 {
+		idle = idleTimeout
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(idle, func() { cancel(errIdle) })
+	defer timer.Stop()
+	resp, err := r.get(ctx, u, accept)
+	if err == nil {
+		defer resp.Body.Close()
+		max := r.maxBytes()
+		var n int64
+		n, err = io.Copy(w, &watchdog{r: io.LimitReader(resp.Body, max+1), timer: timer, idle: idle})
+		if err == nil && n > max {
+			err = fmt.Errorf("GET %s: more than %d MB, refused", redact(u), max>>20)
+		} else if err != nil {
+			err = fmt.Errorf("GET %s: %w", redact(u), err)
+		}
+	}
+	if errors.Is(context.Cause(ctx), errIdle) {
+		return fmt.Errorf("GET %s: %v for %s", redact(u), errIdle, idle)
+	}
+	return err
+}
+
+// watchdog is a reader that pushes its timer back on every read.
+type watchdog struct {
+	r     io.Reader
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func (d *watchdog) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if n > 0 {
+		d.timer.Reset(d.idle)
+	}
+	return n, err
 }
 
 // get sends a GET and returns a 200 answer; anything else is an error of one
@@ -101,12 +188,38 @@ func (r registry) get(ctx context.Context, u, accept string) (*http.Response, er
 	return resp, nil
 }
 
-// redact is u without user name, password or token parameters.
+// shown is the registry's URL for people and for the receipt: without
+// credentials.
+func (r registry) shown() string { return redact(r.URL) }
+
+// redact is u without user name and password, and without the values of
+// query parameters that may hold a secret (token, auth, key, secret,
+// password, signature: their names say it).
 func redact(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
 		return "(a URL that does not parse)"
 	}
 	p.User = nil
+	if p.RawQuery != "" {
+		q := p.Query()
+		for name := range q {
+			if secretParam(name) {
+				q[name] = []string{"REDACTED"}
+			}
+		}
+		p.RawQuery = q.Encode()
+	}
 	return p.String()
+}
+
+// secretParam reports whether a query parameter's name says it holds a secret.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"token", "auth", "key", "secret", "pass", "sig", "credential"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
 }

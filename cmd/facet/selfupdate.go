@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,23 +42,23 @@ type release struct {
 	Tarball   string // URL
 }
 
-// resolve chooses the version (want, else the wrapper's latest) and this
-// machine's package in it, and reads where its tarball is (the contract in
-// install.sh's comments: the same steps).
-func resolve(ctx context.Context, r registry, m machine, want string) (release, error) {
+// resolve chooses the version (want, else the wrapper's dist-tag tag) and
+// this machine's package in it, and reads where its tarball is (the contract
+// in install.sh's comments: the same steps).
+func resolve(ctx context.Context, r registry, m machine, want, tag string) (release, error) {
 	w, err := r.packument(ctx, wrapperName)
 	if err != nil {
 		return release{}, err
 	}
 	v := want
 	if v == "" {
-		if v = w.DistTags["latest"]; v == "" {
-			return release{}, fmt.Errorf("%s on %s has no latest version", wrapperName, r.URL)
+		if v = w.DistTags[tag]; v == "" {
+			return release{}, fmt.Errorf("%s on %s has no dist-tag %s", wrapperName, r.shown(), tag)
 		}
 	}
 	wv, ok := w.Versions[v]
 	if !ok {
-		return release{}, fmt.Errorf("%s@%s is not published on %s (latest: %s)", wrapperName, v, r.URL, orNone(w.DistTags["latest"]))
+		return release{}, fmt.Errorf("%s@%s is not published on %s (latest: %s)", wrapperName, v, r.shown(), orNone(w.DistTags["latest"]))
 	}
 	cands := candidates(targets, m)
 	var names []string
@@ -78,10 +79,10 @@ func resolve(ctx context.Context, r registry, m machine, want string) (release, 
 	}
 	pv, ok := p.Versions[v]
 	if !ok {
-		return release{}, fmt.Errorf("%s@%s is not published on %s, though %s@%s lists it", t.pkg, v, r.URL, wrapperName, v)
+		return release{}, fmt.Errorf("%s@%s is not published on %s, though %s@%s lists it", t.pkg, v, r.shown(), wrapperName, v)
 	}
 	if !strings.HasPrefix(pv.Dist.Integrity, "sha512-") || pv.Dist.Tarball == "" {
-		return release{}, fmt.Errorf("%s@%s on %s has no sha512 integrity and tarball (integrity %q)", t.pkg, v, r.URL, pv.Dist.Integrity)
+		return release{}, fmt.Errorf("%s@%s on %s has no sha512 integrity and tarball (integrity %q)", t.pkg, v, r.shown(), pv.Dist.Integrity)
 	}
 	return release{Version: v, Target: t, Integrity: pv.Dist.Integrity, Tarball: pv.Dist.Tarball}, nil
 }
@@ -112,28 +113,68 @@ func (m machine) String() string {
 // install directory; a run removes those an interrupted one left.
 const tempPrefix = ".facet-update-"
 
-// selfUpdate runs `facet self-update [--version X] [--dry-run]`.
+// installSh is the command that installs facet without Node, for the
+// messages that send people to it.
+const installSh = "curl -fsSL https://raw.githubusercontent.com/agent-facets/facets/main/install.sh | sh"
+
+// selfUpdateHelp is `facet self-update --help`.
+const selfUpdateHelp = `Usage: facet self-update [--version X.Y.Z | --tag TAG] [--dry-run]
+
+Updates facet where install.sh put it, as install.sh does: the release's
+wrapper must list this machine's package at that version, the tarball must
+match the registry's sha512 integrity, and the new binary must run and say
+its version before it replaces this one (one rename; on Windows the running
+facet.exe is renamed aside first and removed at a later start). It never
+downgrades unless --version names an older version. Installed by npm, pnpm,
+yarn, bun or go install, it prints that tool's update command instead and
+changes nothing.
+
+  --version X.Y.Z  install this version (an older one too)
+  --tag TAG        follow this dist-tag (default: the receipt's "tag", else latest)
+  --dry-run        say what would be done, change nothing
+
+The registry: FACET_REGISTRY, else the one in the install receipt
+(.facet-install.json beside facet), else npm_config_registry, else
+https://registry.npmjs.org. Credentials in its URL are used, never printed
+nor saved.
+
+If an update on Windows was stopped between its two renames and facet.exe is
+gone, run install.sh again:
+  ` + installSh + `
+`
+
+// selfUpdate runs `facet self-update [--version X | --tag T] [--dry-run]`.
 func selfUpdate(ctx context.Context, e env, args []string) int {
 	fs := flag.NewFlagSet("self-update", flag.ContinueOnError)
-	fs.SetOutput(e.Err)
-	want := fs.String("version", "", "install this version (an older one too)")
-	dry := fs.Bool("dry-run", false, "say what would be done, change nothing")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fmt.Fprintf(e.Err, "facet self-update: unexpected argument %q (usage: facet self-update [--version X.Y.Z] [--dry-run])\n", fs.Arg(0))
-		}
+	fs.SetOutput(io.Discard) // errors are ours, in one line
+	want := fs.String("version", "", "")
+	tag := fs.String("tag", "", "")
+	dry := fs.Bool("dry-run", false, "")
+	bad := func(format string, a ...any) int {
+		fmt.Fprintf(e.Err, "facet self-update: "+format+" (see facet self-update --help)\n", a...)
 		return 2
+	}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(e.Out, selfUpdateHelp)
+		return 0
+	} else if err != nil {
+		return bad("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return bad("unexpected argument %q", fs.Arg(0))
 	}
 	*want = strings.TrimPrefix(*want, "v")
 	if *want != "" {
 		if _, ok := parseVersion(*want); !ok {
-			fmt.Fprintf(e.Err, "facet self-update: --version %q is not a version X.Y.Z[-pre]\n", *want)
-			return 2
+			return bad("--version %q is not a version X.Y.Z[-pre]", *want)
+		}
+		if *tag != "" {
+			return bad("--version and --tag name a version each: give one")
 		}
 	}
 	in, err := judge(e.Exe, e.GoVersion)
 	if err != nil {
-		fmt.Fprintf(e.Err, "facet self-update: %v (fix or remove it, or reinstall with install.sh)\n", err)
+		fmt.Fprintf(e.Err, "facet self-update: %v (fix or remove it, or reinstall: %s)\n", err, installSh)
 		return 1
 	}
 	switch in.By {
@@ -144,7 +185,7 @@ func selfUpdate(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.Out, "facet %s at %s was installed by go install; update it with:\n  go install github.com/agent-facets/facets/cmd/facet@latest\n", e.Version, e.Exe)
 		return 0
 	case byUnknown:
-		fmt.Fprintf(e.Err, "facet self-update: %s was not installed by install.sh (no %s beside it names it) nor by a package manager; reinstall with install.sh, or update it as you installed it\n", e.Exe, receiptName)
+		fmt.Fprintf(e.Err, "facet self-update: %s was not installed by install.sh (no %s beside it names it) nor by a package manager; reinstall with: %s\n", e.Exe, receiptName, installSh)
 		return 1
 	default:
 		where := "globally"
@@ -155,8 +196,11 @@ func selfUpdate(ctx context.Context, e env, args []string) int {
 		return 0
 	}
 
-	reg := registry{URL: registryURL(e.Getenv, in.Receipt.Registry), Client: newHTTPClient(2 * time.Minute), Agent: "facet/" + e.Version}
-	rel, err := resolve(ctx, reg, e.Machine, *want)
+	if *tag == "" {
+		*tag = in.Receipt.tag()
+	}
+	reg := registry{URL: registryURL(e.Getenv, in.Receipt.Registry), Client: newHTTPClient(), Agent: "facet/" + e.Version}
+	rel, err := resolve(ctx, reg, e.Machine, *want, *tag)
 	if err != nil {
 		fmt.Fprintf(e.Err, "facet self-update: %v; nothing was changed\n", err)
 		return 1
@@ -165,15 +209,15 @@ func selfUpdate(ctx context.Context, e env, args []string) int {
 	samePackage := in.Receipt.Package == rel.Target.pkg
 	switch {
 	case ok && cmp == 0 && samePackage:
-		fmt.Fprintf(e.Out, "facet %s is up to date (%s@%s on %s)\n", e.Version, rel.Target.pkg, rel.Version, reg.URL)
+		fmt.Fprintf(e.Out, "facet %s is up to date (%s@%s on %s)\n", e.Version, rel.Target.pkg, rel.Version, reg.shown())
 		return 0
 	case ok && cmp < 0 && *want == "":
-		fmt.Fprintf(e.Out, "facet %s is newer than %s@latest (%s) on %s: not downgraded (name it with --version to go back)\n", e.Version, wrapperName, rel.Version, reg.URL)
+		fmt.Fprintf(e.Out, "facet %s is newer than %s@%s (%s) on %s: not downgraded (name it with --version to go back)\n", e.Version, wrapperName, *tag, rel.Version, reg.shown())
 		return 0
 	}
 	if *dry {
 		fmt.Fprintf(e.Out, "would replace %s (facet %s, %s) with %s@%s from %s (%s); nothing was changed\n",
-			e.Exe, e.Version, orNone(in.Receipt.Package), rel.Target.pkg, rel.Version, reg.URL, rel.Integrity)
+			e.Exe, e.Version, orNone(in.Receipt.Package), rel.Target.pkg, rel.Version, reg.shown(), rel.Integrity)
 		return 0
 	}
 	if err := install(ctx, reg, e, rel); err != nil {
@@ -181,7 +225,8 @@ func selfUpdate(ctx context.Context, e env, args []string) int {
 		return 1
 	}
 	r := *in.Receipt
-	r.Version, r.Package, r.Registry, r.Binary = rel.Version, rel.Target.pkg, reg.URL, e.Exe
+	// The receipt is readable by all: the registry goes in without credentials.
+	r.Version, r.Package, r.Registry, r.Binary, r.Tag = rel.Version, rel.Target.pkg, reg.shown(), e.Exe, *tag
 	if err := writeReceipt(filepath.Dir(e.Exe), r); err != nil {
 		fmt.Fprintf(e.Err, "facet self-update: facet %s is installed, but its receipt was not updated: %v\n", rel.Version, err)
 		return 1
@@ -195,7 +240,7 @@ func selfUpdate(ctx context.Context, e env, args []string) int {
 // --version and moves it over e.Exe.
 func install(ctx context.Context, reg registry, e env, rel release) error {
 	dir := filepath.Dir(e.Exe)
-	removeLeftovers(dir)
+	removeLeftovers(dir, time.Now())
 	name := rel.Target.pkg + "@" + rel.Version
 	tgz, err := os.CreateTemp(dir, tempPrefix+"*.tgz")
 	if err != nil {
@@ -203,14 +248,8 @@ func install(ctx context.Context, reg registry, e env, rel release) error {
 	}
 	defer os.Remove(tgz.Name())
 	defer tgz.Close()
-	resp, err := reg.get(ctx, rel.Tarball, "")
-	if err != nil {
-		return fmt.Errorf("%w; nothing was changed", err)
-	}
 	h := sha512.New()
-	_, err = io.Copy(io.MultiWriter(tgz, h), resp.Body)
-	resp.Body.Close()
-	if err != nil {
+	if err := reg.download(ctx, rel.Tarball, "", io.MultiWriter(tgz, h)); err != nil {
 		return fmt.Errorf("downloading %s: %w; nothing was changed", name, err)
 	}
 	if got := "sha512-" + base64.StdEncoding.EncodeToString(h.Sum(nil)); got != rel.Integrity {
@@ -243,35 +282,68 @@ func install(ctx context.Context, reg registry, e env, rel release) error {
 	return nil
 }
 
-// removeLeftovers removes the temporary files a self-update in dir left when
-// it was stopped half-way.
-func removeLeftovers(dir string) {
-	old, _ := filepath.Glob(filepath.Join(dir, tempPrefix+"*"))
+// leftoverAge is how old a temporary file must be before another run
+// removes it: a younger one may belong to a self-update still running.
+const leftoverAge = time.Minute
+
+// removeLeftovers removes the temporary files that a self-update (or a
+// receipt's rewrite) in dir left when it was stopped half-way, once they are
+// older than leftoverAge.
+func removeLeftovers(dir string, now time.Time) {
+	var old []string
+	for _, pattern := range []string{tempPrefix + "*", "." + receiptName + ".tmp*"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pattern))
+		old = append(old, m...)
+	}
 	for _, f := range old {
-		_ = os.Remove(f)
+		if fi, err := os.Lstat(f); err == nil && now.Sub(fi.ModTime()) > leftoverAge {
+			_ = os.Remove(f)
+		}
 	}
 }
 
-// unpack copies the file named want out of the gzipped tar r into w.
+// unpack copies the file named want out of the gzipped tar r into w. The
+// tarball must hold want once, as a regular file, and be whole: it is read
+// to its end, which checks the gzip trailer (CRC and length).
 func unpack(r io.Reader, want string, w io.Writer) error {
 	gz, err := gzip.NewReader(r)
 	if err != nil {
 		return err
 	}
 	tr := tar.NewReader(gz)
+	found := false
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("no %s in the tarball", want)
+			break
 		}
 		if err != nil {
 			return err
 		}
-		if hdr.Name == want && hdr.Typeflag == tar.TypeReg {
-			_, err = io.Copy(w, tr)
+		if path.Clean(hdr.Name) != want {
+			continue
+		}
+		switch {
+		case found:
+			return fmt.Errorf("the tarball holds %s twice", want)
+		case hdr.Typeflag != tar.TypeReg:
+			return fmt.Errorf("%s in the tarball is no regular file", want)
+		case hdr.Size > maxDownload:
+			return fmt.Errorf("%s in the tarball is %d bytes, too big", want, hdr.Size)
+		}
+		if _, err := io.Copy(w, tr); err != nil {
 			return err
 		}
+		found = true
 	}
+	// Past the tar's end: gzip checks its trailer at EOF.
+	if _, err := io.Copy(io.Discard, gz); err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("no %s in the tarball", want)
+	}
+	return nil
 }
 
 // checkVersion runs bin --version, without an override, and wants the last

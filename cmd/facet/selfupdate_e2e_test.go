@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,7 +119,7 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		assert.Equal(t, "facet 1.0.0 → 1.1.0: "+pkg+"@1.1.0 installed at "+exe+"\n", out)
 		assert.Equal(t, "facet 1.1.0\n", version())
 		want := first
-		want.Version = "1.1.0"
+		want.Version, want.Tag = "1.1.0", "latest"
 		assert.Equal(t, want, readReceiptT())
 		kept, err := os.ReadFile(link)
 		require.NoError(t, err)
@@ -133,6 +134,57 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		code, out, _ = facet("doctor")
 		assert.Equal(t, 0, code)
 		assert.Contains(t, out, "latest     1.1.0 on "+first.Registry+": up to date\n")
+	})
+
+	t.Run("credentials in the registry's URL are used, never shown nor saved", func(t *testing.T) {
+		u, err := url.Parse(first.Registry)
+		require.NoError(t, err)
+		u.User = url.UserPassword("bob", "s3cret")
+		creds := []string{"FACET_REGISTRY=" + u.String()}
+		var all strings.Builder
+		for _, args := range [][]string{{"doctor"}, {"self-update"}, {"self-update", "--dry-run", "--version", "1.0.0"}, {"self-update", "--version", "9.9.9"}, {"self-update", "--version", "1.0.0"}} {
+			_, o, e := facetAt(exe, creds, args...)
+			all.WriteString(o + e)
+		}
+		t.Log(all.String())
+		assert.NotContains(t, all.String(), "s3cret")
+		assert.Contains(t, all.String(), "latest     1.1.0 on "+first.Registry+": up to date\n")
+		assert.Contains(t, all.String(), "facet 1.1.0 is up to date ("+pkg+"@1.1.0 on "+first.Registry+")\n")
+		assert.Contains(t, all.String(), "with "+pkg+"@1.0.0 from "+first.Registry+" (")
+		assert.Contains(t, all.String(), "agent-facets@9.9.9 is not published on "+first.Registry+" (latest: 1.1.0)")
+		assert.Equal(t, "facet 1.0.0\n", version(), "the credentials were used")
+		data, err := os.ReadFile(filepath.Join(dir, receiptName))
+		require.NoError(t, err)
+		assert.NotContains(t, string(data), "s3cret")
+		assert.Equal(t, first.Registry, readReceiptT().Registry)
+		code, _, errOut := facet("self-update")
+		require.Equal(t, 0, code, errOut)
+		assert.Equal(t, "facet 1.1.0\n", version())
+	})
+
+	t.Run("another package at the same version is no update to skip", func(t *testing.T) {
+		before := readReceiptT()
+		other := before
+		other.Package = "@agent-facets/cli-another"
+		require.NoError(t, writeReceipt(dir, other))
+		defer func() { require.NoError(t, writeReceipt(dir, before)) }()
+		code, out, errOut := facet("self-update", "--dry-run")
+		assert.Equal(t, 0, code, errOut)
+		assert.Equal(t, "would replace "+exe+" (facet 1.1.0, @agent-facets/cli-another) with "+pkg+"@1.1.0 from "+first.Registry+" ("+recordOf(t, r2, pkg).Integrity+"); nothing was changed\n", out)
+	})
+
+	t.Run("a release whose binary does not run here is refused", func(t *testing.T) {
+		l4, r4 := releasetest.StandIns(t, "1.3.0") // complete, but its binaries are stand-in bytes
+		bed.PublishTarballs(t, "standin", releasetest.Tarballs(l4, r4)...)
+		before := readReceiptT()
+		code, out, errOut := facet("self-update", "--version", "1.3.0")
+		assert.Equal(t, 1, code)
+		assert.Empty(t, out)
+		assert.True(t, strings.HasPrefix(errOut, "facet self-update: the new binary of "+pkg+"@1.3.0 does not run here ("), errOut)
+		assert.True(t, strings.HasSuffix(errOut, "; nothing was changed\n"), errOut)
+		assert.Equal(t, "facet 1.1.0\n", version())
+		assert.Equal(t, before, readReceiptT())
+		assert.Equal(t, installed, files())
 	})
 
 	t.Run("doctor: registry unreachable", func(t *testing.T) {
@@ -204,9 +256,26 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		assert.Equal(t, "facet self-update: agent-facets@1.2.0 lists "+pkg+"@1.1.0, not 1.2.0: an incomplete release, not installed; nothing was changed\n", errOut)
 		assert.Equal(t, "facet 1.0.0\n", version())
 		assert.Equal(t, installed, files())
+
+		// --tag follows a dist-tag: next is that release.
+		code, _, errOut = facet("self-update", "--tag", "next")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, errOut, "agent-facets@1.2.0 lists "+pkg+"@1.1.0, not 1.2.0")
+		// So does the receipt's tag (install.sh --tag next).
+		tagged := readReceiptT()
+		tagged.Tag = "next"
+		require.NoError(t, writeReceipt(dir, tagged))
+		code, _, errOut = facet("self-update")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, errOut, "agent-facets@1.2.0 lists "+pkg+"@1.1.0, not 1.2.0")
+		tagged.Tag = ""
+		require.NoError(t, writeReceipt(dir, tagged))
 	})
 
-	t.Run("interrupted half-way, the old binary runs and a rerun succeeds", func(t *testing.T) {
+	// Killed while it downloads. The swap itself has no half-way on Unix: it
+	// is one rename (see swapIn); on Windows it is two, and a kill between
+	// them leaves no facet.exe (selfUpdateHelp says to run install.sh again).
+	t.Run("killed during the download, the old binary runs and a rerun succeeds", func(t *testing.T) {
 		reached, release := make(chan struct{}), make(chan struct{})
 		var once sync.Once
 		bed.Front.Before(func(r registrytest.Request) {
@@ -229,6 +298,14 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		assert.Equal(t, "facet 1.0.0\n", version(), "the old binary still runs")
 		assert.Equal(t, "1.0.0", readReceiptT().Version)
 		assert.Len(t, files(), len(installed)+1, "the download it was killed in: %v", files())
+		// A run leaves alone the temporary files of a run younger than a
+		// minute (it may go on): this one is from a while ago.
+		left, err := filepath.Glob(filepath.Join(dir, tempPrefix+"*"))
+		require.NoError(t, err)
+		for _, f := range left {
+			long := time.Now().Add(-2 * leftoverAge)
+			require.NoError(t, os.Chtimes(f, long, long))
+		}
 
 		code, _, errOut := facet("self-update")
 		require.Equal(t, 0, code, errOut)
@@ -269,7 +346,7 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, before, after)
 		code, stdout, _ = facetAt(launcher, []string{"FACET_REGISTRY=" + bed.URL}, "doctor")
-		assert.Equal(t, 0, code)
+		assert.Equal(t, 0, code, stdout)
 		assert.Contains(t, stdout, "installed  npm, in the project "+real+"\n")
 		assert.Contains(t, stdout, "is newer: update with npm install agent-facets@latest\n")
 	})

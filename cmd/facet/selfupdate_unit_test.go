@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/stretchr/testify/assert"
@@ -131,19 +132,6 @@ func TestJudge(t *testing.T) {
 	broken := file("broken/facet", "")
 	file("broken/"+receiptName, "{")
 
-	file("npmproj/package-lock.json", "{}")
-	file("npmproj/package.json", `{"devDependencies":{"agent-facets":"^1.0.0"}}`)
-	npmProj := file("npmproj/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
-	file("yarnproj/yarn.lock", "")
-	yarnSwapped := file("yarnproj/node_modules/agent-facets/bin/facet", "")
-	file("bunproj/bun.lock", "")
-	bunProj := file("bunproj/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
-	pnpmProj := file("pnpmproj/node_modules/.pnpm/@agent-facets+cli-linux-x64@1.0.0/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
-	npmGlobal := file("usr/lib/node_modules/agent-facets/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
-	pnpmGlobal := file("home/.local/share/pnpm/global/5/node_modules/.pnpm/@agent-facets+cli-linux-x64@1.0.0/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
-	yarnGlobal := file("home/.config/yarn/global/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
-	bunGlobal := file("home/.bun/install/global/node_modules/@agent-facets/cli-linux-x64/bin/facet", "")
-	winGlobal := file("Users/u/AppData/Roaming/npm/node_modules/agent-facets/node_modules/@agent-facets/cli-windows-x64/bin/facet.exe", "")
 	noProj := file("proj/node_modules/left-pad/bin/facet", "")
 
 	tests := []struct {
@@ -157,15 +145,6 @@ func TestJudge(t *testing.T) {
 		{"install.sh", sh, false, byInstallSh, false, ""},
 		{"a receipt of another binary", other, false, byUnknown, false, ""},
 		{"a receipt of another binary, go install", other, true, byGoInstall, false, ""},
-		{"npm project, dev dependency", npmProj, false, "npm", false, "npm install --save-dev agent-facets@latest"},
-		{"yarn project, after the fast-path swap", yarnSwapped, false, "yarn", false, "yarn add agent-facets@latest"},
-		{"bun project", bunProj, false, "bun", false, "bun add agent-facets@latest"},
-		{"pnpm project (store, no lockfile yet)", pnpmProj, false, "pnpm", false, "pnpm add agent-facets@latest"},
-		{"npm global", npmGlobal, false, "npm", true, "npm install -g agent-facets@latest"},
-		{"pnpm global", pnpmGlobal, false, "pnpm", true, "pnpm add -g agent-facets@latest"},
-		{"yarn global", yarnGlobal, false, "yarn", true, "yarn global add agent-facets@latest"},
-		{"bun global", bunGlobal, false, "bun", true, "bun add -g agent-facets@latest"},
-		{"npm global on Windows", winGlobal, false, "npm", true, "npm install -g agent-facets@latest"},
 		{"another package's node_modules", noProj, false, byUnknown, false, ""},
 	}
 	for _, tt := range tests {
@@ -185,6 +164,51 @@ func TestJudge(t *testing.T) {
 	}
 	_, err := judge(broken, false)
 	assert.ErrorContains(t, err, filepath.Join(root, "broken", receiptName))
+}
+
+// The install layouts the launcher's detectManager is tested on
+// (platforms/npm/test/layouts.json, layouts.test.js): judge names the same
+// manager, global or not, and root, and the command that updates it.
+func TestJudgeLayouts(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "platforms", "npm", "test", "layouts.json"))
+	require.NoError(t, err)
+	var table struct {
+		Layouts []struct {
+			Name  string
+			Files map[string]string
+			Dir   string
+			Want  struct {
+				Name   string
+				Global bool
+				Root   string
+			}
+			Update string
+		}
+	}
+	require.NoError(t, json.Unmarshal(data, &table))
+	require.NotEmpty(t, table.Layouts)
+	for _, l := range table.Layouts {
+		t.Run(l.Name, func(t *testing.T) {
+			root := t.TempDir()
+			at := func(p string) string { return filepath.Join(root, filepath.FromSlash(p)) }
+			for name, content := range l.Files {
+				require.NoError(t, os.MkdirAll(filepath.Dir(at(name)), 0o755))
+				require.NoError(t, os.WriteFile(at(name), []byte(content), 0o644))
+			}
+			exe := at(l.Dir + "/bin/facet")
+			require.NoError(t, os.MkdirAll(filepath.Dir(exe), 0o755))
+			require.NoError(t, os.WriteFile(exe, nil, 0o755))
+			in, err := judge(exe, false)
+			require.NoError(t, err)
+			assert.Equal(t, l.Want.Name, in.By)
+			assert.Equal(t, l.Want.Global, in.Global)
+			assert.Equal(t, at(l.Want.Root), in.Root)
+			if !l.Want.Global {
+				assert.Equal(t, at(l.Want.Root), in.Project)
+			}
+			assert.Equal(t, l.Update, in.updateCommand())
+		})
+	}
 }
 
 func TestGoInstalled(t *testing.T) {
@@ -207,11 +231,15 @@ func TestRegistryURL(t *testing.T) {
 		return func(k string) string { return m[k] }
 	}
 	assert.Equal(t, "http://f/npm", registryURL(env("FACET_REGISTRY", "http://f/npm/", "npm_config_registry", "http://n"), "http://r"))
-	assert.Equal(t, "http://n", registryURL(env("npm_config_registry", "http://n/"), "http://r"))
-	assert.Equal(t, "http://N", registryURL(env("NPM_CONFIG_REGISTRY", "http://N"), "http://r"))
+	// npm sets npm_config_registry for every script: the receipt's registry outranks it.
+	assert.Equal(t, "http://r", registryURL(env("npm_config_registry", "http://n/"), "http://r"))
+	assert.Equal(t, "http://n", registryURL(env("npm_config_registry", "http://n/"), ""))
+	assert.Equal(t, "http://N", registryURL(env("NPM_CONFIG_REGISTRY", "http://N"), ""))
 	assert.Equal(t, "http://r", registryURL(env(), "http://r/"))
 	assert.Equal(t, "https://registry.npmjs.org", registryURL(env(), ""))
 	assert.Equal(t, "http://host/x?write=true", redact("http://user:secret@host/x?write=true"))
+	assert.Equal(t, "http://host/x?_authToken=REDACTED&write=true", redact("http://host/x?write=true&_authToken=s3cret"))
+	assert.Equal(t, "http://host/npm", registry{URL: "http://bob:s3cret@host/npm"}.shown())
 }
 
 func TestCompareVersions(t *testing.T) {
@@ -224,7 +252,23 @@ func TestCompareVersions(t *testing.T) {
 			assert.Equal(t, semver.MustParse(a).Compare(semver.MustParse(b)), got, "%s vs %s", a, b)
 		}
 	}
-	for _, bad := range []string{"", "1.0", "v1.0.0", "1.0.0-", "01.0.0", "1.0.0-a..b", "0.0.0-unstamped!"} {
+	// By hand: precedence past Masterminds' table, numbers past uint64.
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{
+		{"1.0.0-rc.1", "1.0.0-rc.1.0", -1},
+		{"1.0.0-rc.1.0", "1.0.0-rc.1", 1},
+		{"18446744073709551616.0.0", "18446744073709551615.0.0", 1},
+		{"1.0.0-rc.18446744073709551616", "1.0.0-rc.18446744073709551617", -1},
+		{"1.0.0-rc.99999999999999999999", "1.0.0-rc.a", -1},
+		{"1.0.0+a", "1.0.0+b", 0},
+	} {
+		got, ok := compareVersions(c.a, c.b)
+		require.True(t, ok, "%s %s", c.a, c.b)
+		assert.Equal(t, c.want, got, "%s vs %s", c.a, c.b)
+	}
+	for _, bad := range []string{"", "1.0", "v1.0.0", "1.0.0-", "01.0.0", "1.0.0-a..b", "0.0.0-unstamped!", "1.0.0-rc.01", "1.0.0+", "1.0.0+a..b", "1.0.0+a!"} {
 		_, ok := compareVersions(bad, "1.0.0")
 		assert.False(t, ok, bad)
 	}
@@ -236,29 +280,96 @@ func TestSwapIn(t *testing.T) {
 			dir := t.TempDir()
 			exe, tmp := filepath.Join(dir, "facet.exe"), filepath.Join(dir, ".facet-update-1")
 			require.NoError(t, os.WriteFile(exe, []byte("old"), 0o755))
-			require.NoError(t, os.WriteFile(exe+".old", []byte("older, left by an update before"), 0o755))
+			// An older facet moved aside by an update before, still running.
+			require.NoError(t, os.WriteFile(exe+".old-running", []byte("older, still running"), 0o755))
 			require.NoError(t, os.WriteFile(tmp, []byte("new"), 0o755))
 			require.NoError(t, swapIn(goos, tmp, exe))
 			assertFile(t, exe, "new")
 			assert.NoFileExists(t, tmp)
+			assertFile(t, exe+".old-running", "older, still running")
+			aside, _ := filepath.Glob(exe + ".old-*")
 			if goos == "windows" {
-				assertFile(t, exe+".old", "old") // the running one, renamed aside
+				require.Len(t, aside, 2, "the running one, renamed aside under a name of its own")
+				for _, f := range aside {
+					if f != exe+".old-running" {
+						assertFile(t, f, "old")
+					}
+				}
+				require.NoError(t, os.WriteFile(exe+".old", []byte("left by an earlier version"), 0o755))
 				removeAside("linux", exe)
-				assert.FileExists(t, exe+".old", "only Windows leaves one")
+				assert.FileExists(t, exe+".old", "only Windows leaves them")
 				removeAside(goos, exe)
-				assert.NoFileExists(t, exe+".old", "the next start removes it")
+				aside, _ = filepath.Glob(exe + ".old*")
+				assert.Empty(t, aside, "the next start removes them")
 			} else {
-				assertFile(t, exe+".old", "older, left by an update before")
+				assert.Len(t, aside, 1, "Unix: one rename, nothing aside")
 			}
 
 			// The new one cannot be moved in (gone): the old one stays.
 			require.Error(t, swapIn(goos, filepath.Join(dir, "missing"), exe))
 			assertFile(t, exe, "new")
+			aside, _ = filepath.Glob(exe + ".old-*")
 			if goos == "windows" {
-				assert.NoFileExists(t, exe+".old", "put back")
+				assert.Empty(t, aside, "put back")
 			}
 		})
 	}
+}
+
+// On Windows a rename that meets a file held a moment (antivirus: access
+// denied, a sharing violation) is tried again, a bounded number of times.
+func TestSwapRetries(t *testing.T) {
+	denied := &os.LinkError{Op: "rename", Err: os.ErrPermission}
+	run := func(goos string, failures int) (calls int, waits []time.Duration, err error) {
+		s := swapper{goos: goos, sleep: func(d time.Duration) { waits = append(waits, d) }}
+		s.rename = func(from, to string) error {
+			calls++
+			if calls <= failures {
+				return denied
+			}
+			return nil
+		}
+		return calls, waits, s.swap("tmp", "facet.exe")
+	}
+	calls, waits, err := run("windows", 2)
+	require.NoError(t, err)
+	assert.Equal(t, 4, calls, "two failed, then both renames")
+	assert.Len(t, waits, 2)
+	_, waits, err = run("windows", 100)
+	require.ErrorIs(t, err, os.ErrPermission)
+	assert.Len(t, waits, len(retries), "bounded")
+	calls, waits, err = run("linux", 1)
+	require.ErrorIs(t, err, os.ErrPermission)
+	assert.Equal(t, 1, calls, "Unix: no retry")
+	assert.Empty(t, waits)
+}
+
+// A run removes what an interrupted one left, but not the files of a run
+// going on now (younger than leftoverAge).
+func TestRemoveLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	names := map[string]time.Time{
+		tempPrefix + "old.tgz":        now.Add(-2 * leftoverAge),
+		tempPrefix + "old":            now.Add(-2 * leftoverAge),
+		"." + receiptName + ".tmp123": now.Add(-2 * leftoverAge),
+		tempPrefix + "running.tgz":    now.Add(-time.Second),
+		"." + receiptName + ".tmp456": now.Add(-time.Second),
+		"facet":                       now.Add(-time.Hour),
+		receiptName:                   now.Add(-time.Hour),
+	}
+	for name, mtime := range names {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o644))
+		require.NoError(t, os.Chtimes(filepath.Join(dir, name), mtime, mtime))
+	}
+	removeLeftovers(dir, now)
+	var left []string
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	assert.ElementsMatch(t, []string{tempPrefix + "running.tgz", "." + receiptName + ".tmp456", "facet", receiptName}, left)
 }
 
 func assertFile(t *testing.T, name, content string) {

@@ -58,7 +58,10 @@ type version struct {
 
 func parseVersion(s string) (version, bool) {
 	var v version
-	s, _, _ = strings.Cut(s, "+") // build metadata has no say in precedence
+	s, build, hasBuild := strings.Cut(s, "+") // build metadata has no say in precedence
+	if hasBuild && !identifiers(build, false) {
+		return v, false
+	}
 	core, pre, hasPre := strings.Cut(s, "-")
 	parts := strings.Split(core, ".")
 	if len(parts) != 3 {
@@ -71,14 +74,27 @@ func parseVersion(s string) (version, bool) {
 		v.core[i] = p
 	}
 	if hasPre {
-		v.pre = strings.Split(pre, ".")
-		for _, id := range v.pre {
-			if id == "" || strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-") != "" {
-				return v, false
-			}
+		if !identifiers(pre, true) {
+			return v, false
 		}
+		v.pre = strings.Split(pre, ".")
 	}
 	return v, true
+}
+
+// identifiers reports whether s is dot-separated identifiers of
+// [0-9A-Za-z-], none empty; in a prerelease (pre) a numeric one has no
+// leading zero.
+func identifiers(s string, pre bool) bool {
+	for _, id := range strings.Split(s, ".") {
+		if id == "" || strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-") != "" {
+			return false
+		}
+		if pre && isNum(id) && len(id) > 1 && id[0] == '0' {
+			return false
+		}
+	}
+	return true
 }
 
 func isNum(s string) bool {

@@ -88,6 +88,12 @@ function detectManager(io, dirs, { pnp = false } = {}) {
       const global = [path.dirname(path.dirname(root)), path.dirname(root)].some((d) => path.basename(d) === 'global');
       return found('pnpm', root, [file || path.join(modules, '.pnpm')], { global });
     }
+    // pnpm's global virtual store (<store>/v10/links/…), where pnpm add -g puts packages.
+    const store = parts.findIndex((p, i) => p === 'store' && /^v\d+$/.test(parts[i + 1] || '') && parts[i + 2] === 'links');
+    if (store >= 0) return found('pnpm', root, [parts.slice(0, store + 3).join(path.sep)], { global: true });
+    // yarn 2+'s unplugged packages: <project>/.yarn/unplugged/<pkg>/node_modules/….
+    const yarn = parts.findIndex((p, i) => p === '.yarn' && parts[i + 1] === 'unplugged');
+    if (yarn >= 0) return found('yarn', parts.slice(0, yarn).join(path.sep) || path.sep, [parts.slice(0, yarn + 2).join(path.sep)], { berry: true });
     if ((file = state('.yarn-state.yml'))) return found('yarn', root, [file], { berry: true });
     if ((file = state('.yarn-integrity'))) {
       // yarn global add: <yarn's data dir>/global (~/.config/yarn/global).
@@ -113,6 +119,8 @@ function detectManager(io, dirs, { pnp = false } = {}) {
     if ((file = firstOf(io, root, ['package-lock.json', 'npm-shrinkwrap.json']))) return found('npm', root, [file]);
     const ua = userAgentOf(io.env);
     if (ua) return found(ua.name, root, [`npm_config_user_agent=${io.env.npm_config_user_agent || io.env.NPM_CONFIG_USER_AGENT}`]);
+    // No project around it: a global prefix (nvm-windows: …\\nvm\\v20.11.1\\node_modules).
+    if (!io.exists(path.join(root, 'package.json'))) return found('npm', root, [`${modules} (no package.json in ${root})`], { global: true });
     return found(null, root, []);
   }
   const ua = userAgentOf(io.env);

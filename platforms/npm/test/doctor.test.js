@@ -76,7 +76,8 @@ test('the manager, from what each leaves in a project or a global directory', ()
     // bun's --backend symlink: the command reached the project's link, Node runs the cache's copy.
     ['bun, reached through its cache', { '/p/bun.lock': '{}' }, ['/p/node_modules/agent-facets', '/h/.bun/install/cache/agent-facets@1.2.3@@@1'],
       { name: 'bun', berry: false, global: false, root: '/p' }],
-    ['nothing tells', {}, ['/p/node_modules/agent-facets'], { name: null, berry: false, global: false, root: '/p' }],
+    ['nothing tells', { '/p/package.json': '{}' }, ['/p/node_modules/agent-facets'], { name: null, berry: false, global: false, root: '/p' }],
+    ['no project: a global prefix (nvm-windows)', {}, ['/h/nvm/v20.11.1/node_modules/agent-facets'], { name: 'npm', berry: false, global: true, root: '/h/nvm/v20.11.1' }],
   ];
   for (const [name, files, dirs, want] of cases) {
     const got = doctor.detectManager(fakeIO(files), dirs);

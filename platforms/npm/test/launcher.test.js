@@ -46,6 +46,8 @@ function project(t, packages = {}, layout = 'none', where = null) {
     childProcess.spawnSync('chmod', ['-R', 'u+w', dir]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  // A project has a package.json: a node_modules without one is a global prefix.
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'p', version: '1.0.0', private: true }));
   const log = path.join(dir, 'checks.log');
   const wrapper = path.join(dir, 'node_modules', 'agent-facets');
   for (const file of ['bin/facet', 'lib/platform.js', 'lib/fastpath.js', 'lib/doctor.js', 'lib/platforms.json']) {
