@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -45,9 +46,22 @@ func doctor(ctx context.Context, e env, a about) int {
 		code = 1
 	} else {
 		best := cands[0]
+		other := -1 // the candidate this binary is, when it is not the best
+		for i, c := range cands[1:] {
+			if builtFor(c, a) && other < 0 {
+				other = i + 1
+			}
+		}
 		switch {
 		case builtFor(best, a):
 			out("package", "%s (this binary, %s, is built for it)", best.pkg, built)
+		case other > 0 && swappedIn(e.Exe, in):
+			// The launcher's fast path puts the baseline x64 build in its
+			// own place, whichever build it ran: a node_modules restored on
+			// a CPU without AVX2 (a CI cache, a volume) keeps working.
+			out("package", "%s is this machine's best; this binary is %s (%s), which the npm launcher put in its own place: it runs on every x64 CPU", best.pkg, cands[other].pkg, built)
+		case other > 0:
+			out("package", "%s is this machine's best; this binary is %s (%s), which runs here too", best.pkg, cands[other].pkg, built)
 		default:
 			// Said, not failed: it runs (a launcher's fallback may have chosen it).
 			out("package", "%s, but this binary is built for %s: reinstall to get the right one", best.pkg, built)
@@ -101,4 +115,16 @@ func builtFor(t target, a about) bool {
 		return (a.Level == "v1" || a.Level == "") == t.baseline
 	}
 	return true
+}
+
+// swappedIn reports whether exe is the agent-facets wrapper's own
+// bin/facet, where the npm launcher's fast path puts the binary in place of
+// itself, in a package manager's install.
+func swappedIn(exe string, in installation) bool {
+	switch in.By {
+	case byInstallSh, byGoInstall, byUnknown:
+		return false
+	}
+	bin := filepath.Dir(exe)
+	return filepath.Base(bin) == "bin" && filepath.Base(filepath.Dir(bin)) == wrapperName
 }

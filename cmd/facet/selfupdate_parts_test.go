@@ -153,7 +153,28 @@ func TestDoctor(t *testing.T) {
 	baseline := right
 	baseline.Level = "v1"
 	assert.Equal(t, 0, doctor(context.Background(), e, baseline), "it runs: said, not failed")
-	assert.Contains(t, out.String(), "package    @agent-facets/cli-linux-x64, but this binary is built for linux/amd64 GOAMD64=v1: reinstall to get the right one\n")
+	assert.Contains(t, out.String(), "package    @agent-facets/cli-linux-x64 is this machine's best; this binary is @agent-facets/cli-linux-x64-baseline (linux/amd64 GOAMD64=v1), which runs here too\n")
+
+	// The npm launcher's fast path puts the baseline build in its own
+	// place (bin/facet of agent-facets) on purpose: not a wrong install.
+	project := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(project, "package.json"), []byte(`{"dependencies":{"agent-facets":"1.0.0"}}`), 0o644))
+	swapped := filepath.Join(project, "node_modules", "agent-facets", "bin", "facet")
+	require.NoError(t, os.MkdirAll(filepath.Dir(swapped), 0o755))
+	require.NoError(t, os.WriteFile(swapped, nil, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(project, "node_modules", ".package-lock.json"), []byte(`{}`), 0o644))
+	e, out, _ = testEnv(t, swapped, map[string]string{"FACET_REGISTRY": "http://" + host})
+	assert.Equal(t, 0, doctor(context.Background(), e, baseline))
+	assert.Contains(t, out.String(), "installed  npm, in the project ")
+	assert.Contains(t, out.String(), "package    @agent-facets/cli-linux-x64 is this machine's best; this binary is @agent-facets/cli-linux-x64-baseline (linux/amd64 GOAMD64=v1), which the npm launcher put in its own place: it runs on every x64 CPU\n")
+
+	// A binary that is none of this machine's packages.
+	out.Reset()
+	arm := right
+	arm.GOARCH, arm.LevelVar, arm.Level = "arm64", "", ""
+	e, out, _ = testEnv(t, exe, map[string]string{"FACET_REGISTRY": "http://" + host})
+	assert.Equal(t, 0, doctor(context.Background(), e, arm))
+	assert.Contains(t, out.String(), "package    @agent-facets/cli-linux-x64, but this binary is built for linux/arm64: reinstall to get the right one\n")
 }
 
 // self-update's flags: help on stdout with exit 0, a bad one in one line.
