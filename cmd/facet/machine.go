@@ -80,12 +80,7 @@ func detect(p probe) machine {
 		m.CPU = p.GOARCH
 	}
 	if p.GOOS == "linux" {
-		// As install.sh and the launcher: musl's dynamic loader, or Alpine,
-		// without running ldd.
-		m.Libc = "glibc"
-		if len(p.Glob("/lib/ld-musl-*.so.1")) > 0 || p.Exists("/etc/alpine-release") {
-			m.Libc = "musl"
-		}
+		m.Libc = libc(p)
 	}
 	if p.GOARCH == "amd64" {
 		m.V3 = p.V3()
@@ -94,6 +89,23 @@ func detect(p probe) machine {
 		m.Rosetta = p.GOOS == "darwin" && p.Translated()
 	}
 	return m
+}
+
+// libc is the C library of a Linux machine, without running ldd, in the
+// order of install.sh's host_libc and the launcher's detectLibc: Alpine's
+// release file says musl (its gcompat adds a glibc loader name); else
+// glibc's loader says glibc (Debian's musl package adds a musl loader beside
+// it); else musl's loader says musl; else glibc.
+func libc(p probe) string {
+	switch {
+	case p.Exists("/etc/alpine-release"):
+		return "musl"
+	case len(p.Glob("/lib*/ld-linux*.so.*")) > 0:
+		return "glibc"
+	case len(p.Glob("/lib/ld-musl-*.so.1")) > 0:
+		return "musl"
+	}
+	return "glibc"
 }
 
 // candidates are the packages that may run on m, best first, in the

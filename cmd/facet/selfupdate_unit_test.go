@@ -69,6 +69,8 @@ func TestDetectAndCandidates(t *testing.T) {
 			machine{OS: "linux", CPU: "x64", Libc: "musl", V3: true}, "@agent-facets/cli-linux-x64-musl"},
 		{"Alpine x64 without AVX2 (alpine-release only)", fakeMachine("linux", "amd64", []string{"/etc/alpine-release"}, false, false),
 			machine{OS: "linux", CPU: "x64", Libc: "musl"}, "@agent-facets/cli-linux-x64-baseline-musl"},
+		{"Alpine x64 with gcompat (a glibc loader name too)", fakeMachine("linux", "amd64", []string{"/etc/alpine-release", "/lib/ld-musl-x86_64.so.1", "/lib64/ld-linux-x86-64.so.2"}, true, false),
+			machine{OS: "linux", CPU: "x64", Libc: "musl", V3: true}, "@agent-facets/cli-linux-x64-musl"},
 		{"Linux arm64 musl", fakeMachine("linux", "arm64", []string{"/lib/ld-musl-aarch64.so.1"}, false, false),
 			machine{OS: "linux", CPU: "arm64", Libc: "musl"}, "@agent-facets/cli-linux-arm64-musl"},
 		{"Linux arm64 glibc", fakeMachine("linux", "arm64", nil, false, false),
