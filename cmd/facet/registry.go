@@ -188,6 +188,36 @@ func (r registry) get(ctx context.Context, u, accept string) (*http.Response, er
 	return resp, nil
 }
 
+// withCredentials is u, a tarball's URL from a package document, with the
+// user name and password of the registry's URL when u is on the registry's
+// origin (same scheme, host and port), as npm sends its credentials with a
+// tarball: the document's URLs carry none. A URL on another origin, or one
+// with credentials of its own, is u unchanged.
+func (r registry) withCredentials(u string) string {
+	reg, err := url.Parse(r.URL)
+	if err != nil || reg.User == nil {
+		return u
+	}
+	t, err := url.Parse(u)
+	if err != nil || t.User != nil || !sameOrigin(reg, t) {
+		return u
+	}
+	t.User = reg.User
+	return t.String()
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (a missing port is the scheme's).
+func sameOrigin(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		return map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
 // shown is the registry's URL for people and for the receipt: without
 // credentials.
 func (r registry) shown() string { return redact(r.URL) }

@@ -249,7 +249,7 @@ func install(ctx context.Context, reg registry, e env, rel release) error {
 	defer os.Remove(tgz.Name())
 	defer tgz.Close()
 	h := sha512.New()
-	if err := reg.download(ctx, rel.Tarball, "", io.MultiWriter(tgz, h)); err != nil {
+	if err := reg.download(ctx, reg.withCredentials(rel.Tarball), "", io.MultiWriter(tgz, h)); err != nil {
 		return fmt.Errorf("downloading %s: %w; nothing was changed", name, err)
 	}
 	if got := "sha512-" + base64.StdEncoding.EncodeToString(h.Sum(nil)); got != rel.Integrity {

@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -137,7 +140,8 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 	})
 
 	t.Run("credentials in the registry's URL are used, never shown nor saved", func(t *testing.T) {
-		u, err := url.Parse(first.Registry)
+		front, unauthorized := basicAuthFront(t, first.Registry, "bob", "s3cret")
+		u, err := url.Parse(front)
 		require.NoError(t, err)
 		u.User = url.UserPassword("bob", "s3cret")
 		creds := []string{"FACET_REGISTRY=" + u.String()}
@@ -148,15 +152,21 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		}
 		t.Log(all.String())
 		assert.NotContains(t, all.String(), "s3cret")
-		assert.Contains(t, all.String(), "latest     1.1.0 on "+first.Registry+": up to date\n")
-		assert.Contains(t, all.String(), "facet 1.1.0 is up to date ("+pkg+"@1.1.0 on "+first.Registry+")\n")
-		assert.Contains(t, all.String(), "with "+pkg+"@1.0.0 from "+first.Registry+" (")
-		assert.Contains(t, all.String(), "agent-facets@9.9.9 is not published on "+first.Registry+" (latest: 1.1.0)")
-		assert.Equal(t, "facet 1.0.0\n", version(), "the credentials were used")
+		assert.Contains(t, all.String(), "latest     1.1.0 on "+front+": up to date\n")
+		assert.Contains(t, all.String(), "facet 1.1.0 is up to date ("+pkg+"@1.1.0 on "+front+")\n")
+		assert.Contains(t, all.String(), "with "+pkg+"@1.0.0 from "+front+" (")
+		assert.Contains(t, all.String(), "agent-facets@9.9.9 is not published on "+front+" (latest: 1.1.0)")
+		assert.Contains(t, all.String(), "facet 1.1.0 → 1.0.0: "+pkg+"@1.0.0 installed at "+exe+"\n")
+		assert.Equal(t, "facet 1.0.0\n", version(), "the credentials went with the tarball too")
+		assert.Empty(t, unauthorized(), "requests without the credentials")
 		data, err := os.ReadFile(filepath.Join(dir, receiptName))
 		require.NoError(t, err)
 		assert.NotContains(t, string(data), "s3cret")
-		assert.Equal(t, first.Registry, readReceiptT().Registry)
+		assert.NotContains(t, string(data), "bob")
+		r := readReceiptT()
+		assert.Equal(t, front, r.Registry)
+		r.Registry = first.Registry
+		require.NoError(t, writeReceipt(dir, r))
 		code, _, errOut := facet("self-update")
 		require.Equal(t, 0, code, errOut)
 		assert.Equal(t, "facet 1.1.0\n", version())
@@ -350,6 +360,40 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		assert.Contains(t, stdout, "installed  npm, in the project "+real+"\n")
 		assert.Contains(t, stdout, "is newer: update with npm install agent-facets@latest\n")
 	})
+}
+
+// basicAuthFront serves the registry at upstream, as a private registry
+// does, to requests with the user name and password only (401 otherwise);
+// the registry writes its tarball URLs for the front's host. It returns its
+// URL and the requests that came without them.
+func basicAuthFront(t *testing.T, upstream, user, password string) (string, func() []string) {
+	t.Helper()
+	target, err := url.Parse(upstream)
+	require.NoError(t, err)
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host
+		r.Out.Header.Del("Authorization") // the registry behind has no such user
+	}}
+	var mu sync.Mutex
+	var refused []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != password {
+			mu.Lock()
+			refused = append(refused, r.Method+" "+r.URL.String())
+			mu.Unlock()
+			w.Header().Set("WWW-Authenticate", `Basic realm="registry"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(refused)
+	}
 }
 
 // tableTarget is the row of the platforms table of the package pkg.

@@ -396,3 +396,24 @@ func TestCheckVersion(t *testing.T) {
 	require.NoError(t, os.WriteFile(standIn, []byte("stand-in binary"), 0o755))
 	assert.ErrorContains(t, checkVersion(t.Context(), standIn, "1.2.0"), "does not run here")
 }
+
+// The registry's credentials go with a tarball on the registry's origin (as
+// npm sends them), never to another scheme, host or port.
+func TestTarballCredentials(t *testing.T) {
+	tests := []struct {
+		registry, tarball, want string
+	}{
+		{"https://bob:s3cret@r.example/npm", "https://r.example/npm/p/-/p-1.0.0.tgz", "https://bob:s3cret@r.example/npm/p/-/p-1.0.0.tgz"},
+		{"https://bob:s3cret@r.example:443/npm", "https://R.example/p.tgz", "https://bob:s3cret@R.example/p.tgz"},
+		{"http://bob:s3cret@127.0.0.1:4873", "http://127.0.0.1:4873/p.tgz", "http://bob:s3cret@127.0.0.1:4873/p.tgz"},
+		{"https://bob:s3cret@r.example/npm", "https://cdn.example/p.tgz", "https://cdn.example/p.tgz"},
+		{"https://bob:s3cret@r.example/npm", "http://r.example/p.tgz", "http://r.example/p.tgz"},
+		{"https://bob:s3cret@r.example/npm", "https://r.example:8443/p.tgz", "https://r.example:8443/p.tgz"},
+		{"https://bob:s3cret@r.example/npm", "https://r.example.evil.test/p.tgz", "https://r.example.evil.test/p.tgz"},
+		{"https://bob:s3cret@r.example/npm", "https://alice:x@r.example/p.tgz", "https://alice:x@r.example/p.tgz"},
+		{"https://r.example/npm", "https://r.example/p.tgz", "https://r.example/p.tgz"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, registry{URL: tt.registry}.withCredentials(tt.tarball), "%s, %s", tt.registry, tt.tarball)
+	}
+}
