@@ -258,7 +258,7 @@ func install(ctx context.Context, reg registry, e env, rel release) error {
 	if _, err := tgz.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	bin, err := os.CreateTemp(dir, tempPrefix+"*")
+	bin, err := createTempBinary(dir, e.GOOS)
 	if err != nil {
 		return fmt.Errorf("cannot write in %s: %w; nothing was changed", dir, err)
 	}
@@ -280,6 +280,18 @@ func install(ctx context.Context, reg registry, e env, rel release) error {
 		return fmt.Errorf("moving %s into place: %w", name, err)
 	}
 	return nil
+}
+
+// createTempBinary creates the file the new binary is unpacked into, in
+// dir: on Windows its name ends in .exe, so that CreateProcess runs it (its
+// --version is checked before the swap) and antivirus scanners treat it as the
+// program it is.
+func createTempBinary(dir, goos string) (*os.File, error) {
+	suffix := ""
+	if goos == "windows" {
+		suffix = ".exe"
+	}
+	return os.CreateTemp(dir, tempPrefix+"*"+suffix)
 }
 
 // leftoverAge is how old a temporary file must be before another run

@@ -417,3 +417,22 @@ func TestTarballCredentials(t *testing.T) {
 		assert.Equal(t, tt.want, registry{URL: tt.registry}.withCredentials(tt.tarball), "%s, %s", tt.registry, tt.tarball)
 	}
 }
+
+// The new binary's temporary file is a program by its name on Windows
+// (.exe), and a leftover of it is one removeLeftovers finds.
+func TestTempBinaryName(t *testing.T) {
+	for goos, suffix := range map[string]string{"windows": ".exe", "linux": "", "darwin": ""} {
+		dir := t.TempDir()
+		f, err := createTempBinary(dir, goos)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		name := filepath.Base(f.Name())
+		assert.True(t, strings.HasPrefix(name, tempPrefix), name)
+		// CreateTemp's random part is digits: what follows is the suffix.
+		assert.Equal(t, suffix, strings.TrimLeft(strings.TrimPrefix(name, tempPrefix), "0123456789"), "%s: %s", goos, name)
+		long := time.Now().Add(-2 * leftoverAge)
+		require.NoError(t, os.Chtimes(f.Name(), long, long))
+		removeLeftovers(dir, time.Now())
+		assert.NoFileExists(t, f.Name())
+	}
+}
