@@ -90,12 +90,27 @@ const usage = `facet: the agent-facets CLI
 Usage:
   facet --version        print the version
   facet version [--json] print the version, commit, platform and executable path
-  facet self-update [--version X.Y.Z] [--dry-run]
+  facet self-update [--version X.Y.Z | --tag TAG] [--dry-run]
                          update facet where install.sh put it (a package
                          manager's install: print its update command)
   facet doctor           show this binary, how it was installed, the package
                          this machine should run and whether a newer one exists
   facet help             print this help
+
+facet self-update --help and facet doctor --help say more.
+`
+
+// doctorHelp is `facet doctor --help`.
+const doctorHelp = `Usage: facet doctor
+
+Shows this binary (version, commit, path), how it was installed (install.sh's
+receipt, a package manager, go install), this machine (OS, CPU, libc, CPU
+level, Rosetta), the package it should run and whether this binary is that
+one, and the latest release on the registry (FACET_REGISTRY, else the
+receipt's, else npm_config_registry, else https://registry.npmjs.org). It
+changes nothing. It exits 1 only when something is wrong here (an unreadable
+receipt, no package for this machine); a registry it cannot reach is said,
+not a failure.
 `
 
 // run executes the command line args and returns the exit code.
@@ -125,6 +140,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return selfUpdate(context.Background(), processEnv(about, stdout, stderr), args[1:])
 	case args[0] == "doctor" && len(args) == 1:
 		return doctor(context.Background(), processEnv(about, stdout, stderr), about)
+	case args[0] == "doctor" && len(args) == 2 && (args[1] == "--help" || args[1] == "-h"):
+		fmt.Fprint(stdout, doctorHelp)
+		return 0
+	case args[0] == "doctor":
+		fmt.Fprintf(stderr, "facet doctor: it takes no arguments, not %q (see facet doctor --help)\n", strings.Join(args[1:], " "))
+		return 2
 	default:
 		fmt.Fprintf(stderr, "facet: unknown command %q\n\n%s", strings.Join(args, " "), usage)
 		return 2

@@ -73,6 +73,23 @@ func TestUsage(t *testing.T) {
 	assert.Contains(t, errOut, `facet: unknown command "deploy"`)
 	code, _, _ = facet("version", "--yaml")
 	assert.Equal(t, 2, code)
+	assert.Contains(t, usage, "facet self-update [--version X.Y.Z | --tag TAG] [--dry-run]")
+	assert.Contains(t, selfUpdateHelp, "facet.exe.old-<hex>", "the name swapIn gives the running binary")
+}
+
+// facet doctor --help (or -h) says what doctor shows; any other argument is
+// one line on stderr and exit 2.
+func TestDoctorArguments(t *testing.T) {
+	for _, flag := range []string{"--help", "-h"} {
+		code, out, errOut := facet("doctor", flag)
+		assert.Equal(t, 0, code, errOut)
+		assert.Equal(t, doctorHelp, out)
+		assert.Empty(t, errOut)
+	}
+	code, out, errOut := facet("doctor", "--json")
+	assert.Equal(t, 2, code)
+	assert.Empty(t, out)
+	assert.Equal(t, "facet doctor: it takes no arguments, not \"--json\" (see facet doctor --help)\n", errOut)
 }
 
 // facetProcess runs this test binary as facet with args and env added.

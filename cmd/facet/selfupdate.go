@@ -124,7 +124,8 @@ Updates facet where install.sh put it, as install.sh does: the release's
 wrapper must list this machine's package at that version, the tarball must
 match the registry's sha512 integrity, and the new binary must run and say
 its version before it replaces this one (one rename; on Windows the running
-facet.exe is renamed aside first and removed at a later start). It never
+facet.exe is renamed aside first, to facet.exe.old-<hex>, which a later start
+of facet removes). It never
 downgrades unless --version names an older version. Installed by npm, pnpm,
 yarn, bun or go install, it prints that tool's update command instead and
 changes nothing.
