@@ -409,6 +409,7 @@ func TestTarballCredentials(t *testing.T) {
 		{"https://bob:s3cret@r.example/npm", "https://cdn.example/p.tgz", "https://cdn.example/p.tgz"},
 		{"https://bob:s3cret@r.example/npm", "http://r.example/p.tgz", "http://r.example/p.tgz"},
 		{"https://bob:s3cret@r.example/npm", "https://r.example:8443/p.tgz", "https://r.example:8443/p.tgz"},
+		{"https://bob:s3cret@r.example:8443/npm", "http://r.example:8443/p.tgz", "http://r.example:8443/p.tgz"},
 		{"https://bob:s3cret@r.example/npm", "https://r.example.evil.test/p.tgz", "https://r.example.evil.test/p.tgz"},
 		{"https://bob:s3cret@r.example/npm", "https://alice:x@r.example/p.tgz", "https://alice:x@r.example/p.tgz"},
 		{"https://r.example/npm", "https://r.example/p.tgz", "https://r.example/p.tgz"},
