@@ -17,7 +17,7 @@ import (
 )
 
 // checkout is a task environment rooted in a copy of what building and
-// packaging facet needs: the module, cmd/facet and the LICENSE.
+// packaging facet needs: the module, cmd/facet, the LICENSE and install.sh.
 func checkout(t *testing.T, vars map[string]string) tasks.Env {
 	t.Helper()
 	e, _ := env(t, vars)
@@ -26,6 +26,9 @@ func checkout(t *testing.T, vars map[string]string) tasks.Env {
 	license, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "LICENSE"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(e.Root, "LICENSE"), license, 0o644))
+	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "install.sh"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(e.Root, "install.sh"), script, 0o755))
 	return e
 }
 
