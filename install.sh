@@ -5,8 +5,8 @@
 #   curl -fsSL https://raw.githubusercontent.com/agent-facets/facets/main/install.sh | sh
 #   sh install.sh [--version X.Y.Z | --tag TAG] [--modify-path] [--uninstall]
 #
-# Environment: FACET_REGISTRY (else npm_config_registry, else the public
-# registry), FACET_INSTALL_DIR (else $XDG_BIN_HOME, else ~/.local/bin),
+# Environment: FACET_REGISTRY (else, on a re-run, the receipt's registry,
+# else npm_config_registry, else the public registry), FACET_INSTALL_DIR (else $XDG_BIN_HOME, else ~/.local/bin),
 # HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
 #
 # What it does, in order (the same as `facet self-update`):
@@ -79,9 +79,21 @@ _sysctl() { /usr/sbin/sysctl "$@" 2>/dev/null; }
 
 # ---- messages ----------------------------------------------------------------
 
-# redact TEXT: TEXT without the user:password@ of any URL in it (a registry
-# URL may carry credentials; no message or receipt shows them).
-redact() { printf '%s\n' "$*" | sed 's|://[^/@ ]*@|://|g'; }
+# redact TEXT: TEXT without the user:password@ of any URL in it, and with
+# the value of each query parameter whose name says it holds a secret
+# (?token=..., access_key=...) replaced by REDACTED, as facet masks them: a
+# registry or tarball URL may carry credentials; no message or receipt shows them.
+redact() {
+  printf '%s\n' "$*" | sed 's|://[^/@ ]*@|://|g' | awk '{
+    out = ""; s = $0
+    while (match(s, /[?&][^?&=# "]*=[^&# "]*/)) {
+      m = substr(s, RSTART, RLENGTH); eq = index(m, "=")
+      if (tolower(substr(m, 2, eq - 2)) ~ /token|auth|key|secret|pass|sig|credential/) m = substr(m, 1, eq) "REDACTED"
+      out = out substr(s, 1, RSTART - 1) m; s = substr(s, RSTART + RLENGTH)
+    }
+    print out s
+  }'
+}
 say() { redact "$*"; }
 # die MESSAGE: the one line of a failure, then exit 1 (temporary files go with it).
 die() {
@@ -339,16 +351,73 @@ proxy_env() {
   :
 }
 
+# split_registry: takes the user:password@ out of REGISTRY into REG_AUTH (as
+# the URL writes it, percent-escapes and all) and sets REG_ORIGIN; fetch adds
+# REG_AUTH back to the URLs of that origin only.
+split_registry() {
+  REG_AUTH=
+  _host=${REGISTRY#*://}
+  _host=${_host%%/*}
+  case $_host in
+    *@*)
+      REG_AUTH=${_host%@*}
+      REGISTRY="${REGISTRY%%://*}://${_host##*@}${REGISTRY#*://"$_host"}"
+      ;;
+  esac
+  REG_ORIGIN=$(origin "$REGISTRY")
+}
+
+# origin URL: scheme://host[:port] of URL, lower-cased, without credentials
+# and without the scheme's default port.
+origin() {
+  _o_scheme=${1%%://*}
+  _o_host=${1#*://}
+  _o_host=${_o_host%%/*}
+  _o_host=${_o_host%%\?*}
+  _o_host=${_o_host##*@}
+  case $_o_scheme:$_o_host in
+    [Hh][Tt][Tt][Pp]:*:80) _o_host=${_o_host%:80} ;;
+    [Hh][Tt][Tt][Pp][Ss]:*:443) _o_host=${_o_host%:443} ;;
+  esac
+  printf '%s://%s\n' "$_o_scheme" "$_o_host" | tr 'A-Z' 'a-z'
+}
+
+# with_auth URL: URL with the registry's credentials when it is on the
+# registry's origin (scheme, host and port) and has none of its own, as npm
+# sends them; any other URL as it is: credentials never go to another host.
+with_auth() {
+  _wa_host=${1#*://}
+  _wa_host=${_wa_host%%/*}
+  if [ -n "$REG_AUTH" ] && [ "$(origin "$1")" = "$REG_ORIGIN" ]; then
+    case $_wa_host in
+      *@*) ;;
+      *) printf '%s://%s@%s\n' "${1%%://*}" "$REG_AUTH" "${1#*://}"; return ;;
+    esac
+  fi
+  printf '%s\n' "$1"
+}
+
 # fetch URL FILE: downloads URL into FILE (Accept: application/json) and sets
 # HTTP_STATUS; fails with a clear line when the registry cannot be reached.
+# URL is without credentials; those of the registry are added for its origin,
+# and are given to curl and GNU wget on their stdin, not in their arguments,
+# which ps shows to every user.
 fetch() {
   HTTP_STATUS=
+  _url=$(with_auth "$1")
   case $TOOL in
     curl)
       # Give up on a registry that does not answer in 30 s, or that sends
-      # nothing for 60 s (no bound on the whole: a tarball may be slow).
-      HTTP_STATUS=$(curl -sS -L --connect-timeout 30 --speed-limit 1 --speed-time 60 \
-        -H 'Accept: application/json' -o "$2" -w '%{http_code}' -- "$1" 2>"$WORK/http.err")
+      # nothing for 60 s (no bound on the whole: a tarball may be slow). The
+      # URL comes in a config on stdin (-K -), quoted as curl reads it.
+      # From an https registry, a redirect may only go to https.
+      _redir=
+      case $REGISTRY in
+        [Hh][Tt][Tt][Pp][Ss]://*) _redir='--proto-redir =https' ;;
+      esac
+      HTTP_STATUS=$(printf 'url = "%s"\n' "$(printf '%s\n' "$_url" | sed 's/[\\"]/\\&/g')" |
+        curl -sS -L --connect-timeout 30 --speed-limit 1 --speed-time 60 $_redir \
+          -H 'Accept: application/json' -o "$2" -w '%{http_code}' -K - 2>"$WORK/http.err")
       _rc=$?
       ;;
     wget)
@@ -356,11 +425,18 @@ fetch() {
       # indented header lines) says which status it was. Only that exit
       # counts as an answer (GNU wget's 8, busybox's 1 with a status >= 400):
       # any other failure (a connection lost half-way) is one.
+      # Neither wget can refuse a redirect from https to http (GNU wget's
+      # --https-only is for recursive downloads only): curl comes first.
       if [ "$WGET" = gnu ]; then
-        wget -nv -S --tries=2 --timeout=60 --header='Accept: application/json' -O "$2" -- "$1" 2>"$WORK/http.err"
+        # The URL comes on stdin (-i -); credentials are sent without
+        # waiting for a challenge, as curl and npm send them.
+        printf '%s\n' "$_url" |
+          wget -nv -S --tries=2 --timeout=60 --auth-no-challenge --header='Accept: application/json' -O "$2" -i - 2>"$WORK/http.err"
       else
         # busybox's own timeout (-T) crashes Debian 12's busybox: its default of 900 s it is.
-        wget -q -S --header='Accept: application/json' -O "$2" "$1" 2>"$WORK/http.err"
+        # busybox wget reads no URL list and no config file: the
+        # credentials can only go in its arguments.
+        wget -q -S --header='Accept: application/json' -O "$2" "$_url" 2>"$WORK/http.err"
       fi
       _rc=$?
       HTTP_STATUS=$(awk '$1 ~ /^HTTP\// { s = $2 } END { print s }' "$WORK/http.err")
@@ -372,7 +448,8 @@ fetch() {
   esac
   if [ "$_rc" != 0 ] || [ -z "$HTTP_STATUS" ] || [ "$HTTP_STATUS" = 000 ]; then
     # The reason: the last line that is not one of wget's indented headers.
-    _why=$(grep -v '^  ' "$WORK/http.err" | grep . | tail -n 1 | sed 's/^[a-z]*: //')
+    # (GNU wget's summary of an -i list, FINISHED and Downloaded, is no reason.)
+    _why=$(grep -v -e '^  ' -e '^FINISHED --' -e '^Total wall clock' -e '^Downloaded: ' "$WORK/http.err" | grep . | tail -n 1 | sed 's/^[a-z]*: //')
     die "cannot reach $1 (${_why:-no answer}): check your network, your proxy (HTTPS_PROXY) and FACET_REGISTRY"
   fi
 }
@@ -487,14 +564,69 @@ prepare_dir() {
   TARGET="$INSTALL_DIR/$EXE"
   NEW=$(tmp_in "$INSTALL_DIR") ||
     die "no permission to write in $INSTALL_DIR: choose another directory with FACET_INSTALL_DIR, or fix its permissions"
+  # Windows runs only a file named *.exe.
+  if [ "$OS" = win32 ]; then
+    mv -f "$NEW" "$NEW.exe" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
+    NEW=$NEW.exe
+  fi
 }
 
-# read_receipt: sets R_VERSION, R_PACKAGE, R_BINARY and R_PROFILES (one a line)
-# from the receipt in the install dir; returns 1 when there is none.
+# swap_in: renames NEW over TARGET. A running facet.exe cannot be replaced,
+# but it can be renamed: it goes aside first, under a name of its own
+# (facet.exe.old-<random>, as facet self-update names it), so that an older
+# one that still runs is in no one's way; the next start of facet removes
+# those that no longer run.
+swap_in() {
+  if [ "$OS" = win32 ] && [ -f "$TARGET" ]; then
+    _aside=${NEW##*/.facet.}
+    _aside="$TARGET.old-${_aside%.exe}"
+    mv -f "$TARGET" "$_aside" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
+    if ! mv -f "$NEW" "$TARGET" 2>"$WORK/mv.err"; then
+      mv -f "$_aside" "$TARGET" 2>/dev/null # the old one back
+      write_failed "$TARGET" "$WORK/mv.err"
+    fi
+  else
+    mv -f "$NEW" "$TARGET" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
+  fi
+  NEW=
+}
+
+# version_lt A B: whether version A comes before version B, by semver's
+# precedence (1.2.0-beta.1 < 1.2.0; build metadata +... does not count).
+version_lt() {
+  awk -v a="$1" -v b="$2" '
+  function parts(v, out,   i) {
+    sub(/\+.*/, "", v); i = index(v, "-")
+    out["pre"] = i ? substr(v, i + 1) : ""
+    out["core"] = i ? substr(v, 1, i - 1) : v
+  }
+  BEGIN {
+    parts(a, pa); parts(b, pb)
+    split(pa["core"], x, "."); split(pb["core"], y, ".")
+    for (i = 1; i <= 3; i++) if (x[i] + 0 != y[i] + 0) exit !(x[i] + 0 < y[i] + 0)
+    if (pa["pre"] == pb["pre"] || pa["pre"] == "") exit 1
+    if (pb["pre"] == "") exit 0
+    na = split(pa["pre"], x, "."); nb = split(pb["pre"], y, ".")
+    for (i = 1; i <= na && i <= nb; i++) {
+      if (x[i] "" == y[i] "") continue
+      xn = x[i] ~ /^[0-9]+$/; yn = y[i] ~ /^[0-9]+$/
+      if (xn && yn) exit !(x[i] + 0 < y[i] + 0)
+      if (xn || yn) exit !xn
+      exit !(x[i] "" < y[i] "")
+    }
+    exit !(na < nb)
+  }'
+}
+
+# read_receipt: sets R_VERSION, R_TAG, R_PACKAGE, R_REGISTRY, R_BINARY and
+# R_PROFILES (one a line) from the receipt in the install dir; returns 1 when
+# there is none.
 read_receipt() {
-  R_VERSION= R_PACKAGE= R_BINARY= R_PROFILES=
+  R_VERSION= R_TAG= R_PACKAGE= R_REGISTRY= R_BINARY= R_PROFILES=
   [ -f "$INSTALL_DIR/$RECEIPT" ] || return 1
   R_VERSION=$(json_get version <"$INSTALL_DIR/$RECEIPT")
+  R_TAG=$(json_get tag <"$INSTALL_DIR/$RECEIPT")
+  R_REGISTRY=$(json_get registry <"$INSTALL_DIR/$RECEIPT")
   R_PACKAGE=$(json_get package <"$INSTALL_DIR/$RECEIPT")
   R_BINARY=$(json_get binary <"$INSTALL_DIR/$RECEIPT")
   R_PROFILES=$(_i=0
@@ -641,8 +773,9 @@ LIST
     say "removed the PATH line from $_p"
   done <"$WORK/edits"
   rm -f "$_exe" || die "cannot remove $_exe"
-  # A Windows facet.exe renamed aside by an update that ran while it did.
-  [ "$(host_os)" != win32 ] || rm -f "$_exe.old"
+  # A Windows facet.exe renamed aside by an update that ran while it did
+  # (facet.exe.old-<random>, or facet.exe.old of earlier installers).
+  [ "$(host_os)" != win32 ] || rm -f "$_exe.old" "$_exe".old-*
   rm -f "$INSTALL_DIR/$RECEIPT" || die "cannot remove $INSTALL_DIR/$RECEIPT"
   say "uninstalled facet $R_VERSION from $_exe"
 }
@@ -655,14 +788,16 @@ Usage: sh install.sh [--version X.Y.Z | --tag TAG] [--modify-path] [--uninstall]
 
 Installs the facet CLI for this machine from the npm registry, without Node.
 
-  --version X.Y.Z  install this version (default: the dist-tag latest)
+  --version X.Y.Z  install this version (default: the dist-tag latest, or
+                   on a re-run the dist-tag the receipt names)
   --tag TAG        install the version of this dist-tag (next, say)
   --modify-path    add the install directory to PATH in your shell profile
   --uninstall      remove what this installer installed
   --help           show this help
 
 Environment:
-  FACET_REGISTRY     the npm registry (else npm_config_registry, else https://registry.npmjs.org)
+  FACET_REGISTRY     the npm registry (else the receipt's, else npm_config_registry,
+                     else https://registry.npmjs.org)
   FACET_INSTALL_DIR  where facet goes (else $XDG_BIN_HOME, else ~/.local/bin)
   HTTPS_PROXY        a proxy for the registry (HTTP_PROXY for an http:// registry)
 
@@ -709,6 +844,7 @@ main() {
   done
   [ $VERSION_SET = no ] || [ $TAG_SET = no ] || die "--version and --tag both name a version: give one of them"
   if [ $VERSION_SET = yes ]; then
+    VERSION=${VERSION#v} # v1.2.3, as a git tag writes it
     case $VERSION in
       *[!0-9A-Za-z.+-]*) die "--version \"$VERSION\" is not a version X.Y.Z" ;;
       [0-9]*.[0-9]*.[0-9]*) ;;
@@ -719,16 +855,24 @@ main() {
     case $TAG in
       "" | *[!0-9A-Za-z._-]*) die "--tag \"$TAG\" is not a dist-tag: give one as in --tag next" ;;
     esac
-  else
-    TAG=latest
   fi
 
-  REGISTRY=${FACET_REGISTRY:-${npm_config_registry:-${NPM_CONFIG_REGISTRY:-$DEFAULT_REGISTRY}}}
-  while [ "${REGISTRY%/}" != "$REGISTRY" ]; do REGISTRY=${REGISTRY%/}; done
   if [ -z "${FACET_INSTALL_DIR:-}${XDG_BIN_HOME:-}" ] || { [ $MODIFY_PATH = yes ] && [ $UNINSTALL = no ]; }; then
     [ -n "${HOME:-}" ] || die "HOME is not set: set it, or choose the install directory with FACET_INSTALL_DIR and add it to PATH yourself"
   fi
   INSTALL_DIR=${FACET_INSTALL_DIR:-${XDG_BIN_HOME:-$HOME/.local/bin}}
+  # A re-run follows the receipt, as facet self-update does: its registry
+  # comes after FACET_REGISTRY (before npm's), its dist-tag is the default.
+  read_receipt
+  if [ $TAG_SET = no ]; then
+    case $R_TAG in
+      "" | *[!0-9A-Za-z._-]*) TAG=latest ;;
+      *) TAG=$R_TAG ;;
+    esac
+  fi
+  REGISTRY=${FACET_REGISTRY:-${R_REGISTRY:-${npm_config_registry:-${NPM_CONFIG_REGISTRY:-$DEFAULT_REGISTRY}}}}
+  while [ "${REGISTRY%/}" != "$REGISTRY" ]; do REGISTRY=${REGISTRY%/}; done
+  split_registry
   # These end up in the receipt (JSON) and in a profile line.
   case $INSTALL_DIR$REGISTRY${HOME:-}${ZDOTDIR:-} in
     *[[:cntrl:]]*) die "the install directory, the registry URL or HOME holds a control character (a line break?): fix FACET_INSTALL_DIR, FACET_REGISTRY or HOME" ;;
@@ -785,13 +929,17 @@ main() {
     [ "$(json_get versions "$VERSION" version <"$WORK/wrapper.json")" = "$VERSION" ] ||
       die "$WRAPPER@$VERSION (dist-tag $TAG) is not published on $REGISTRY yet: try again in a few minutes"
   fi
-  # The first candidate the wrapper lists at this very version.
+  # The first candidate the wrapper lists; it must list it at this very
+  # version (a candidate listed at another one is refused, not passed over
+  # for the next: an AVX2 machine does not silently get the baseline build).
   PACKAGE=
   BIN=
   _first=
   while read -r _pkg _bin; do
     [ -n "$_first" ] || _first=$_pkg
-    if [ "$(json_get versions "$VERSION" optionalDependencies "$_pkg" <"$WORK/wrapper.json")" = "$VERSION" ]; then
+    if _listed=$(json_get versions "$VERSION" optionalDependencies "$_pkg" <"$WORK/wrapper.json"); then
+      [ "$_listed" = "$VERSION" ] ||
+        die "$WRAPPER@$VERSION lists $_pkg@$_listed, not $VERSION: an incomplete release, not installed (try again later, or pick another with --version)"
       PACKAGE=$_pkg
       BIN=$_bin
       break
@@ -803,6 +951,13 @@ LIST
   EXE=${BIN#bin/}
   TARGET="$INSTALL_DIR/$EXE"
 
+  # Older than the installed one: a downgrade only when --version asks for
+  # it, as facet self-update does.
+  if read_receipt && [ -f "$TARGET" ] && [ $VERSION_SET = no ] && version_lt "$VERSION" "$R_VERSION"; then
+    say "facet $R_VERSION is newer than $TAG's $VERSION: nothing to do"
+    DONE=yes
+    return 0
+  fi
   # Already there: say so, change nothing (but --modify-path, when asked).
   if read_receipt && [ "$R_VERSION" = "$VERSION" ] && [ "$R_PACKAGE" = "$PACKAGE" ] &&
     [ "$R_BINARY" = "$(native_path "$TARGET")" ] && [ -f "$TARGET" ]; then
@@ -867,24 +1022,14 @@ $PROFILE"
   fi
   prepare_receipt "$VERSION" "$PACKAGE" "$_binary" "$_profiles"
 
-  # The swap. A running facet.exe cannot be replaced, but it can be renamed:
-  # the next start of facet removes the .old file beside itself.
-  if [ "$OS" = win32 ] && [ -f "$TARGET" ]; then
-    rm -f "$TARGET.old" 2>/dev/null
-    mv -f "$TARGET" "$TARGET.old" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
-    if ! mv -f "$NEW" "$TARGET" 2>"$WORK/mv.err"; then
-      mv -f "$TARGET.old" "$TARGET" 2>/dev/null # the old one back
-      write_failed "$TARGET" "$WORK/mv.err"
-    fi
-  else
-    mv -f "$NEW" "$TARGET" 2>"$WORK/mv.err" || write_failed "$TARGET" "$WORK/mv.err"
-  fi
-  NEW=
+  swap_in
   DONE=yes
   commit_profile
   commit_receipt
 
-  if [ -n "$R_VERSION" ] && [ "$R_VERSION" != "$VERSION" ]; then
+  if [ -n "$R_VERSION" ] && version_lt "$VERSION" "$R_VERSION"; then
+    say "downgraded facet $R_VERSION -> $VERSION at $TARGET"
+  elif [ -n "$R_VERSION" ] && [ "$R_VERSION" != "$VERSION" ]; then
     say "updated facet $R_VERSION -> $VERSION at $TARGET"
   else
     say "installed facet $VERSION ($PACKAGE) at $TARGET"

@@ -2,6 +2,7 @@ package installsh_test
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -196,7 +198,7 @@ func TestInstallSh(t *testing.T) {
 				want string
 				tag  string // the dist-tag facet self-update is to follow
 			}{
-				{[]string{"--version", "1.0.0"}, "1.0.0", "latest"},
+				{[]string{"--version", "v1.0.0"}, "1.0.0", "latest"}, // as a git tag writes it
 				{[]string{"--tag", "next"}, "1.2.0-beta.1", "next"},
 			} {
 				o := w.options(t, sh)
@@ -242,6 +244,101 @@ func TestInstallSh(t *testing.T) {
 			again, err := os.Stat(bin)
 			require.NoError(t, err)
 			assert.True(t, os.SameFile(stat, again), "nothing changed")
+		})
+	})
+
+	t.Run("a re-run follows the receipt", func(t *testing.T) {
+		mirror, asked := pathPrefix(t, front.URL)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		closed := "http://" + ln.Addr().String()
+		require.NoError(t, ln.Close())
+		eachShell(t, shs, func(t *testing.T, sh shell) {
+			// From a mirror, then without FACET_REGISTRY: the receipt's
+			// registry, before npm's.
+			o := w.options(t, sh)
+			o.Registry = mirror + "/npm"
+			r := run(t, o, "--version", "1.0.0")
+			require.Zero(t, r.code, "%s", r.stderr)
+			o.Registry = ""
+			o.Env = []string{"npm_config_registry=" + closed}
+			r = run(t, o)
+			require.Zero(t, r.code, "%s", r.stderr)
+			assert.Contains(t, r.stdout, "updated facet 1.0.0 -> 1.1.0")
+			receipt, err := installsh.ReadReceipt(o.Dir)
+			require.NoError(t, err)
+			assert.Equal(t, mirror+"/npm", receipt.Registry)
+
+			// After --tag next, a plain re-run follows next.
+			o = w.options(t, sh)
+			bin := filepath.Join(o.Dir, "facet")
+			r = run(t, o, "--tag", "next")
+			require.Zero(t, r.code, "%s", r.stderr)
+			r = run(t, o)
+			require.Zero(t, r.code, "%s", r.stderr)
+			assert.Contains(t, r.stdout, "facet 1.2.0-beta.1 ("+w.want+") is already installed")
+			assert.Equal(t, "facet 1.2.0-beta.1", version(t, bin))
+
+			// A newer facet than its tag's is not downgraded, but for --version.
+			o = w.options(t, sh)
+			bin = filepath.Join(o.Dir, "facet")
+			r = run(t, o, "--version", "1.2.0-beta.1")
+			require.Zero(t, r.code, "%s", r.stderr)
+			before := listing(t, o.Dir)
+			for _, args := range [][]string{nil, {"--tag", "latest"}} {
+				r = run(t, o, args...)
+				require.Zero(t, r.code, "%s", r.stderr)
+				assert.Equal(t, "facet 1.2.0-beta.1 is newer than latest's 1.1.0: nothing to do\n", r.stdout, "%v", args)
+				assert.Equal(t, before, listing(t, o.Dir), "nothing changed")
+			}
+			r = run(t, o, "--version", "1.0.0")
+			require.Zero(t, r.code, "%s", r.stderr)
+			assert.Contains(t, r.stdout, "downgraded facet 1.2.0-beta.1 -> 1.0.0")
+			assert.Equal(t, "facet 1.0.0", version(t, bin))
+		})
+		assert.NotEmpty(t, asked())
+	})
+
+	t.Run("facet self-update and doctor after install.sh", func(t *testing.T) {
+		eachShell(t, shs[:1], func(t *testing.T, sh shell) {
+			o := w.options(t, sh)
+			r := run(t, o, "--version", "1.0.0")
+			require.Zero(t, r.code, "%s", r.stderr)
+			bin := filepath.Join(o.Dir, "facet")
+			// The installed facet, with no registry but its receipt's.
+			facet := func(args ...string) string {
+				cmd := exec.Command(bin, args...)
+				cmd.Env = []string{"HOME=" + o.Home, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + os.TempDir()}
+				out, err := cmd.CombinedOutput()
+				require.NoError(t, err, "facet %v: %s", args, out)
+				return string(out)
+			}
+			out := facet("self-update")
+			assert.Contains(t, out, "facet 1.0.0 → 1.1.0")
+			assert.Equal(t, "facet 1.1.0", version(t, bin))
+			receipt, err := installsh.ReadReceipt(o.Dir)
+			require.NoError(t, err)
+			assert.Equal(t, installsh.Receipt{Installer: "install.sh", Version: "1.1.0", Tag: "latest", Package: w.want,
+				Registry: w.registry, Binary: bin, Profiles: []string{}}, receipt)
+			assert.Regexp(t, `(?m)^installed +install\.sh \(receipt `+regexp.QuoteMeta(filepath.Join(o.Dir, installsh.ReceiptName))+`\)$`, facet("doctor"))
+		})
+	})
+
+	t.Run("an https registry redirects only to https", func(t *testing.T) {
+		// It sends every request on to the http bed: curl must not follow.
+		tls := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			http.Redirect(rw, r, w.registry+r.URL.RequestURI(), http.StatusFound)
+		}))
+		t.Cleanup(tls.Close)
+		ca := filepath.Join(t.TempDir(), "ca.pem")
+		require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tls.Certificate().Raw}), 0o644))
+		eachShell(t, shs[:1], func(t *testing.T, sh shell) {
+			o := w.options(t, sh)
+			o.Registry = tls.URL
+			o.Env = []string{"CURL_CA_BUNDLE=" + ca}
+			r := run(t, o)
+			refused(t, r, "cannot reach "+tls.URL+"/agent-facets?write=true")
+			assert.NoDirExists(t, o.Dir)
 		})
 	})
 
@@ -344,24 +441,84 @@ func TestInstallSh(t *testing.T) {
 		assert.Empty(t, names(t, dir), "no temporary file left")
 	})
 
-	t.Run("FACET_REGISTRY with a path prefix", func(t *testing.T) {
-		prefixed, seen := pathPrefix(t, front.URL)
+	t.Run("FACET_REGISTRY with a path prefix and credentials", func(t *testing.T) {
+		// A private registry: every request, the tarball's too, needs them.
+		prefixed, seen := forward(t, front.URL, "/npm", "facet:s3cret", nil)
 		eachShell(t, shs, func(t *testing.T, sh shell) {
+			// curl, GNU wget and busybox wget.
+			http := map[string]string{"dash": "curl", "bash": "wget", "busybox": "wget"}[sh.name]
 			o := w.options(t, sh)
-			// With credentials, which no output and no receipt shows.
+			o.Path = toolbox(t, sh, http)
+			argv := spy(t, o.Path, http)
+			// No output, no receipt, no argument list (which ps shows)
+			// holds the password; busybox wget takes it only there.
 			o.Registry = "http://facet:s3cret@" + strings.TrimPrefix(prefixed, "http://") + "/npm/"
 			r := run(t, o)
-			require.Zero(t, r.code, "%s", r.stderr)
+			require.Zero(t, r.code, "%s: %s", http, r.stderr)
 			assert.NotContains(t, r.stdout+r.stderr, "s3cret")
 			assert.Equal(t, "facet 1.1.0", version(t, filepath.Join(o.Dir, "facet")))
 			receipt, err := installsh.ReadReceipt(o.Dir)
 			require.NoError(t, err)
 			assert.Equal(t, prefixed+"/npm", receipt.Registry)
+			data, err := os.ReadFile(filepath.Join(o.Dir, installsh.ReceiptName))
+			require.NoError(t, err)
+			assert.NotContains(t, string(data), "s3cret")
+			if http == "wget" && sh.bin != "" {
+				return
+			}
+			var args []string
+			for _, a := range argv() {
+				if strings.Contains(a, " -O ") || strings.Contains(a, " -o ") {
+					args = append(args, a)
+				}
+			}
+			assert.Len(t, args, 3, "%s ran for two packuments and a tarball", http)
+			assert.NotContains(t, strings.Join(args, "\n"), "s3cret", http)
 		})
 		paths := seen()
 		assert.NotEmpty(t, paths)
 		for _, p := range paths {
 			assert.True(t, strings.HasPrefix(p, "/npm/"), p)
+		}
+	})
+
+	t.Run("credentials go to the registry's host only", func(t *testing.T) {
+		// The registry's packuments name tarballs on another port of the
+		// same address: another origin, which must not get them.
+		var mu sync.Mutex
+		var auths []string
+		open, _ := forward(t, front.URL, "", "", nil)
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			auths = append(auths, r.Header.Get("Authorization"))
+			mu.Unlock()
+			resp, err := http.Get(open + r.URL.RequestURI())
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			w.WriteHeader(resp.StatusCode)
+			_, _ = io.Copy(w, resp.Body)
+		}))
+		t.Cleanup(other.Close)
+		private, _ := forward(t, front.URL, "", "facet:s3cret", func(r *http.Request, body []byte) []byte {
+			return []byte(strings.ReplaceAll(string(body), "http://"+r.Host+"/", other.URL+"/"))
+		})
+		eachShell(t, shs[:1], func(t *testing.T, sh shell) {
+			for _, http := range []string{"curl", "wget"} {
+				o := w.options(t, sh)
+				o.Path = toolbox(t, sh, http)
+				o.Registry = "http://facet:s3cret@" + strings.TrimPrefix(private, "http://")
+				r := run(t, o)
+				require.Zero(t, r.code, "%s: %s", http, r.stderr)
+			}
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Len(t, auths, 2, "one tarball read a run")
+		for _, a := range auths {
+			assert.Empty(t, a, "no credentials for another host")
 		}
 	})
 
@@ -438,12 +595,25 @@ func TestInstallSh(t *testing.T) {
 				delete(dig(doc, "versions", "1.1.0", "optionalDependencies"), w.want)
 			}
 		})
+		// Only this machine's best package is listed at another version:
+		// refused, not passed over for the next (which the wrapper lists
+		// right): an AVX2 machine does not silently get the baseline build.
+		best, _ := rewriting(t, front.URL, func(pkg string, doc map[string]any) {
+			if pkg == platforms.Wrapper {
+				dig(doc, "versions", "1.1.0", "optionalDependencies")[w.want] = "1.0.0"
+			}
+		})
 		require.GreaterOrEqual(t, len(w.cands), 2)
 		eachShell(t, shs, func(t *testing.T, sh shell) {
 			o := w.options(t, sh)
 			o.Registry = stale
 			r := run(t, o)
-			refused(t, r, "does not list "+w.want+"@1.1.0")
+			refused(t, r, "agent-facets@1.1.0 lists "+w.want+"@1.0.0, not 1.1.0")
+			assert.NoDirExists(t, o.Dir)
+
+			o.Registry = best
+			r = run(t, o)
+			refused(t, r, "agent-facets@1.1.0 lists "+w.want+"@1.0.0, not 1.1.0")
 			assert.NoDirExists(t, o.Dir)
 
 			o = w.options(t, sh)
@@ -545,6 +715,7 @@ func TestInstallSh(t *testing.T) {
 			exe := filepath.Join(o.Dir, "facet.exe")
 			require.NoError(t, os.WriteFile(exe, []byte("new"), 0o755))
 			require.NoError(t, os.WriteFile(exe+".old", []byte("old"), 0o755))
+			require.NoError(t, os.WriteFile(exe+".old-1a2b3c", []byte("older"), 0o755))
 			profile := filepath.Join(o.Home, ".bashrc")
 			line := fmt.Sprintf(`export PATH="%s:$PATH" %s`, o.Dir, pathMark)
 			require.NoError(t, os.WriteFile(profile, []byte(line+"\n"), 0o644))
@@ -622,15 +793,51 @@ func TestInstallSh(t *testing.T) {
 				dig(doc, "versions", "1.1.0", "dist")["tarball"] = "-o/tmp/facet-owned"
 			}
 		})
+		// A tarball URL with a token in its query, on a host that does not
+		// answer: the message names the URL, not the token.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		closed := "http://" + ln.Addr().String()
+		require.NoError(t, ln.Close())
+		token, _ := rewriting(t, front.URL, func(pkg string, doc map[string]any) {
+			if pkg == w.want {
+				dig(doc, "versions", "1.1.0", "dist")["tarball"] = closed + "/facet.tgz?access_token=s3cret"
+			}
+		})
 		eachShell(t, shs, func(t *testing.T, sh shell) {
 			o := w.options(t, sh)
 			o.Registry = noIntegrity
 			refused(t, run(t, o), "has no sha512 integrity", "only a sha1 shasum")
 			o.Registry = option
 			refused(t, run(t, o), "is not an http(s) URL")
+			o.Registry = token
+			r := run(t, o)
+			refused(t, r, "cannot reach "+closed+"/facet.tgz?access_token=REDACTED (")
+			assert.NotContains(t, r.stderr, "s3cret")
 			assert.NoDirExists(t, o.Dir)
 		})
 	})
+}
+
+// spy replaces the tool name in the toolbox dir by a script that records
+// its arguments, one run a line, then runs it; it returns the runs so far.
+func spy(t *testing.T, dir, name string) func() []string {
+	t.Helper()
+	link := filepath.Join(dir, name)
+	target, err := os.Readlink(link)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(link))
+	run := shellQuote(target)
+	if filepath.Base(target) == "busybox" {
+		run += " " + name // the applet
+	}
+	log := filepath.Join(t.TempDir(), "argv")
+	require.NoError(t, os.WriteFile(link, []byte("#!/bin/sh\nprintf '%s\\n' \"$*\" >>"+shellQuote(log)+"\nexec "+run+" \"$@\"\n"), 0o755))
+	return func() []string {
+		data, err := os.ReadFile(log)
+		require.NoError(t, err)
+		return strings.Split(strings.TrimSpace(string(data)), "\n")
+	}
 }
 
 // names are the names in dir.
@@ -683,13 +890,14 @@ func mount(t *testing.T, dir, options string) {
 // nothing answers outside it. It returns its URL and the paths it was asked.
 func pathPrefix(t *testing.T, upstream string) (string, func() []string) {
 	t.Helper()
-	return forward(t, upstream, "/npm", nil)
+	return forward(t, upstream, "/npm", "", nil)
 }
 
 // forward serves the registry at upstream under prefix ("" or "/npm"), its
-// JSON answers changed by change (when not nil). It returns its URL and the
-// paths it was asked.
-func forward(t *testing.T, upstream, prefix string, change func(r *http.Request, body []byte) []byte) (string, func() []string) {
+// JSON answers changed by change (when not nil); when auth ("user:password")
+// is set, every request without those Basic credentials is answered 401, as
+// a private registry answers. It returns its URL and the paths it was asked.
+func forward(t *testing.T, upstream, prefix, auth string, change func(r *http.Request, body []byte) []byte) (string, func() []string) {
 	t.Helper()
 	var mu sync.Mutex
 	var paths []string
@@ -697,6 +905,11 @@ func forward(t *testing.T, upstream, prefix string, change func(r *http.Request,
 		mu.Lock()
 		paths = append(paths, r.URL.EscapedPath())
 		mu.Unlock()
+		if user, pass, ok := r.BasicAuth(); auth != "" && (!ok || user+":"+pass != auth) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="npm"`)
+			http.Error(w, `{"error":"authentication required"}`, http.StatusUnauthorized)
+			return
+		}
 		rest, ok := strings.CutPrefix(r.URL.EscapedPath(), prefix+"/")
 		if !ok {
 			http.NotFound(w, r)
@@ -805,7 +1018,7 @@ func writeReceipt(t *testing.T, dir, binary string, profiles []string) {
 // tarball URLs name it. It returns its URL and the paths it was asked.
 func rewriting(t *testing.T, upstream string, edit func(pkg string, doc map[string]any)) (string, func() []string) {
 	t.Helper()
-	return forward(t, upstream, "", func(r *http.Request, body []byte) []byte {
+	return forward(t, upstream, "", "", func(r *http.Request, body []byte) []byte {
 		var doc map[string]any
 		if json.Unmarshal(body, &doc) != nil {
 			return body
