@@ -119,7 +119,8 @@ func TestStageCommands(t *testing.T) {
 
 		user.Answer("Enter OTP:", registrytest.DefaultOTP)
 		require.NoError(t, cli.StageApprove(ctx, dir, stdio, first), user.Screen())
-		assert.Contains(t, user.Screen(), "Staged package "+first+" approved and published successfully.")
+		// What npm wrote last may still be on its way through the terminal.
+		assert.True(t, awaitScreen(t, user, "Staged package "+first+" approved and published successfully."), user.Screen())
 		view, err := maintainer.Run(ctx, dir, "view", pkg+"@1.0.0", "dist.integrity", "--prefer-online")
 		require.NoError(t, err)
 		list, err := maintainer.StageList(ctx, dir, pkg)
@@ -156,11 +157,19 @@ func TestStageCommands(t *testing.T) {
 		require.Len(t, logins, 1)
 		assert.Equal(t, []string{logins[0].AuthURL}, user.Opened(), "the page's address was on the terminal")
 		assert.True(t, logins[0].Used)
-		assert.Contains(t, user.Screen(), "Staged package "+second+" has been rejected.")
+		assert.True(t, awaitScreen(t, user, "Staged package "+second+" has been rejected."), user.Screen())
 		list, err := maintainer.StageList(ctx, dir, pkg)
 		require.NoError(t, err)
 		assert.Empty(t, list)
 		_, err = maintainer.Run(ctx, dir, "view", pkg+"@1.0.1", "version")
 		assert.Equal(t, "E404", npm.ErrorCode(err), "rejected, never published: %v", err)
 	})
+}
+
+// awaitScreen waits until the user's terminal shows s, for a minute at most:
+// a command's last words may still be in the terminal when it has exited.
+func awaitScreen(t *testing.T, user *testenv.User, s string) bool {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	return user.Await(ctx, s)
 }

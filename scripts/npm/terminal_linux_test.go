@@ -81,7 +81,7 @@ func TestTrustListOnTerminalWebLogin(t *testing.T) {
 	require.Len(t, logins, 1, "one web login for the call")
 	assert.True(t, logins[0].Used, "npm repeated the call with the login's token")
 	assert.Equal(t, []string{logins[0].AuthURL}, user.Opened(), "the page's address was on the terminal")
-	assert.Contains(t, user.Screen(), "type: circleci", "npm's answer was shown too")
+	assert.True(t, awaitScreen(t, user, "type: circleci"), "npm's answer was shown too: %s", user.Screen())
 	assert.NotContains(t, user.Screen(), logins[0].Token)
 	assert.Equal(t, before, termios(t, term), "the terminal is restored")
 
